@@ -1,0 +1,96 @@
+use aws_sdk_healthlake::Client;
+use aws_sdk_healthlake::types::{OutputDataConfig, S3Configuration};
+
+use super::to_utc;
+use crate::aws_error::{AwsFailure, FailureKind};
+use crate::config::ExportDestination;
+use crate::poll::JobSnapshot;
+use crate::request::ExportPlan;
+
+/// HealthLake's export jobs: start one, look one up.
+#[derive(Clone, Debug)]
+pub struct ExportJobs {
+    client: Client,
+}
+
+/// What StartFHIRExportJob answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedJob {
+    pub job_id: String,
+    pub status: String,
+}
+
+impl ExportJobs {
+    pub fn new(client: Client) -> Self {
+        ExportJobs { client }
+    }
+
+    /// Starts the planned export. The plan's ClientToken makes a repeat return the same job.
+    pub async fn start(
+        &self,
+        plan: &ExportPlan,
+        destination: &ExportDestination,
+    ) -> Result<StartedJob, AwsFailure> {
+        const OPERATION: &str = "StartFHIRExportJob";
+        let s3 = S3Configuration::builder()
+            .s3_uri(&plan.output_s3_uri)
+            .kms_key_id(&destination.kms_key_id)
+            .build()
+            .map_err(|e| AwsFailure {
+                operation: OPERATION,
+                kind: FailureKind::Invalid,
+                code: "RequestNotBuilt".into(),
+                detail: e.to_string(),
+            })?;
+        let output = self
+            .client
+            .start_fhir_export_job()
+            .job_name(&plan.job_name)
+            .datastore_id(&plan.datastore_id)
+            .data_access_role_arn(&destination.data_access_role_arn)
+            .client_token(&plan.client_token)
+            .output_data_config(OutputDataConfig::S3Configuration(s3))
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk(OPERATION, &e))?;
+        Ok(StartedJob {
+            job_id: output.job_id().to_string(),
+            status: output.job_status().as_str().to_string(),
+        })
+    }
+
+    pub async fn describe(
+        &self,
+        datastore_id: &str,
+        job_id: &str,
+    ) -> Result<JobSnapshot, AwsFailure> {
+        let output = self
+            .client
+            .describe_fhir_export_job()
+            .datastore_id(datastore_id)
+            .job_id(job_id)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk("DescribeFHIRExportJob", &e))?;
+        let Some(job) = output.export_job_properties() else {
+            return Err(AwsFailure {
+                operation: "DescribeFHIRExportJob",
+                kind: FailureKind::Unavailable,
+                code: "BadResponse".into(),
+                detail: "the answer held no ExportJobProperties".into(),
+            });
+        };
+        Ok(JobSnapshot {
+            job_id: job.job_id().to_string(),
+            job_name: job.job_name().map(str::to_string),
+            status: job.job_status().as_str().to_string(),
+            submit_time: to_utc(job.submit_time()),
+            end_time: job.end_time().and_then(to_utc),
+            output_s3_uri: match job.output_data_config() {
+                Some(OutputDataConfig::S3Configuration(s3)) => Some(s3.s3_uri().to_string()),
+                _ => None,
+            },
+            message: job.message().map(str::to_string),
+        })
+    }
+}

@@ -1,0 +1,47 @@
+use aws_sdk_sfn::Client;
+
+use crate::aws_error::{AwsFailure, FailureKind};
+use crate::naming::execution_arn;
+use crate::state::ExecutionState;
+
+/// The state machine that follows each export job.
+#[derive(Clone, Debug)]
+pub struct Workflows {
+    client: Client,
+    state_machine_arn: String,
+}
+
+impl Workflows {
+    pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
+        Workflows {
+            client,
+            state_machine_arn: state_machine_arn.into(),
+        }
+    }
+
+    /// Starts the execution named `name`, or finds it already started (a retried trigger):
+    /// either way the job is followed exactly once. Returns the execution ARN.
+    pub async fn start(&self, name: &str, input: &ExecutionState) -> Result<String, AwsFailure> {
+        const OPERATION: &str = "StartExecution";
+        let input = serde_json::to_string(input).expect("the state always serializes");
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.execution_arn().to_string()),
+            Err(err) => {
+                let failure = AwsFailure::from_sdk(OPERATION, &err);
+                if failure.kind == FailureKind::AlreadyExists {
+                    Ok(execution_arn(&self.state_machine_arn, name))
+                } else {
+                    Err(failure)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,609 @@
+//! The HTTP API: `POST /exports` and `GET /exports/{jobId}` (API Gateway HTTP API, payload 2.0).
+//! Parsing and validation of a call, and every answer it can get. Pure.
+
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::aws_error::{AwsFailure, FailureKind};
+use crate::config::StartSettings;
+use crate::naming::export_folder_uri;
+use crate::poll::JobSnapshot;
+use crate::request::{InvalidInput, allowed_datastore, sole_datastore};
+use crate::validate::{is_idempotency_key, is_job_id, is_label, quote_for_message};
+
+/// Larger bodies are refused before parsing: the API takes two short strings.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+/// StartFHIRExportJob's quota is about one call a minute: retrying sooner only fails again.
+const THROTTLED_RETRY_AFTER_SECONDS: u32 = 60;
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u32 = 5;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiRoute {
+    StartExport {
+        datastore_id: String,
+        label: Option<String>,
+        idempotency_key: Option<String>,
+        /// The authenticated principal (IAM user or role ARN), scoping idempotency keys.
+        caller: String,
+        request_id: Option<String>,
+    },
+    GetExport {
+        datastore_id: String,
+        job_id: String,
+    },
+}
+
+/// A parsed call: the route to serve, or the answer already decided (a 4xx).
+#[derive(Debug)]
+pub struct ApiCall {
+    pub route: Result<ApiRoute, ApiResponse>,
+    /// `https://<domain>/<stage>` when the request says, for status links.
+    pub base_url: String,
+    /// Whether status links must name the data store (several are configured).
+    pub several_stores: bool,
+}
+
+impl ApiCall {
+    /// Where a caller follows a job: `<base>/exports/<jobId>[?datastoreId=...]`.
+    pub fn status_url(&self, datastore_id: &str, job_id: &str) -> String {
+        let mut url = format!("{}/exports/{job_id}", self.base_url);
+        if self.several_stores {
+            url.push_str(&format!("?datastoreId={datastore_id}"));
+        }
+        url
+    }
+}
+
+pub fn parse_call(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -> ApiCall {
+    let context = &request.request_context;
+    let stage = context
+        .stage
+        .as_deref()
+        .filter(|s| !s.is_empty() && *s != "$default");
+    let path = request.raw_path.as_deref().unwrap_or("/");
+    // A named stage prefixes the path; routes are matched without it.
+    let path = match stage {
+        Some(stage) => path
+            .strip_prefix(&format!("/{stage}"))
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .unwrap_or(path),
+        None => path,
+    };
+    let base_url = match context.domain_name.as_deref() {
+        Some(domain) => match stage {
+            Some(stage) => format!("https://{domain}/{stage}"),
+            None => format!("https://{domain}"),
+        },
+        None => String::new(),
+    };
+    let method = context.http.method.as_str();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let route = match (method, segments.as_slice()) {
+        ("POST", ["exports"]) => parse_start(request, settings),
+        ("GET", ["exports", job_id]) => parse_get(request, settings, job_id),
+        (_, ["exports"]) | (_, ["exports", _]) => Err(ApiResponse::error(
+            405,
+            "MethodNotAllowed",
+            "use POST /exports to start an export and GET /exports/{jobId} to follow it",
+            None,
+        )),
+        _ => Err(ApiResponse::error(
+            404,
+            "NotFound",
+            "no such route; use POST /exports or GET /exports/{jobId}",
+            None,
+        )),
+    };
+    ApiCall {
+        route,
+        base_url,
+        several_stores: settings.datastore_ids.len() > 1,
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, InvalidInput> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| InvalidInput::new(name, "must be visible ASCII")),
+    }
+}
+
+fn caller_of(request: &ApiGatewayV2httpRequest) -> String {
+    let iam = request
+        .request_context
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.iam.as_ref());
+    iam.and_then(|iam| {
+        iam.user_arn
+            .clone()
+            .or_else(|| iam.caller_id.clone())
+            .or_else(|| iam.account_id.clone())
+    })
+    .unwrap_or_else(|| "unauthenticated".into())
+}
+
+fn body_bytes(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiResponse> {
+    let Some(body) = request.body.as_deref() else {
+        return Ok(Vec::new());
+    };
+    // Checked before decoding: base64 only makes a body longer.
+    if body.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
+        return Err(too_large());
+    }
+    let bytes = if request.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| ApiResponse::invalid(&InvalidInput::new("body", "is not valid base64")))?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+fn too_large() -> ApiResponse {
+    ApiResponse::error(
+        413,
+        "PayloadTooLarge",
+        &format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        Some("body"),
+    )
+}
+
+fn parse_start(
+    request: &ApiGatewayV2httpRequest,
+    settings: &StartSettings,
+) -> Result<ApiRoute, ApiResponse> {
+    let bytes = body_bytes(request)?;
+    let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
+    let content_type = header(&request.headers, "content-type").map_err(invalid)?;
+    let has_body = !bytes.iter().all(u8::is_ascii_whitespace);
+    if has_body
+        && content_type.is_some_and(|t| {
+            !t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+    {
+        return Err(ApiResponse::error(
+            415,
+            "UnsupportedMediaType",
+            "the body must be JSON (Content-Type: application/json)",
+            Some("content-type"),
+        ));
+    }
+    let fields = if has_body {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err(invalid(InvalidInput::new("body", "must be a JSON object"))),
+            Err(_) => return Err(invalid(InvalidInput::new("body", "is not valid JSON"))),
+        }
+    } else {
+        serde_json::Map::new()
+    };
+    let mut datastore_id = None;
+    let mut label = None;
+    for (name, value) in &fields {
+        let slot = match name.as_str() {
+            "datastoreId" => &mut datastore_id,
+            "label" => &mut label,
+            other => {
+                return Err(invalid(InvalidInput::new(
+                    quote_for_message(other).trim_matches('"'),
+                    "is not a field of this API; the body takes datastoreId and label",
+                )));
+            }
+        };
+        match value {
+            Value::String(text) => *slot = Some(text.clone()),
+            _ => {
+                return Err(invalid(InvalidInput::new(
+                    name.as_str(),
+                    "must be a string",
+                )));
+            }
+        }
+    }
+    let datastore_id = match datastore_id {
+        Some(id) => allowed_datastore(settings, &id, "datastoreId"),
+        None => sole_datastore(settings, "the request"),
+    }
+    .map_err(invalid)?;
+    if let Some(label) = &label
+        && !is_label(label)
+    {
+        return Err(invalid(InvalidInput::new(
+            "label",
+            "must be 1-32 lowercase letters, digits or hyphens",
+        )));
+    }
+    let idempotency_key = header(&request.headers, "idempotency-key").map_err(invalid)?;
+    if let Some(key) = idempotency_key
+        && !is_idempotency_key(key)
+    {
+        return Err(invalid(InvalidInput::new(
+            "Idempotency-Key",
+            "must be 1-128 visible ASCII characters",
+        )));
+    }
+    Ok(ApiRoute::StartExport {
+        datastore_id,
+        label,
+        idempotency_key: idempotency_key.map(str::to_string),
+        caller: caller_of(request),
+        request_id: request.request_context.request_id.clone(),
+    })
+}
+
+fn parse_get(
+    request: &ApiGatewayV2httpRequest,
+    settings: &StartSettings,
+    job_id: &str,
+) -> Result<ApiRoute, ApiResponse> {
+    let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
+    if !is_job_id(job_id) {
+        return Err(invalid(InvalidInput::new(
+            "jobId",
+            "must be 1-32 letters, digits or hyphens",
+        )));
+    }
+    let datastore_id = match request.query_string_parameters.first("datastoreId") {
+        Some(id) => allowed_datastore(settings, id, "datastoreId"),
+        None => sole_datastore(settings, "the request"),
+    }
+    .map_err(invalid)?;
+    Ok(ApiRoute::GetExport {
+        datastore_id,
+        job_id: job_id.to_string(),
+    })
+}
+
+/// An HTTP answer. Error bodies are `{"error": {"code", "message", "field"?}}` and never carry
+/// internal detail: the function's log has that, under the request id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiResponse {
+    pub fn error(status: u16, code: &str, message: &str, field: Option<&str>) -> ApiResponse {
+        let mut error = json!({"code": code, "message": message});
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        ApiResponse {
+            status,
+            body: json!({ "error": error }),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn invalid(input: &InvalidInput) -> ApiResponse {
+        ApiResponse::error(
+            400,
+            "InvalidRequest",
+            &format!("{} {}", input.field, input.message),
+            Some(&input.field),
+        )
+    }
+
+    fn with_header(mut self, name: &'static str, value: String) -> ApiResponse {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn accepted(
+        call: &ApiCall,
+        datastore_id: &str,
+        job_id: &str,
+        job_status: &str,
+        execution_arn: &str,
+    ) -> ApiResponse {
+        let status_url = call.status_url(datastore_id, job_id);
+        ApiResponse {
+            status: 202,
+            body: json!({
+                "jobId": job_id,
+                "jobStatus": job_status,
+                "datastoreId": datastore_id,
+                "executionArn": execution_arn,
+                "statusUrl": status_url,
+            }),
+            headers: Vec::new(),
+        }
+        .with_header("location", status_url)
+    }
+
+    /// A job's status. `outputS3Uri` is the folder its files are (or will be) written to.
+    pub fn job(datastore_id: &str, job: &JobSnapshot) -> ApiResponse {
+        let output_s3_uri = job
+            .output_s3_uri
+            .as_deref()
+            .map(|uri| export_folder_uri(uri, datastore_id, &job.job_id));
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        };
+        ApiResponse {
+            status: 200,
+            body: json!({
+                "jobId": job.job_id,
+                "jobName": job.job_name,
+                "jobStatus": job.status,
+                "datastoreId": datastore_id,
+                "submitTime": time(job.submit_time),
+                "endTime": time(job.end_time),
+                "outputS3Uri": output_s3_uri,
+                "message": job.message,
+            }),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A failed AWS call, as a caller should see it: what to do, not what broke inside.
+    pub fn from_failure(failure: &AwsFailure) -> ApiResponse {
+        match failure.kind {
+            FailureKind::Throttled => ApiResponse::error(
+                429,
+                "Throttled",
+                "HealthLake is throttling export requests; retry after the Retry-After delay with the same Idempotency-Key",
+                None,
+            )
+            .with_header("retry-after", THROTTLED_RETRY_AFTER_SECONDS.to_string()),
+            FailureKind::Unavailable => ApiResponse::error(
+                503,
+                "ServiceUnavailable",
+                "an AWS service is unavailable; retry with the same Idempotency-Key",
+                None,
+            )
+            .with_header("retry-after", UNAVAILABLE_RETRY_AFTER_SECONDS.to_string()),
+            FailureKind::NotFound if failure.operation == "DescribeFHIRExportJob" => {
+                ApiResponse::error(404, "NotFound", "no export job with this id in this data store", Some("jobId"))
+            }
+            _ => ApiResponse::error(
+                502,
+                "ExportNotStarted",
+                "the request was valid but AWS refused it; the operators have been notified",
+                None,
+            ),
+        }
+    }
+
+    pub fn into_apigw(self) -> ApiGatewayV2httpResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        let mut response = ApiGatewayV2httpResponse::default();
+        response.status_code = i64::from(self.status);
+        response.headers = headers;
+        response.body = Some(Body::Text(self.body.to_string()));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::tests::{settings, single_store_settings};
+
+    fn sample() -> ApiGatewayV2httpRequest {
+        let path = format!(
+            "{}/../../events/api-post-exports.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn post(body: Option<&str>) -> ApiGatewayV2httpRequest {
+        let mut request = sample();
+        request.body = body.map(str::to_string);
+        request
+    }
+
+    fn get(path: &str, datastore: Option<&str>) -> ApiGatewayV2httpRequest {
+        let mut request = sample();
+        request.request_context.http.method = aws_lambda_events::http::Method::GET;
+        request.raw_path = Some(path.into());
+        request.body = None;
+        if let Some(id) = datastore {
+            request.query_string_parameters =
+                std::collections::HashMap::from([("datastoreId".to_string(), id.to_string())])
+                    .into();
+        }
+        request
+    }
+
+    fn rejected(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -> ApiResponse {
+        parse_call(request, settings)
+            .route
+            .expect_err("should be rejected")
+    }
+
+    #[test]
+    fn a_post_names_the_store_label_key_and_caller() {
+        let call = parse_call(&sample(), &settings());
+        assert_eq!(
+            call.route.unwrap(),
+            ApiRoute::StartExport {
+                datastore_id: "0123456789abcdef0123456789abcdef".into(),
+                label: Some("cohort-42".into()),
+                idempotency_key: Some("4b1c7d2e-run-1".into()),
+                caller: "arn:aws:iam::123456789012:user/analyst".into(),
+                request_id: Some("J7xq2iKuoAMEV4A=".into()),
+            }
+        );
+        assert_eq!(
+            call.base_url,
+            "https://abc123.execute-api.us-east-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn an_empty_post_exports_the_only_store() {
+        let call = parse_call(&post(None), &single_store_settings());
+        assert!(matches!(
+            call.route,
+            Ok(ApiRoute::StartExport { label: None, .. })
+        ));
+        let rejected = rejected(&post(Some("")), &settings());
+        assert_eq!(rejected.body["error"]["field"], "datastoreId");
+    }
+
+    #[test]
+    fn each_bad_body_is_a_400_naming_the_field() {
+        let cases = [
+            (r#"{"datastoreId": "elsewhere"}"#, "datastoreId"),
+            (r#"{"datastoreId": 7}"#, "datastoreId"),
+            (
+                r#"{"datastoreId": "second", "label": "Bad Label"}"#,
+                "label",
+            ),
+            (r#"{"datastoreId": "second", "label": "../../x"}"#, "label"),
+            (
+                r#"{"datastoreId": "second", "label": "s3://bucket"}"#,
+                "label",
+            ),
+            (r#"{"datastoreId": "second", "bucket": "mine"}"#, "bucket"),
+            (
+                r#"{"datastoreId": "second", "s3Uri": "s3://mine/"}"#,
+                "s3Uri",
+            ),
+            (r#"["second"]"#, "body"),
+            (r#"{"datastoreId": "#, "body"),
+        ];
+        for (body, field) in cases {
+            let response = rejected(&post(Some(body)), &settings());
+            assert_eq!(response.status, 400, "{body}");
+            assert_eq!(response.body["error"]["field"], field, "{body}");
+        }
+    }
+
+    #[test]
+    fn oversize_non_json_and_bad_headers_are_refused() {
+        let huge = format!(r#"{{"label": "{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        assert_eq!(rejected(&post(Some(&huge)), &settings()).status, 413);
+
+        let mut form = post(Some("datastoreId=second"));
+        form.headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        assert_eq!(rejected(&form, &settings()).status, 415);
+
+        let mut bad_key = post(Some(r#"{"datastoreId": "second"}"#));
+        bad_key
+            .headers
+            .insert("idempotency-key", HeaderValue::from_static("has space"));
+        let response = rejected(&bad_key, &settings());
+        assert_eq!(response.status, 400);
+        assert_eq!(response.body["error"]["field"], "Idempotency-Key");
+    }
+
+    #[test]
+    fn a_base64_body_is_decoded() {
+        let mut request = post(Some("eyJkYXRhc3RvcmVJZCI6ICJzZWNvbmQifQ==")); // {"datastoreId": "second"}
+        request.is_base64_encoded = true;
+        let call = parse_call(&request, &settings());
+        assert!(
+            matches!(call.route, Ok(ApiRoute::StartExport { ref datastore_id, .. }) if datastore_id == "second")
+        );
+    }
+
+    #[test]
+    fn a_get_validates_the_job_id_and_store() {
+        let call = parse_call(&get("/exports/abc123", Some("second")), &settings());
+        assert_eq!(
+            call.route.unwrap(),
+            ApiRoute::GetExport {
+                datastore_id: "second".into(),
+                job_id: "abc123".into()
+            }
+        );
+        let bad = rejected(&get("/exports/..%2Fetc", Some("second")), &settings());
+        assert_eq!(bad.body["error"]["field"], "jobId");
+        let no_store = rejected(&get("/exports/abc123", None), &settings());
+        assert_eq!(no_store.body["error"]["field"], "datastoreId");
+        let single = parse_call(&get("/exports/abc123", None), &single_store_settings());
+        assert!(single.route.is_ok());
+    }
+
+    #[test]
+    fn a_named_stage_is_part_of_the_links_not_the_route() {
+        let mut request = get("/prod/exports/abc123", Some("second"));
+        request.request_context.stage = Some("prod".into());
+        let call = parse_call(&request, &settings());
+        assert!(call.route.is_ok());
+        assert_eq!(
+            call.status_url("second", "abc123"),
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/exports/abc123?datastoreId=second"
+        );
+    }
+
+    #[test]
+    fn unknown_routes_and_methods() {
+        assert_eq!(rejected(&get("/other", None), &settings()).status, 404);
+        let mut delete = get("/exports/abc", None);
+        delete.request_context.http.method = aws_lambda_events::http::Method::DELETE;
+        assert_eq!(rejected(&delete, &settings()).status, 405);
+    }
+
+    #[test]
+    fn aws_failures_become_actionable_statuses() {
+        let failure = |operation, kind| AwsFailure {
+            operation,
+            kind,
+            code: "X".into(),
+            detail: "internal detail arn:aws:iam::123456789012:role/secret".into(),
+        };
+        let throttled =
+            ApiResponse::from_failure(&failure("StartFHIRExportJob", FailureKind::Throttled));
+        assert_eq!(throttled.status, 429);
+        assert!(throttled.headers.contains(&("retry-after", "60".into())));
+        assert_eq!(
+            ApiResponse::from_failure(&failure("StartExecution", FailureKind::Unavailable)).status,
+            503
+        );
+        assert_eq!(
+            ApiResponse::from_failure(&failure("DescribeFHIRExportJob", FailureKind::NotFound))
+                .status,
+            404
+        );
+        let denied =
+            ApiResponse::from_failure(&failure("StartFHIRExportJob", FailureKind::AccessDenied));
+        assert_eq!(denied.status, 502);
+        assert!(
+            !denied.body.to_string().contains("secret"),
+            "no internals in answers"
+        );
+    }
+
+    #[test]
+    fn the_accepted_answer_links_to_the_status() {
+        let call = parse_call(&sample(), &settings());
+        let response = ApiResponse::accepted(&call, "second", "job1", "SUBMITTED", "arn:exec");
+        assert_eq!(response.status, 202);
+        assert_eq!(response.body["jobId"], "job1");
+        assert_eq!(
+            response.headers,
+            [("location", "https://abc123.execute-api.us-east-1.amazonaws.com/exports/job1?datastoreId=second".to_string())]
+        );
+        let apigw = response.into_apigw();
+        assert_eq!(apigw.status_code, 202);
+        assert_eq!(apigw.headers["content-type"], "application/json");
+    }
+}

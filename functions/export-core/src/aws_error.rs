@@ -1,0 +1,255 @@
+//! What went wrong in an AWS call, in terms a person can act on.
+//!
+//! Every adapter maps the SDK's error into an [`AwsFailure`] here, so the decision "retry or
+//! give up, and what to tell whom" is made in one place for every service.
+
+use std::fmt;
+
+use aws_sdk_healthlake::config::http::HttpResponse;
+use aws_sdk_healthlake::error::{ProvideErrorMetadata, SdkError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Too many requests: wait and retry.
+    Throttled,
+    /// The request was rejected as malformed: a deployment or code problem, not transient.
+    Invalid,
+    /// The function's role may not do this: an IAM problem.
+    AccessDenied,
+    /// The named resource does not exist.
+    NotFound,
+    /// The resource already exists (Step Functions' ExecutionAlreadyExists).
+    AlreadyExists,
+    /// The service failed (5xx) or could not be reached: transient.
+    Unavailable,
+    /// Anything else the service refused.
+    Other,
+}
+
+impl FailureKind {
+    /// Whether the same call may succeed if simply tried again later.
+    pub fn is_transient(self) -> bool {
+        matches!(self, FailureKind::Throttled | FailureKind::Unavailable)
+    }
+
+    /// Reads a service error code (the `__type`), and the HTTP status when there is no code.
+    pub fn from_code(code: Option<&str>, http_status: Option<u16>) -> FailureKind {
+        match code.unwrap_or_default() {
+            "ThrottlingException"
+            | "TooManyRequestsException"
+            | "Throttling"
+            | "ThrottledException"
+            | "RequestLimitExceeded"
+            | "ProvisionedThroughputExceededException" => FailureKind::Throttled,
+            "ValidationException"
+            | "InvalidParameter"
+            | "InvalidParameterException"
+            | "InvalidParameterValue"
+            | "InvalidArn"
+            | "InvalidName"
+            | "InvalidExecutionInput"
+            | "InvalidToken" => FailureKind::Invalid,
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "AuthorizationError"
+            | "KMSAccessDeniedException"
+            | "KMSDisabledException"
+            | "KMSNotFoundException"
+            | "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "ExpiredTokenException" => FailureKind::AccessDenied,
+            "ResourceNotFoundException"
+            | "NotFound"
+            | "NotFoundException"
+            | "StateMachineDoesNotExist"
+            | "StateMachineDeleting" => FailureKind::NotFound,
+            "ExecutionAlreadyExists" => FailureKind::AlreadyExists,
+            "InternalServerException"
+            | "InternalFailure"
+            | "InternalErrorException"
+            | "InternalError"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+            | "FailedDependencyException"
+            | "KMSThrottlingException" => FailureKind::Unavailable,
+            _ => match http_status {
+                Some(429) => FailureKind::Throttled,
+                Some(403) => FailureKind::AccessDenied,
+                Some(404) => FailureKind::NotFound,
+                Some(status) if status >= 500 => FailureKind::Unavailable,
+                _ => FailureKind::Other,
+            },
+        }
+    }
+}
+
+/// An AWS call that failed, mapped for people: which call, what kind of failure, what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsFailure {
+    /// The API operation, e.g. `StartFHIRExportJob`.
+    pub operation: &'static str,
+    pub kind: FailureKind,
+    /// The service's error code, or a short word for transport failures.
+    pub code: String,
+    /// The service's own message (job metadata and ARNs only, never request bodies).
+    pub detail: String,
+}
+
+impl AwsFailure {
+    /// Maps any SDK error: every AWS SDK for Rust client shares these types.
+    pub fn from_sdk<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> AwsFailure
+    where
+        E: ProvideErrorMetadata + std::error::Error,
+    {
+        match err {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code().map(str::to_string);
+                let status = service.raw().status().as_u16();
+                AwsFailure {
+                    operation,
+                    kind: FailureKind::from_code(code.as_deref(), Some(status)),
+                    code: code.unwrap_or_else(|| format!("HTTP {status}")),
+                    detail: service.err().message().unwrap_or_default().to_string(),
+                }
+            }
+            SdkError::TimeoutError(_) => AwsFailure {
+                operation,
+                kind: FailureKind::Unavailable,
+                code: "Timeout".into(),
+                detail: "the call timed out".into(),
+            },
+            SdkError::DispatchFailure(failure) => AwsFailure {
+                operation,
+                kind: FailureKind::Unavailable,
+                code: "NetworkError".into(),
+                detail: if failure.is_io() {
+                    "the endpoint could not be reached".into()
+                } else {
+                    "the request could not be sent".into()
+                },
+            },
+            SdkError::ResponseError(_) => AwsFailure {
+                operation,
+                kind: FailureKind::Unavailable,
+                code: "BadResponse".into(),
+                detail: "the service's response could not be read".into(),
+            },
+            // Construction failures are bugs or bad configuration in this code, never transient.
+            _ => AwsFailure {
+                operation,
+                kind: FailureKind::Invalid,
+                code: "RequestNotBuilt".into(),
+                detail: "the request could not be built".into(),
+            },
+        }
+    }
+
+    /// What a person should check, for this call and this kind of failure.
+    pub fn hint(&self) -> &'static str {
+        match (self.operation, self.kind) {
+            (_, FailureKind::Throttled) => {
+                "AWS throttled the call (StartFHIRExportJob allows about one call a minute); it is retried later"
+            }
+            (_, FailureKind::Unavailable) => {
+                "AWS or the network failed for now; it is retried later"
+            }
+            ("StartFHIRExportJob", FailureKind::AccessDenied) => {
+                "the start-export role needs healthlake:StartFHIRExportJob on the data store and iam:PassRole on DATA_ACCESS_ROLE_ARN; the data access role must be able to use KMS_KEY_ID"
+            }
+            ("StartFHIRExportJob", FailureKind::Invalid) => {
+                "check EXPORT_BUCKET (in the data store's region), KMS_KEY_ID and DATA_ACCESS_ROLE_ARN"
+            }
+            ("StartFHIRExportJob", FailureKind::NotFound) => {
+                "check that the data store id in DATASTORE_IDS exists in this account and region"
+            }
+            ("DescribeFHIRExportJob", FailureKind::NotFound) => {
+                "no such export job in that data store"
+            }
+            ("DescribeFHIRExportJob", FailureKind::AccessDenied) => {
+                "the function's role needs healthlake:DescribeFHIRExportJob on the data store"
+            }
+            ("StartExecution", FailureKind::AccessDenied) => {
+                "the start-export role needs states:StartExecution on STATE_MACHINE_ARN"
+            }
+            ("StartExecution", FailureKind::NotFound) => "check STATE_MACHINE_ARN",
+            ("Publish", FailureKind::AccessDenied) => {
+                "the function's role needs sns:Publish on TOPIC_ARN and use of the topic's KMS key"
+            }
+            ("Publish", FailureKind::NotFound) => "check TOPIC_ARN",
+            _ => "see the function's log for the request id",
+        }
+    }
+}
+
+impl fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed ({})", self.operation, self.code)?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        write!(f, ". {}", self.hint())
+    }
+}
+
+impl std::error::Error for AwsFailure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        let kind = |code| FailureKind::from_code(Some(code), Some(400));
+        assert_eq!(kind("ThrottlingException"), FailureKind::Throttled);
+        assert_eq!(kind("ValidationException"), FailureKind::Invalid);
+        assert_eq!(kind("AccessDeniedException"), FailureKind::AccessDenied);
+        assert_eq!(kind("ResourceNotFoundException"), FailureKind::NotFound);
+        assert_eq!(kind("ExecutionAlreadyExists"), FailureKind::AlreadyExists);
+        assert_eq!(kind("InternalServerException"), FailureKind::Unavailable);
+        assert_eq!(kind("FailedDependencyException"), FailureKind::Unavailable);
+        assert_eq!(kind("SomethingNew"), FailureKind::Other);
+    }
+
+    #[test]
+    fn without_a_code_the_http_status_decides() {
+        assert_eq!(
+            FailureKind::from_code(None, Some(503)),
+            FailureKind::Unavailable
+        );
+        assert_eq!(
+            FailureKind::from_code(None, Some(429)),
+            FailureKind::Throttled
+        );
+        assert_eq!(FailureKind::from_code(None, Some(400)), FailureKind::Other);
+    }
+
+    #[test]
+    fn only_throttling_and_outages_are_transient() {
+        assert!(FailureKind::Throttled.is_transient());
+        assert!(FailureKind::Unavailable.is_transient());
+        for kind in [
+            FailureKind::Invalid,
+            FailureKind::AccessDenied,
+            FailureKind::NotFound,
+            FailureKind::AlreadyExists,
+            FailureKind::Other,
+        ] {
+            assert!(!kind.is_transient(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_message_names_the_call_the_code_and_what_to_check() {
+        let failure = AwsFailure {
+            operation: "StartFHIRExportJob",
+            kind: FailureKind::AccessDenied,
+            code: "AccessDeniedException".into(),
+            detail: "not authorized".into(),
+        };
+        let text = failure.to_string();
+        assert!(
+            text.starts_with("StartFHIRExportJob failed (AccessDeniedException): not authorized.")
+        );
+        assert!(text.contains("iam:PassRole"), "{text}");
+    }
+}

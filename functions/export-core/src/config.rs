@@ -1,0 +1,362 @@
+//! Deployment settings, read and validated once when a function starts.
+//!
+//! Every setting comes from an environment variable (SAM parameters in AWS, the stack's
+//! environment offline). A missing or malformed one fails the init with its name, so a bad
+//! deployment is caught before the first export rather than in the middle of one.
+
+use std::fmt;
+
+use crate::policy::WaitPolicy;
+use crate::validate::is_datastore_id;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration: {} {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where exports are written: fixed by the deployment, never chosen by a caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportDestination {
+    pub bucket: String,
+    /// Key prefix without leading or trailing slash; may be empty.
+    pub prefix: String,
+    pub kms_key_id: String,
+    pub data_access_role_arn: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartSettings {
+    /// The data stores callers may export, in the configured order.
+    pub datastore_ids: Vec<String>,
+    pub destination: ExportDestination,
+    pub topic_arn: String,
+    pub state_machine_arn: String,
+    pub policy: WaitPolicy,
+    pub deadline_seconds: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PollSettings {
+    pub topic_arn: String,
+    pub policy: WaitPolicy,
+}
+
+/// Reads variables through `lookup`, so tests need not touch the process environment.
+struct Vars<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn optional(&self, variable: &'static str) -> Option<String> {
+        (self.0)(variable)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, variable: &'static str) -> Result<String, ConfigError> {
+        self.optional(variable).ok_or_else(|| ConfigError {
+            variable,
+            problem: "is not set".into(),
+        })
+    }
+
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        variable: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.optional(variable) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| ConfigError {
+                variable,
+                problem: format!("must be {expected}, got {raw:?}"),
+            }),
+        }
+    }
+
+    fn arn(
+        &self,
+        variable: &'static str,
+        service: &str,
+        resource: &str,
+    ) -> Result<String, ConfigError> {
+        let value = self.required(variable)?;
+        let parts: Vec<&str> = value.splitn(6, ':').collect();
+        let ok = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == service
+            && parts[5].starts_with(resource);
+        if ok {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                variable,
+                problem: format!("must be an ARN of the form arn:aws:{service}:...:{resource}..."),
+            })
+        }
+    }
+
+    fn policy(&self) -> Result<WaitPolicy, ConfigError> {
+        let defaults = WaitPolicy::default();
+        let policy = WaitPolicy {
+            first_wait_seconds: self.parsed(
+                "FIRST_WAIT_SECONDS",
+                defaults.first_wait_seconds,
+                "a whole number of seconds",
+            )?,
+            growth_factor: self.parsed(
+                "WAIT_GROWTH_FACTOR",
+                defaults.growth_factor,
+                "a number such as 1.1",
+            )?,
+            max_wait_seconds: self.parsed(
+                "MAX_WAIT_SECONDS",
+                defaults.max_wait_seconds,
+                "a whole number of seconds",
+            )?,
+        };
+        policy.validate().map_err(|problem| {
+            let variable = [
+                "FIRST_WAIT_SECONDS",
+                "WAIT_GROWTH_FACTOR",
+                "MAX_WAIT_SECONDS",
+            ]
+            .into_iter()
+            .find(|v| problem.starts_with(v))
+            .unwrap_or("FIRST_WAIT_SECONDS");
+            ConfigError { variable, problem }
+        })?;
+        Ok(policy)
+    }
+}
+
+/// S3 bucket naming rules, the subset that matters for building an `s3://` URI safely.
+fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+}
+
+fn is_prefix(prefix: &str) -> bool {
+    prefix.len() <= 512
+        && !prefix
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/!-_.*'()".contains(&b))
+}
+
+pub const DEFAULT_DEADLINE_SECONDS: u32 = 43_200;
+
+impl StartSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+
+        let datastore_ids: Vec<String> = vars
+            .required("DATASTORE_IDS")?
+            .split(',')
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .collect();
+        if datastore_ids.is_empty() {
+            return Err(ConfigError {
+                variable: "DATASTORE_IDS",
+                problem: "lists no data store".into(),
+            });
+        }
+        if let Some(bad) = datastore_ids.iter().find(|id| !is_datastore_id(id)) {
+            return Err(ConfigError {
+                variable: "DATASTORE_IDS",
+                problem: format!(
+                    "has {bad:?}, which is not a data store id (1-32 letters or digits)"
+                ),
+            });
+        }
+
+        let bucket = vars.required("EXPORT_BUCKET")?;
+        if !is_bucket_name(&bucket) {
+            return Err(ConfigError {
+                variable: "EXPORT_BUCKET",
+                problem: format!("must be an S3 bucket name, got {bucket:?}"),
+            });
+        }
+        let prefix = vars
+            .optional("EXPORT_PREFIX")
+            .unwrap_or_default()
+            .trim_matches('/')
+            .to_string();
+        if !prefix.is_empty() && !is_prefix(&prefix) {
+            return Err(ConfigError {
+                variable: "EXPORT_PREFIX",
+                problem: "must be a plain key prefix (letters, digits, / - _ . and no empty or dot segments)".into(),
+            });
+        }
+
+        let deadline_seconds = vars.parsed(
+            "DEADLINE_SECONDS",
+            DEFAULT_DEADLINE_SECONDS,
+            "a whole number of seconds",
+        )?;
+        if deadline_seconds == 0 {
+            return Err(ConfigError {
+                variable: "DEADLINE_SECONDS",
+                problem: "must be at least 1".into(),
+            });
+        }
+
+        Ok(StartSettings {
+            datastore_ids,
+            destination: ExportDestination {
+                bucket,
+                prefix,
+                kms_key_id: vars.required("KMS_KEY_ID")?,
+                data_access_role_arn: vars.arn("DATA_ACCESS_ROLE_ARN", "iam", "role/")?,
+            },
+            topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
+            state_machine_arn: vars.arn("STATE_MACHINE_ARN", "states", "stateMachine:")?,
+            policy: vars.policy()?,
+            deadline_seconds,
+        })
+    }
+}
+
+impl PollSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+        Ok(PollSettings {
+            topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
+            policy: vars.policy()?,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    pub fn sample_vars() -> HashMap<&'static str, String> {
+        HashMap::from([
+            (
+                "DATASTORE_IDS",
+                "0123456789abcdef0123456789abcdef, second".to_string(),
+            ),
+            ("EXPORT_BUCKET", "example-exports".to_string()),
+            ("EXPORT_PREFIX", "/healthlake/".to_string()),
+            (
+                "KMS_KEY_ID",
+                "arn:aws:kms:us-east-1:123456789012:key/1234abcd".to_string(),
+            ),
+            (
+                "DATA_ACCESS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/healthlake-export".to_string(),
+            ),
+            (
+                "TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:exports".to_string(),
+            ),
+            (
+                "STATE_MACHINE_ARN",
+                "arn:aws:states:us-east-1:123456789012:stateMachine:export".to_string(),
+            ),
+        ])
+    }
+
+    fn start_with(vars: &HashMap<&'static str, String>) -> Result<StartSettings, ConfigError> {
+        StartSettings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn a_complete_environment_is_read_with_defaults() {
+        let settings = start_with(&sample_vars()).unwrap();
+        assert_eq!(
+            settings.datastore_ids,
+            ["0123456789abcdef0123456789abcdef", "second"]
+        );
+        assert_eq!(settings.destination.prefix, "healthlake");
+        assert_eq!(settings.policy, WaitPolicy::default());
+        assert_eq!(settings.deadline_seconds, 43_200);
+    }
+
+    #[test]
+    fn each_missing_required_variable_is_named() {
+        for variable in [
+            "DATASTORE_IDS",
+            "EXPORT_BUCKET",
+            "KMS_KEY_ID",
+            "DATA_ACCESS_ROLE_ARN",
+            "TOPIC_ARN",
+            "STATE_MACHINE_ARN",
+        ] {
+            let mut vars = sample_vars();
+            vars.remove(variable);
+            let err = start_with(&vars).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().contains("is not set"), "{err}");
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        let cases = [
+            ("DATASTORE_IDS", " , "),
+            ("DATASTORE_IDS", "good,../bad"),
+            ("EXPORT_BUCKET", "Not_A_Bucket"),
+            ("EXPORT_PREFIX", "a/../b"),
+            (
+                "DATA_ACCESS_ROLE_ARN",
+                "arn:aws:iam::123456789012:user/someone",
+            ),
+            ("TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
+            ("STATE_MACHINE_ARN", "export"),
+            ("FIRST_WAIT_SECONDS", "soon"),
+            ("WAIT_GROWTH_FACTOR", "0.5"),
+            ("MAX_WAIT_SECONDS", "-1"),
+            ("DEADLINE_SECONDS", "0"),
+        ];
+        for (variable, value) in cases {
+            let mut vars = sample_vars();
+            vars.insert(variable, value.to_string());
+            let err = start_with(&vars).unwrap_err();
+            assert_eq!(err.variable, variable, "{value:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn poll_settings_need_only_the_topic_and_the_policy() {
+        let vars = HashMap::from([
+            (
+                "TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:exports".to_string(),
+            ),
+            ("FIRST_WAIT_SECONDS", "2".to_string()),
+            ("MAX_WAIT_SECONDS", "5".to_string()),
+        ]);
+        let settings = PollSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        assert_eq!(settings.policy.first_wait_seconds, 2);
+        assert_eq!(settings.policy.max_wait_seconds, 5);
+        let err = PollSettings::from_lookup(|_| None).unwrap_err();
+        assert_eq!(err.variable, "TOPIC_ARN");
+    }
+}

@@ -1,0 +1,233 @@
+//! Names derived from a request: job name, output location, idempotency token, execution name.
+//! Each is deterministic, so a retried trigger derives the same ones and starts nothing twice.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::ExportDestination;
+use crate::state::Trigger;
+
+/// `scheduled-2026-11-26-0200`, `api-cohort-42-2026-11-26-1412` or `api-2026-11-26-1412`:
+/// at most 4 + 33 + 15 = 52 characters, within HealthLake's 64.
+pub fn job_name(trigger: Trigger, label: Option<&str>, at: DateTime<Utc>) -> String {
+    let stamp = at.format("%Y-%m-%d-%H%M");
+    match (trigger, label) {
+        (Trigger::Schedule, _) => format!("scheduled-{stamp}"),
+        (Trigger::Api, Some(label)) => format!("api-{label}-{stamp}"),
+        (Trigger::Api, None) => format!("api-{stamp}"),
+    }
+}
+
+/// `s3://<bucket>/<prefix>/<datastoreId>/<yyyy>/<mm>/<dd>/`, always under the configured bucket.
+pub fn output_s3_uri(
+    destination: &ExportDestination,
+    datastore_id: &str,
+    at: DateTime<Utc>,
+) -> String {
+    let date = at.format("%Y/%m/%d");
+    if destination.prefix.is_empty() {
+        format!("s3://{}/{datastore_id}/{date}/", destination.bucket)
+    } else {
+        format!(
+            "s3://{}/{}/{datastore_id}/{date}/",
+            destination.bucket, destination.prefix
+        )
+    }
+}
+
+/// Where HealthLake puts a job's files: `{S3Uri}/{DatastoreId}-FHIR_EXPORT-{JobId}/`.
+pub fn export_folder_uri(output_s3_uri: &str, datastore_id: &str, job_id: &str) -> String {
+    format!(
+        "{}/{datastore_id}-FHIR_EXPORT-{job_id}/",
+        output_s3_uri.trim_end_matches('/')
+    )
+}
+
+/// What makes two start requests "the same export".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource<'a> {
+    /// A schedule's firing: the data store and the scheduled time.
+    Schedule {
+        datastore_id: &'a str,
+        scheduled_time: DateTime<Utc>,
+    },
+    /// An API caller's `Idempotency-Key`, scoped to the caller and the data store.
+    IdempotencyKey {
+        datastore_id: &'a str,
+        caller: &'a str,
+        key: &'a str,
+    },
+    /// No key: the API request itself (a client retry gets a new job; say so in the docs).
+    Request { request_id: &'a str },
+}
+
+/// The StartFHIRExportJob ClientToken: `sched-`/`key-`/`req-` and 32 hex digits of a SHA-256
+/// over the source, so it always matches `^[a-zA-Z0-9-]{1,64}$` whatever the inputs hold.
+pub fn client_token(source: &TokenSource<'_>) -> String {
+    let (kind, material) = match source {
+        TokenSource::Schedule {
+            datastore_id,
+            scheduled_time,
+        } => (
+            "sched",
+            format!("schedule\n{datastore_id}\n{}", scheduled_time.timestamp()),
+        ),
+        TokenSource::IdempotencyKey {
+            datastore_id,
+            caller,
+            key,
+        } => ("key", format!("key\n{datastore_id}\n{caller}\n{key}")),
+        TokenSource::Request { request_id } => ("req", format!("request\n{request_id}")),
+    };
+    let digest = Sha256::digest(material.as_bytes());
+    format!("{kind}-{}", hex::encode(&digest[..16]))
+}
+
+/// One execution per job: a retried trigger gets ExecutionAlreadyExists instead of a second run.
+pub fn execution_name(job_id: &str) -> String {
+    let safe: String = job_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(72)
+        .collect();
+    format!("export-{safe}")
+}
+
+/// The ARN Step Functions gives an execution of `state_machine_arn` named `name`.
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn destination(prefix: &str) -> ExportDestination {
+        ExportDestination {
+            bucket: "example-exports".into(),
+            prefix: prefix.into(),
+            kms_key_id: "key".into(),
+            data_access_role_arn: "arn:aws:iam::123456789012:role/r".into(),
+        }
+    }
+
+    #[test]
+    fn job_names_say_what_started_them_and_when() {
+        let when = at("2026-11-26T02:00:00Z");
+        assert_eq!(
+            job_name(Trigger::Schedule, None, when),
+            "scheduled-2026-11-26-0200"
+        );
+        assert_eq!(
+            job_name(Trigger::Api, Some("cohort-42"), when),
+            "api-cohort-42-2026-11-26-0200"
+        );
+        assert_eq!(job_name(Trigger::Api, None, when), "api-2026-11-26-0200");
+        let longest = job_name(Trigger::Api, Some(&"a".repeat(32)), when);
+        assert!(longest.len() <= 64, "{}", longest.len());
+    }
+
+    #[test]
+    fn output_uris_stay_under_the_configured_bucket_and_prefix() {
+        let when = at("2026-01-05T23:59:59Z");
+        assert_eq!(
+            output_s3_uri(&destination("healthlake"), "store1", when),
+            "s3://example-exports/healthlake/store1/2026/01/05/"
+        );
+        assert_eq!(
+            output_s3_uri(&destination(""), "store1", when),
+            "s3://example-exports/store1/2026/01/05/"
+        );
+    }
+
+    #[test]
+    fn the_export_folder_follows_healthlakes_layout() {
+        assert_eq!(
+            export_folder_uri("s3://b/p/store1/2026/01/05/", "store1", "job9"),
+            "s3://b/p/store1/2026/01/05/store1-FHIR_EXPORT-job9/"
+        );
+        assert_eq!(
+            export_folder_uri("s3://b/p", "store1", "job9"),
+            "s3://b/p/store1-FHIR_EXPORT-job9/"
+        );
+    }
+
+    #[test]
+    fn client_tokens_are_deterministic_distinct_and_well_formed() {
+        let time = at("2026-11-26T02:00:00Z");
+        let schedule = TokenSource::Schedule {
+            datastore_id: "store1",
+            scheduled_time: time,
+        };
+        let tokens = [
+            client_token(&schedule),
+            client_token(&TokenSource::Schedule {
+                datastore_id: "store2",
+                scheduled_time: time,
+            }),
+            client_token(&TokenSource::Schedule {
+                datastore_id: "store1",
+                scheduled_time: at("2026-11-27T02:00:00Z"),
+            }),
+            client_token(&TokenSource::IdempotencyKey {
+                datastore_id: "store1",
+                caller: "arn:aws:iam::1:user/a",
+                key: "k1",
+            }),
+            client_token(&TokenSource::IdempotencyKey {
+                datastore_id: "store1",
+                caller: "arn:aws:iam::1:user/b",
+                key: "k1",
+            }),
+            client_token(&TokenSource::Request {
+                request_id: "req-1",
+            }),
+        ];
+        assert_eq!(
+            client_token(&schedule),
+            tokens[0],
+            "same trigger, same token"
+        );
+        for (i, token) in tokens.iter().enumerate() {
+            assert!((1..=64).contains(&token.len()));
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                "{token}"
+            );
+            for other in &tokens[i + 1..] {
+                assert_ne!(token, other);
+            }
+        }
+        // The key material cannot be smuggled through: odd characters still give a valid token.
+        let odd = client_token(&TokenSource::IdempotencyKey {
+            datastore_id: "s",
+            caller: "\u{0}\n",
+            key: "../../etc",
+        });
+        assert!(odd.starts_with("key-") && odd.len() == 36, "{odd}");
+    }
+
+    #[test]
+    fn execution_names_and_arns() {
+        assert_eq!(execution_name("abc123"), "export-abc123");
+        assert_eq!(execution_name("a b/c"), "export-abc");
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:export",
+                "export-abc"
+            ),
+            "arn:aws:states:us-east-1:123456789012:execution:export:export-abc"
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! The one message a team receives per export outcome: subject, JSON body (schema version 1),
+//! readable e-mail text and message attributes for subscription filter policies.
+//!
+//! Only job metadata goes in: ids, names, statuses, times, the S3 location and service
+//! messages. Never FHIR data, request bodies or tokens.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::state::{Outcome, Trigger};
+
+pub const SCHEMA_VERSION: u32 = 1;
+pub const MAX_SUBJECT_LEN: usize = 100;
+
+/// Why the message is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Event {
+    /// The job reached a terminal status.
+    ExportFinished,
+    /// The job was still running when the workflow's deadline passed.
+    DeadlinePassed,
+    /// A step of the workflow failed (a task error caught by the state machine).
+    WorkflowFailed,
+    /// StartFHIRExportJob, or the start of the workflow, failed for good.
+    StartFailed,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::ExportFinished => "export-finished",
+            Event::DeadlinePassed => "deadline-passed",
+            Event::WorkflowFailed => "workflow-failed",
+            Event::StartFailed => "start-failed",
+        }
+    }
+}
+
+/// The status reported when no job exists because the start failed.
+pub const NOT_STARTED: &str = "NOT_STARTED";
+
+/// The message body, schema version 1. Field names are part of the public contract.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportReport {
+    pub version: u32,
+    pub event: Event,
+    pub outcome: Outcome,
+    /// HealthLake JobStatus as last seen, or `NOT_STARTED`.
+    pub status: String,
+    pub datastore_id: String,
+    pub job_id: Option<String>,
+    pub job_name: Option<String>,
+    pub trigger: Trigger,
+    pub submit_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    /// From submitTime to endTime, or to the time of this message when the job has not ended.
+    pub duration_seconds: Option<i64>,
+    /// The folder holding the exported files, when the export succeeded.
+    pub output_s3_uri: Option<String>,
+    pub message: Option<String>,
+}
+
+/// What the SNS adapter publishes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    pub subject: String,
+    /// A `MessageStructure=json` document: `default` (the JSON report, for queues, Lambda,
+    /// HTTP and chat) and `email` (readable text).
+    pub message: String,
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+/// ASCII only, no line breaks, at most [`MAX_SUBJECT_LEN`]: what SNS accepts as a subject.
+pub fn subject_line(text: &str) -> String {
+    let ascii: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if ascii.len() <= MAX_SUBJECT_LEN {
+        ascii
+    } else {
+        format!("{}...", &ascii[..MAX_SUBJECT_LEN - 3])
+    }
+}
+
+fn timestamp(time: Option<DateTime<Utc>>) -> String {
+    time.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn human_duration(seconds: i64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else {
+        format!("{m}m {s:02}s")
+    }
+}
+
+impl ExportReport {
+    pub fn subject(&self) -> String {
+        let text = match self.event {
+            Event::ExportFinished => {
+                format!("HealthLake export {}: {}", self.status, self.datastore_id)
+            }
+            Event::DeadlinePassed => format!(
+                "HealthLake export still {} at deadline: {}",
+                self.status, self.datastore_id
+            ),
+            Event::WorkflowFailed => {
+                format!("HealthLake export workflow failed: {}", self.datastore_id)
+            }
+            Event::StartFailed => {
+                format!("HealthLake export could not start: {}", self.datastore_id)
+            }
+        };
+        subject_line(&text)
+    }
+
+    pub fn email_text(&self) -> String {
+        let headline = match self.event {
+            Event::ExportFinished if self.outcome == Outcome::Succeeded => {
+                format!(
+                    "The HealthLake export finished with status {}.",
+                    self.status
+                )
+            }
+            Event::ExportFinished => {
+                format!("The HealthLake export ended with status {}.", self.status)
+            }
+            Event::DeadlinePassed => format!(
+                "The HealthLake export was still {} when the workflow's deadline passed.",
+                self.status
+            ),
+            Event::WorkflowFailed => {
+                "The export workflow failed before the job's outcome was known.".into()
+            }
+            Event::StartFailed => "The HealthLake export could not be started.".into(),
+        };
+        let job = match (&self.job_id, &self.job_name) {
+            (Some(id), Some(name)) => format!("{id} ({name})"),
+            (Some(id), None) => id.clone(),
+            (None, Some(name)) => format!("not started ({name})"),
+            (None, None) => "not started".into(),
+        };
+        let mut lines = vec![
+            headline,
+            String::new(),
+            format!("Data store: {}", self.datastore_id),
+            format!("Job:        {job}"),
+            format!("Trigger:    {}", self.trigger.as_str()),
+            format!("Status:     {}", self.status),
+            format!("Submitted:  {}", timestamp(self.submit_time)),
+            format!("Ended:      {}", timestamp(self.end_time)),
+        ];
+        if let Some(seconds) = self.duration_seconds {
+            lines.push(format!("Duration:   {}", human_duration(seconds)));
+        }
+        if let Some(uri) = &self.output_s3_uri {
+            lines.push(format!("Files:      {uri}"));
+        }
+        if let Some(message) = &self.message {
+            lines.push(format!("Message:    {message}"));
+        }
+        lines.push(String::new());
+        lines.push(format!(
+            "Event {} (schema version {}); the JSON form goes to queue and chat subscribers.",
+            self.event.as_str(),
+            self.version
+        ));
+        lines.join("\n")
+    }
+
+    pub fn to_notification(&self) -> Notification {
+        let body = serde_json::to_string(self).expect("the report always serializes");
+        let message = json!({"default": body, "email": self.email_text()}).to_string();
+        Notification {
+            subject: self.subject(),
+            message,
+            attributes: vec![
+                ("outcome", self.outcome.as_str().to_string()),
+                ("status", self.status.clone()),
+                ("datastoreId", self.datastore_id.clone()),
+                ("trigger", self.trigger.as_str().to_string()),
+                ("event", self.event.as_str().to_string()),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    pub(crate) fn completed_report() -> ExportReport {
+        ExportReport {
+            version: SCHEMA_VERSION,
+            event: Event::ExportFinished,
+            outcome: Outcome::Succeeded,
+            status: "COMPLETED".into(),
+            datastore_id: "0123456789abcdef0123456789abcdef".into(),
+            job_id: Some("fedcba9876543210fedcba9876543210".into()),
+            job_name: Some("scheduled-2026-11-26-0200".into()),
+            trigger: Trigger::Schedule,
+            submit_time: Some(at("2026-11-26T02:00:07Z")),
+            end_time: Some(at("2026-11-26T02:41:10Z")),
+            duration_seconds: Some(2463),
+            output_s3_uri: Some("s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/0123456789abcdef0123456789abcdef-FHIR_EXPORT-fedcba9876543210fedcba9876543210/".into()),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn the_body_matches_the_documented_golden_schema() {
+        let golden: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../tests/golden/notification-v1-completed.json"
+        ))
+        .unwrap();
+        assert_eq!(serde_json::to_value(completed_report()).unwrap(), golden);
+    }
+
+    #[test]
+    fn the_message_carries_json_for_queues_and_text_for_email() {
+        let notification = completed_report().to_notification();
+        let envelope: serde_json::Value = serde_json::from_str(&notification.message).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(envelope["default"].as_str().unwrap()).unwrap();
+        assert_eq!(body["status"], "COMPLETED");
+        assert_eq!(body["version"], 1);
+        let email = envelope["email"].as_str().unwrap();
+        assert!(email.contains("finished with status COMPLETED"), "{email}");
+        assert!(email.contains("Duration:   41m 03s"), "{email}");
+        assert_eq!(
+            notification.subject,
+            "HealthLake export COMPLETED: 0123456789abcdef0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn attributes_support_subscription_filters() {
+        let notification = completed_report().to_notification();
+        let names: Vec<&str> = notification.attributes.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            ["outcome", "status", "datastoreId", "trigger", "event"]
+        );
+        assert_eq!(notification.attributes[0].1, "succeeded");
+    }
+
+    #[test]
+    fn subjects_are_ascii_single_line_and_at_most_100_characters() {
+        for event in [
+            Event::ExportFinished,
+            Event::DeadlinePassed,
+            Event::WorkflowFailed,
+            Event::StartFailed,
+        ] {
+            let report = ExportReport {
+                event,
+                status: "CANCEL_IN_PROGRESS".repeat(3),
+                datastore_id: "d\u{e9}j\u{e0}\nvu-".repeat(20),
+                ..completed_report()
+            };
+            let subject = report.subject();
+            assert!(subject.len() <= MAX_SUBJECT_LEN, "{subject}");
+            assert!(
+                subject.chars().all(|c| c.is_ascii_graphic() || c == ' '),
+                "{subject:?}"
+            );
+        }
+        assert_eq!(subject_line("short"), "short");
+    }
+
+    #[test]
+    fn failures_say_what_happened() {
+        let report = ExportReport {
+            event: Event::StartFailed,
+            outcome: Outcome::Failed,
+            status: NOT_STARTED.into(),
+            job_id: None,
+            output_s3_uri: None,
+            message: Some("StartFHIRExportJob failed (AccessDeniedException)".into()),
+            ..completed_report()
+        };
+        assert_eq!(
+            report.subject(),
+            "HealthLake export could not start: 0123456789abcdef0123456789abcdef"
+        );
+        let text = report.email_text();
+        assert!(text.contains("could not be started"));
+        assert!(text.contains("Job:        not started (scheduled-2026-11-26-0200)"));
+        assert!(text.contains("AccessDeniedException"));
+        let notification = report.to_notification();
+        assert!(
+            notification
+                .attributes
+                .contains(&("outcome", "failed".into()))
+        );
+        assert!(
+            notification
+                .attributes
+                .contains(&("event", "start-failed".into()))
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The execution state: the one JSON document that start-export hands to the state machine, that
+//! poll-export reads and returns on every check, and that the ASL's Wait and Choice states read.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What set an export going. Also a message attribute, so teams can filter on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Schedule,
+    Api,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Api => "api",
+        }
+    }
+}
+
+/// What the state machine does after a check: wait again, or stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Wait,
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// The execution's input, and poll-export's input and output.
+///
+/// The ASL reads `waitSeconds` (Wait), `action` and `outcome` (Choice), `status` and `message`
+/// (Fail); `infra/statemachine/export.asl.json` must agree (see tests/asl_contract.rs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionState {
+    pub datastore_id: String,
+    pub job_id: String,
+    pub job_name: String,
+    pub trigger: Trigger,
+    pub submitted_at: DateTime<Utc>,
+    /// The S3 URI given to StartFHIRExportJob; HealthLake writes below it.
+    pub output_s3_uri: String,
+    /// Past this instant a job still running ends the workflow with a deadline notification.
+    pub deadline: DateTime<Utc>,
+    /// Checks made so far.
+    #[serde(default)]
+    pub attempt: u32,
+    pub action: Action,
+    pub wait_seconds: u32,
+    /// The job's HealthLake JobStatus as last seen.
+    pub status: String,
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// Why the workflow ended, when it failed; HealthLake's job message when it gave one.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl ExecutionState {
+    /// A filled sample, for tests and documentation.
+    pub fn example() -> Self {
+        let submitted_at = DateTime::parse_from_rfc3339("2026-11-26T02:00:07Z")
+            .expect("valid literal")
+            .with_timezone(&Utc);
+        ExecutionState {
+            datastore_id: "0123456789abcdef0123456789abcdef".into(),
+            job_id: "fedcba9876543210fedcba9876543210".into(),
+            job_name: "scheduled-2026-11-26-0200".into(),
+            trigger: Trigger::Schedule,
+            submitted_at,
+            output_s3_uri:
+                "s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/"
+                    .into(),
+            deadline: submitted_at + chrono::Duration::hours(12),
+            attempt: 0,
+            action: Action::Wait,
+            wait_seconds: 60,
+            status: "SUBMITTED".into(),
+            outcome: None,
+            message: None,
+        }
+    }
+}
+
+/// The `error` member that an ASL Catch with `ResultPath: "$.error"` adds to the state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// What the state machine hands poll-export: the state, plus the caught error when it is the
+/// failure-notification step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PollRequest {
+    #[serde(flatten)]
+    pub state: ExecutionState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TaskError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn state_round_trips_with_the_documented_field_names() {
+        let value = serde_json::to_value(ExecutionState::example()).unwrap();
+        assert_eq!(value["datastoreId"], "0123456789abcdef0123456789abcdef");
+        assert_eq!(value["waitSeconds"], 60);
+        assert_eq!(value["action"], "wait");
+        assert_eq!(value["trigger"], "schedule");
+        assert_eq!(value["outcome"], serde_json::Value::Null);
+        assert_eq!(value["submittedAt"], "2026-11-26T02:00:07Z");
+        let back: ExecutionState = serde_json::from_value(value).unwrap();
+        assert_eq!(back, ExecutionState::example());
+    }
+
+    #[test]
+    fn a_caught_error_is_read_next_to_the_state() {
+        let mut value = serde_json::to_value(ExecutionState::example()).unwrap();
+        value["error"] = json!({"Error": "Lambda.Unknown", "Cause": "boom"});
+        let request: PollRequest = serde_json::from_value(value).unwrap();
+        assert_eq!(request.error.unwrap().error, "Lambda.Unknown");
+        assert_eq!(request.state, ExecutionState::example());
+    }
+}

@@ -1,0 +1,342 @@
+//! The handler against mocked AWS clients (aws-smithy-mocks): what it calls, what it publishes,
+//! what it hands back to the state machine.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_healthlake::operation::describe_fhir_export_job::DescribeFhirExportJobOutput;
+use aws_sdk_healthlake::primitives::DateTime as SmithyTime;
+use aws_sdk_healthlake::types::{
+    ExportJobProperties, JobStatus, OutputDataConfig, S3Configuration,
+};
+use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use chrono::Duration;
+use export_core::failure::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
+use export_core::policy::WaitPolicy;
+use export_core::state::{Action, Outcome, TaskError};
+use lambda_runtime::Diagnostic;
+use serde_json::Value;
+
+use super::*;
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:exports";
+
+fn state() -> ExecutionState {
+    ExecutionState::example()
+}
+
+fn after(seconds: i64) -> DateTime<Utc> {
+    state().submitted_at + Duration::seconds(seconds)
+}
+
+fn job_properties(status: &str, ended: bool, message: Option<&str>) -> ExportJobProperties {
+    let submitted = state().submitted_at.timestamp();
+    let mut builder = ExportJobProperties::builder()
+        .job_id(state().job_id)
+        .job_name(state().job_name)
+        .job_status(JobStatus::from(status))
+        .submit_time(SmithyTime::from_secs(submitted))
+        .datastore_id(state().datastore_id)
+        .data_access_role_arn("arn:aws:iam::123456789012:role/healthlake-export")
+        .output_data_config(OutputDataConfig::S3Configuration(
+            S3Configuration::builder()
+                .s3_uri(state().output_s3_uri)
+                .kms_key_id("arn:aws:kms:us-east-1:123456789012:key/1234abcd")
+                .build()
+                .unwrap(),
+        ));
+    if ended {
+        builder = builder.end_time(SmithyTime::from_secs(submitted + 1_800));
+    }
+    if let Some(message) = message {
+        builder = builder.message(message);
+    }
+    builder.build().unwrap()
+}
+
+fn describe_returns(status: &'static str, ended: bool, message: Option<&'static str>) -> Rule {
+    mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
+        .match_requests(|req| {
+            req.datastore_id() == Some(state().datastore_id.as_str())
+                && req.job_id() == Some(state().job_id.as_str())
+        })
+        .then_output(move || {
+            DescribeFhirExportJobOutput::builder()
+                .export_job_properties(job_properties(status, ended, message))
+                .build()
+        })
+}
+
+/// An error exactly as HealthLake sends it on the wire (AWS JSON 1.0).
+fn describe_fails(status: u16, error_type: &str) -> Rule {
+    let body = format!(r#"{{"__type": "{error_type}", "message": "from the service"}}"#);
+    mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
+        .sequence()
+        .http_status(status, Some(body))
+        .repeatedly()
+        .build()
+}
+
+/// Publish rule that records what was published.
+fn recording_publish(published: Arc<Mutex<Vec<PublishInput>>>) -> Rule {
+    mock!(aws_sdk_sns::Client::publish)
+        .match_requests(move |req| {
+            published.lock().unwrap().push(req.clone());
+            true
+        })
+        .then_output(|| PublishOutput::builder().message_id("msg-1").build())
+}
+
+struct Harness {
+    handler: PollExport,
+    describe: Rule,
+    publish: Rule,
+    published: Arc<Mutex<Vec<PublishInput>>>,
+}
+
+fn harness(describe: Rule) -> Harness {
+    let published = Arc::new(Mutex::new(Vec::new()));
+    harness_with_publish(describe, recording_publish(published.clone()), published)
+}
+
+fn harness_with_publish(
+    describe: Rule,
+    publish: Rule,
+    published: Arc<Mutex<Vec<PublishInput>>>,
+) -> Harness {
+    let healthlake = mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&describe]);
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]);
+    let settings = PollSettings {
+        topic_arn: TOPIC.into(),
+        policy: WaitPolicy::default(),
+    };
+    Harness {
+        handler: PollExport::new(settings, healthlake, sns),
+        describe,
+        publish,
+        published,
+    }
+}
+
+fn check(state: ExecutionState) -> PollRequest {
+    PollRequest { state, error: None }
+}
+
+fn body_of(published: &PublishInput) -> Value {
+    let envelope: Value = serde_json::from_str(published.message().unwrap()).unwrap();
+    serde_json::from_str(envelope["default"].as_str().unwrap()).unwrap()
+}
+
+fn attribute<'a>(published: &'a PublishInput, name: &str) -> &'a str {
+    published.message_attributes().unwrap()[name]
+        .string_value()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn running_statuses_wait_and_publish_nothing() {
+    for status in [
+        "SUBMITTED",
+        "QUEUED",
+        "IN_PROGRESS",
+        "CANCEL_SUBMITTED",
+        "CANCEL_IN_PROGRESS",
+        "A_STATUS_FROM_THE_FUTURE",
+    ] {
+        let h = harness(describe_returns(status, false, None));
+        let next = h
+            .handler
+            .handle(check(state()), after(1_800))
+            .await
+            .unwrap();
+        assert_eq!(next.action, Action::Wait, "{status}");
+        assert_eq!(next.wait_seconds, 180, "{status}");
+        assert_eq!(next.attempt, 1);
+        assert_eq!(next.status, status);
+        assert_eq!(h.describe.num_calls(), 1);
+        assert_eq!(h.publish.num_calls(), 0, "{status} must not notify");
+    }
+}
+
+#[tokio::test]
+async fn each_terminal_status_publishes_exactly_one_message() {
+    let cases = [
+        ("COMPLETED", Outcome::Succeeded),
+        ("COMPLETED_WITH_ERRORS", Outcome::Succeeded),
+        ("FAILED", Outcome::Failed),
+        ("CANCEL_COMPLETED", Outcome::Failed),
+        ("CANCEL_FAILED", Outcome::Failed),
+    ];
+    for (status, outcome) in cases {
+        let h = harness(describe_returns(status, true, Some("job message")));
+        let next = h
+            .handler
+            .handle(check(state()), after(1_900))
+            .await
+            .unwrap();
+        assert_eq!(next.action, Action::Done, "{status}");
+        assert_eq!(next.outcome, Some(outcome), "{status}");
+        assert_eq!(h.publish.num_calls(), 1, "{status}");
+
+        let published = h.published.lock().unwrap();
+        let message = &published[0];
+        assert_eq!(message.topic_arn(), Some(TOPIC));
+        assert_eq!(message.message_structure(), Some("json"));
+        assert_eq!(
+            message.subject(),
+            Some(format!("HealthLake export {status}: {}", state().datastore_id).as_str())
+        );
+        assert_eq!(attribute(message, "outcome"), outcome.as_str());
+        assert_eq!(attribute(message, "status"), status);
+        assert_eq!(attribute(message, "datastoreId"), state().datastore_id);
+        assert_eq!(attribute(message, "trigger"), "schedule");
+        let body = body_of(message);
+        assert_eq!(body["event"], "export-finished");
+        assert_eq!(body["jobId"], state().job_id);
+        assert_eq!(body["durationSeconds"], 1_800);
+        assert_eq!(
+            body["outputS3Uri"].is_string(),
+            outcome == Outcome::Succeeded,
+            "{status}: files are announced only for a successful export"
+        );
+    }
+}
+
+#[tokio::test]
+async fn completed_with_errors_says_so_in_the_message() {
+    let h = harness(describe_returns(
+        "COMPLETED_WITH_ERRORS",
+        true,
+        Some("3 resources failed"),
+    ));
+    h.handler
+        .handle(check(state()), after(1_900))
+        .await
+        .unwrap();
+    let body = body_of(&h.published.lock().unwrap()[0]);
+    assert_eq!(body["outcome"], "succeeded");
+    assert_eq!(
+        body["message"],
+        "The export completed with errors: 3 resources failed"
+    );
+}
+
+#[tokio::test]
+async fn past_the_deadline_a_running_job_ends_with_a_deadline_message() {
+    let h = harness(describe_returns("IN_PROGRESS", false, None));
+    let next = h
+        .handler
+        .handle(check(state()), state().deadline + Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(next.action, Action::Done);
+    assert_eq!(next.outcome, Some(Outcome::Failed));
+    assert_eq!(h.publish.num_calls(), 1);
+    let published = h.published.lock().unwrap();
+    assert_eq!(attribute(&published[0], "event"), "deadline-passed");
+    assert!(
+        published[0]
+            .subject()
+            .unwrap()
+            .starts_with("HealthLake export still IN_PROGRESS at deadline")
+    );
+}
+
+#[tokio::test]
+async fn describe_errors_fail_the_check_by_kind_and_publish_nothing() {
+    let cases = [
+        (400, "ThrottlingException", TRANSIENT_ERROR_TYPE),
+        (500, "InternalServerException", TRANSIENT_ERROR_TYPE),
+        (400, "ResourceNotFoundException", PERMANENT_ERROR_TYPE),
+        (400, "ValidationException", PERMANENT_ERROR_TYPE),
+        (403, "AccessDeniedException", PERMANENT_ERROR_TYPE),
+    ];
+    for (status, error_type, expected) in cases {
+        let h = harness(describe_fails(status, error_type));
+        let error = h
+            .handler
+            .handle(check(state()), after(60))
+            .await
+            .unwrap_err();
+        let diagnostic: Diagnostic = error.into();
+        assert_eq!(diagnostic.error_type, expected, "{error_type}");
+        assert!(
+            diagnostic
+                .error_message
+                .contains(&format!("DescribeFHIRExportJob failed ({error_type})")),
+            "{}",
+            diagnostic.error_message
+        );
+        assert_eq!(h.publish.num_calls(), 0, "{error_type}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_publish_fails_the_check_so_the_state_machine_retries_it() {
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .sequence()
+        .http_status(
+            500,
+            Some("<ErrorResponse><Error><Code>InternalError</Code></Error></ErrorResponse>".into()),
+        )
+        .repeatedly()
+        .build();
+    let h = harness_with_publish(
+        describe_returns("COMPLETED", true, None),
+        publish,
+        Arc::default(),
+    );
+    let error = h
+        .handler
+        .handle(check(state()), after(1_900))
+        .await
+        .unwrap_err();
+    let diagnostic: Diagnostic = error.into();
+    assert_eq!(diagnostic.error_type, TRANSIENT_ERROR_TYPE);
+    assert!(h.publish.num_calls() >= 1);
+}
+
+#[tokio::test]
+async fn the_failure_entry_publishes_one_workflow_failed_message_without_describing() {
+    let h = harness(describe_returns("IN_PROGRESS", false, None));
+    let request = PollRequest {
+        state: ExecutionState {
+            attempt: 4,
+            status: "IN_PROGRESS".into(),
+            ..state()
+        },
+        error: Some(TaskError {
+            error: "States.Timeout".into(),
+            cause: "The task timed out.".into(),
+        }),
+    };
+    let ended = h.handler.handle(request, after(900)).await.unwrap();
+    assert_eq!(ended.action, Action::Done);
+    assert_eq!(ended.outcome, Some(Outcome::Failed));
+    assert_eq!(h.describe.num_calls(), 0);
+    assert_eq!(h.publish.num_calls(), 1);
+    let published = h.published.lock().unwrap();
+    assert_eq!(attribute(&published[0], "event"), "workflow-failed");
+    assert_eq!(attribute(&published[0], "outcome"), "failed");
+    let body = body_of(&published[0]);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("after 4 check(s): States.Timeout: The task timed out."),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_sample_poll_events_are_accepted() {
+    for (name, expects_error) in [
+        ("poll-input.json", false),
+        ("poll-notify-failure.json", true),
+    ] {
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let request: PollRequest =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(request.error.is_some(), expects_error, "{name}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod api;
 pub mod aws_error;
 pub mod config;
+pub mod cost;
 pub mod failure;
 pub mod naming;
 pub mod notification;

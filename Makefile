@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint unit
+.PHONY: test lint unit tools stack-tests
 
 ## test: formatting, lints and every test
-test: lint unit
+test: lint unit stack-tests
 
 ## lint: rustfmt and clippy, warnings are errors
 lint:
@@ -15,3 +15,11 @@ lint:
 ## unit: the Rust tests (pure core tests and handler tests against aws-smithy-mocks)
 unit:
 	$(CARGO) test --workspace
+
+## tools: every pinned tool into .tools/ (scripts/install-tools; a no-op when up to date)
+tools:
+	scripts/install-tools python
+
+## stack-tests: the HealthLake emulator's wire format with boto3, and moto -> cargo lambda forwarding
+stack-tests: tools
+	.tools/venv/bin/pytest -q tests/emulator tests/stack

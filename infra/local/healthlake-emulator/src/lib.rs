@@ -1,0 +1,17 @@
+//! A local Amazon HealthLake for the offline stack: the real AWS JSON 1.0 wire protocol for data
+//! stores and FHIR export jobs, with validation, idempotency, a queued job lifecycle, injectable
+//! faults, and synthetic FHIR output written to S3.
+
+pub mod api;
+pub mod config;
+pub mod emulator;
+pub mod faults;
+pub mod fhir;
+pub mod server;
+pub mod sink;
+pub mod validate;
+
+pub use config::{JobSettings, OutputSinkKind, Settings};
+pub use emulator::Emulator;
+pub use server::serve;
+pub use sink::{MemorySink, ObjectSink, S3Sink};

@@ -1,0 +1,395 @@
+//! HTTP/1.1 on loopback: HealthLake's AWS JSON 1.0 endpoint at `POST /`, and the emulator's own
+//! control API under `/_emulator/`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::api::ApiError;
+use crate::config::JobSettings;
+use crate::emulator::Emulator;
+use crate::faults::{ErrorFault, ErrorKind, Faults, ForcedOutcome, OutcomeFault};
+
+const AMZ_JSON: &str = "application/x-amz-json-1.0";
+
+/// Accepts connections until `shutdown` completes.
+pub async fn serve(listener: TcpListener, emulator: Emulator, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+        };
+        // Without TCP_NODELAY, kept-alive connections wait on delayed ACKs (~40 ms a request).
+        let _ = stream.set_nodelay(true);
+        let emulator = emulator.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request| handle(emulator.clone(), request));
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("stopped accepting connections");
+}
+
+async fn handle(
+    emulator: Emulator,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = match request.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            return Ok(control_error(
+                StatusCode::BAD_REQUEST,
+                &format!("could not read the body: {error}"),
+            ));
+        }
+    };
+    let response = match (&method, path.as_str()) {
+        (&Method::POST, "/") => healthlake(&emulator, target.as_deref(), &body),
+        (&Method::GET, "/_emulator/health") => {
+            control_ok(json!({ "status": "ok", "service": "healthlake-emulator" }))
+        }
+        (&Method::GET, "/_emulator/jobs") => control_ok(emulator.jobs_report()),
+        (&Method::GET, "/_emulator/faults") => control_json(&emulator.faults()),
+        (&Method::POST, "/_emulator/faults") => match parse_fault_requests(&body) {
+            Ok(armed) => control_json(&emulator.arm_faults(|faults| armed.apply(faults))),
+            Err(message) => control_error(StatusCode::BAD_REQUEST, &message),
+        },
+        (&Method::DELETE, "/_emulator/faults") => {
+            control_json(&emulator.arm_faults(|faults| *faults = Faults::default()))
+        }
+        (&Method::GET, "/_emulator/config") => control_json(&emulator.jobs_settings()),
+        (&Method::POST, "/_emulator/config") => {
+            match update_config(emulator.jobs_settings(), &body) {
+                Ok(settings) => {
+                    emulator.set_jobs_settings(settings);
+                    control_json(&settings)
+                }
+                Err(message) => control_error(StatusCode::BAD_REQUEST, &message),
+            }
+        }
+        (&Method::POST, "/_emulator/reset") => {
+            emulator.reset();
+            control_ok(json!({ "status": "reset" }))
+        }
+        (&Method::GET, "/_emulator/object") => read_object(&emulator, &query),
+        _ => control_error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "no route for {method} {path}: HealthLake operations are POST / with X-Amz-Target"
+            ),
+        ),
+    };
+    Ok(response)
+}
+
+/// One HealthLake operation: `X-Amz-Target: HealthLake.<Operation>`, JSON in, JSON out.
+fn healthlake(emulator: &Emulator, target: Option<&str>, body: &[u8]) -> Response<Full<Bytes>> {
+    let operation = target.and_then(|t| t.strip_prefix("HealthLake."));
+    let result = match operation {
+        Some(operation) => emulator.call(operation, body),
+        None => Err(ApiError::UnknownOperation(format!(
+            "Missing or foreign X-Amz-Target header ({}): expected HealthLake.<Operation>",
+            target.unwrap_or("none")
+        ))),
+    };
+    let operation = operation.unwrap_or("?");
+    let (status, body, error_type) = match result {
+        Ok(value) => {
+            tracing::debug!(operation, "ok");
+            (StatusCode::OK, value, None)
+        }
+        Err(error) => {
+            tracing::info!(operation, error = error.type_name(), "{}", error.message());
+            let status = StatusCode::from_u16(error.status()).expect("400 or 500");
+            (status, error.body(), Some(error.type_name()))
+        }
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON));
+    headers.insert(
+        "x-amzn-RequestId",
+        HeaderValue::from_str(&request_id()).expect("ascii"),
+    );
+    if let Some(error_type) = error_type {
+        headers.insert("x-amzn-ErrorType", HeaderValue::from_static(error_type));
+    }
+    response
+}
+
+fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:08x}-0000-4000-8000-{n:012x}", std::process::id())
+}
+
+// ---- control API ----
+
+fn control_response(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn control_ok(body: Value) -> Response<Full<Bytes>> {
+    control_response(StatusCode::OK, body)
+}
+
+fn control_json<T: serde::Serialize>(value: &T) -> Response<Full<Bytes>> {
+    control_ok(serde_json::to_value(value).expect("control responses serialize"))
+}
+
+fn control_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    control_response(status, json!({ "error": message }))
+}
+
+/// One entry of `POST /_emulator/faults`: an error fault or a job-outcome fault.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultRequest {
+    operation: Option<String>,
+    kind: Option<String>,
+    count: Option<u32>,
+    next_job_outcome: Option<String>,
+    message: Option<String>,
+}
+
+/// Faults parsed and checked in full before any is armed, so a bad request arms nothing.
+#[derive(Debug, Default)]
+struct ArmedFaults {
+    errors: Vec<ErrorFault>,
+    job_outcomes: Vec<OutcomeFault>,
+}
+
+impl ArmedFaults {
+    fn apply(self, faults: &mut Faults) {
+        faults.errors.extend(self.errors);
+        faults.job_outcomes.extend(self.job_outcomes);
+    }
+}
+
+fn parse_fault_requests(body: &[u8]) -> Result<ArmedFaults, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let entries = match value {
+        Value::Array(entries) => entries,
+        single => vec![single],
+    };
+    let mut armed = ArmedFaults::default();
+    for entry in entries {
+        let request: FaultRequest =
+            serde_json::from_value(entry).map_err(|e| format!("bad fault: {e}"))?;
+        let count = request.count.unwrap_or(1);
+        match (request.kind, request.next_job_outcome) {
+            (Some(kind), None) => {
+                if request.message.is_some() {
+                    return Err("message applies to nextJobOutcome faults only".to_string());
+                }
+                let kind = ErrorKind::parse(&kind).ok_or_else(|| {
+                    format!("kind '{kind}' must be throttle, internal, accessDenied or conflict")
+                })?;
+                let operation = request.operation.as_deref().unwrap_or("*");
+                armed.errors.push(ErrorFault::new(operation, kind, count)?);
+            }
+            (None, Some(outcome)) => {
+                if request.operation.is_some() {
+                    return Err("operation applies to kind faults only".to_string());
+                }
+                let outcome = ForcedOutcome::parse(&outcome).ok_or_else(|| {
+                    format!("nextJobOutcome '{outcome}' must be FAILED or COMPLETED_WITH_ERRORS")
+                })?;
+                for _ in 0..count {
+                    armed
+                        .job_outcomes
+                        .push(OutcomeFault::new(outcome, request.message.clone()));
+                }
+            }
+            _ => {
+                return Err(
+                    "a fault has either kind (with operation) or nextJobOutcome".to_string()
+                );
+            }
+        }
+    }
+    Ok(armed)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfigUpdate {
+    submitted_ms: Option<u64>,
+    in_progress_ms: Option<u64>,
+    patients: Option<u32>,
+    seed: Option<u64>,
+}
+
+fn update_config(current: JobSettings, body: &[u8]) -> Result<JobSettings, String> {
+    let update: ConfigUpdate =
+        serde_json::from_slice(body).map_err(|e| format!("bad config: {e}"))?;
+    Ok(JobSettings {
+        submitted_ms: update.submitted_ms.unwrap_or(current.submitted_ms),
+        in_progress_ms: update.in_progress_ms.unwrap_or(current.in_progress_ms),
+        patients: update.patients.unwrap_or(current.patients),
+        seed: update.seed.unwrap_or(current.seed),
+    })
+}
+
+/// `GET /_emulator/object?uri=s3://bucket/key`: an output object, when the sink keeps them.
+fn read_object(emulator: &Emulator, query: &str) -> Response<Full<Bytes>> {
+    let uri = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "uri")
+        .map(|(_, value)| percent_decode(value));
+    let Some(uri) = uri else {
+        return control_error(
+            StatusCode::BAD_REQUEST,
+            "give the object as ?uri=s3://bucket/key",
+        );
+    };
+    match emulator.read_object(&uri) {
+        Some(body) => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/fhir+ndjson"),
+            );
+            response
+        }
+        None => control_error(
+            StatusCode::NOT_FOUND,
+            &format!("no object {uri} (only the memory output sink keeps objects)"),
+        ),
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (a query string's space).
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(byte) => {
+                        decoded.push(byte);
+                        i += 3;
+                        continue;
+                    }
+                    None => decoded.push(b'%'),
+                }
+            }
+            b'+' => decoded.push(b' '),
+            other => decoded.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            percent_decode("s3%3A%2F%2Fbucket%2Fa%20b"),
+            "s3://bucket/a b"
+        );
+        assert_eq!(percent_decode("s3://bucket/k+v"), "s3://bucket/k v");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn fault_requests_are_checked_before_arming() {
+        let armed = parse_fault_requests(
+            br#"[{"operation":"StartFHIRExportJob","kind":"throttle","count":2},
+                 {"nextJobOutcome":"FAILED","message":"bucket gone","count":2}]"#,
+        )
+        .unwrap();
+        assert_eq!(armed.errors[0].remaining, 2);
+        assert_eq!(armed.job_outcomes.len(), 2);
+        assert_eq!(armed.job_outcomes[1].message, "bucket gone");
+
+        for (body, hint) in [
+            (&br#"{"kind":"slow"}"#[..], "must be throttle"),
+            (
+                br#"{"operation":"Nope","kind":"throttle"}"#,
+                "unknown operation",
+            ),
+            (
+                br#"{"nextJobOutcome":"COMPLETED"}"#,
+                "FAILED or COMPLETED_WITH_ERRORS",
+            ),
+            (
+                br#"{"kind":"throttle","nextJobOutcome":"FAILED"}"#,
+                "either kind",
+            ),
+            (br#"{"kind":"throttle","count":0}"#, "at least 1"),
+            (br#"{"kind":"throttle","typo":1}"#, "unknown field"),
+            (b"not json", "not JSON"),
+        ] {
+            let err = parse_fault_requests(body).unwrap_err();
+            assert!(
+                err.contains(hint),
+                "{}: {err}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn config_updates_are_partial() {
+        let current = JobSettings::default();
+        let updated = update_config(current, br#"{"inProgressMs": 5}"#).unwrap();
+        assert_eq!(
+            updated,
+            JobSettings {
+                in_progress_ms: 5,
+                ..current
+            }
+        );
+        assert!(update_config(current, br#"{"inProgressMs": -1}"#).is_err());
+    }
+}

@@ -568,3 +568,69 @@ async fn an_unrecognized_event_is_an_error_that_calls_nothing() {
     assert_eq!(h.healthlake_rule.num_calls(), 0);
     assert_eq!(h.publish_rule.num_calls(), 0);
 }
+
+/// The corpus in tests/bad-inputs: each file's name says the answer it must get
+/// (`http-<status>-...`: that HTTP status; `lambda-error-...`: a failed invocation).
+#[tokio::test]
+async fn every_bad_input_is_refused_clearly_and_starts_nothing() {
+    let folder = format!("{}/../../tests/bad-inputs", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 50, "the corpus shrank to {}", names.len());
+    for name in &names {
+        let text = std::fs::read_to_string(format!("{folder}/{name}")).unwrap();
+        let event: Value = serde_json::from_str(&text).unwrap();
+        let h = harness(Setup::default());
+        let result = h.handler.handle(event, "req", now()).await;
+        if let Some(rest) = name.strip_prefix("http-") {
+            let expected: i64 = rest[..3].parse().unwrap();
+            let output = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(output["statusCode"], expected, "{name}");
+            let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+            let error = &body["error"];
+            assert!(
+                error["code"].as_str().is_some_and(|c| !c.is_empty()),
+                "{name}"
+            );
+            let message = error["message"].as_str().unwrap();
+            assert!(
+                !message.is_empty() && message.len() < 300,
+                "{name}: {message}"
+            );
+            for internal in ["arn:", "Exception", "panicked", "src/"] {
+                assert!(
+                    !output["body"].as_str().unwrap().contains(internal),
+                    "{name}: {body}"
+                );
+            }
+            if expected == 400 {
+                assert!(
+                    error["field"].is_string(),
+                    "{name}: a 400 names the field: {body}"
+                );
+            }
+        } else {
+            assert!(
+                name.starts_with("lambda-error-"),
+                "{name}: unknown expectation"
+            );
+            let error = result.expect_err(name);
+            let message = error.to_string();
+            assert!(
+                message.contains("expected") || message.contains("invalid"),
+                "{name}: {message}"
+            );
+            assert_eq!(error_type(error), PERMANENT_ERROR_TYPE, "{name}");
+        }
+        assert_eq!(
+            h.healthlake_rule.num_calls(),
+            0,
+            "{name}: no export may start"
+        );
+        assert_eq!(h.sfn_rule.num_calls(), 0, "{name}: no workflow may start");
+    }
+}

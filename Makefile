@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint unit tools stack-tests
+.PHONY: test lint unit tools stack-tests infra-checks package
 
 ## test: formatting, lints and every test
-test: lint unit stack-tests
+test: lint unit stack-tests infra-checks
 
 ## lint: rustfmt and clippy, warnings are errors
 lint:
@@ -23,3 +23,12 @@ tools:
 ## stack-tests: the HealthLake emulator's wire format with boto3, and moto -> cargo lambda forwarding
 stack-tests: tools
 	.tools/venv/bin/pytest -q tests/emulator tests/stack
+
+## infra-checks: cfn-lint, sam validate --lint, statelint, and the template/ASL tests (infra/checks)
+infra-checks: tools
+	INFRA_CHECKS_SKIP_INSTALL=1 infra/checks/run
+
+## package: sam build, arm64 bootstrap binaries for both functions (target/sam/build)
+package:
+	scripts/install-tools python rust-targets
+	INFRA_CHECKS_SKIP_INSTALL=1 infra/checks/package.sh

@@ -1,0 +1,381 @@
+"""Structural checks of the export state machine (infra/statemachine/export.asl.json) that a
+generic ASL validator does not make, and the history-size model.
+
+Usage as a script: python infra/checks/aslcheck.py [FILE]   (exit 1 and a list of problems)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cfn  # noqa: E402
+
+POLL_FUNCTION = "${PollExportFunctionArn}"
+TOPIC = "${NotificationTopicArn}"
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+SNS_PUBLISH = "arn:aws:states:::sns:publish"
+
+# Transient Lambda service errors; a function's own error is never retried (it would repeat).
+REQUIRED_LAMBDA_RETRY = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.Timeout",
+}
+RETRIER_FIELDS = {"IntervalSeconds", "BackoffRate", "MaxAttempts", "MaxDelaySeconds", "JitterStrategy"}
+MAX_RETRY_ATTEMPTS = 5
+
+# History events each state adds when it runs once without retries (AWS and moto alike).
+EVENTS_PER_STATE = {
+    "Wait": 2,  # WaitStateEntered, WaitStateExited
+    "Task": 5,  # TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded, TaskStateExited
+    "Choice": 2,
+    "Pass": 2,
+    "Succeed": 2,  # SucceedStateEntered, SucceedStateExited
+    "Fail": 1,  # FailStateEntered
+}
+HISTORY_LIMIT = 25_000
+
+
+def load(path: str | Path | None = None) -> dict:
+    text = Path(path).read_text() if path else cfn.ASL.read_text()
+    return json.loads(text)
+
+
+# ------------------------------------------------------------------ graph
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: str  # next | choice | default | catch
+    rule: Any = None  # the Choice rule, or the Catcher
+
+
+def edges(definition: dict) -> Iterator[Edge]:
+    for name, state in definition.get("States", {}).items():
+        if "Next" in state:
+            yield Edge(name, state["Next"], "next")
+        for rule in state.get("Choices", []):
+            yield Edge(name, rule.get("Next"), "choice", rule)
+        if "Default" in state:
+            yield Edge(name, state["Default"], "default")
+        for catcher in state.get("Catch", []):
+            yield Edge(name, catcher.get("Next"), "catch", catcher)
+
+
+def is_poll_task(state: dict) -> bool:
+    return (
+        state.get("Type") == "Task"
+        and state.get("Resource") == LAMBDA_INVOKE
+        and state.get("Parameters", {}).get("FunctionName") == POLL_FUNCTION
+    )
+
+
+def is_topic_publish(state: dict) -> bool:
+    return (
+        state.get("Type") == "Task"
+        and state.get("Resource") == SNS_PUBLISH
+        and state.get("Parameters", {}).get("TopicArn") == TOPIC
+    )
+
+
+def check_references(definition: dict) -> list[str]:
+    problems = []
+    states = definition.get("States", {})
+    if definition.get("StartAt") not in states:
+        problems.append(f"StartAt {definition.get('StartAt')!r} is not a state")
+    for edge in edges(definition):
+        if edge.target not in states:
+            problems.append(f"{edge.source}: {edge.kind} -> {edge.target!r} is not a state")
+    for name, state in states.items():
+        terminal = state.get("Type") in ("Succeed", "Fail", "Choice") or state.get("End") is True
+        if not terminal and "Next" not in state:
+            problems.append(f"{name}: neither Next nor End")
+    reachable, todo = set(), [definition.get("StartAt")]
+    while todo:
+        name = todo.pop()
+        if name in reachable or name not in states:
+            continue
+        reachable.add(name)
+        todo.extend(e.target for e in edges(definition) if e.source == name)
+    for name in states:
+        if name not in reachable:
+            problems.append(f"{name}: unreachable from StartAt")
+    return problems
+
+
+def _retry_problems(name: str, state: dict, lambda_task: bool) -> list[str]:
+    problems = []
+    retry = state.get("Retry")
+    if not retry:
+        return [f"{name}: Task without Retry"]
+    covered: set[str] = set()
+    for retrier in retry:
+        missing = RETRIER_FIELDS - retrier.keys()
+        if missing:
+            problems.append(f"{name}: retrier {retrier.get('ErrorEquals')} lacks {sorted(missing)}")
+        if retrier.get("JitterStrategy") != "FULL":
+            problems.append(f"{name}: retrier JitterStrategy must be FULL")
+        if retrier.get("MaxAttempts", 3) > MAX_RETRY_ATTEMPTS:
+            problems.append(f"{name}: retrier MaxAttempts above {MAX_RETRY_ATTEMPTS}")
+        errors = set(retrier.get("ErrorEquals", []))
+        if lambda_task and errors & {"States.ALL", "States.TaskFailed", "Lambda.Unknown"}:
+            problems.append(
+                f"{name}: retries the function's own errors ({sorted(errors)}): a bad state would be "
+                "sent again and again"
+            )
+        covered |= errors
+    if lambda_task and not REQUIRED_LAMBDA_RETRY <= covered:
+        problems.append(f"{name}: Retry misses {sorted(REQUIRED_LAMBDA_RETRY - covered)}")
+    return problems
+
+
+def check_tasks(definition: dict) -> list[str]:
+    """Every Task: TimeoutSeconds, Retry with full backoff settings, and a Catch-all into the
+    failure notification with ResultPath $.error. The one exception is the terminal fallback
+    publish to the topic, which has Retry, no Catch, and leads straight to a Fail state."""
+    problems = []
+    states = definition.get("States", {})
+    for name, state in states.items():
+        if state.get("Type") != "Task":
+            continue
+        if not isinstance(state.get("TimeoutSeconds"), int):
+            problems.append(f"{name}: Task without TimeoutSeconds")
+        lambda_task = state.get("Resource") == LAMBDA_INVOKE
+        problems += _retry_problems(name, state, lambda_task)
+        if lambda_task and not is_poll_task(state):
+            problems.append(f"{name}: invokes something other than ${{PollExportFunctionArn}}")
+        catch = state.get("Catch")
+        if not catch:
+            if is_topic_publish(state) and states.get(state.get("Next"), {}).get("Type") == "Fail":
+                continue  # the terminal fallback notification
+            problems.append(f"{name}: Task without Catch")
+            continue
+        catch_all = [c for c in catch if "States.ALL" in c.get("ErrorEquals", [])]
+        if not catch_all:
+            problems.append(f"{name}: no Catch for States.ALL")
+        if is_poll_task(state) and state.get("Parameters", {}).get("Payload.$") == "$":
+            # The state machine's own errors arrive as $.error (the contract with poll-export),
+            # unless the error is already there: then it is kept and the new one goes elsewhere.
+            for catcher in catch:
+                wanted = "$.error"
+                if catcher.get("ResultPath") != wanted and not _reached_with_error(definition, name):
+                    problems.append(f"{name}: Catch ResultPath must be {wanted}")
+    return problems
+
+
+def _reached_with_error(definition: dict, name: str) -> bool:
+    """True when every way into `name` sets $.error (a Catch or Pass with ResultPath $.error)."""
+    states = definition["States"]
+    incoming = [e for e in edges(definition) if e.target == name]
+    if not incoming:
+        return False
+    for e in incoming:
+        if e.kind == "catch" and e.rule.get("ResultPath") == "$.error":
+            continue
+        src = states[e.source]
+        if src.get("Type") == "Pass" and src.get("ResultPath") == "$.error":
+            continue
+        return False
+    return True
+
+
+def _rule_requires_done(rule: dict) -> bool:
+    """A Choice rule that can only match when $.action == "done"."""
+    if rule.get("Variable") == "$.action" and rule.get("StringEquals") == "done":
+        return True
+    return any(_rule_requires_done(r) for r in rule.get("And", []))
+
+
+def check_notifications(definition: dict) -> list[str]:
+    """Walks every path from StartAt. Reaching Succeed or Fail requires that a notification was
+    published on the way: a successful NotifyFailure (poll-export with $.error), a successful
+    fallback publish to the topic, or a poll-export check followed by a Choice branch that only
+    matches action "done" (poll-export publishes before it says done)."""
+    states = definition.get("States", {})
+    problems: set[str] = set()
+    start = (definition.get("StartAt"), False, False, False)  # (state, has_error, polled, notified)
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        name, has_error, polled, notified = node
+        state = states.get(name)
+        if state is None:
+            continue
+        kind = state.get("Type")
+        if kind in ("Succeed", "Fail") and not notified:
+            problems.add(f"{name}: reachable without a notification having been published")
+        for e in edges(definition):
+            if e.source != name or e.target not in states:
+                continue
+            err, pol, note = has_error, False, notified
+            if e.kind == "catch":
+                err = err or e.rule.get("ResultPath") == "$.error"
+            elif kind == "Pass":
+                err = err or state.get("ResultPath") == "$.error"
+            elif kind == "Task" and is_poll_task(state):
+                if has_error:
+                    note = True
+                else:
+                    pol = True
+                if state.get("ResultPath", "$") is not None and "OutputPath" in state:
+                    err = False  # the state is replaced by the function's output
+            elif kind == "Task" and is_topic_publish(state):
+                note = True
+            elif kind == "Choice" and e.kind == "choice":
+                if polled and _rule_requires_done(e.rule):
+                    note = True
+            todo.append((e.target, err, pol, note))
+    return sorted(problems)
+
+
+def check_loop_guard(definition: dict) -> list[str]:
+    """The check loop must end even if poll-export keeps saying wait: a Choice rule on $.attempt
+    that leads out of the loop, with a bound that keeps the history under the limit."""
+    problems = []
+    guard = None
+    for name, state in definition.get("States", {}).items():
+        for rule in state.get("Choices", []):
+            for sub in [rule, *rule.get("And", [])]:
+                if sub.get("Variable") == "$.attempt" and "NumericGreaterThanEquals" in sub:
+                    guard = (name, sub["NumericGreaterThanEquals"], rule["Next"])
+    if guard is None:
+        return ["no Choice rule bounds the number of checks ($.attempt)"]
+    name, bound, target = guard
+    try:
+        per_loop = loop_events(definition)
+    except ValueError as e:
+        return [str(e)]
+    if bound * per_loop >= HISTORY_LIMIT - 100:
+        problems.append(f"{name}: {bound} checks x {per_loop} events reach the history limit")
+    if target == find_wait(definition):
+        problems.append(f"{name}: the $.attempt guard leads back into the loop")
+    return problems
+
+
+def check_placeholders(text: str) -> list[str]:
+    problems = []
+    found = cfn.asl_placeholders(text)
+    if found != set(cfn.ASL_SUBSTITUTIONS):
+        problems.append(f"placeholders {sorted(found)} != {sorted(cfn.ASL_SUBSTITUTIONS)}")
+    for literal in ("arn:aws:lambda:", "arn:aws:sns:", "arn:aws:states:us-"):
+        if literal in text:
+            problems.append(f"literal ARN {literal!r}: ARNs come only from DefinitionSubstitutions")
+    return problems
+
+
+def check_all(text: str) -> list[str]:
+    definition = json.loads(text)
+    return (
+        check_placeholders(text)
+        + check_references(definition)
+        + check_tasks(definition)
+        + check_notifications(definition)
+        + check_loop_guard(definition)
+    )
+
+
+# ------------------------------------------------------------------ history model
+def find_wait(definition: dict) -> str:
+    waits = [n for n, s in definition["States"].items() if s.get("Type") == "Wait"]
+    if len(waits) != 1:
+        raise ValueError(f"expected exactly one Wait state, found {waits}")
+    return waits[0]
+
+
+def _shortest(definition: dict, source: str, target: str, allow_catch: bool = False) -> list[str]:
+    """States on the shortest path source -> target (excluding target), following Next and
+    Choice edges only (the happy path)."""
+    prev: dict[str, str | None] = {source: None}
+    queue = [source]
+    while queue:
+        current = queue.pop(0)
+        for e in edges(definition):
+            if e.source != current or (e.kind == "catch" and not allow_catch):
+                continue
+            if e.target == target:
+                path = [current]
+                while prev[path[-1]] is not None:
+                    path.append(prev[path[-1]])
+                return list(reversed(path))
+            if e.target not in prev:
+                prev[e.target] = current
+                queue.append(e.target)
+    raise ValueError(f"no path from {source} to {target}")
+
+
+def loop_events(definition: dict) -> int:
+    """Events of one Wait -> check -> decide round."""
+    wait = find_wait(definition)
+    return sum(EVENTS_PER_STATE[definition["States"][s]["Type"]] for s in _shortest(definition, wait, wait))
+
+
+def start_events(definition: dict) -> int:
+    """ExecutionStarted plus the states before the first Wait."""
+    wait = find_wait(definition)
+    start = definition["StartAt"]
+    before = [] if start == wait else _shortest(definition, start, wait)
+    return 1 + sum(EVENTS_PER_STATE[definition["States"][s]["Type"]] for s in before)
+
+
+def end_events(definition: dict) -> int:
+    """From the deciding Choice to the end on success: Succeed entered/exited, ExecutionSucceeded."""
+    return EVENTS_PER_STATE["Succeed"] + 1
+
+
+@dataclass
+class Policy:
+    first_wait: int = 60
+    growth_factor: float = 1.1
+    max_wait: int = 900
+    deadline: int = 43_200
+
+    def next_wait(self, age: float) -> int:
+        return round(min(max((self.growth_factor - 1) * age, self.first_wait), self.max_wait))
+
+
+def checks_for(job_seconds: float, policy: Policy) -> int:
+    """Checks made for a job that runs job_seconds (the check at or after its end says done; the
+    deadline ends it too)."""
+    age, checks, wait = 0.0, 0, policy.first_wait
+    while True:
+        age += wait
+        checks += 1
+        if age >= job_seconds or age >= policy.deadline:
+            return checks
+        wait = min(policy.next_wait(age), math.ceil(policy.deadline - age))
+
+
+def history_events(definition: dict, job_seconds: float, policy: Policy | None = None) -> int:
+    policy = policy or Policy()
+    n = checks_for(job_seconds, policy)
+    return start_events(definition) + n * loop_events(definition) + end_events(definition)
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[1]) if len(argv) > 1 else cfn.ASL
+    problems = check_all(path.read_text())
+    for p in problems:
+        print(f"{path}: {p}")
+    if problems:
+        return 1
+    definition = json.loads(path.read_text())
+    print(
+        f"{path}: structure ok; {loop_events(definition)} history events per check, "
+        f"{history_events(definition, 43_200)} for a 12 h job under the default policy"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,173 @@
+"""Helpers shared by the infrastructure checks: read the SAM template (with its short-form
+intrinsic tags), expand its Fn::ForEach loops for sample parameter values, run the SAM transform
+offline, read the ASL file with its ${...} placeholders substituted.
+
+Nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
+
+# Values the offline checks use for the ASL placeholders (moto's account and region).
+ASL_SUBSTITUTIONS = {
+    "PollExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:poll-export",
+    "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:healthlake-export-notifications",
+}
+
+# Two sample data store ids, used wherever a check needs DatastoreIds to have a value.
+SAMPLE_DATASTORE_IDS = [
+    "0123456789abcdef0123456789abcdef",
+    "fedcba9876543210fedcba9876543210",
+]
+
+
+# ------------------------------------------------------------------ template loading
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns CloudFormation short forms (!Ref, !GetAtt, ...) into long forms."""
+
+
+def _tag_constructor(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag_constructor)
+
+
+def load_template(text: str | None = None) -> dict:
+    if text is None:
+        text = TEMPLATE.read_text()
+    return yaml.load(text, Loader=_CfnLoader)
+
+
+# ------------------------------------------------------------------ Fn::ForEach
+def _substitute(node: Any, ident: str, value: str) -> Any:
+    if isinstance(node, str):
+        return node.replace("${" + ident + "}", value).replace(
+            "&{" + ident + "}", re.sub(r"[^A-Za-z0-9]", "", value)
+        )
+    if isinstance(node, list):
+        return [_substitute(x, ident, value) for x in node]
+    if isinstance(node, dict):
+        return {_substitute(k, ident, value): _substitute(v, ident, value) for k, v in node.items()}
+    return node
+
+
+def _expand(node: Any, params: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_expand(x, params) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(key, str) and key.startswith("Fn::ForEach::"):
+            ident, collection, fragment = value
+            if isinstance(collection, dict) and "Ref" in collection:
+                collection = params[collection["Ref"]]
+            if not isinstance(collection, list):
+                raise ValueError(f"{key}: collection must be a list or a Ref to a list parameter")
+            for item in collection:
+                for k, v in _expand(_substitute(fragment, ident, item), params).items():
+                    if k in out:
+                        raise ValueError(f"{key}: duplicate key {k}")
+                    out[k] = v
+        else:
+            out[key] = _expand(value, params)
+    return out
+
+
+def expand_language_extensions(template: dict, datastore_ids: list[str] | None = None) -> dict:
+    """Expands Fn::ForEach (the only language extension the template uses) for sample values."""
+    template = copy.deepcopy(template)
+    params = {"DatastoreIds": datastore_ids or SAMPLE_DATASTORE_IDS}
+    template["Resources"] = _expand(template["Resources"], params)
+    if "Outputs" in template:
+        template["Outputs"] = _expand(template["Outputs"], params)
+    transforms = template.get("Transform", [])
+    if isinstance(transforms, str):
+        transforms = [transforms]
+    template["Transform"] = [t for t in transforms if t != "AWS::LanguageExtensions"]
+    if len(template["Transform"]) == 1:
+        template["Transform"] = template["Transform"][0]
+    return template
+
+
+class _NoManagedPolicies:
+    """The SAM translator asks IAM for managed policy ARNs only when a function lists managed
+    policies by name; this template writes every role out, so there is nothing to look up."""
+
+    def load(self) -> dict:
+        return {}
+
+
+def sam_translate(template: dict, datastore_ids: list[str] | None = None) -> dict:
+    """The plain CloudFormation template CloudFormation would get after both transforms."""
+    from samtranslator.translator.transform import transform  # from aws-sam-translator
+
+    expanded = expand_language_extensions(template, datastore_ids)
+    # As `sam package` would: code goes to S3, and the ASL goes into the template.
+    for resource in expanded["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+            props["CodeUri"] = "s3://offline-check/code.zip"
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+            path = ROOT / props.pop("DefinitionUri")
+            props["Definition"] = json.loads(path.read_text())
+    values = {"DatastoreIds": ",".join(datastore_ids or SAMPLE_DATASTORE_IDS)}
+    return transform(expanded, values, _NoManagedPolicies())
+
+
+def with_plain_definition(rendered: dict, asl_text: str | None = None) -> dict:
+    """The transformed template with the state machine's DefinitionString (an Fn::Join that
+    cfn-lint does not look into) replaced by the substituted ASL as a Definition object, which
+    cfn-lint validates against the ASL schema (rule E3601)."""
+    rendered = copy.deepcopy(rendered)
+    for resource in rendered["Resources"].values():
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine":
+            props = resource["Properties"]
+            props.pop("DefinitionString", None)
+            props.pop("DefinitionSubstitutions", None)
+            props["Definition"] = load_asl(asl_text)
+    return rendered
+
+
+# ------------------------------------------------------------------ ASL
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def asl_placeholders(text: str | None = None) -> set[str]:
+    return set(PLACEHOLDER.findall(ASL.read_text() if text is None else text))
+
+
+def substitute_asl(text: str, values: dict[str, str] | None = None) -> str:
+    values = ASL_SUBSTITUTIONS if values is None else values
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"no value for ASL placeholder ${{{m.group(1)}}}")
+        return values[m.group(1)]
+
+    return PLACEHOLDER.sub(repl, text)
+
+
+def load_asl(text: str | None = None) -> dict:
+    return json.loads(substitute_asl(ASL.read_text() if text is None else text))

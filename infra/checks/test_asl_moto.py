@@ -1,0 +1,265 @@
+"""Runs the real ASL file in moto's Step Functions executor (the interpreter the offline stack
+uses), with a scripted stand-in for poll-export, to show each path behaves as drawn: success,
+failed export, function error -> NotifyFailure, NotifyFailure error -> SNS fallback, retries,
+invalid input and state, the attempt guard; and that the history per check is what aslcheck
+counts. The real functions run against the same file in the end-to-end tests.
+
+Needs moto[server]==5.2.5 (tools/requirements-stack.txt); skipped without it. Waits and retry
+back-offs are skipped (patched to return at once)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import types
+
+import pytest
+
+moto = pytest.importorskip("moto")
+if moto.__version__ != "5.2.5":
+    pytest.skip(f"written against moto 5.2.5's executor, found {moto.__version__}", allow_module_level=True)
+
+import boto3  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function  # noqa: E402
+
+import aslcheck  # noqa: E402
+import cfn  # noqa: E402
+
+REGION = "us-east-1"
+POLL_ARN = cfn.ASL_SUBSTITUTIONS["PollExportFunctionArn"]
+
+
+def example_state(**overrides) -> dict:
+    state = {
+        "datastoreId": "0123456789abcdef0123456789abcdef",
+        "jobId": "fedcba9876543210fedcba9876543210",
+        "jobName": "scheduled-2026-11-26-0200",
+        "trigger": "schedule",
+        "submittedAt": "2026-11-26T02:00:07Z",
+        "outputS3Uri": "s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/",
+        "deadline": "2026-11-26T14:00:07Z",
+        "attempt": 0,
+        "action": "wait",
+        "waitSeconds": 60,
+        "status": "SUBMITTED",
+        "outcome": None,
+        "message": None,
+    }
+    state.update(overrides)
+    return state
+
+
+class FakePoll:
+    """Stands in for poll-export: each call takes the next scripted reply, a function of the
+    payload returning a new state, or an exception/FunctionError marker."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.calls: list[dict] = []
+
+    def __call__(self, parameters, region, state_credentials):
+        assert parameters["FunctionName"] == POLL_ARN
+        payload = json.loads(parameters["Payload"])
+        self.calls.append(payload)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        result = reply(payload)
+        if isinstance(result, Exception):
+            raise result
+        if isinstance(result, tuple):  # (FunctionError, payload)
+            return {"StatusCode": 200, "FunctionError": result[0], "Payload": result[1]}
+        return {"StatusCode": 200, "Payload": result}
+
+
+def running(status="IN_PROGRESS"):
+    def reply(s):
+        return {**s, "attempt": s["attempt"] + 1, "action": "wait", "waitSeconds": 60, "status": status}
+
+    return reply
+
+
+def finished(status="COMPLETED", outcome="succeeded", message=None):
+    def reply(s):
+        return {**s, "attempt": s["attempt"] + 1, "action": "done", "status": status, "outcome": outcome, "message": message}
+
+    return reply
+
+
+def notified(s):
+    """poll-export's failure-notification entry: state + error in, done/failed out."""
+    assert "error" in s
+    return {k: v for k, v in s.items() if k != "error"} | {"action": "done", "outcome": "failed"}
+
+
+def function_error(error_type="PollError", message="boom"):
+    return lambda s: ("Unhandled", {"errorType": error_type, "errorMessage": message})
+
+
+def service_error(code="ServiceException"):
+    return lambda s: ClientError({"Error": {"Code": code, "Message": "try later"}, "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r"}}, "Invoke")
+
+
+@pytest.fixture
+def sfn(monkeypatch):
+    monkeypatch.setattr(wait_function.WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+    monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=lambda s: None))
+    with moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        topic = sns.create_topic(Name="healthlake-export-notifications")["TopicArn"]
+        queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        client = boto3.client("stepfunctions", region_name=REGION)
+        definition = cfn.substitute_asl(cfn.ASL.read_text(), {"PollExportFunctionArn": POLL_ARN, "NotificationTopicArn": topic})
+        arn = client.create_state_machine(
+            name="export", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+
+        counter = itertools.count()
+
+        def run(fake: FakePoll, state: dict):
+            monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", fake)
+            name = f"run-{next(counter)}"  # moto 5.2.5 names unnamed executions "None"
+            ex = client.start_execution(stateMachineArn=arn, name=name, input=json.dumps(state))["executionArn"]
+            deadline = time.monotonic() + 30
+            while (d := client.describe_execution(executionArn=ex))["status"] == "RUNNING":
+                assert time.monotonic() < deadline, "execution did not finish"
+                time.sleep(0.02)
+            events = client.get_execution_history(executionArn=ex, maxResults=1000)["events"]
+            messages = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+            return d, events, messages
+
+        yield run
+
+
+def entered(events) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def test_success_after_two_checks(sfn):
+    fake = FakePoll(running(), finished())
+    d, events, messages = sfn(fake, example_state())
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events) == ["ValidateInput", "WaitForNextCheck", "CheckExport", "Route"] * 1 + [
+        "WaitForNextCheck", "CheckExport", "Route", "ExportSucceeded"
+    ]
+    assert json.loads(d["output"])["outcome"] == "succeeded"
+    assert [c["attempt"] for c in fake.calls] == [0, 1]
+    assert messages == []  # poll-export notifies, not the state machine
+
+
+def test_history_per_check_matches_the_model(sfn):
+    definition = aslcheck.load()
+    for checks in (1, 3):
+        fake = FakePoll(*([running()] * (checks - 1)), finished())
+        _, events, _ = sfn(fake, example_state())
+        expected = aslcheck.start_events(definition) + checks * aslcheck.loop_events(definition) + aslcheck.end_events(definition)
+        assert len(events) == expected, [e["type"] for e in events]
+
+
+def test_failed_export_ends_in_fail_naming_the_status(sfn):
+    d, events, messages = sfn(FakePoll(finished("FAILED", "failed", "Access denied to bucket")), example_state())
+    assert d["status"] == "FAILED"
+    assert d["error"] == "HealthLakeExport.FAILED"
+    assert d["cause"] == (
+        "Export job fedcba9876543210fedcba9876543210 of data store 0123456789abcdef0123456789abcdef "
+        "ended with status FAILED: Access denied to bucket"
+    )
+    assert entered(events)[-1] == "ExportFailed"
+
+
+def test_deadline_passed_ends_in_fail_with_the_last_status(sfn):
+    d, _, _ = sfn(FakePoll(finished("IN_PROGRESS", "failed", "deadline passed")), example_state())
+    assert (d["error"], d["cause"].endswith("IN_PROGRESS: deadline passed")) == ("HealthLakeExport.IN_PROGRESS", True)
+
+
+def test_function_error_goes_through_notify_failure(sfn):
+    fake = FakePoll(function_error("PollError", "boom"), notified)
+    d, events, messages = sfn(fake, example_state())
+    assert d["status"] == "FAILED" and d["error"] == "PollError"
+    assert entered(events)[-3:] == ["CheckExport", "NotifyFailure", "WorkflowFailed"]
+    call = fake.calls[1]
+    assert call["error"]["Error"] == "PollError" and "boom" in call["error"]["Cause"]
+    assert {k: v for k, v in call.items() if k != "error"} == example_state()
+    assert messages == []  # NotifyFailure (poll-export) did the publishing
+
+
+def test_transient_lambda_errors_are_retried(sfn):
+    fake = FakePoll(service_error("ServiceException"), service_error("TooManyRequestsException"), finished())
+    d, events, _ = sfn(fake, example_state())
+    assert d["status"] == "SUCCEEDED"
+    assert len(fake.calls) == 3
+    failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
+    assert failed == ["Lambda.ServiceException", "Lambda.TooManyRequestsException"]
+
+
+def test_retries_end_and_notify(sfn):
+    fake = FakePoll(*([service_error()] * 5), notified)
+    d, events, _ = sfn(fake, example_state())
+    assert d["error"] == "Lambda.ServiceException"
+    assert len(fake.calls) == 6  # 1 + MaxAttempts 4, then NotifyFailure
+    assert entered(events)[-2:] == ["NotifyFailure", "WorkflowFailed"]
+
+
+def test_notify_failure_failing_falls_back_to_sns(sfn):
+    fake = FakePoll(function_error("PollError"), function_error("NotifyError"))
+    d, events, messages = sfn(fake, example_state())
+    assert d["status"] == "FAILED" and d["error"] == "PollError"
+    assert entered(events)[-3:] == ["NotifyFailure", "NotifyFailureFallback", "WorkflowFailed"]
+    assert len(messages) == 1
+    envelope = messages[0]
+    assert envelope["Subject"] == "HealthLake export workflow failed"
+    assert envelope["MessageAttributes"]["outcome"]["Value"] == "failed"
+    body = json.loads(envelope["Message"])
+    assert body["version"] == 1 and body["outcome"] == "failed" and body["status"] == "WORKFLOW_FAILED"
+    assert body["state"]["jobId"] == example_state()["jobId"]
+    assert body["state"]["error"]["Error"] == "PollError"
+    assert body["state"]["notifyError"]["Error"] == "NotifyError"
+    assert body["executionArn"].startswith("arn:aws:states:")
+
+
+def test_invalid_input_is_reported_not_waited_on(sfn):
+    fake = FakePoll(notified)
+    d, events, _ = sfn(fake, example_state(waitSeconds=0))
+    assert d["error"] == "InvalidExecutionInput"
+    assert entered(events) == ["ValidateInput", "InvalidInput", "NotifyFailure", "WorkflowFailed"]
+    assert fake.calls[0]["error"]["Error"] == "InvalidExecutionInput"
+
+
+def test_input_without_action_is_reported(sfn):
+    state = example_state()
+    del state["action"]
+    d, _, _ = sfn(FakePoll(notified), state)
+    assert d["error"] == "InvalidExecutionInput"
+
+
+def test_a_state_the_workflow_cannot_act_on_is_reported(sfn):
+    fake = FakePoll(lambda s: {**s, "action": "maybe"}, notified)
+    d, events, _ = sfn(fake, example_state())
+    assert d["error"] == "InvalidExecutionState"
+    assert entered(events)[-4:] == ["Route", "InvalidState", "NotifyFailure", "WorkflowFailed"]
+
+
+def test_wait_without_wait_seconds_is_reported(sfn):
+    fake = FakePoll(lambda s: {k: v for k, v in running()(s).items() if k != "waitSeconds"}, notified)
+    d, _, _ = sfn(fake, example_state())
+    assert d["error"] == "InvalidExecutionState"
+
+
+def test_the_attempt_guard_ends_an_endless_loop(sfn):
+    fake = FakePoll(running(), notified)
+    d, events, _ = sfn(fake, example_state(attempt=1999))
+    assert d["error"] == "TooManyChecks"
+    assert entered(events)[-4:] == ["Route", "TooManyChecks", "NotifyFailure", "WorkflowFailed"]
+
+
+def test_failed_export_without_message_still_fails_cleanly(sfn):
+    """$.message may be null: States.Format prints it as null (moto; AWS documents the same
+    argument types), the Fail state does not turn into a States.Runtime error."""
+    d, _, _ = sfn(FakePoll(finished("CANCEL_COMPLETED", "failed", None)), example_state())
+    assert d["error"] == "HealthLakeExport.CANCEL_COMPLETED"
+    assert d["cause"].endswith("ended with status CANCEL_COMPLETED: null")

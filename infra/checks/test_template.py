@@ -1,0 +1,244 @@
+"""Tests of template.yaml: cfn-lint and our least-privilege/auth checks accept the real template
+and reject broken copies; the SAM transform runs offline and its output is linted too."""
+
+import copy
+import json
+
+import pytest
+
+import cfn
+import templatecheck
+from conftest import run_tool
+
+TEXT = cfn.TEMPLATE.read_text()
+RAW = cfn.load_template(TEXT)
+TEMPLATE = cfn.expand_language_extensions(RAW)
+
+
+def expanded(mutate) -> dict:
+    t = copy.deepcopy(TEMPLATE)
+    mutate(t)
+    return t
+
+
+def statements(t: dict, rid: str) -> list:
+    return t["Resources"][rid]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict:
+    return cfn.sam_translate(RAW)
+
+
+# ------------------------------------------------------------------ cfn-lint
+def test_cfn_lint_passes_the_real_template():
+    result = run_tool("cfn-lint", str(cfn.TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_rejects_a_broken_copy(tmp_path):
+    bad = tmp_path / "template.yaml"
+    bad.write_text(TEXT.replace("MetricName: ExecutionsTimedOut", "MetricNam: ExecutionsTimedOut"))
+    result = run_tool("cfn-lint", str(bad))
+    assert result.returncode != 0 and "MetricNam" in result.stdout
+
+
+def test_cfn_lint_passes_the_transformed_template(tmp_path, rendered):
+    path = tmp_path / "rendered.json"
+    path.write_text(json.dumps(cfn.with_plain_definition(rendered)))
+    result = run_tool("cfn-lint", "--ignore-checks", "W1020", "--", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_checks_the_inlined_asl_in_the_transformed_template(tmp_path, rendered):
+    """With the ASL inlined as a Definition, cfn-lint validates it against its ASL schema (E3601);
+    it does not follow Next references (statelint and aslcheck do)."""
+    asl = cfn.ASL.read_text().replace('"BackoffRate": 2.0', '"BackoffRate": "fast"', 1)
+    path = tmp_path / "rendered.json"
+    path.write_text(json.dumps(cfn.with_plain_definition(rendered, asl)))
+    result = run_tool("cfn-lint", "--ignore-checks", "W1020", "--", str(path))
+    assert result.returncode != 0 and "E3601" in result.stdout and "fast" in result.stdout
+
+
+def test_sam_validate_lint_passes():
+    result = run_tool("sam", "validate", "--lint", "--template", str(cfn.TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ our checks on the real template
+def test_the_real_template_passes_our_checks(rendered):
+    assert templatecheck.check_all(TEXT) == []
+    assert templatecheck.check_rendered_api(rendered) == []
+
+
+def test_one_schedule_and_one_policy_per_datastore():
+    ids = ["a" * 32, "b" * 32, "c" * 32]
+    t = cfn.expand_language_extensions(RAW, ids)
+    schedules = {k: v for k, v in t["Resources"].items() if v["Type"] == "AWS::Scheduler::Schedule"}
+    assert len(schedules) == 3
+    for i in ids:
+        target = schedules[f"ExportSchedule{i}"]["Properties"]["Target"]
+        assert json.loads(target["Input"]["Fn::Sub"].replace("<aws.scheduler.scheduled-time>", "T")) == {
+            "datastoreId": i,
+            "scheduledTime": "T",
+        }
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        policy = t["Resources"][f"StartExportDatastore{i}"]["Properties"]["PolicyDocument"]
+        resource = policy["Statement"][0]["Resource"]["Fn::Sub"]
+        assert resource.endswith(f":datastore/fhir/{i}")
+
+
+def test_rendered_template_has_the_expected_resources(rendered):
+    types = [r["Type"] for r in rendered["Resources"].values()]
+    assert types.count("AWS::Lambda::Function") == 2
+    assert types.count("AWS::StepFunctions::StateMachine") == 1
+    assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
+    assert types.count("AWS::CloudWatch::Alarm") == 5
+    fn = next(r for r in rendered["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
+    assert fn["Properties"]["Architectures"] == ["arm64"]
+    assert fn["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
+    sub = rendered["Resources"]["NotificationEmailSubscription"]
+    assert sub["Condition"] == "HasNotificationEmail"
+
+
+def test_topic_is_encrypted_with_a_key_alarms_can_use():
+    topic = TEMPLATE["Resources"]["NotificationTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "NotificationTopicKey"}
+    key_statements = TEMPLATE["Resources"]["NotificationTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    cw = [s for s in key_statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cw and "kms:GenerateDataKey*" in cw[0]["Action"] and "kms:Decrypt" in cw[0]["Action"]
+    for role in ("StartExportRole", "PollExportRole", "StateMachineRole"):
+        kms = [s for s in statements(TEMPLATE, role) if "kms:GenerateDataKey" in s["Action"]]
+        assert kms and kms[0]["Resource"] == {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]}, role
+
+
+def test_state_machine_role_invokes_only_poll_export():
+    invoke = [s for s in statements(TEMPLATE, "StateMachineRole") if s["Action"] == "lambda:InvokeFunction"]
+    assert [s["Resource"] for s in invoke] == [{"Fn::GetAtt": ["PollExportFunction", "Arn"]}]
+
+
+# ------------------------------------------------------------------ broken copies are rejected
+def test_rejects_resource_star_for_a_scoped_action():
+    t = expanded(lambda t: statements(t, "PollExportRole")[2].__setitem__("Resource", "*"))  # sns:Publish
+    problems = templatecheck.check_policies(t)
+    assert any('Resource "*" for [\'sns:Publish\']' in p for p in problems), problems
+
+
+def test_rejects_resource_star_in_a_foreach_policy():
+    def mutate(t):
+        t["Resources"]["StartExportDatastore0123456789abcdef0123456789abcdef"]["Properties"]["PolicyDocument"][
+            "Statement"
+        ][0]["Resource"] = "*"
+
+    assert any("healthlake:StartFHIRExportJob" in p for p in templatecheck.check_policies(expanded(mutate)))
+
+
+def test_rejects_action_star():
+    t = expanded(lambda t: statements(t, "StartExportRole")[0].__setitem__("Action", "*"))
+    assert any('Action "*"' in p for p in templatecheck.check_policies(t))
+
+
+def test_rejects_a_service_wide_action():
+    t = expanded(lambda t: statements(t, "StateMachineRole")[0].__setitem__("Action", "lambda:*"))
+    assert any("service-wide" in p for p in templatecheck.check_policies(t))
+
+
+def test_rejects_passrole_without_condition():
+    t = expanded(lambda t: statements(t, "StartExportRole")[2].pop("Condition"))
+    assert any("iam:PassRole without iam:PassedToService" in p for p in templatecheck.check_policies(t))
+
+
+def test_rejects_passrole_to_another_service():
+    def mutate(t):
+        statements(t, "StartExportRole")[2]["Condition"]["StringEquals"]["iam:PassedToService"] = "lambda.amazonaws.com"
+
+    assert any("iam:PassRole" in p for p in templatecheck.check_policies(expanded(mutate)))
+
+
+def test_rejects_a_route_without_auth():
+    def mutate(t):
+        t["Resources"]["StartExportFunction"]["Properties"]["Events"]["GetStatus"]["Properties"].pop("Auth")
+
+    problems = templatecheck.check_api_auth(expanded(mutate))
+    assert any("GET /exports/{jobId} without Auth.Authorizer AWS_IAM" in p for p in problems), problems
+
+
+def test_rejects_a_route_with_auth_none():
+    def mutate(t):
+        t["Resources"]["StartExportFunction"]["Properties"]["Events"]["StartNow"]["Properties"]["Auth"] = {
+            "Authorizer": "NONE"
+        }
+
+    assert any("POST /exports" in p for p in templatecheck.check_api_auth(expanded(mutate)))
+
+
+def test_rejects_a_route_on_the_implicit_api():
+    def mutate(t):
+        t["Resources"]["StartExportFunction"]["Properties"]["Events"]["StartNow"]["Properties"].pop("ApiId")
+
+    assert any("implicit" in p for p in templatecheck.check_api_auth(expanded(mutate)))
+
+
+def test_rejects_an_api_without_the_iam_default():
+    t = expanded(lambda t: t["Resources"]["ExportApi"]["Properties"].pop("Auth"))
+    assert any("ExportApi: Auth" in p for p in templatecheck.check_api_auth(t))
+
+
+def test_rendered_check_rejects_a_route_without_security(rendered):
+    r = copy.deepcopy(rendered)
+    r["Resources"]["ExportApi"]["Properties"]["Body"]["paths"]["/exports"]["post"].pop("security")
+    assert templatecheck.check_rendered_api(r) == ["ExportApi: POST /exports without AWS_IAM security"]
+
+
+def test_sam_translation_of_a_route_without_auth_is_caught():
+    """Through the SAM translator: a route that opts out of the default IAM authorizer
+    (Authorizer NONE) comes out without AWS_IAM security, and the rendered check says so."""
+    raw = copy.deepcopy(RAW)
+    raw["Resources"]["StartExportFunction"]["Properties"]["Events"]["GetStatus"]["Properties"]["Auth"] = {
+        "Authorizer": "NONE"
+    }
+    problems = templatecheck.check_rendered_api(cfn.sam_translate(raw))
+    assert problems == ["ExportApi: GET /exports/{jobId} without AWS_IAM security"]
+
+
+def test_rejects_wrong_function_settings():
+    def mutate(t):
+        p = t["Resources"]["PollExportFunction"]["Properties"]
+        p["Architectures"] = ["x86_64"]
+        p["LoggingConfig"]["LogFormat"] = "Text"
+        p["Environment"]["Variables"]["EXTRA"] = "1"
+        t["Resources"]["StartExportFunction"]["Metadata"]["BuildProperties"]["Binary"] = "start"
+
+    problems = templatecheck.check_functions(expanded(mutate))
+    assert any("Architectures" in p for p in problems)
+    assert any("LoggingConfig" in p for p in problems)
+    assert any("environment" in p for p in problems)
+    assert any("CodeUri" in p for p in problems)
+
+
+def test_rejects_sam_policy_templates():
+    def mutate(t):
+        t["Resources"]["PollExportFunction"]["Properties"]["Policies"] = ["AWSLambdaBasicExecutionRole"]
+
+    assert any("no SAM Policies" in p for p in templatecheck.check_functions(expanded(mutate)))
+
+
+def test_rejects_a_missing_alarm():
+    t = expanded(lambda t: t["Resources"].pop("ExecutionsTimedOutAlarm"))
+    assert templatecheck.check_alarms(t) == ["no alarm on AWS/States ExecutionsTimedOut to the topic"]
+
+
+def test_rejects_mismatched_substitutions():
+    def mutate(t):
+        t["Resources"]["ExportStateMachine"]["Properties"]["DefinitionSubstitutions"].pop("NotificationTopicArn")
+
+    assert any("DefinitionSubstitutions" in p for p in templatecheck.check_state_machine(expanded(mutate)))
+
+
+def test_the_script_exits_nonzero_on_a_broken_copy(tmp_path):
+    bad = tmp_path / "template.yaml"
+    bad.write_text(TEXT.replace("                Action: sns:Publish\n                Resource: !Ref NotificationTopic\n", "                Action: sns:Publish\n                Resource: \"*\"\n", 1))
+    assert bad.read_text() != TEXT
+    result = run_tool("python", str(cfn.ROOT / "infra" / "checks" / "templatecheck.py"), str(bad))
+    assert result.returncode == 1 and "Resource \"*\"" in result.stdout

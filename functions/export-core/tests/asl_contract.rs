@@ -306,3 +306,22 @@ fn path_scanner_reads_intrinsic_arguments() {
         vec!["$.jobId".to_string(), "$.status".to_string()]
     );
 }
+
+#[test]
+fn every_poll_task_retries_the_functions_transient_error_type() {
+    let asl = asl();
+    let polls: Vec<_> = states(&asl)
+        .values()
+        .filter(|s| s["Parameters"]["FunctionName"] == "${PollExportFunctionArn}")
+        .collect();
+    for state in polls {
+        let retried = state["Retry"].as_array().unwrap().iter().any(|retrier| {
+            retrier["ErrorEquals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == export_core::failure::TRANSIENT_ERROR_TYPE)
+        });
+        assert!(retried, "{state}");
+    }
+}

@@ -2,10 +2,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint unit tools stack-tests infra-checks package
+.PHONY: test lint unit tools stack-tests e2e infra-checks package demo
+
+## demo: the whole pipeline on this machine, no AWS account (builds, starts the offline stack)
+demo: tools
+	.tools/venv/bin/python scripts/demo.py
 
 ## test: formatting, lints and every test
-test: lint unit stack-tests infra-checks
+test: lint unit stack-tests e2e infra-checks
 
 ## lint: rustfmt and clippy, warnings are errors
 lint:
@@ -22,7 +26,11 @@ tools:
 
 ## stack-tests: the HealthLake emulator's wire format with boto3, and moto -> cargo lambda forwarding
 stack-tests: tools
-	.tools/venv/bin/pytest -q tests/emulator tests/stack
+	.tools/venv/bin/pytest -q -p no:cacheprovider tests/emulator tests/stack
+
+## e2e: the end-to-end tests, each module on its own offline stack (tests/e2e)
+e2e: tools
+	.tools/venv/bin/pytest -q -p no:cacheprovider tests/e2e
 
 ## infra-checks: cfn-lint, sam validate --lint, statelint, and the template/ASL tests (infra/checks)
 infra-checks: tools

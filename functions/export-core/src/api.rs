@@ -332,9 +332,7 @@ impl ApiResponse {
             .output_s3_uri
             .as_deref()
             .map(|uri| export_folder_uri(uri, datastore_id, &job.job_id));
-        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        };
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(crate::time::rfc3339);
         ApiResponse {
             status: 200,
             body: json!({

@@ -16,4 +16,5 @@ pub mod request;
 pub mod state;
 pub mod status;
 pub mod telemetry;
+pub mod time;
 pub mod validate;

@@ -4,7 +4,7 @@
 //! Only job metadata goes in: ids, names, statuses, times, the S3 location and service
 //! messages. Never FHIR data, request bodies or tokens.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
@@ -54,7 +54,9 @@ pub struct ExportReport {
     pub job_id: Option<String>,
     pub job_name: Option<String>,
     pub trigger: Trigger,
+    #[serde(serialize_with = "crate::time::serialize_optional")]
     pub submit_time: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::serialize_optional")]
     pub end_time: Option<DateTime<Utc>>,
     /// From submitTime to endTime, or to the time of this message when the job has not ended.
     pub duration_seconds: Option<i64>,
@@ -93,8 +95,7 @@ pub fn subject_line(text: &str) -> String {
 }
 
 fn timestamp(time: Option<DateTime<Utc>>) -> String {
-    time.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-        .unwrap_or_else(|| "-".into())
+    time.map(crate::time::rfc3339).unwrap_or_else(|| "-".into())
 }
 
 fn human_duration(seconds: i64) -> String {

@@ -1,0 +1,90 @@
+"""Assertions shared by the end-to-end modules: the notification schema and the export layout."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from e2e_pipeline import (ATTRIBUTES, BUCKET, GOLDEN, NOTIFICATION_FIELDS, PREFIX, Notification,
+                          Pipeline, parse_time)
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def output_uri(datastore_id: str, day: str) -> str:
+    """`s3://<EXPORT_BUCKET>/<EXPORT_PREFIX>/<datastoreId>/<yyyy>/<mm>/<dd>/`; day is YYYY-MM-DD."""
+    return f"s3://{BUCKET}/{PREFIX}/{datastore_id}/{day.replace('-', '/')}/"
+
+
+def export_folder(datastore_id: str, day: str, job_id: str) -> str:
+    return f"{output_uri(datastore_id, day)}{datastore_id}-FHIR_EXPORT-{job_id}/"
+
+
+def check_notification(note: Notification, *, datastore_id: str, job_id: str | None, event: str,
+                       outcome: str, status: str, trigger: str) -> dict:
+    """Every field of the README's schema table, the message attributes and the subject."""
+    body = note.body
+    golden = json.loads(GOLDEN.read_text())
+    assert set(body) == NOTIFICATION_FIELDS == set(golden), body
+    assert body["version"] == 1
+    assert (body["event"], body["outcome"], body["status"]) == (event, outcome, status), body
+    assert body["datastoreId"] == datastore_id
+    assert body["jobId"] == job_id
+    assert body["trigger"] == trigger
+    assert body["jobName"] is None or isinstance(body["jobName"], str)
+    for name in ("submitTime", "endTime"):
+        assert body[name] is None or RFC3339.match(body[name]), (name, body[name])
+    assert body["durationSeconds"] is None or (
+        isinstance(body["durationSeconds"], int) and body["durationSeconds"] >= 0), body
+    if body["submitTime"] and body["endTime"]:
+        span = (parse_time(body["endTime"]) - parse_time(body["submitTime"])).total_seconds()
+        assert abs(body["durationSeconds"] - span) <= 1, body
+    assert body["outputS3Uri"] is None or body["outputS3Uri"].startswith("s3://"), body
+    assert body["message"] is None or isinstance(body["message"], str)
+
+    expected_attributes = {"outcome": outcome, "status": status, "datastoreId": datastore_id,
+                           "trigger": trigger, "event": event}
+    assert set(ATTRIBUTES) <= set(note.attributes), note.attributes
+    for name, value in expected_attributes.items():
+        assert note.attributes[name]["DataType"] == "String", note.attributes
+        assert note.attribute(name) == value, (name, note.attributes)
+
+    assert note.subject is not None, "no SNS envelope carried this message's subject"
+    assert note.subject.isascii() and len(note.subject) <= 100, note.subject
+    assert note.subject.endswith(f": {datastore_id}"), note.subject
+    assert "\n" not in note.subject
+    return body
+
+
+def check_job_times(body: dict, job: dict) -> None:
+    """The notification's times are the job's own (DescribeFHIRExportJob)."""
+    def close(text: str, moment: datetime) -> bool:
+        return abs((parse_time(text) - moment).total_seconds()) <= 1
+
+    assert close(body["submitTime"], job["SubmitTime"]), (body, job)
+    if "EndTime" in job:
+        assert body["endTime"] and close(body["endTime"], job["EndTime"]), (body, job)
+
+
+def check_exported_files(pipeline: Pipeline, folder: str) -> dict[str, list[int]]:
+    """HealthLake's layout below the folder: `{Type}/{Type}-*.ndjson`, one FHIR resource of that
+    type per line. Returns {Type: [bytes per file]}."""
+    bucket, _, folder_key = folder.removeprefix("s3://").partition("/")
+    objects = pipeline.objects(folder)
+    assert objects, f"no files under {folder}"
+    layout = re.compile(
+        rf"^{re.escape(folder_key)}(?P<type>[A-Z][A-Za-z]+)/(?P=type)-[^/]+\.ndjson$")
+    sizes: dict[str, list[int]] = {}
+    for obj in objects:
+        match = layout.match(obj["Key"])
+        assert match, f"{obj['Key']} is not in HealthLake's layout {{Type}}/{{Type}}-*.ndjson"
+        resource_type = match["type"]
+        lines = pipeline.read(bucket, obj["Key"]).decode().splitlines()
+        assert lines, f"{obj['Key']} is empty"
+        for line in lines:
+            resource = json.loads(line)
+            assert resource["resourceType"] == resource_type, (obj["Key"], line[:200])
+        sizes.setdefault(resource_type, []).append(obj["Size"])
+    assert "Patient" in sizes, sizes
+    return sizes

@@ -1,0 +1,51 @@
+"""One offline stack per test module, deployed like the SAM template would deploy the pipeline.
+
+A module says what its stack needs with module-level constants (the functions' environment is
+fixed for the life of a stack, so tests that need another environment live in another module):
+
+    DATASTORES = ["e2eexp01", ...]          # ids the emulator creates and DATASTORE_IDS allows
+    FUNCTION_ENV = {"DEADLINE_SECONDS": "3"} # overrides of e2e_pipeline.function_env()
+    EMULATOR_ARGS = ["--in-progress-ms", "1500"]
+
+The first stack of a session builds the workspace (minutes on 2 cores when cold).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e_pipeline import Pipeline, Stack, function_env
+
+DEFAULT_EMULATOR_ARGS = ["--submitted-ms", "300", "--in-progress-ms", "1500", "--patients", "3"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(request):
+    module = request.module
+    datastores = list(getattr(module, "DATASTORES"))
+    env = function_env(datastores, **getattr(module, "FUNCTION_ENV", {}))
+    args = list(getattr(module, "EMULATOR_ARGS", DEFAULT_EMULATOR_ARGS))
+    for store in datastores:
+        args += ["--datastore", store]
+    with Stack.start(env, healthlake_args=args) as stack:
+        deployed = Pipeline(stack, datastores).deploy()
+        deployed.warm_up()
+        yield deployed
+        stack.check_alive()  # a part that died during the tests is a failure too
+
+
+@pytest.fixture
+def store(pipeline):
+    """A data store of the test's own: jobs of one store run one at a time, first in first out,
+    and notifications are told apart by data store. Faults a test armed but did not use are
+    disarmed afterwards, so they cannot leak into the next test."""
+    yield pipeline.fresh_store()
+    pipeline.clear_faults()
+
+
+def pytest_runtest_makereport(item, call):
+    # Point at the logs of the stack the failing test used.
+    if call.when == "call" and call.excinfo is not None and "pipeline" in item.fixturenames:
+        pipeline = item.funcargs.get("pipeline")
+        if pipeline is not None:
+            item.add_report_section("call", "stack", pipeline.logs_hint())

@@ -1,0 +1,393 @@
+"""The deployed pipeline on the offline stack, as the end-to-end tests see it.
+
+`Pipeline` wraps a running `Stack` (infra/local/stack.py) with what the SAM template would have
+created: the export bucket, the notification topic, a team's SQS queue subscribed to it, and the
+state machine from the real ASL file. It also speaks the three sides a user touches:
+
+* triggers: the EventBridge Scheduler payload and API Gateway HTTP API (payload 2.0) events, sent to
+  start-export through the Lambda invoke API that `cargo lambda watch` serves;
+* HealthLake: the emulator's job list and fault injection (its `/_emulator/` control API);
+* the team: the notifications that reach the queue.
+
+Every wait polls with a timeout; nothing sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+
+from stack import ACCOUNT_ID, REGION, Stack, state_machine_arn  # noqa: E402
+
+ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
+GOLDEN = ROOT / "tests" / "golden" / "notification-v1-completed.json"
+
+STATE_MACHINE = "healthlake-export"
+TOPIC = "healthlake-export-notifications"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{TOPIC}"
+BUCKET = "e2e-healthlake-exports"
+PREFIX = "healthlake"
+KMS_KEY_ID = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/00000000-0000-0000-0000-000000000000"
+DATA_ACCESS_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/healthlake-export"
+CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/analyst"
+
+# Scaled-down waits, by configuration only: a check every 1-2 s instead of 1-15 min.
+FAST_POLLING = {"FIRST_WAIT_SECONDS": "1", "WAIT_GROWTH_FACTOR": "1.1", "MAX_WAIT_SECONDS": "2"}
+
+NOTIFICATION_FIELDS = {
+    "version", "event", "outcome", "status", "datastoreId", "jobId", "jobName", "trigger",
+    "submitTime", "endTime", "durationSeconds", "outputS3Uri", "message",
+}
+ATTRIBUTES = ("outcome", "status", "datastoreId", "trigger", "event")
+# A first invocation may wait for `cargo run` behind another build's lock.
+INVOKE_TIMEOUT = 900
+
+
+def function_env(datastores: list[str], **overrides: str) -> dict[str, str]:
+    """The functions' environment, as the SAM template's parameters would set it."""
+    return {
+        "DATASTORE_IDS": ",".join(datastores),
+        "EXPORT_BUCKET": BUCKET,
+        "EXPORT_PREFIX": PREFIX,
+        "KMS_KEY_ID": KMS_KEY_ID,
+        "DATA_ACCESS_ROLE_ARN": DATA_ACCESS_ROLE_ARN,
+        "STATE_MACHINE_ARN": state_machine_arn(STATE_MACHINE),
+        "TOPIC_ARN": TOPIC_ARN,
+        "DEADLINE_SECONDS": "120",
+        **FAST_POLLING,
+        **overrides,
+    }
+
+
+def rfc3339(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def wait_until(what: str, probe: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    """Calls `probe` until it returns something truthy; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def call_watching_log(request: urllib.request.Request, log: Path, timeout: float
+                      ) -> tuple[int, bytes]:
+    """The HTTP call, failing fast when `cargo lambda watch` logs that a function process exited."""
+    offset = log.stat().st_size if log.exists() else 0
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                outcome["answer"] = (response.status, response.read())
+        except urllib.error.HTTPError as err:
+            outcome["answer"] = (err.code, err.read())
+        except Exception as err:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+        if worker.is_alive():
+            with open(log, "rb") as text:
+                text.seek(offset)
+                new = text.read().decode(errors="replace")
+            if "command exited" in new:
+                raise AssertionError(f"a function process exited during {request.full_url}; "
+                                     f"{log}:\n{new[-2000:]}")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
+
+
+class Invocation:
+    """What the Lambda invoke API answered: a result, or a function error."""
+
+    def __init__(self, status: int, payload: Any):
+        self.status, self.payload = status, payload
+
+    @property
+    def error_type(self) -> str | None:
+        if isinstance(self.payload, dict) and "errorType" in self.payload and self.status != 200:
+            return self.payload["errorType"]
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.error_type is None
+
+    def __repr__(self) -> str:
+        return f"Invocation(status={self.status}, payload={self.payload!r})"
+
+
+class HttpAnswer:
+    """An API Gateway HTTP API (payload 2.0) response, as start-export returned it."""
+
+    def __init__(self, response: dict):
+        self.raw = response
+        self.status = response["statusCode"]
+        self.headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        body = response.get("body") or ""
+        self.body = json.loads(body) if body else None
+
+    def __repr__(self) -> str:
+        return f"HttpAnswer({self.status}, {self.headers}, {self.body})"
+
+
+class Notification:
+    """One message as the team's queue received it (raw delivery: the body is the JSON document),
+    plus the SNS subject, which only the envelope (non-raw) subscription carries."""
+
+    def __init__(self, body: str, attributes: dict[str, dict], subject: str | None):
+        self.raw_body = body
+        self.body = json.loads(body)
+        self.attributes = attributes
+        self.subject = subject
+
+    def attribute(self, name: str) -> str | None:
+        value = self.attributes.get(name)
+        return value and value.get("StringValue")
+
+    def __repr__(self) -> str:
+        return f"Notification(subject={self.subject!r}, body={self.body!r})"
+
+
+class Inbox:
+    """Everything the topic delivered, read from two subscriptions of the same topic:
+    the team's queue (RawMessageDelivery: body = JSON document, SQS message attributes) and an
+    envelope queue (the standard SNS JSON envelope: Subject, Message, MessageAttributes)."""
+
+    def __init__(self, sqs, team_queue: str, envelope_queue: str):
+        self.sqs, self.team_queue, self.envelope_queue = sqs, team_queue, envelope_queue
+        self._team: list[dict] = []
+        self._envelopes: list[dict] = []
+
+    def _drain(self, queue: str, attributes: bool) -> list[dict]:
+        got = []
+        while True:
+            kwargs = {"MessageAttributeNames": ["All"]} if attributes else {}
+            messages = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=0, **kwargs).get("Messages", [])
+            if not messages:
+                return got
+            for message in messages:
+                got.append(message)
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def refresh(self) -> None:
+        self._team += self._drain(self.team_queue, attributes=True)
+        self._envelopes += [json.loads(m["Body"]) for m in self._drain(self.envelope_queue, False)]
+
+    def all(self) -> list[Notification]:
+        self.refresh()
+        out = []
+        for message in self._team:
+            subjects = [e.get("Subject") for e in self._envelopes
+                        if e.get("Message") == message["Body"]]
+            out.append(Notification(message["Body"], message.get("MessageAttributes", {}),
+                                    subjects[0] if subjects else None))
+        return out
+
+    def for_store(self, datastore_id: str) -> list[Notification]:
+        return [n for n in self.all() if n.body.get("datastoreId") == datastore_id]
+
+    def wait_for(self, datastore_id: str, count: int = 1, timeout: float = 30,
+                 quiet: float = 1.0) -> list[Notification]:
+        """Waits for `count` notifications about the data store, then keeps listening for `quiet`
+        seconds so that an extra (duplicate) one would be seen too; returns all of them."""
+        wait_until(f"{count} notification(s) for data store {datastore_id}",
+                   lambda: len(self.for_store(datastore_id)) >= count, timeout)
+        end = time.monotonic() + quiet
+        while time.monotonic() < end:
+            self.refresh()
+            time.sleep(0.1)
+        return self.for_store(datastore_id)
+
+
+class Pipeline:
+    def __init__(self, stack: Stack, datastores: list[str]):
+        self.stack = stack
+        self.datastores = list(datastores)
+        self._unused = list(datastores)
+        self.s3 = stack.client("s3")
+        self.sns = stack.client("sns")
+        self.sqs = stack.client("sqs")
+        self.sfn = stack.client("stepfunctions")
+        self.healthlake = stack.client("healthlake")
+        self.state_machine_arn = ""
+        self.inbox: Inbox | None = None
+
+    # ---- deployment ------------------------------------------------------------------------
+    def deploy(self) -> "Pipeline":
+        """What the SAM template and a subscribing team would create."""
+        self.s3.create_bucket(Bucket=BUCKET)
+        assert self.sns.create_topic(Name=TOPIC)["TopicArn"] == TOPIC_ARN
+        team = self._subscribed_queue("data-platform-team", raw=True)
+        envelope = self._subscribed_queue("notification-envelopes", raw=False)
+        self.inbox = Inbox(self.sqs, team, envelope)
+        self.state_machine_arn = self.stack.create_state_machine(
+            STATE_MACHINE, ASL, {"NotificationTopicArn": TOPIC_ARN})
+        assert self.state_machine_arn == state_machine_arn(STATE_MACHINE)
+        return self
+
+    def _subscribed_queue(self, name: str, raw: bool) -> str:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        policy = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC_ARN}}}]}
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        self.sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn,
+                           Attributes={"RawMessageDelivery": "true" if raw else "false"})
+        return url
+
+    def warm_up(self) -> None:
+        """`cargo lambda watch` starts a function (`cargo run`) at its first invocation, which
+        waits for cargo's lock while another build holds it. Do that here, not inside a test's
+        timeouts: an event each function rejects at once, with no side effect."""
+        for function in ("start-export", "poll-export"):
+            answer = self.invoke(function, {"warmUp": True}, timeout=INVOKE_TIMEOUT)
+            assert answer.error_type, f"{function} accepted a warm-up event: {answer}"
+
+    def fresh_store(self) -> str:
+        """A data store no other test of this stack has used (jobs of a store queue FIFO)."""
+        assert self._unused, "add data stores to the module's DATASTORES"
+        return self._unused.pop(0)
+
+    # ---- triggers ----------------------------------------------------------------------------
+    def invoke(self, function: str, event: Any, timeout: float = INVOKE_TIMEOUT) -> Invocation:
+        """POST to the Lambda invoke API of `cargo lambda watch`. A function whose process exits
+        (a panic, or a configuration error at init) leaves that call unanswered, where Lambda
+        would report Runtime.ExitError: watch the log and fail at once instead."""
+        url = f"{self.stack.lambda_url}/2015-03-31/functions/{function}/invocations"
+        request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        status, body = call_watching_log(request, self.stack.run_dir / "lambda.log", timeout)
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = body.decode(errors="replace")
+        return Invocation(status, payload)
+
+    @staticmethod
+    def schedule_event(datastore_id: str, scheduled_time: str | None = None) -> dict:
+        """What the nightly EventBridge Scheduler schedule sends (its Input, time substituted)."""
+        return {"datastoreId": datastore_id, "scheduledTime": scheduled_time or rfc3339()}
+
+    @staticmethod
+    def api_event(method: str, path: str, body: Any = None, headers: dict | None = None,
+                  query: dict | None = None) -> dict:
+        """An API Gateway HTTP API payload 2.0 request, IAM-authorized, stage $default."""
+        now = datetime.now(timezone.utc)
+        route = "POST /exports" if path == "/exports" else f"{method} /exports/{{jobId}}"
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route,
+            "rawPath": path,
+            "rawQueryString": urllib.parse.urlencode(query or {}),
+            "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com",
+                        **({"content-type": "application/json"} if body is not None else {}),
+                        **{k.lower(): v for k, v in (headers or {}).items()}},
+            "requestContext": {
+                "accountId": ACCOUNT_ID, "apiId": "abc123",
+                "authorizer": {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": ACCOUNT_ID,
+                                       "callerId": "AIDAEXAMPLE", "principalOrgId": None,
+                                       "userArn": CALLER_ARN, "userId": "AIDAEXAMPLE"}},
+                "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "abc123",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                         "sourceIp": "203.0.113.10", "userAgent": "e2e-tests"},
+                "requestId": f"e2e-{time.time_ns()}",
+                "routeKey": route, "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "isBase64Encoded": False,
+        }
+        if query:
+            event["queryStringParameters"] = query
+        if path.startswith("/exports/"):
+            event["pathParameters"] = {"jobId": path.rsplit("/", 1)[1]}
+        if body is not None:
+            event["body"] = body if isinstance(body, str) else json.dumps(body)
+        return event
+
+    def http(self, method: str, path: str, **kwargs: Any) -> HttpAnswer:
+        invocation = self.invoke("start-export", self.api_event(method, path, **kwargs))
+        assert invocation.ok, f"start-export failed on {method} {path}: {invocation}"
+        return HttpAnswer(invocation.payload)
+
+    # ---- HealthLake (emulator) --------------------------------------------------------------
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.stack.healthlake_url}/_emulator/{path}",
+                                         data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def jobs(self, datastore_id: str | None = None) -> list[dict]:
+        """The emulator's export jobs (the control API's list: includes the ClientToken)."""
+        jobs = self._control("GET", "jobs")["jobs"]
+        return [j for j in jobs if datastore_id is None or j["datastoreId"] == datastore_id]
+
+    def arm_faults(self, *faults: dict) -> dict:
+        return self._control("POST", "faults", list(faults))
+
+    def faults(self) -> dict:
+        return self._control("GET", "faults")
+
+    def clear_faults(self) -> dict:
+        return self._control("DELETE", "faults")
+
+    def describe_job(self, datastore_id: str, job_id: str) -> dict:
+        return self.healthlake.describe_fhir_export_job(
+            DatastoreId=datastore_id, JobId=job_id)["ExportJobProperties"]
+
+    # ---- Step Functions ----------------------------------------------------------------------
+    def executions(self) -> list[dict]:
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn)
+        return [e for page in pages for e in page["executions"]]
+
+    def executions_of(self, job_ids: set[str]) -> list[dict]:
+        names = {f"export-{j}" for j in job_ids}
+        return [e for e in self.executions() if e["name"] in names]
+
+    def wait_execution(self, execution_arn: str, timeout: float = 60) -> dict:
+        return self.stack.wait_execution(execution_arn, timeout=timeout)
+
+    # ---- S3 ----------------------------------------------------------------------------------
+    def objects(self, uri: str) -> list[dict]:
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [o for page in pages for o in page.get("Contents", [])]
+
+    def read(self, bucket: str, key: str) -> bytes:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def logs_hint(self) -> str:
+        return f"logs: {self.stack.run_dir} (lambda.log, healthlake.log, moto.log)"

@@ -1,0 +1,261 @@
+"""End to end, on the offline stack with the normal configuration: schedule and API triggers,
+HealthLake outcomes and faults, idempotency. One stack for the whole module; each test has a data
+store of its own.
+
+    .tools/venv/bin/pytest tests/e2e -q
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from checks import (check_exported_files, check_job_times, check_notification, export_folder,
+                    output_uri)
+from e2e_pipeline import BUCKET, DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
+
+DATASTORES = [f"e2estore{n:02d}" for n in range(1, 13)]
+
+API_HOST = "https://abc123.execute-api.us-east-1.amazonaws.com"
+
+
+def start_scheduled(pipeline, store, scheduled_time=None):
+    event = pipeline.schedule_event(store, scheduled_time)
+    result = pipeline.invoke("start-export", event)
+    assert result.ok, f"start-export failed: {result}"
+    return event, result.payload
+
+
+def one_execution(pipeline, store):
+    """The store's one job and the one execution that follows it, both asserted unique."""
+    jobs = pipeline.jobs(store)
+    assert len(jobs) == 1, jobs
+    executions = pipeline.executions_of({jobs[0]["jobId"]})
+    assert len(executions) == 1, executions
+    return jobs[0], executions[0]
+
+
+# ---- 1. the nightly schedule -------------------------------------------------------------------
+def test_nightly_schedule_completes_with_one_notification_and_files(pipeline, store):
+    event, started = start_scheduled(pipeline, store)
+    job_id = started["jobId"]
+    assert started["datastoreId"] == store
+    assert started["executionArn"] == (
+        pipeline.state_machine_arn.replace(":stateMachine:", ":execution:") + f":export-{job_id}")
+
+    execution = pipeline.wait_execution(started["executionArn"])
+    assert execution["status"] == "SUCCEEDED", execution
+    out = json.loads(execution["output"])
+    assert (out["action"], out["outcome"], out["status"]) == ("done", "succeeded", "COMPLETED"), out
+
+    day = event["scheduledTime"][:10]
+    job = pipeline.describe_job(store, job_id)
+    assert job["JobStatus"] == "COMPLETED"
+    hhmm = event["scheduledTime"][11:16].replace(":", "")
+    assert job["JobName"] == f"scheduled-{day}-{hhmm}"
+    assert job["OutputDataConfig"]["S3Configuration"] == {"S3Uri": output_uri(store, day),
+                                                          "KmsKeyId": KMS_KEY_ID}
+    assert job["DataAccessRoleArn"] == DATA_ACCESS_ROLE_ARN
+
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    body = check_notification(notes[0], datastore_id=store, job_id=job_id, event="export-finished",
+                              outcome="succeeded", status="COMPLETED", trigger="schedule")
+    assert body["jobName"] == job["JobName"]
+    folder = export_folder(store, day, job_id)
+    assert body["outputS3Uri"] == folder
+    assert body["message"] is None
+    check_job_times(body, job)
+    assert notes[0].subject == f"HealthLake export COMPLETED: {store}"
+
+    sizes = check_exported_files(pipeline, folder)
+    written = pipeline.jobs(store)[0]["outputObjects"]
+    assert sorted(written) == sorted(f"s3://{BUCKET}/{o['Key']}" for o in pipeline.objects(folder))
+    assert sum(len(files) for files in sizes.values()) == len(written)
+    assert folder.startswith(f"s3://{BUCKET}/{PREFIX}/")
+
+
+# ---- 2. the HTTP API ---------------------------------------------------------------------------
+def test_api_post_then_get_then_completed_notification(pipeline, store):
+    answer = pipeline.http("POST", "/exports", body={"datastoreId": store, "label": "cohort-42"},
+                           headers={"Idempotency-Key": f"e2e-{store}-run-1"})
+    assert answer.status == 202, answer
+    assert set(answer.body) == {"jobId", "jobStatus", "datastoreId", "executionArn", "statusUrl"}
+    job_id = answer.body["jobId"]
+    assert answer.body["datastoreId"] == store
+    assert answer.body["jobStatus"] == "SUBMITTED"
+    assert answer.body["executionArn"] == (
+        pipeline.state_machine_arn.replace(":stateMachine:", ":execution:") + f":export-{job_id}")
+    status_url = f"{API_HOST}/exports/{job_id}?datastoreId={store}"
+    assert answer.body["statusUrl"] == status_url
+    assert answer.headers["location"] == status_url
+    job, _ = one_execution(pipeline, store)
+    assert job["jobId"] == job_id
+
+    got = pipeline.http("GET", f"/exports/{job_id}", query={"datastoreId": store})
+    assert got.status == 200, got
+    fields = {"jobId", "jobName", "jobStatus", "datastoreId", "submitTime", "endTime",
+              "outputS3Uri", "message"}
+    assert set(got.body) == fields, got.body
+    assert (got.body["jobId"], got.body["datastoreId"]) == (job_id, store)
+    assert got.body["jobName"].startswith("api-cohort-42-"), got.body
+    assert got.body["jobStatus"] in {"SUBMITTED", "IN_PROGRESS", "COMPLETED"}, got.body
+    day = got.body["submitTime"][:10]
+    assert got.body["outputS3Uri"] == export_folder(store, day, job_id)
+
+    execution = pipeline.wait_execution(answer.body["executionArn"])
+    assert execution["status"] == "SUCCEEDED", execution
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    body = check_notification(notes[0], datastore_id=store, job_id=job_id, event="export-finished",
+                              outcome="succeeded", status="COMPLETED", trigger="api")
+    assert body["jobName"] == got.body["jobName"]
+    assert body["outputS3Uri"] == got.body["outputS3Uri"]
+    check_exported_files(pipeline, body["outputS3Uri"])
+
+    done = pipeline.http("GET", f"/exports/{job_id}", query={"datastoreId": store})
+    assert done.status == 200, done
+    assert done.body["jobStatus"] == "COMPLETED"
+    assert done.body["endTime"] is not None, done.body
+    # The API gives whole seconds; the notification may carry a fraction.
+    assert parse_time(done.body["endTime"]) == parse_time(body["endTime"]).replace(microsecond=0)
+
+
+def test_api_bad_bodies_answer_400_naming_the_field_and_start_nothing(pipeline, store):
+    jobs_before, executions_before = len(pipeline.jobs()), len(pipeline.executions())
+    cases = [
+        ({"datastoreId": store, "bucket": "someone-elses-bucket"}, "bucket"),
+        ({"datastoreId": store, "label": "Not A Label!"}, "label"),
+        ({"datastoreId": "notallowed", "label": "x"}, "datastoreId"),
+        ({"label": "x"}, "datastoreId"),  # several stores are configured: it must be named
+        ({"datastoreId": store, "label": 7}, "label"),
+        ("{not json", "body"),
+        ([store], "body"),
+    ]
+    for body, field in cases:
+        answer = pipeline.http("POST", "/exports", body=body)
+        assert answer.status == 400, (body, answer)
+        error = answer.body["error"]
+        assert error["code"] == "InvalidRequest", (body, error)
+        assert error["field"] == field, (body, error)
+        assert field in error["message"], (body, error)
+    assert len(pipeline.jobs()) == jobs_before, pipeline.jobs()
+    assert len(pipeline.executions()) == executions_before
+    assert pipeline.inbox.for_store(store) == []
+
+
+# ---- 3, 4. HealthLake's other endings ----------------------------------------------------------
+def test_failed_job_sends_one_failed_notification_with_the_reason(pipeline, store):
+    reason = "Access denied writing to the S3 bucket: check the data access role (e2e)"
+    pipeline.arm_faults({"nextJobOutcome": "FAILED", "message": reason})
+    _, started = start_scheduled(pipeline, store)
+    execution = pipeline.wait_execution(started["executionArn"])
+    assert execution["status"] == "FAILED", execution
+    # The ASL's ExportFailed state: Error `HealthLakeExport.<status>`, Cause naming job and reason.
+    assert execution.get("error") == "HealthLakeExport.FAILED", execution
+    cause = execution.get("cause", "")
+    assert started["jobId"] in cause and reason in cause, execution
+
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    body = check_notification(notes[0], datastore_id=store, job_id=started["jobId"],
+                              event="export-finished", outcome="failed", status="FAILED",
+                              trigger="schedule")
+    assert reason in body["message"], body
+    assert body["outputS3Uri"] is None
+    assert body["endTime"] is not None
+    assert notes[0].subject == f"HealthLake export FAILED: {store}"
+    assert pipeline.describe_job(store, started["jobId"])["JobStatus"] == "FAILED"
+
+
+def test_completed_with_errors_is_a_success_that_says_so(pipeline, store):
+    pipeline.arm_faults({"nextJobOutcome": "COMPLETED_WITH_ERRORS"})
+    event, started = start_scheduled(pipeline, store)
+    execution = pipeline.wait_execution(started["executionArn"])
+    assert execution["status"] == "SUCCEEDED", execution
+
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    body = check_notification(notes[0], datastore_id=store, job_id=started["jobId"],
+                              event="export-finished", outcome="succeeded",
+                              status="COMPLETED_WITH_ERRORS", trigger="schedule")
+    assert "completed with errors" in (body["message"] or "").lower(), body
+    day = event["scheduledTime"][:10]
+    assert body["outputS3Uri"] == export_folder(store, day, started["jobId"])
+    assert notes[0].subject == f"HealthLake export COMPLETED_WITH_ERRORS: {store}"
+
+
+# ---- 5. a trigger delivered twice --------------------------------------------------------------
+def test_same_schedule_payload_twice_starts_one_export(pipeline, store):
+    executions_before = len(pipeline.executions())
+    event = pipeline.schedule_event(store, rfc3339())
+    first = pipeline.invoke("start-export", event)
+    second = pipeline.invoke("start-export", event)
+    assert first.ok and second.ok, (first, second)
+    assert first.payload["jobId"] == second.payload["jobId"]
+    assert first.payload["executionArn"] == second.payload["executionArn"]
+
+    job, _ = one_execution(pipeline, store)
+    assert len(pipeline.executions()) == executions_before + 1
+    execution = pipeline.wait_execution(first.payload["executionArn"])
+    assert execution["status"] == "SUCCEEDED", execution
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    assert notes[0].body["jobId"] == job["jobId"]
+
+
+# ---- 6. throttling -----------------------------------------------------------------------------
+def test_one_throttle_is_absorbed_by_the_sdk_retry(pipeline, store):
+    pipeline.arm_faults({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 1})
+    _, started = start_scheduled(pipeline, store)
+    assert pipeline.faults()["errors"] == [], "the throttle was not hit"
+
+    one_execution(pipeline, store)
+    assert pipeline.wait_execution(started["executionArn"])["status"] == "SUCCEEDED"
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    assert notes[0].body["status"] == "COMPLETED"
+
+
+def test_throttles_beyond_the_sdk_retries_fail_transiently_and_the_trigger_retry_starts_once(
+        pipeline, store):
+    # The Rust SDK's standard retry makes 3 attempts: throttle all of them.
+    pipeline.arm_faults({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 3})
+    event = pipeline.schedule_event(store, rfc3339())
+    failed = pipeline.invoke("start-export", event)
+    assert not failed.ok, failed
+    assert failed.error_type == "TransientAwsError", failed
+    assert "StartFHIRExportJob" in failed.payload["errorMessage"], failed
+    assert "Throttling" in failed.payload["errorMessage"], failed
+    assert pipeline.faults()["errors"] == [], "fewer than 3 attempts were made"
+    assert pipeline.jobs(store) == []
+    assert pipeline.inbox.for_store(store) == []  # transient: the trigger retries, nobody is told
+
+    retried = pipeline.invoke("start-export", event)  # EventBridge Scheduler's retry
+    assert retried.ok, retried
+    one_execution(pipeline, store)
+    assert pipeline.wait_execution(retried.payload["executionArn"])["status"] == "SUCCEEDED"
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    assert notes[0].body["jobId"] == retried.payload["jobId"]
+
+
+def test_api_start_throttled_answers_429_and_the_client_retry_starts_once(pipeline, store):
+    pipeline.arm_faults({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 3})
+    request = dict(body={"datastoreId": store, "label": "retry"},
+                   headers={"Idempotency-Key": f"e2e-{store}-throttled"})
+    answer = pipeline.http("POST", "/exports", **request)
+    assert answer.status == 429, answer
+    assert int(answer.headers["retry-after"]) > 0, answer.headers
+    assert answer.body["error"]["code"] == "Throttled", answer.body
+    assert pipeline.jobs(store) == []
+    assert pipeline.inbox.for_store(store) == []
+
+    again = pipeline.http("POST", "/exports", **request)
+    assert again.status == 202, again
+    one_execution(pipeline, store)
+    assert pipeline.wait_execution(again.body["executionArn"])["status"] == "SUCCEEDED"
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    assert notes[0].body["trigger"] == "api"

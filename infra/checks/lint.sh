@@ -2,12 +2,17 @@
 # Offline lint of the infrastructure: cfn-lint, `sam validate --lint`, the SAM transform itself,
 # statelint on the ASL (placeholders substituted), our own ASL and template checks, and cfn-lint
 # again on the fully transformed CloudFormation template, with the ASL inlined as a Definition so
-# that cfn-lint also checks it against its ASL schema.
-# No AWS account, no credentials, no network. Tools come from .tools/venv (scripts/install-tools).
+# that cfn-lint also checks it against its ASL schema. Then the security scanners, checkov and
+# cfn-lint's serverless rules (cfn-lint-serverless), on both the template and the transformed one.
+# No AWS account, no credentials, no network. Tools come from .tools/venv and, for the scanners,
+# .tools/venv-security (scripts/install-tools python installs both).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$root/.tools/venv/bin"
-[ -x "$bin/sam" ] || { echo "lint.sh: $bin/sam missing; run scripts/install-tools python" >&2; exit 2; }
+sec="$root/.tools/venv-security/bin"
+for t in "$bin/sam" "$sec/checkov"; do
+  [ -x "$t" ] || { echo "lint.sh: $t missing; run scripts/install-tools python" >&2; exit 2; }
+done
 
 # A dummy region and no credentials of any kind: every step must work offline.
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
@@ -64,5 +69,14 @@ json.dump(cfn.with_plain_definition(cfn.sam_translate(cfn.load_template())), ope
 " >"$tmp/render.log" 2>&1 || { cat "$tmp/render.log"; failed=1; }
 # W1020: after Fn::ForEach put the data store id in, some Fn::Sub have no variable left.
 step "cfn-lint on the transformed template (ASL as Definition)" "$bin/cfn-lint" --ignore-checks W1020 -- "$tmp/rendered.json"
+
+# Security scanners. checkov reads template.yaml but silently leaves out the Fn::ForEach blocks
+# (schedules, per-data-store policies) and never sees what the SAM transform adds (API stage,
+# Lambda permissions), so it scans the transformed template too; SAM carries each function's
+# Metadata (the justified skips) over. --skip-download: no calls to the vendor's platform.
+step "checkov: template + transformed template" "$sec/checkov" --quiet --compact --skip-download \
+  --framework cloudformation -f template.yaml -f "$tmp/rendered.json"
+step "cfn-lint-serverless rules: template + transformed" "$sec/cfn-lint" \
+  --append-rules cfn_lint_serverless.rules --ignore-checks W1020 -- template.yaml "$tmp/rendered.json"
 
 exit "$failed"

@@ -44,8 +44,10 @@ impl StartExport {
         }
     }
 
-    /// Handles any of the three event shapes. A schedule's failure is an error (so EventBridge
-    /// retries it, or it reaches the dead-letter queue); an API call always gets an HTTP answer.
+    /// Handles any of the three event shapes. An API call always gets an HTTP answer. For a
+    /// schedule, a transient failure is an error, so Lambda retries the event (and then sends it
+    /// to the dead-letter queue); a permanent one is announced once and returned as a handled
+    /// failure, since a retry could only fail again and announce it again.
     pub async fn handle(
         &self,
         event: Value,
@@ -62,7 +64,7 @@ impl StartExport {
                         "datastoreId": plan.datastore_id,
                         "executionArn": execution_arn,
                     })),
-                    Err(failed) => Err(self.give_up(&plan, failed, now).await),
+                    Err(failed) => handled_if_permanent(self.give_up(&plan, failed, now).await),
                 }
             }
             Ok(Invocation::Api(call)) => {
@@ -78,7 +80,7 @@ impl StartExport {
                 warn!(field = %invalid.field, message = %invalid.message, "schedule rejected");
                 self.notify(&invalid_schedule_report(&event, &invalid, now))
                     .await;
-                Err(FunctionError::Permanent(format!(
+                handled_if_permanent(FunctionError::Permanent(format!(
                     "the schedule cannot start an export: {invalid}"
                 )))
             }
@@ -208,6 +210,15 @@ impl StartExport {
             Ok(message_id) => info!(%message_id, event = report.event.as_str(), "team notified"),
             Err(failure) => error!(%failure, "the failure notification could not be sent"),
         }
+    }
+}
+
+/// A schedule's outcome when starting failed: a transient error fails the invocation so that it
+/// is retried; a permanent one (already announced) ends it as a handled failure.
+fn handled_if_permanent(error: FunctionError) -> Result<Value, FunctionError> {
+    match error {
+        FunctionError::Transient(_) => Err(error),
+        FunctionError::Permanent(message) => Ok(json!({"outcome": "failed", "error": message})),
     }
 }
 

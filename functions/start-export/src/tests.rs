@@ -422,28 +422,49 @@ async fn an_api_get_for_an_unknown_job_is_a_404() {
     assert_eq!(output["statusCode"], 404);
 }
 
+/// How a schedule's failed start ended: `Err` with its `errorType` (Lambda retries the event),
+/// or a handled failure (announced once, not retried). Either way, with its message.
+#[derive(Debug, PartialEq)]
+enum ScheduleEnd {
+    Retried(String),
+    Handled,
+}
+
+fn schedule_end(result: Result<Value, FunctionError>) -> (ScheduleEnd, String) {
+    match result {
+        Err(error) => {
+            let message = error.to_string();
+            (ScheduleEnd::Retried(error_type(error)), message)
+        }
+        Ok(output) => {
+            assert_eq!(output["outcome"], "failed", "{output}");
+            (
+                ScheduleEnd::Handled,
+                output["error"].as_str().unwrap().to_string(),
+            )
+        }
+    }
+}
+
 #[tokio::test]
-async fn start_errors_on_a_schedule_notify_only_when_retrying_cannot_help() {
+async fn start_errors_on_a_schedule_are_retried_or_announced_once() {
+    let retried = || ScheduleEnd::Retried(TRANSIENT_ERROR_TYPE.into());
     let cases = [
-        (400, "ValidationException", PERMANENT_ERROR_TYPE, 1),
-        (403, "AccessDeniedException", PERMANENT_ERROR_TYPE, 1),
-        (400, "ResourceNotFoundException", PERMANENT_ERROR_TYPE, 1),
-        (400, "ThrottlingException", TRANSIENT_ERROR_TYPE, 0),
-        (500, "InternalServerException", TRANSIENT_ERROR_TYPE, 0),
-        (424, "FailedDependencyException", TRANSIENT_ERROR_TYPE, 0),
+        (400, "ValidationException", ScheduleEnd::Handled, 1),
+        (403, "AccessDeniedException", ScheduleEnd::Handled, 1),
+        (400, "ResourceNotFoundException", ScheduleEnd::Handled, 1),
+        (400, "ThrottlingException", retried(), 0),
+        (500, "InternalServerException", retried(), 0),
+        (424, "FailedDependencyException", retried(), 0),
     ];
-    for (status, code, expected_type, notifications) in cases {
+    for (status, code, expected_end, notifications) in cases {
         let h = harness(Setup {
             healthlake: Some(start_job_fails(status, code)),
             ..Setup::default()
         });
-        let error = h
-            .handler
-            .handle(event("schedule.json"), "req", now())
-            .await
-            .unwrap_err();
-        let message = error.to_string();
-        assert_eq!(error_type(error), expected_type, "{code}");
+        let (end, message) =
+            schedule_end(h.handler.handle(event("schedule.json"), "req", now()).await);
+        assert_eq!(end, expected_end, "{code}");
         assert!(
             message.contains(&format!("StartFHIRExportJob failed ({code})")),
             "{message}"
@@ -502,12 +523,8 @@ async fn a_workflow_that_cannot_start_is_reported_with_the_orphaned_job() {
         sfn: Some(start_execution_fails(400, "StateMachineDoesNotExist")),
         ..Setup::default()
     });
-    let error = h
-        .handler
-        .handle(event("schedule.json"), "req", now())
-        .await
-        .unwrap_err();
-    assert_eq!(error_type(error), PERMANENT_ERROR_TYPE);
+    let (end, _) = schedule_end(h.handler.handle(event("schedule.json"), "req", now()).await);
+    assert_eq!(end, ScheduleEnd::Handled);
     let published = h.published.lock().unwrap().clone();
     assert_eq!(published.len(), 1);
     let envelope: Value = serde_json::from_str(published[0].message().unwrap()).unwrap();
@@ -537,16 +554,17 @@ async fn a_workflow_that_cannot_start_is_reported_with_the_orphaned_job() {
 #[tokio::test]
 async fn an_invalid_schedule_is_announced_and_starts_nothing() {
     let h = harness(Setup::default());
-    let error = h
+    let result = h
         .handler
         .handle(
             json!({"datastoreId": "not-configured", "scheduledTime": "2026-11-26T02:00:00Z"}),
             "req",
             now(),
         )
-        .await
-        .unwrap_err();
-    assert!(error.to_string().contains("datastoreId"), "{error}");
+        .await;
+    let (end, message) = schedule_end(result);
+    assert_eq!(end, ScheduleEnd::Handled, "announced once, not retried");
+    assert!(message.contains("datastoreId"), "{message}");
     assert_eq!(h.healthlake_rule.num_calls(), 0);
     assert_eq!(h.publish_rule.num_calls(), 1);
 }
@@ -570,7 +588,7 @@ async fn an_unrecognized_event_is_an_error_that_calls_nothing() {
 }
 
 /// The corpus in tests/bad-inputs: each file's name says the answer it must get
-/// (`http-<status>-...`: that HTTP status; `lambda-error-...`: a failed invocation).
+/// (`http-<status>-...`: that HTTP status; `refused-...`: refused, never retried).
 #[tokio::test]
 async fn every_bad_input_is_refused_clearly_and_starts_nothing() {
     let folder = format!("{}/../../tests/bad-inputs", env!("CARGO_MANIFEST_DIR"));
@@ -614,17 +632,17 @@ async fn every_bad_input_is_refused_clearly_and_starts_nothing() {
                 );
             }
         } else {
-            assert!(
-                name.starts_with("lambda-error-"),
-                "{name}: unknown expectation"
+            assert!(name.starts_with("refused-"), "{name}: unknown expectation");
+            let (end, message) = schedule_end(result);
+            assert_ne!(
+                end,
+                ScheduleEnd::Retried(TRANSIENT_ERROR_TYPE.into()),
+                "{name}: retrying cannot help"
             );
-            let error = result.expect_err(name);
-            let message = error.to_string();
             assert!(
                 message.contains("expected") || message.contains("invalid"),
                 "{name}: {message}"
             );
-            assert_eq!(error_type(error), PERMANENT_ERROR_TYPE, "{name}");
         }
         assert_eq!(
             h.healthlake_rule.num_calls(),

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test lint unit tools stack-tests e2e infra-checks package demo
+.PHONY: test lint unit tools stack-tests e2e infra-checks package demo bench
 
 ## demo: the whole pipeline on this machine, no AWS account (builds, starts the offline stack)
 demo: tools
@@ -40,3 +40,8 @@ infra-checks: tools
 package:
 	scripts/install-tools python rust-targets
 	INFRA_CHECKS_SKIP_INSTALL=1 infra/checks/package.sh
+
+## bench: polling cost per export, then cold start and memory against Python/boto3 (bench/README.md)
+bench:
+	$(CARGO) run -q -p export-core --example polling_cost
+	bench/run-coldstart

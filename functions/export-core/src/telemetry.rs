@@ -1,13 +1,17 @@
 //! Logging and AWS configuration shared by both functions' `main`.
 
-use tracing_subscriber::EnvFilter;
+use aws_sdk_healthlake::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use tracing_subscriber::filter::LevelFilter;
 
 /// JSON lines on stdout, as Lambda's JSON log format expects. The level comes from
 /// `AWS_LAMBDA_LOG_LEVEL` (set by the LoggingConfig) or `RUST_LOG`, default `info`.
 pub fn init_tracing() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+        .ok()
+        .and_then(|level| level.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -15,14 +19,60 @@ pub fn init_tracing() {
         .with_current_span(false)
         .with_span_list(false)
         .with_ansi(false)
-        .with_env_filter(
-            EnvFilter::try_new(level.to_lowercase()).unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_max_level(level)
         .init();
 }
 
 /// Region, credentials and endpoints from the standard sources, including `AWS_ENDPOINT_URL`
-/// and `AWS_ENDPOINT_URL_<SERVICE>`: the offline stack needs no other code path.
+/// and `AWS_ENDPOINT_URL_<SERVICE>`: the offline stack needs no other code path. Every client
+/// built from it shares one HTTPS client that trusts only Amazon's roots.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(amazon_https_client())
+        .load()
+        .await
+}
+
+/// The roots AWS endpoints chain to (see certs/README.md). Built in, so no cold start reads
+/// the system's certificate store.
+const AMAZON_ROOTS: [&[u8]; 5] = [
+    include_bytes!("../certs/Amazon_Root_CA_1.pem"),
+    include_bytes!("../certs/Amazon_Root_CA_2.pem"),
+    include_bytes!("../certs/Amazon_Root_CA_3.pem"),
+    include_bytes!("../certs/Amazon_Root_CA_4.pem"),
+    include_bytes!("../certs/Starfield_Services_Root_Certificate_Authority_-_G2.pem"),
+];
+
+/// The SDK's own rustls client (aws-lc, post-quantum key exchange preferred), with a trust
+/// store of Amazon's roots instead of the system's.
+pub fn amazon_https_client() -> SharedHttpClient {
+    let trust_store = AMAZON_ROOTS.iter().fold(
+        TrustStore::empty().with_native_roots(false),
+        |store, pem| store.with_pem_certificate(*pem),
+    );
+    let context = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        .expect("the built-in roots are valid PEM");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_roots_are_the_five_amazon_certificates() {
+        for pem in AMAZON_ROOTS {
+            let text = std::str::from_utf8(pem).unwrap();
+            assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 1);
+        }
+        // Builds without panicking: every PEM parses.
+        let _ = amazon_https_client();
+    }
 }

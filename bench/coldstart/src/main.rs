@@ -1,0 +1,666 @@
+//! Cold start and memory benchmark of the Lambda functions (see bench/README.md).
+//!
+//! For every run it starts a fresh fake (Lambda Runtime API + HealthLake, Step Functions, SNS on
+//! one loopback port), execs the function as Lambda would, hands it one event, and measures
+//! exec -> first `GET .../invocation/next`, exec -> the response (or error) POST, and the
+//! process's peak RSS and CPU time from `wait4`'s rusage. Subjects run round-robin, so a busy
+//! machine slows them all alike. Timings are printed, never asserted.
+//!
+//! Usage: coldstart [--runs N] [--root DIR] [--bin-dir DIR] [--python PATH | --no-python]
+//!                  [--only TEXT] [--wrap "COMMAND ARGS"] [--verbose] [--env K=V ...]
+
+mod fake;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use fake::{Fake, Record, Seen};
+
+const RUN_LIMIT: Duration = Duration::from_secs(30);
+// Targets, printed next to the results (not asserted).
+const TARGET_MS: f64 = 5.0;
+const TARGET_SPEEDUP: f64 = 40.0;
+const TARGET_RSS_MIB: f64 = 10.0;
+const TARGET_BINARY_MB: f64 = 6.0;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Rust,
+    Python,
+}
+
+/// One thing to measure: a program, the event it gets and what it must do with it.
+struct Subject {
+    case: &'static str,
+    lang: Lang,
+    program: PathBuf,
+    args: Vec<String>,
+    task_root: PathBuf,
+    event: Vec<u8>,
+    /// What DescribeFHIRExportJob answers.
+    job_status: &'static str,
+    /// The AWS calls one invocation must make, in order.
+    calls: &'static [&'static str],
+    /// A field of the response, and its value if it matters, that shows the invocation did its
+    /// job.
+    expect: (&'static str, Option<&'static str>),
+    samples: Vec<Sample>,
+}
+
+struct Sample {
+    first_next: Duration,
+    answer: Duration,
+    peak_rss_kib: u64,
+    /// User + system CPU time of the process, exec to kill: unlike the wall times above, not
+    /// inflated when other work on the machine keeps the function waiting for a core.
+    cpu: Duration,
+}
+
+struct Args {
+    runs: usize,
+    /// Run only the subjects whose name ("rust start-export", ...) contains this.
+    only: Option<String>,
+    /// A command (split on spaces) that execs the subject, e.g. `strace -f -r -o /tmp/t`: for
+    /// finding where the time goes. Its numbers are then the wrapper's too.
+    wrap: Vec<String>,
+    /// Print every run's timeline (each request's arrival after exec).
+    verbose: bool,
+    /// Extra environment variables for the subjects (`--env K=V`, e.g. a log level).
+    extra_env: Vec<(String, String)>,
+    root: PathBuf,
+    bin_dir: PathBuf,
+    python: Option<PathBuf>,
+}
+
+fn main() {
+    let args = parse_args();
+    let mut subjects = subjects(&args);
+    let (sender, records) = channel();
+    let log_dir = std::env::temp_dir().join("coldstart-logs");
+    std::fs::create_dir_all(&log_dir).expect("a log folder in the temp dir");
+
+    println!(
+        "cold start benchmark: {} runs per subject (after 1 warm-up run each, not counted), round-robin",
+        args.runs
+    );
+    println!("{}", machine_load("before"));
+    if let Some(python) = &args.python {
+        println!("python baseline: {}", python_versions(python));
+    }
+    let mut run_id = 0;
+    for round in 0..=args.runs {
+        for subject in subjects.iter_mut() {
+            run_id += 1;
+            let log = log_dir.join(format!(
+                "{}-{}.log",
+                lang_name(subject.lang),
+                subject.case.replace(' ', "-")
+            ));
+            match run_once(subject, run_id, &sender, &records, &log, &args) {
+                Ok(sample) if round > 0 => subject.samples.push(sample),
+                Ok(_) => {}
+                Err(problem) => {
+                    eprintln!(
+                        "coldstart: {} {} failed: {problem}\n  its output: {}",
+                        lang_name(subject.lang),
+                        subject.case,
+                        log.display()
+                    );
+                    if let Ok(text) = std::fs::read_to_string(&log) {
+                        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                        for line in tail.iter().rev() {
+                            eprintln!("  | {line}");
+                        }
+                    }
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+    println!("{}", machine_load("after"));
+    report(&args, &subjects);
+}
+
+/// The cores and the load average: other work on a shared machine shows in the wall times.
+fn machine_load(when: &str) -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!(
+        "machine {when}: {cores} cores, load average {}",
+        load.join(" ")
+    )
+}
+
+/// The interpreter's and the baseline packages' versions, as installed.
+fn python_versions(python: &Path) -> String {
+    let script = "import sys; from importlib.metadata import version as v; \
+                  print('python', sys.version.split()[0], *(f'{p} {v(p)}' for p in \
+                  ('awslambdaric', 'boto3', 'botocore')))";
+    match Command::new(python).args(["-c", script]).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        Err(e) => format!("{}: {e}", python.display()),
+    }
+}
+
+/// Execs the subject once against a fresh fake and measures it.
+fn run_once(
+    subject: &Subject,
+    run_id: u64,
+    sender: &std::sync::mpsc::Sender<Record>,
+    records: &Receiver<Record>,
+    log: &Path,
+    args: &Args,
+) -> Result<Sample, String> {
+    let Args {
+        verbose, extra_env, ..
+    } = args;
+    let fake = Fake::start(
+        run_id,
+        subject.event.clone(),
+        subject.job_status,
+        sender.clone(),
+    )
+    .map_err(|e| format!("fake endpoints: {e}"))?;
+    let output = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut command = Command::new(&subject.program);
+    command
+        .args(&subject.args)
+        .current_dir(&subject.task_root)
+        .env_clear()
+        .envs(lambda_environment(subject, fake.port()))
+        .envs(extra_env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().map_err(|e| e.to_string())?)
+        .stderr(output);
+
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("exec {}: {e}", subject.program.display()))?;
+    let mut first_next = None;
+    let mut answer = None;
+    let mut calls = Vec::new();
+    let mut timeline = Vec::new();
+    while answer.is_none() {
+        let left = RUN_LIMIT.saturating_sub(started.elapsed());
+        let Ok(record) = records.recv_timeout(left) else {
+            break;
+        };
+        if record.run != run_id {
+            continue; // late news from an earlier run
+        }
+        if *verbose {
+            timeline.push(format!("{:?} {:.2}", record.seen, ms(record.at - started)));
+        }
+        match record.seen {
+            Seen::Next => {
+                first_next.get_or_insert(record.at - started);
+            }
+            Seen::Call(name) => calls.push(name),
+            Seen::Answer { ok, body } => answer = Some((record.at - started, ok, body)),
+        }
+    }
+    let _ = child.kill();
+    let (peak_rss_kib, cpu) = reap(child.id() as libc::pid_t)?;
+    fake.close();
+    if *verbose {
+        println!(
+            "  run {run_id} {} {}: {} | peak RSS {:.2} MiB | CPU {:.2} ms",
+            lang_name(subject.lang),
+            subject.case,
+            timeline.join(" | "),
+            peak_rss_kib as f64 / 1024.0,
+            ms(cpu)
+        );
+    }
+
+    let Some((answer, ok, body)) = answer else {
+        return Err(format!("no answer within {RUN_LIMIT:?}"));
+    };
+    let answered: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let (field, value) = subject.expect;
+    let expected = match value {
+        Some(value) => answered[field] == value,
+        None => !answered[field].is_null(),
+    };
+    if !ok || !expected {
+        return Err(format!(
+            "answered {} {body}",
+            if ok { "(response)" } else { "(error)" }
+        ));
+    }
+    if calls != subject.calls {
+        return Err(format!(
+            "made the AWS calls {calls:?}, expected {:?}",
+            subject.calls
+        ));
+    }
+    Ok(Sample {
+        first_next: first_next.unwrap_or(answer),
+        answer,
+        peak_rss_kib,
+        cpu,
+    })
+}
+
+/// Waits for the (killed) process; returns its peak RSS in KiB and its CPU time, from `wait4`'s
+/// rusage.
+fn reap(pid: libc::pid_t) -> Result<(u64, Duration), String> {
+    let mut status = 0;
+    // SAFETY: wait4 on our own unreaped child; the kernel fills `usage`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if reaped != pid {
+        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    // ru_maxrss is in KiB on Linux.
+    Ok((
+        usage.ru_maxrss as u64,
+        time(usage.ru_utime) + time(usage.ru_stime),
+    ))
+}
+
+/// The environment Lambda gives a function (no HOME, TZ=:UTC), plus the functions' settings and
+/// the fake's endpoints. Nothing is inherited from the harness.
+fn lambda_environment(subject: &Subject, port: u16) -> Vec<(String, String)> {
+    let name = format!(
+        "bench-{}",
+        subject.case.split(' ').next().unwrap_or("floor")
+    );
+    let execution_env = match subject.lang {
+        Lang::Rust => "AWS_Lambda_provided.al2023",
+        Lang::Python => "AWS_Lambda_python3.11",
+    };
+    let task_root = subject.task_root.display().to_string();
+    let pairs = [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("LANG", "en_US.UTF-8"),
+        ("TZ", ":UTC"),
+        // Lambda's /var/task is read-only: no bytecode is written next to the handler.
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        ("LAMBDA_TASK_ROOT", &task_root),
+        ("AWS_EXECUTION_ENV", execution_env),
+        ("AWS_LAMBDA_RUNTIME_API", &format!("127.0.0.1:{port}")),
+        ("AWS_LAMBDA_FUNCTION_NAME", &name),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", &format!("/aws/lambda/{name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/26/[$LATEST]bench"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        ("AWS_SESSION_TOKEN", "bench-session-token"),
+        ("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}")),
+        ("DATASTORE_IDS", fake::DATASTORE_ID),
+        ("EXPORT_BUCKET", "example-exports"),
+        ("EXPORT_PREFIX", "healthlake"),
+        (
+            "KMS_KEY_ID",
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd",
+        ),
+        (
+            "DATA_ACCESS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/healthlake-export",
+        ),
+        ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:exports"),
+        (
+            "STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:export",
+        ),
+    ];
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn subjects(args: &Args) -> Vec<Subject> {
+    let events = args.root.join("events");
+    let read = |name: &str| {
+        std::fs::read(events.join(name)).unwrap_or_else(|e| fail(&format!("events/{name}: {e}")))
+    };
+    let schedule = read("schedule.json");
+    // The sample's deadline is a fixed instant; move it far ahead so the check only waits
+    // (or finishes) whatever the day the benchmark runs.
+    let mut poll: serde_json::Value = serde_json::from_slice(&read("poll-input.json"))
+        .unwrap_or_else(|e| fail(&format!("events/poll-input.json: {e}")));
+    poll["deadline"] = "2100-01-01T00:00:00Z".into();
+    let poll = serde_json::to_vec(&poll).expect("json");
+
+    let start_calls: &[&str] = &[
+        "HealthLake.StartFHIRExportJob",
+        "AWSStepFunctions.StartExecution",
+    ];
+    let wait_calls: &[&str] = &["HealthLake.DescribeFHIRExportJob"];
+    let done_calls: &[&str] = &["HealthLake.DescribeFHIRExportJob", "SNS.Publish"];
+    let cases = [
+        (
+            "start-export",
+            &schedule,
+            "IN_PROGRESS",
+            start_calls,
+            ("executionArn", None),
+        ),
+        (
+            "poll-export IN_PROGRESS",
+            &poll,
+            "IN_PROGRESS",
+            wait_calls,
+            ("action", Some("wait")),
+        ),
+        (
+            "poll-export COMPLETED",
+            &poll,
+            "COMPLETED",
+            done_calls,
+            ("action", Some("done")),
+        ),
+    ];
+    let mut subjects = Vec::new();
+    let subject = |case, lang, program: PathBuf, args: Vec<String>, task_root: PathBuf| Subject {
+        case,
+        lang,
+        program,
+        args,
+        task_root,
+        event: Vec::new(),
+        job_status: "IN_PROGRESS",
+        calls: &[],
+        expect: ("", None),
+        samples: Vec::new(),
+    };
+    for (case, event, job_status, calls, expect) in cases {
+        let function = case.split(' ').next().expect("a name");
+        let rust = subject(
+            case,
+            Lang::Rust,
+            args.bin_dir.join(function),
+            Vec::new(),
+            args.bin_dir.clone(),
+        );
+        let mut pair = vec![rust];
+        if let Some(python) = &args.python {
+            let handler = ["-m", "awslambdaric", "lambda_function.handler"];
+            pair.push(subject(
+                case,
+                Lang::Python,
+                python.clone(),
+                handler.iter().map(|s| s.to_string()).collect(),
+                args.root.join("bench/python-baseline").join(function),
+            ));
+        }
+        for mut s in pair {
+            s.event = event.clone();
+            s.job_status = job_status;
+            s.calls = calls;
+            s.expect = expect;
+            subjects.push(s);
+        }
+    }
+    let mut floor = subject(
+        "floor",
+        Lang::Rust,
+        args.bin_dir.join("coldstart-floor"),
+        Vec::new(),
+        args.bin_dir.clone(),
+    );
+    floor.event = schedule;
+    floor.expect = ("scheduledTime", None);
+    subjects.push(floor);
+    if let Some(only) = &args.only {
+        subjects.retain(|s| format!("{} {}", lang_name(s.lang), s.case).contains(only.as_str()));
+    }
+    for s in subjects.iter_mut() {
+        if !s.program.exists() {
+            fail(&format!(
+                "{} not found (bench/run-coldstart builds it)",
+                s.program.display()
+            ));
+        }
+        if let Some((wrapper, wrapper_args)) = args.wrap.split_first() {
+            let program = std::mem::replace(&mut s.program, wrapper.into());
+            let mut wrapped = wrapper_args.to_vec();
+            wrapped.push(program.display().to_string());
+            wrapped.append(&mut s.args);
+            s.args = wrapped;
+        }
+    }
+    subjects
+}
+
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stats(mut values: Vec<f64>) -> Stats {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    Stats {
+        median,
+        min: values[0],
+        max: values[n - 1],
+    }
+}
+
+struct Summary {
+    first_next: Stats,
+    answer: Stats,
+    rss: Stats,
+    cpu: Stats,
+}
+
+fn summarize(subject: &Subject) -> Summary {
+    let ms = |f: fn(&Sample) -> Duration| {
+        stats(
+            subject
+                .samples
+                .iter()
+                .map(|s| f(s).as_secs_f64() * 1e3)
+                .collect(),
+        )
+    };
+    Summary {
+        first_next: ms(|s| s.first_next),
+        answer: ms(|s| s.answer),
+        cpu: ms(|s| s.cpu),
+        rss: stats(
+            subject
+                .samples
+                .iter()
+                .map(|s| s.peak_rss_kib as f64 / 1024.0)
+                .collect(),
+        ),
+    }
+}
+
+fn report(args: &Args, subjects: &[Subject]) {
+    let summaries: Vec<Summary> = subjects.iter().map(summarize).collect();
+    let cell = |s: &Stats| format!("{:>7.2} {:>7.2} {:>7.2}", s.median, s.min, s.max);
+    let groups = [
+        "exec -> first next (ms)",
+        "exec -> response (ms)",
+        "CPU user+sys (ms)",
+        "peak RSS (MiB)",
+    ];
+    println!();
+    println!(
+        "{:<31} {:>4} | {:^23} | {:^23} | {:^23} | {:^23} |",
+        "subject", "runs", groups[0], groups[1], groups[2], groups[3]
+    );
+    println!(
+        "{:<31} {:>4} |{}",
+        "",
+        "",
+        format!(" {:>7} {:>7} {:>7} |", "median", "min", "max").repeat(4)
+    );
+    for (subject, summary) in subjects.iter().zip(&summaries) {
+        println!(
+            "{:<31} {:>4} | {} | {} | {} | {} |",
+            format!("{:<7}{}", lang_name(subject.lang), subject.case),
+            subject.samples.len(),
+            cell(&summary.first_next),
+            cell(&summary.answer),
+            cell(&summary.cpu),
+            cell(&summary.rss)
+        );
+    }
+
+    let find = |case: &str, lang| {
+        subjects
+            .iter()
+            .position(|s| s.case == case && s.lang == lang)
+            .map(|i| &summaries[i])
+    };
+    let ours: Vec<(&str, &Summary)> = subjects
+        .iter()
+        .filter(|s| s.lang == Lang::Rust && s.case != "floor")
+        .map(|s| (s.case, find(s.case, Lang::Rust).expect("listed")))
+        .collect();
+    let ratio = |a: &Stats, b: &Stats| a.median / b.median;
+    println!();
+    println!("ratios of medians (exec -> response, CPU, peak RSS):");
+    for &(case, rust) in &ours {
+        if let Some(python) = find(case, Lang::Python) {
+            println!(
+                "  {case:<24} ours/python  {:.4} time ({:.0}x faster), {:.4} CPU, {:.3} RSS ({:.1}x less)",
+                ratio(&rust.answer, &python.answer),
+                ratio(&python.answer, &rust.answer),
+                ratio(&rust.cpu, &python.cpu),
+                ratio(&rust.rss, &python.rss),
+                ratio(&python.rss, &rust.rss),
+            );
+        }
+        if let Some(floor) = find("floor", Lang::Rust) {
+            println!(
+                "  {case:<24} ours/floor   {:.2}x time, {:.2}x CPU, {:.2}x RSS",
+                ratio(&rust.answer, &floor.answer),
+                ratio(&rust.cpu, &floor.cpu),
+                ratio(&rust.rss, &floor.rss)
+            );
+        }
+    }
+
+    println!();
+    println!("binaries (stripped release, {}):", args.bin_dir.display());
+    for name in ["start-export", "poll-export", "coldstart-floor"] {
+        let bytes = std::fs::metadata(args.bin_dir.join(name)).map_or(0, |m| m.len());
+        let mb = bytes as f64 / 1e6;
+        let verdict = match name {
+            "coldstart-floor" => String::new(),
+            _ => format!(
+                "  target <= {TARGET_BINARY_MB} MB: {}",
+                ok(mb <= TARGET_BINARY_MB)
+            ),
+        };
+        println!(
+            "  {name:<16} {bytes:>9} bytes = {mb:.2} MB = {:.2} MiB{verdict}",
+            bytes as f64 / 1048576.0
+        );
+    }
+
+    println!();
+    println!(
+        "targets (medians): exec -> response <= {TARGET_MS} ms, >= {TARGET_SPEEDUP}x faster than python, peak RSS <= {TARGET_RSS_MIB} MiB"
+    );
+    for &(case, rust) in &ours {
+        let speedup = match find(case, Lang::Python) {
+            Some(python) => {
+                let x = ratio(&python.answer, &rust.answer);
+                format!("{x:.0}x {}", ok(x >= TARGET_SPEEDUP))
+            }
+            None => "python not run".into(),
+        };
+        println!(
+            "  {case:<24} {:>6.2} ms {:<6}  speedup {:<10}  RSS {:.2} MiB {}",
+            rust.answer.median,
+            ok(rust.answer.median <= TARGET_MS),
+            speedup,
+            rust.rss.median,
+            ok(rust.rss.median <= TARGET_RSS_MIB)
+        );
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn ok(met: bool) -> &'static str {
+    if met { "ok" } else { "MISSED" }
+}
+
+fn lang_name(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Rust => "rust",
+        Lang::Python => "python",
+    }
+}
+
+fn parse_args() -> Args {
+    let usage = "usage: coldstart [--runs N] [--root DIR] [--bin-dir DIR] \
+                 [--python PATH | --no-python] [--only TEXT] [--wrap \"COMMAND ARGS\"]";
+    let mut runs = 30;
+    let mut root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut bin_dir = None;
+    let mut python = Some(None);
+    let mut only = None;
+    let mut wrap = Vec::new();
+    let mut verbose = false;
+    let mut extra_env = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(flag) = given.next() {
+        let mut value = || given.next().unwrap_or_else(|| fail(usage));
+        match flag.as_str() {
+            "--runs" => runs = value().parse().unwrap_or_else(|_| fail(usage)),
+            "--root" => root = value().into(),
+            "--bin-dir" => bin_dir = Some(PathBuf::from(value())),
+            "--python" => python = Some(Some(PathBuf::from(value()))),
+            "--no-python" => python = None,
+            "--only" => only = Some(value()),
+            "--verbose" => verbose = true,
+            "--env" => match value().split_once('=') {
+                Some((k, v)) => extra_env.push((k.to_string(), v.to_string())),
+                None => fail(usage),
+            },
+            "--wrap" => wrap = value().split_whitespace().map(str::to_string).collect(),
+            _ => fail(usage),
+        }
+    }
+    if runs == 0 {
+        fail("--runs must be at least 1");
+    }
+    let root = root.canonicalize().unwrap_or(root);
+    Args {
+        runs,
+        only,
+        wrap,
+        verbose,
+        extra_env,
+        bin_dir: bin_dir.unwrap_or_else(|| root.join("target/release")),
+        python: python.map(|p| p.unwrap_or_else(|| root.join(".tools/venv/bin/python"))),
+        root,
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("coldstart: {message}");
+    std::process::exit(2)
+}

@@ -203,9 +203,7 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
+        crate::time::parse(text).unwrap()
     }
 
     pub(crate) fn completed_report() -> ExportReport {

@@ -128,17 +128,15 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
                 format!("{e}; the schedule's Input must be {{\"datastoreId\": \"...\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}}"),
             ))
         })?;
-        let scheduled_time = DateTime::parse_from_rfc3339(&payload.scheduled_time)
-            .map_err(|_| {
-                Rejection::InvalidSchedule(InvalidInput::new(
-                    "scheduledTime",
-                    format!(
-                        "{} is not an RFC 3339 time; use <aws.scheduler.scheduled-time> in the schedule's Input",
-                        quote_for_message(&payload.scheduled_time)
-                    ),
-                ))
-            })?
-            .with_timezone(&Utc);
+        let scheduled_time = crate::time::parse(&payload.scheduled_time).ok_or_else(|| {
+            Rejection::InvalidSchedule(InvalidInput::new(
+                "scheduledTime",
+                format!(
+                    "{} is not an RFC 3339 time; use <aws.scheduler.scheduled-time> in the schedule's Input",
+                    quote_for_message(&payload.scheduled_time)
+                ),
+            ))
+        })?;
         let datastore_id = match payload.datastore_id {
             Some(id) => allowed_datastore(settings, &id, "datastoreId"),
             None => sole_datastore(settings, "a schedule without datastoreId"),
@@ -284,9 +282,7 @@ pub(crate) mod tests {
     }
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
+        crate::time::parse(text).unwrap()
     }
 
     #[test]

@@ -78,9 +78,7 @@ pub struct ExecutionState {
 impl ExecutionState {
     /// A filled sample, for tests and documentation.
     pub fn example() -> Self {
-        let submitted_at = DateTime::parse_from_rfc3339("2026-11-26T02:00:07Z")
-            .expect("valid literal")
-            .with_timezone(&Utc);
+        let submitted_at = crate::time::parse("2026-11-26T02:00:07Z").expect("valid literal");
         ExecutionState {
             datastore_id: "0123456789abcdef0123456789abcdef".into(),
             job_id: "fedcba9876543210fedcba9876543210".into(),

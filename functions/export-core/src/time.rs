@@ -9,6 +9,13 @@ pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Reads an RFC 3339 time with any offset, as UTC.
+pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
+}
+
 /// For `#[serde(serialize_with = "...")]` on `Option<DateTime<Utc>>` fields.
 pub fn serialize_optional<S: Serializer>(
     time: &Option<DateTime<Utc>>,
@@ -34,6 +41,15 @@ mod tests {
             serde_json::to_value(Wrapper(None)).unwrap(),
             serde_json::Value::Null
         );
+    }
+
+    #[test]
+    fn offsets_are_read_as_utc() {
+        assert_eq!(
+            parse("2026-11-26T03:00:07+01:00").map(rfc3339).as_deref(),
+            Some("2026-11-26T02:00:07Z")
+        );
+        assert_eq!(parse("<aws.scheduler.scheduled-time>"), None);
     }
 
     #[derive(serde::Serialize)]

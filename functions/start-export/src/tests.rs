@@ -42,9 +42,7 @@ fn settings(stores: &str) -> StartSettings {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T02:00:07Z")
-        .unwrap()
-        .with_timezone(&Utc)
+    export_core::time::parse("2026-11-26T02:00:07Z").unwrap()
 }
 
 fn event(name: &str) -> Value {

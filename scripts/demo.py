@@ -22,10 +22,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,37 +30,18 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_PYTHON = ROOT / ".tools" / "venv" / "bin" / "python"
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 
+# Standard library only at import time (boto3 is imported when first used, in the venv).
+from pipeline import (ASL, PREFIX, TEAM_QUEUE, TOPIC_ARN, Notification, Pipeline,  # noqa: E402
+                      function_env)
+from stack import FunctionExited, Stack, StackError  # noqa: E402
+
 DATASTORE_ID = "0123456789abcdef0123456789abcdef"
 BUCKET = "demo-healthlake-exports"
-PREFIX = "healthlake"
-TOPIC = "healthlake-export-notifications"
-QUEUE = "data-platform-team"
-ENVELOPES = "notification-envelopes"
-STATE_MACHINE = "healthlake-export"
-REGION, ACCOUNT = "us-east-1", "123456789012"
-TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}"
-API_DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
-
-FUNCTION_ENV = {
-    "DATASTORE_IDS": DATASTORE_ID,
-    "EXPORT_BUCKET": BUCKET,
-    "EXPORT_PREFIX": PREFIX,
-    "KMS_KEY_ID": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000",
-    "DATA_ACCESS_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/healthlake-export",
-    "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE}",
-    "TOPIC_ARN": TOPIC_ARN,
-    # Production: 60 s, 1.1, 900 s and 12 h. Here: a check every 1-2 s, a 2-minute deadline.
-    "FIRST_WAIT_SECONDS": "1",
-    "WAIT_GROWTH_FACTOR": "1.1",
-    "MAX_WAIT_SECONDS": "2",
-    "DEADLINE_SECONDS": "120",
-}
 # Each job: 1 s SUBMITTED, 3 s IN_PROGRESS, then its NDJSON files are written to S3.
 EMULATOR_ARGS = ["--datastore", DATASTORE_ID, "--submitted-ms", "1000", "--in-progress-ms", "3000",
                  "--patients", "20"]
 BINARIES = ("start-export", "poll-export", "healthlake-emulator")
 EXPORT_TIMEOUT = 90  # seconds from trigger to notification before the demo calls it a failure
-INVOKE_TIMEOUT = 900  # a first invocation runs `cargo run`, which may wait for another build's lock
 
 
 class DemoFailure(Exception):
@@ -82,41 +60,6 @@ def seconds(value: float) -> str:
 
 def compact(value) -> str:
     return json.dumps(value, separators=(", ", ": "))
-
-
-def call_watching_log(request: urllib.request.Request, log: Path) -> tuple[int, bytes]:
-    """POST to `cargo lambda watch`'s invoke API. A function process that exits (a panic, a
-    configuration error at init) leaves the call unanswered where Lambda would answer
-    Runtime.ExitError, so watch its log and fail at once."""
-    offset = log.stat().st_size if log.exists() else 0
-    outcome: dict = {}
-
-    def call() -> None:
-        try:
-            with urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT) as response:
-                outcome["answer"] = (response.status, response.read())
-        except urllib.error.HTTPError as err:
-            outcome["answer"] = (err.code, err.read())
-        except Exception as err:  # noqa: BLE001 - reported below
-            outcome["error"] = err
-
-    worker = threading.Thread(target=call, daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)
-        if worker.is_alive():
-            with open(log, "rb") as text:
-                text.seek(offset)
-                new = text.read().decode(errors="replace")
-            if "command exited" in new:
-                tail = new.strip().splitlines()[-6:]
-                lines = "\n".join("        " + line.strip() for line in tail)
-                raise DemoFailure("start-export", f"the function's process exited:\n{lines}",
-                                  str(log))
-    if "error" in outcome:
-        raise DemoFailure("start-export", f"the invoke API did not answer: {outcome['error']}",
-                          str(log))
-    return outcome["answer"]
 
 
 # ---- the parts -----------------------------------------------------------------------------------
@@ -138,12 +81,13 @@ def build(run_dir: Path) -> float:
 
 
 def start_stack(run_dir: Path):
-    from stack import Stack, StackError
-
     say("[2/5] Offline stack: moto, HealthLake emulator, cargo lambda watch")
     started = time.monotonic()
+    # The deployment's parameters, with pipeline.FAST_POLLING: a check every 1-2 s and a
+    # 2-minute deadline (production: 60 s, 1.1, 900 s and 12 h).
+    env = function_env([DATASTORE_ID], bucket=BUCKET)
     try:
-        stack = Stack.start(FUNCTION_ENV, healthlake_args=EMULATOR_ARGS, run_dir=run_dir,
+        stack = Stack.start(env, healthlake_args=EMULATOR_ARGS, run_dir=run_dir,
                             log=lambda message: None)
     except StackError as err:
         raise DemoFailure("stack start", str(err), str(run_dir)) from None
@@ -156,107 +100,74 @@ def start_stack(run_dir: Path):
 
 
 class Deployment:
-    """What the SAM template creates, plus a team subscribing a queue to the topic."""
+    """What the SAM template creates, plus a team subscribing a queue to the topic
+    (infra/local/pipeline.py), and what the demo shows of it."""
 
     def __init__(self, stack):
         self.stack = stack
-        self.s3, self.sns, self.sqs = stack.client("s3"), stack.client("sns"), stack.client("sqs")
-        self.sfn, self.healthlake = stack.client("stepfunctions"), stack.client("healthlake")
-        self.queue = self.envelopes = ""
-        self.state_machine_arn = ""
+        self.pipeline = Pipeline(stack, [DATASTORE_ID], bucket=BUCKET, client="make-demo")
 
     def create(self) -> None:
         say("[3/5] Deploy")
-        self.s3.create_bucket(Bucket=BUCKET)
-        self.sns.create_topic(Name=TOPIC)
-        # The team's queue gets the JSON document as its body (RawMessageDelivery) and the message
-        # attributes as SQS attributes; a second, plain subscription shows the SNS subject.
-        self.queue = self._subscribe(QUEUE, raw=True)
-        self.envelopes = self._subscribe(ENVELOPES, raw=False)
-        store = self.healthlake.describe_fhir_datastore(DatastoreId=DATASTORE_ID)[
-            "DatastoreProperties"]
-        self.state_machine_arn = self.stack.create_state_machine(
-            STATE_MACHINE, ROOT / "infra" / "statemachine" / "export.asl.json",
-            {"NotificationTopicArn": TOPIC_ARN})
+        self.pipeline.deploy()
+        store = self.pipeline.describe_datastore(DATASTORE_ID)
         say(f"      export bucket  s3://{BUCKET}/{PREFIX}/")
         say(f"      topic          {TOPIC_ARN}")
-        say(f"      team queue     {QUEUE} (SQS, subscribed with RawMessageDelivery)")
+        say(f"      team queue     {TEAM_QUEUE} (SQS, subscribed with RawMessageDelivery)")
         say(f"      data store     {DATASTORE_ID} ({store['DatastoreStatus']}, "
             f"FHIR {store['DatastoreTypeVersion']})")
-        say(f"      state machine  {self.state_machine_arn} (infra/statemachine/export.asl.json)")
-
-    def _subscribe(self, name: str, raw: bool) -> str:
-        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-        policy = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC_ARN}}}]}
-        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
-        self.sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn,
-                           Attributes={"RawMessageDelivery": "true" if raw else "false"})
-        return url
+        say(f"      state machine  {self.pipeline.state_machine_arn} "
+            f"({ASL.relative_to(ROOT)})")
 
     # ---- calling start-export --------------------------------------------------------------
     def invoke_start_export(self, event: dict) -> dict:
-        url = f"{self.stack.lambda_url}/2015-03-31/functions/start-export/invocations"
-        request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        log = self.stack.run_dir / "lambda.log"
-        status, body = call_watching_log(request, log)
-        if status != 200:
-            raise DemoFailure("start-export", f"the invocation failed: {body.decode()[:500]}",
-                              str(log))
-        return json.loads(body)
+        log = str(self.stack.run_dir / "lambda.log")
+        try:
+            answer = self.pipeline.invoke("start-export", event)
+        except FunctionExited as exited:
+            lines = "\n".join("        " + line.strip() for line in exited.lines[-6:])
+            raise DemoFailure("start-export", f"the function's process exited:\n{lines}",
+                              log) from None
+        except OSError as error:
+            raise DemoFailure("start-export", f"the invoke API did not answer: {error}",
+                              log) from None
+        if answer.status != 200:
+            raise DemoFailure("start-export", f"the invocation failed: {str(answer.payload)[:500]}",
+                              log)
+        return answer.payload
 
     def http(self, method: str, path: str, body: dict | None = None, headers: dict | None = None,
              ) -> tuple[int, dict, dict]:
         """An API Gateway HTTP API payload 2.0 request (IAM-authorized) sent to start-export."""
-        now = datetime.now(timezone.utc)
-        route = "POST /exports" if method == "POST" else "GET /exports/{jobId}"
-        event = {
-            "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": "",
-            "headers": {"host": API_DOMAIN, "content-type": "application/json", **(headers or {})},
-            "requestContext": {
-                "accountId": ACCOUNT, "apiId": "abc123", "domainName": API_DOMAIN,
-                "domainPrefix": "abc123", "stage": "$default", "routeKey": route,
-                "requestId": f"demo-{time.time_ns()}",
-                "authorizer": {"iam": {"accountId": ACCOUNT, "callerId": "AIDAEXAMPLE",
-                                       "userArn": f"arn:aws:iam::{ACCOUNT}:user/analyst"}},
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                         "sourceIp": "203.0.113.10", "userAgent": "make-demo"},
-                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "timeEpoch": int(now.timestamp() * 1000),
-            },
-            "isBase64Encoded": False,
-        }
-        if path.startswith("/exports/"):
-            event["pathParameters"] = {"jobId": path.rsplit("/", 1)[1]}
-        if body is not None:
-            event["body"] = json.dumps(body)
+        event = self.pipeline.api_event(method, path, body=body, headers=headers)
         answer = self.invoke_start_export(event)
         body = json.loads(answer.get("body") or "null")
         return answer["statusCode"], answer.get("headers") or {}, body
 
     # ---- following an export ---------------------------------------------------------------
-    def follow(self, job_id: str, execution_arn: str, started: float) -> tuple[dict, dict]:
+    def follow(self, job_id: str, execution_arn: str, started: float
+               ) -> tuple[Notification, dict]:
         """Prints each change of the job's status (DescribeFHIRExportJob) and of the execution's,
         until the team's notification arrives. Returns (notification, execution)."""
         seen: dict[str, str] = {}
         note = execution = None
+        first_seen = 0.0
         limit = started + EXPORT_TIMEOUT
         while note is None:
-            job = self.healthlake.describe_fhir_export_job(
-                DatastoreId=DATASTORE_ID, JobId=job_id)["ExportJobProperties"]
-            execution = self.sfn.describe_execution(executionArn=execution_arn)
+            job = self.pipeline.describe_job(DATASTORE_ID, job_id)
+            execution = self.pipeline.describe_execution(execution_arn)
             for what, status in (("job", job["JobStatus"]), ("execution", execution["status"])):
                 if seen.get(what) != status:
                     seen[what] = status
                     source = "HealthLake" if what == "job" else "Step Functions"
                     elapsed = time.monotonic() - started
                     say(f"      +{elapsed:4.1f} s  {what:<9} {status:<13} ({source})")
-            note = self.notification(job_id)
+            notes = self.pipeline.inbox.for_job(job_id)
+            if notes:
+                # The subject comes with the envelope subscription's copy: give it a moment.
+                first_seen = first_seen or time.monotonic()
+                if notes[0].subject is not None or time.monotonic() - first_seen > 2:
+                    note = notes[0]
             if note is None and time.monotonic() > limit:
                 raise DemoFailure(
                     "export", f"no notification for job {job_id} within {EXPORT_TIMEOUT} s "
@@ -267,55 +178,29 @@ class Deployment:
         say(f"      +{elapsed:4.1f} s  notification received by the team's queue")
         return note, execution
 
-    def notification(self, job_id: str) -> dict | None:
-        messages = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10,
-                                            MessageAttributeNames=["All"]).get("Messages", [])
-        for message in messages:
-            self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
-            if json.loads(message["Body"]).get("jobId") == job_id:
-                envelope = self._envelope(message["Body"])
-                return {"subject": envelope.get("Subject") if envelope else None,
-                        "attributes": {k: v["StringValue"]
-                                       for k, v in message.get("MessageAttributes", {}).items()},
-                        "body": json.loads(message["Body"])}
-        return None
-
-    def _envelope(self, body: str) -> dict | None:
-        for _ in range(20):
-            for message in self.sqs.receive_message(QueueUrl=self.envelopes,
-                                                    MaxNumberOfMessages=10).get("Messages", []):
-                self.sqs.delete_message(QueueUrl=self.envelopes,
-                                        ReceiptHandle=message["ReceiptHandle"])
-                envelope = json.loads(message["Body"])
-                if envelope.get("Message") == body:
-                    return envelope
-            time.sleep(0.05)
-        return None
-
     def files(self, folder: str) -> dict[str, tuple[int, int]]:
         """{resource type: (files, bytes)} below an export folder."""
-        bucket, _, prefix = folder.removeprefix("s3://").partition("/")
+        prefix = folder.removeprefix("s3://").partition("/")[2]
         found: dict[str, tuple[int, int]] = {}
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for obj in (o for page in pages for o in page.get("Contents", [])):
+        for obj in self.pipeline.objects(folder):
             resource_type = obj["Key"][len(prefix):].split("/", 1)[0]
             count, size = found.get(resource_type, (0, 0))
             found[resource_type] = (count + 1, size + obj["Size"])
         return found
 
 
-def show_notification(note: dict, full: bool) -> None:
+def show_notification(note: Notification, full: bool) -> None:
     say("      Notification (SNS topic -> the team's SQS queue):")
-    say(f"        subject     {note['subject']}")
-    attributes = sorted(note["attributes"].items())
-    say("        attributes  " + "  ".join(f"{k}={v}" for k, v in attributes))
+    say(f"        subject     {note.subject}")
+    attributes = sorted(note.attributes)
+    say("        attributes  " + "  ".join(f"{k}={note.attribute(k)}" for k in attributes))
     if full:
-        body = json.dumps(note["body"], indent=2).splitlines()
+        body = json.dumps(note.body, indent=2).splitlines()
         say("        body        " + body[0])
         for line in body[1:]:
             say("                    " + line)
     else:
-        b = note["body"]
+        b = note.body
         say(f"        body        the same schema: outcome={b['outcome']} status={b['status']} "
             f"trigger={b['trigger']} jobName={b['jobName']} durationSeconds={b['durationSeconds']}")
 
@@ -349,10 +234,10 @@ def nightly_export(deployment: Deployment) -> float:
     checks = json.loads(execution.get("output") or "{}").get("attempt")
     say(f"      poll-export checked the job {checks} times")
     show_notification(note, full=True)
-    if note["body"]["outcome"] != "succeeded":
-        raise DemoFailure("export", f"the export did not succeed: {note['body']}",
+    if note.body["outcome"] != "succeeded":
+        raise DemoFailure("export", f"the export did not succeed: {note.body}",
                           str(deployment.stack.run_dir / "lambda.log"))
-    show_files(deployment, note["body"]["outputS3Uri"])
+    show_files(deployment, note.body["outputS3Uri"])
     say(f"      end to end (trigger to notification): {seconds(took)}")
     return took
 

@@ -16,6 +16,7 @@ Python API (tests, demo):
         sfn = stack.client("stepfunctions")
         arn = stack.create_state_machine("export", Path("infra/statemachine/export.asl.json"))
         result = stack.wait_execution(sfn.start_execution(...)["executionArn"])
+        status, body = stack.invoke("start-export", b'{...}')  # FunctionExited if its process dies
 
 Start order: `cargo build` of the binaries (in the background) and moto; the functions are
 registered in moto as placeholders (moto must know a function to invoke it); then the emulator
@@ -55,6 +56,9 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 UNREACHABLE = "http://127.0.0.1:9"  # discard port: refused at once; nothing leaves the machine
+# What `cargo lambda watch` logs when a function process ends (a panic, a configuration error at
+# init): it then never answers the invocation that started it.
+FUNCTION_EXITED = re.compile(r"command exited\b.*")
 
 # A first debug build of the workspace takes about 2 minutes on 2 cores, more when another build
 # holds cargo's lock.
@@ -64,6 +68,15 @@ START_TIMEOUT = float(os.environ.get("STACK_START_TIMEOUT", 60))
 
 class StackError(RuntimeError):
     """A part of the stack failed to start or stopped; the message names it and its log."""
+
+
+class FunctionExited(StackError):
+    """A function's process ended during an invocation (where Lambda answers Runtime.ExitError,
+    `cargo lambda watch` answers nothing). `lines` is what the lambda log said meanwhile."""
+
+    def __init__(self, message: str, log: Path, lines: list[str]):
+        super().__init__(message)
+        self.log, self.lines = log, lines
 
 
 def function_arn(name: str) -> str:
@@ -446,6 +459,53 @@ class Stack:
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout:.0f} s; "
                                    f"function logs: {self.run_dir / 'lambda.log'}")
             time.sleep(0.1)
+
+    def invoke(self, function: str, payload: bytes, timeout: float = 900) -> tuple[int, bytes]:
+        """POST `payload` to the Lambda invoke API of `cargo lambda watch`; returns the HTTP status
+        and body (a function error is a non-2xx status with `{"errorType", "errorMessage"}`).
+
+        A function process that dies (a panic, a configuration error at init) leaves the call
+        unanswered where Lambda would answer Runtime.ExitError: the lambda log is watched
+        meanwhile and FunctionExited is raised at once, with the log's new lines. Any other
+        process's exit during the call counts too (the log cannot tell whose it was)."""
+        watch = next((p for p in self.parts if p.name == "lambda"), None)
+        if watch is None:
+            raise StackError("cargo lambda watch is not running")
+        url = f"{self.lambda_url}/2015-03-31/functions/{function}/invocations"
+        request = urllib.request.Request(url, data=payload, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        offset = watch.log.stat().st_size if watch.log.exists() else 0
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    outcome["answer"] = (response.status, response.read())
+            except urllib.error.HTTPError as err:
+                outcome["answer"] = (err.code, err.read())
+            except Exception as err:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = err
+
+        worker = threading.Thread(target=call, name=f"invoke-{function}", daemon=True)
+        worker.start()
+        while True:
+            worker.join(0.2)
+            if not worker.is_alive():
+                break
+            with open(watch.log, "rb") as log:
+                log.seek(offset)
+                new = log.read().decode(errors="replace")
+            exited = FUNCTION_EXITED.search(new)
+            if exited:
+                lines = new.strip().splitlines()[-12:]
+                shown = "\n".join("    " + line for line in lines)
+                raise FunctionExited(f"a function process exited during the invocation of "
+                                     f"{function} ({exited.group(0).strip()}); log: {watch.log}\n"
+                                     f"{shown}", watch.log, lines)
+            watch.check_alive()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["answer"]
 
     def check_alive(self) -> None:
         for part in self.parts:

@@ -1,13 +1,24 @@
-"""Assertions shared by the end-to-end modules: the notification schema and the export layout."""
+"""Assertions shared by the end-to-end modules: the notification schema and the export layout.
+(conftest.py puts infra/local, where `pipeline` and `stack` live, on sys.path.)"""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import datetime
+from pathlib import Path
 
-from e2e_pipeline import (ATTRIBUTES, BUCKET, GOLDEN, NOTIFICATION_FIELDS, PREFIX, Notification,
-                          Pipeline, parse_time)
+from pipeline import PREFIX, Notification, Pipeline, parse_time
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden" / "notification-v1-completed.json"
+BUCKET = "e2e-healthlake-exports"  # EXPORT_BUCKET of every end-to-end stack
+
+NOTIFICATION_FIELDS = {
+    "version", "event", "outcome", "status", "datastoreId", "jobId", "jobName", "trigger",
+    "submitTime", "endTime", "durationSeconds", "outputS3Uri", "message",
+}
+ATTRIBUTES = ("outcome", "status", "datastoreId", "trigger", "event")
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 

@@ -4,17 +4,26 @@ A module says what its stack needs with module-level constants (the functions' e
 fixed for the life of a stack, so tests that need another environment live in another module):
 
     DATASTORES = ["e2eexp01", ...]          # ids the emulator creates and DATASTORE_IDS allows
-    FUNCTION_ENV = {"DEADLINE_SECONDS": "3"} # overrides of e2e_pipeline.function_env()
+    FUNCTION_ENV = {"DEADLINE_SECONDS": "3"} # overrides of pipeline.function_env()
     EMULATOR_ARGS = ["--in-progress-ms", "1500"]
 
-The first stack of a session builds the workspace (minutes on 2 cores when cold).
+The deployment, triggers, emulator control and inbox are infra/local/pipeline.py (shared with
+scripts/demo.py). The first stack of a session builds the workspace (minutes on 2 cores when cold).
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from e2e_pipeline import Pipeline, Stack, function_env
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "local"))
+
+from audit import LEDGERS  # noqa: E402
+from checks import BUCKET  # noqa: E402
+from pipeline import Pipeline, function_env  # noqa: E402
+from stack import Stack  # noqa: E402
 
 DEFAULT_EMULATOR_ARGS = ["--submitted-ms", "300", "--in-progress-ms", "1500", "--patients", "3"]
 
@@ -23,12 +32,12 @@ DEFAULT_EMULATOR_ARGS = ["--submitted-ms", "300", "--in-progress-ms", "1500", "-
 def pipeline(request):
     module = request.module
     datastores = list(getattr(module, "DATASTORES"))
-    env = function_env(datastores, **getattr(module, "FUNCTION_ENV", {}))
+    env = function_env(datastores, bucket=BUCKET, **getattr(module, "FUNCTION_ENV", {}))
     args = list(getattr(module, "EMULATOR_ARGS", DEFAULT_EMULATOR_ARGS))
     for store in datastores:
         args += ["--datastore", store]
     with Stack.start(env, healthlake_args=args) as stack:
-        deployed = Pipeline(stack, datastores).deploy()
+        deployed = Pipeline(stack, datastores, bucket=BUCKET).deploy()
         deployed.warm_up()
         yield deployed
         stack.check_alive()  # a part that died during the tests is a failure too
@@ -49,3 +58,11 @@ def pytest_runtest_makereport(item, call):
         pipeline = item.funcargs.get("pipeline")
         if pipeline is not None:
             item.add_report_section("call", "stack", pipeline.logs_hint())
+
+
+def pytest_terminal_summary(terminalreporter):
+    # The reliability modules' accounting (tests/e2e/audit.py), shown without `-s`.
+    for ledger in (ledger for ledger in LEDGERS if ledger.rows):
+        terminalreporter.write_sep("=", f"reliability summary: {ledger.title}")
+        for line in ledger.summary_lines():
+            terminalreporter.write_line(line)

@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 
 from checks import check_notification
-from e2e_pipeline import parse_time
+from pipeline import parse_time
 
 DATASTORES = ["e2edeadline01"]
 FUNCTION_ENV = {"DEADLINE_SECONDS": "3"}

@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from checks import (check_exported_files, check_job_times, check_notification, export_folder,
-                    output_uri)
-from e2e_pipeline import BUCKET, DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
+from checks import (BUCKET, check_exported_files, check_job_times, check_notification,
+                    export_folder, output_uri)
+from pipeline import DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
 
 DATASTORES = [f"e2estore{n:02d}" for n in range(1, 13)]
 

@@ -1,0 +1,398 @@
+"""The deployed pipeline on the offline stack: what the SAM template would create, and the three
+sides a user touches. Used by scripts/demo.py and tests/e2e.
+
+`Pipeline` wraps a running `Stack` (stack.py) with what the SAM template would have created: the
+export bucket, the notification topic, a team's SQS queue subscribed to it, and the state machine
+from the real ASL file. It also speaks the three sides a user touches:
+
+* triggers: the EventBridge Scheduler payload and API Gateway HTTP API (payload 2.0) events, sent to
+  start-export through the Lambda invoke API that `cargo lambda watch` serves;
+* HealthLake: the emulator's job list, configuration and fault injection (its `/_emulator/` API);
+* the team: the notifications that reach the queue (`Inbox`).
+
+    sys.path.insert(0, "infra/local")
+    from pipeline import Pipeline, function_env
+    from stack import Stack
+    with Stack.start(function_env(["store1"], bucket="my-exports"),
+                     healthlake_args=["--datastore", "store1"]) as stack:
+        pipeline = Pipeline(stack, ["store1"], bucket="my-exports").deploy()
+        started = pipeline.invoke("start-export", pipeline.schedule_event("store1"))
+        pipeline.inbox.wait_for("store1")
+
+Every wait polls with a timeout; nothing sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from stack import ACCOUNT_ID, REGION, Stack, state_machine_arn
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
+
+STATE_MACHINE = "healthlake-export"
+TOPIC = "healthlake-export-notifications"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{TOPIC}"
+PREFIX = "healthlake"
+KMS_KEY_ID = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/00000000-0000-0000-0000-000000000000"
+DATA_ACCESS_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/healthlake-export"
+CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/analyst"
+API_DOMAIN = f"abc123.execute-api.{REGION}.amazonaws.com"
+# The team's queue gets the JSON document as its body (RawMessageDelivery) and the message
+# attributes as SQS attributes; a second, plain subscription shows the SNS envelope (the subject).
+TEAM_QUEUE = "data-platform-team"
+ENVELOPE_QUEUE = "notification-envelopes"
+
+# Scaled-down waits, by configuration only: a check every 1-2 s instead of 1-15 min, and a
+# 2-minute deadline instead of 12 h.
+FAST_POLLING = {"FIRST_WAIT_SECONDS": "1", "WAIT_GROWTH_FACTOR": "1.1", "MAX_WAIT_SECONDS": "2"}
+# A first invocation may wait for `cargo run` behind another build's lock.
+INVOKE_TIMEOUT = 900
+
+
+def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dict[str, str]:
+    """The functions' environment, as the SAM template's parameters would set it."""
+    return {
+        "DATASTORE_IDS": ",".join(datastores),
+        "EXPORT_BUCKET": bucket,
+        "EXPORT_PREFIX": PREFIX,
+        "KMS_KEY_ID": KMS_KEY_ID,
+        "DATA_ACCESS_ROLE_ARN": DATA_ACCESS_ROLE_ARN,
+        "STATE_MACHINE_ARN": state_machine_arn(STATE_MACHINE),
+        "TOPIC_ARN": TOPIC_ARN,
+        "DEADLINE_SECONDS": "120",
+        **FAST_POLLING,
+        **overrides,
+    }
+
+
+def rfc3339(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def wait_until(what: str, probe: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    """Calls `probe` until it returns something truthy; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Invocation:
+    """What the Lambda invoke API answered: a result, or a function error."""
+
+    def __init__(self, status: int, payload: Any):
+        self.status, self.payload = status, payload
+
+    @property
+    def error_type(self) -> str | None:
+        if isinstance(self.payload, dict) and "errorType" in self.payload and self.status != 200:
+            return self.payload["errorType"]
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.error_type is None
+
+    def __repr__(self) -> str:
+        return f"Invocation(status={self.status}, payload={self.payload!r})"
+
+
+class HttpAnswer:
+    """An API Gateway HTTP API (payload 2.0) response, as start-export returned it."""
+
+    def __init__(self, response: dict):
+        self.raw = response
+        self.status = response["statusCode"]
+        self.headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        body = response.get("body") or ""
+        self.body = json.loads(body) if body else None
+
+    def __repr__(self) -> str:
+        return f"HttpAnswer({self.status}, {self.headers}, {self.body})"
+
+
+class Notification:
+    """One message as the team's queue received it (raw delivery: the body is the JSON document),
+    plus the SNS subject, which only the envelope (non-raw) subscription carries."""
+
+    def __init__(self, body: str, attributes: dict[str, dict], subject: str | None):
+        self.raw_body = body
+        self.body = json.loads(body)
+        self.attributes = attributes
+        self.subject = subject
+
+    def attribute(self, name: str) -> str | None:
+        value = self.attributes.get(name)
+        return value and value.get("StringValue")
+
+    def __repr__(self) -> str:
+        return f"Notification(subject={self.subject!r}, body={self.body!r})"
+
+
+class Inbox:
+    """Everything the topic delivered, read from two subscriptions of the same topic:
+    the team's queue (RawMessageDelivery: body = JSON document, SQS message attributes) and an
+    envelope queue (the standard SNS JSON envelope: Subject, Message, MessageAttributes).
+    Messages are deleted from the queues as they are read and kept here, so nothing is counted
+    twice and nothing read is lost."""
+
+    def __init__(self, sqs, team_queue: str, envelope_queue: str):
+        self.sqs, self.team_queue, self.envelope_queue = sqs, team_queue, envelope_queue
+        self._team: list[dict] = []
+        self._envelopes: list[dict] = []
+
+    def _drain(self, queue: str, attributes: bool) -> list[dict]:
+        got = []
+        while True:
+            kwargs = {"MessageAttributeNames": ["All"]} if attributes else {}
+            messages = self.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=0, **kwargs).get("Messages", [])
+            if not messages:
+                return got
+            for message in messages:
+                got.append(message)
+                self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def refresh(self) -> None:
+        self._team += self._drain(self.team_queue, attributes=True)
+        self._envelopes += [json.loads(m["Body"]) for m in self._drain(self.envelope_queue, False)]
+
+    def all(self) -> list[Notification]:
+        self.refresh()
+        out = []
+        for message in self._team:
+            subjects = [e.get("Subject") for e in self._envelopes
+                        if e.get("Message") == message["Body"]]
+            out.append(Notification(message["Body"], message.get("MessageAttributes", {}),
+                                    subjects[0] if subjects else None))
+        return out
+
+    def envelopes(self) -> list[dict]:
+        """The envelope subscription's messages (SNS JSON envelopes), as received so far."""
+        self.refresh()
+        return list(self._envelopes)
+
+    def for_store(self, datastore_id: str) -> list[Notification]:
+        return [n for n in self.all() if n.body.get("datastoreId") == datastore_id]
+
+    def for_job(self, job_id: str) -> list[Notification]:
+        return [n for n in self.all() if n.body.get("jobId") == job_id]
+
+    def wait_for(self, datastore_id: str, count: int = 1, timeout: float = 30,
+                 quiet: float = 1.0) -> list[Notification]:
+        """Waits for `count` notifications about the data store, then keeps listening for `quiet`
+        seconds so that an extra (duplicate) one would be seen too; returns all of them."""
+        wait_until(f"{count} notification(s) for data store {datastore_id}",
+                   lambda: len(self.for_store(datastore_id)) >= count, timeout)
+        end = time.monotonic() + quiet
+        while time.monotonic() < end:
+            self.refresh()
+            time.sleep(0.1)
+        return self.for_store(datastore_id)
+
+
+class Pipeline:
+    """A deployed pipeline on a running stack. `datastores` are the ids DATASTORE_IDS allows (the
+    emulator must know them: `--datastore`); `bucket` is EXPORT_BUCKET; `client` names the caller
+    in API events (user agent, request ids)."""
+
+    def __init__(self, stack: Stack, datastores: list[str], *, bucket: str,
+                 client: str = "e2e-tests"):
+        self.stack = stack
+        self.datastores = list(datastores)
+        self.bucket = bucket
+        self.client = client
+        self._unused = list(datastores)
+        self.s3 = stack.client("s3")
+        self.sns = stack.client("sns")
+        self.sqs = stack.client("sqs")
+        self.sfn = stack.client("stepfunctions")
+        self.healthlake = stack.client("healthlake")
+        self.state_machine_arn = ""
+        self.inbox: Inbox | None = None
+
+    # ---- deployment ------------------------------------------------------------------------
+    def deploy(self) -> "Pipeline":
+        """What the SAM template and a subscribing team would create."""
+        self.s3.create_bucket(Bucket=self.bucket)
+        assert self.sns.create_topic(Name=TOPIC)["TopicArn"] == TOPIC_ARN
+        team = self._subscribed_queue(TEAM_QUEUE, raw=True)
+        envelope = self._subscribed_queue(ENVELOPE_QUEUE, raw=False)
+        self.inbox = Inbox(self.sqs, team, envelope)
+        self.state_machine_arn = self.stack.create_state_machine(
+            STATE_MACHINE, ASL, {"NotificationTopicArn": TOPIC_ARN})
+        assert self.state_machine_arn == state_machine_arn(STATE_MACHINE)
+        return self
+
+    def _subscribed_queue(self, name: str, raw: bool) -> str:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        policy = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC_ARN}}}]}
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        self.sns.subscribe(TopicArn=TOPIC_ARN, Protocol="sqs", Endpoint=arn,
+                           Attributes={"RawMessageDelivery": "true" if raw else "false"})
+        return url
+
+    def warm_up(self) -> None:
+        """`cargo lambda watch` starts a function (`cargo run`) at its first invocation, which
+        waits for cargo's lock while another build holds it. Do that here, not inside a test's
+        timeouts: an event each function rejects at once, with no side effect."""
+        for function in ("start-export", "poll-export"):
+            answer = self.invoke(function, {"warmUp": True}, timeout=INVOKE_TIMEOUT)
+            assert answer.error_type, f"{function} accepted a warm-up event: {answer}"
+
+    def fresh_store(self) -> str:
+        """A data store no other test of this stack has used (jobs of a store queue FIFO)."""
+        assert self._unused, "add data stores to the module's DATASTORES"
+        return self._unused.pop(0)
+
+    # ---- triggers ----------------------------------------------------------------------------
+    def invoke(self, function: str, event: Any, timeout: float = INVOKE_TIMEOUT) -> Invocation:
+        """The Lambda invoke API of `cargo lambda watch` (Stack.invoke: raises FunctionExited
+        when the function's process dies instead of answering)."""
+        status, body = self.stack.invoke(function, json.dumps(event).encode(), timeout)
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = body.decode(errors="replace")
+        return Invocation(status, payload)
+
+    @staticmethod
+    def schedule_event(datastore_id: str, scheduled_time: str | None = None) -> dict:
+        """What the nightly EventBridge Scheduler schedule sends (its Input, time substituted)."""
+        return {"datastoreId": datastore_id, "scheduledTime": scheduled_time or rfc3339()}
+
+    def api_event(self, method: str, path: str, body: Any = None, headers: dict | None = None,
+                  query: dict | None = None) -> dict:
+        """An API Gateway HTTP API payload 2.0 request, IAM-authorized, stage $default."""
+        now = datetime.now(timezone.utc)
+        route = "POST /exports" if path == "/exports" else f"{method} /exports/{{jobId}}"
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route,
+            "rawPath": path,
+            "rawQueryString": urllib.parse.urlencode(query or {}),
+            "headers": {"host": API_DOMAIN,
+                        **({"content-type": "application/json"} if body is not None else {}),
+                        **{k.lower(): v for k, v in (headers or {}).items()}},
+            "requestContext": {
+                "accountId": ACCOUNT_ID, "apiId": "abc123",
+                "authorizer": {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": ACCOUNT_ID,
+                                       "callerId": "AIDAEXAMPLE", "principalOrgId": None,
+                                       "userArn": CALLER_ARN, "userId": "AIDAEXAMPLE"}},
+                "domainName": API_DOMAIN,
+                "domainPrefix": "abc123",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                         "sourceIp": "203.0.113.10", "userAgent": self.client},
+                "requestId": f"{self.client}-{time.time_ns()}",
+                "routeKey": route, "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "isBase64Encoded": False,
+        }
+        if query:
+            event["queryStringParameters"] = query
+        if path.startswith("/exports/"):
+            event["pathParameters"] = {"jobId": path.rsplit("/", 1)[1]}
+        if body is not None:
+            event["body"] = body if isinstance(body, str) else json.dumps(body)
+        return event
+
+    def http(self, method: str, path: str, **kwargs: Any) -> HttpAnswer:
+        """An API request through start-export; fails if the function itself failed (an API
+        call always gets an HTTP answer, errors included)."""
+        invocation = self.invoke("start-export", self.api_event(method, path, **kwargs))
+        assert invocation.ok, f"start-export failed on {method} {path}: {invocation}"
+        return HttpAnswer(invocation.payload)
+
+    # ---- HealthLake (emulator) --------------------------------------------------------------
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.stack.healthlake_url}/_emulator/{path}",
+                                         data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def jobs(self, datastore_id: str | None = None) -> list[dict]:
+        """The emulator's export jobs (the control API's list: includes the ClientToken)."""
+        jobs = self._control("GET", "jobs")["jobs"]
+        return [j for j in jobs if datastore_id is None or j["datastoreId"] == datastore_id]
+
+    def arm_faults(self, *faults: dict) -> dict:
+        return self._control("POST", "faults", list(faults))
+
+    def faults(self) -> dict:
+        return self._control("GET", "faults")
+
+    def clear_faults(self) -> dict:
+        return self._control("DELETE", "faults")
+
+    def emulator_config(self, **changes: int) -> dict:
+        """The emulator's job durations and data (submittedMs, inProgressMs, patients, seed);
+        with arguments, changes them first (they apply to phases that begin afterwards)."""
+        if changes:
+            return self._control("POST", "config", changes)
+        return self._control("GET", "config")
+
+    def describe_datastore(self, datastore_id: str) -> dict:
+        return self.healthlake.describe_fhir_datastore(
+            DatastoreId=datastore_id)["DatastoreProperties"]
+
+    def describe_job(self, datastore_id: str, job_id: str) -> dict:
+        return self.healthlake.describe_fhir_export_job(
+            DatastoreId=datastore_id, JobId=job_id)["ExportJobProperties"]
+
+    # ---- Step Functions ----------------------------------------------------------------------
+    def executions(self) -> list[dict]:
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.state_machine_arn)
+        return [e for page in pages for e in page["executions"]]
+
+    def executions_of(self, job_ids: set[str]) -> list[dict]:
+        names = {f"export-{j}" for j in job_ids}
+        return [e for e in self.executions() if e["name"] in names]
+
+    def describe_execution(self, execution_arn: str) -> dict:
+        return self.sfn.describe_execution(executionArn=execution_arn)
+
+    def history(self, execution_arn: str) -> list[dict]:
+        pages = self.sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution_arn)
+        return [e for page in pages for e in page["events"]]
+
+    def wait_execution(self, execution_arn: str, timeout: float = 60) -> dict:
+        return self.stack.wait_execution(execution_arn, timeout=timeout)
+
+    # ---- S3 ----------------------------------------------------------------------------------
+    def objects(self, uri: str) -> list[dict]:
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [o for page in pages for o in page.get("Contents", [])]
+
+    def read(self, bucket: str, key: str) -> bytes:
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def logs_hint(self) -> str:
+        return f"logs: {self.stack.run_dir} (lambda.log, healthlake.log, moto.log)"

@@ -64,7 +64,7 @@ impl StartExport {
                         "datastoreId": plan.datastore_id,
                         "executionArn": execution_arn,
                     })),
-                    Err(failed) => handled_if_permanent(self.give_up(&plan, failed, now).await),
+                    Err(failed) => self.give_up(&plan, failed, now).await.map(handled_failure),
                 }
             }
             Ok(Invocation::Api(call)) => {
@@ -79,8 +79,9 @@ impl StartExport {
             Err(Rejection::InvalidSchedule(invalid)) => {
                 warn!(field = %invalid.field, message = %invalid.message, "schedule rejected");
                 self.notify(&invalid_schedule_report(&event, &invalid, now))
-                    .await;
-                handled_if_permanent(FunctionError::Permanent(format!(
+                    .await
+                    .map_err(FunctionError::from_aws)?;
+                Ok(handled_failure(format!(
                     "the schedule cannot start an export: {invalid}"
                 )))
             }
@@ -132,7 +133,8 @@ impl StartExport {
                     ),
                     Err(failed) => {
                         let response = ApiResponse::from_failure(&failed.failure);
-                        self.give_up(&plan, failed, now).await;
+                        // The caller has its answer; what give_up logs is for the operators.
+                        let _ = self.give_up(&plan, failed, now).await;
                         response
                     }
                 }
@@ -186,40 +188,45 @@ impl StartExport {
         }
     }
 
-    /// Logs a failed start; a permanent one is also announced, since no retry will fix it.
+    /// Logs a failed start. `Err`: the caller should retry (a transient failure, or a permanent
+    /// one whose announcement could not be sent, so that it is not lost). `Ok(message)`: a
+    /// permanent failure, announced once; retrying could only fail and announce it again.
     async fn give_up(
         &self,
         plan: &ExportPlan,
         failed: StartFailure,
         now: DateTime<Utc>,
-    ) -> FunctionError {
+    ) -> Result<String, FunctionError> {
         let StartFailure { failure, job } = failed;
         let job_id = job.as_ref().map(|j| j.job_id.as_str()).unwrap_or("-");
         if failure.kind.is_transient() {
             warn!(%failure, job_id, "start failed for now; the caller retries");
-        } else {
-            error!(%failure, job_id, "start failed");
-            self.notify(&start_failed_report(plan, &failure, job.as_ref(), now))
-                .await;
+            return Err(FunctionError::Transient(failure));
         }
-        FunctionError::from_aws(failure)
+        error!(%failure, job_id, "start failed");
+        self.notify(&start_failed_report(plan, &failure, job.as_ref(), now))
+            .await
+            .map_err(FunctionError::from_aws)?;
+        Ok(failure.to_string())
     }
 
-    async fn notify(&self, report: &ExportReport) {
+    async fn notify(&self, report: &ExportReport) -> Result<(), AwsFailure> {
         match self.notifier.publish(&report.to_notification()).await {
-            Ok(message_id) => info!(%message_id, event = report.event.as_str(), "team notified"),
-            Err(failure) => error!(%failure, "the failure notification could not be sent"),
+            Ok(message_id) => {
+                info!(%message_id, event = report.event.as_str(), "team notified");
+                Ok(())
+            }
+            Err(failure) => {
+                error!(%failure, "the failure notification could not be sent");
+                Err(failure)
+            }
         }
     }
 }
 
-/// A schedule's outcome when starting failed: a transient error fails the invocation so that it
-/// is retried; a permanent one (already announced) ends it as a handled failure.
-fn handled_if_permanent(error: FunctionError) -> Result<Value, FunctionError> {
-    match error {
-        FunctionError::Transient(_) => Err(error),
-        FunctionError::Permanent(message) => Ok(json!({"outcome": "failed", "error": message})),
-    }
+/// A schedule whose export cannot start, announced: ends the invocation without a retry.
+fn handled_failure(message: String) -> Value {
+    json!({"outcome": "failed", "error": message})
 }
 
 fn start_failed_report(

@@ -162,6 +162,7 @@ struct Setup {
     stores: &'static str,
     healthlake: Option<Rule>,
     sfn: Option<Rule>,
+    publish: Option<Rule>,
 }
 
 impl Default for Setup {
@@ -170,6 +171,7 @@ impl Default for Setup {
             stores: "0123456789abcdef0123456789abcdef,second",
             healthlake: None,
             sfn: None,
+            publish: None,
         }
     }
 }
@@ -184,7 +186,9 @@ fn harness(setup: Setup) -> Harness {
     let sfn_rule = setup
         .sfn
         .unwrap_or_else(|| start_execution_ok(executions.clone()));
-    let publish_rule = publish_ok(published.clone());
+    let publish_rule = setup
+        .publish
+        .unwrap_or_else(|| publish_ok(published.clone()));
     let handler = StartExport::new(
         settings(setup.stores),
         mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&healthlake_rule]),
@@ -649,4 +653,40 @@ async fn every_bad_input_is_refused_clearly_and_starts_nothing() {
         );
         assert_eq!(h.sfn_rule.num_calls(), 0, "{name}: no workflow may start");
     }
+}
+
+#[tokio::test]
+async fn a_failure_that_could_not_be_announced_is_retried_not_dropped() {
+    let publish_fails = || {
+        mock!(aws_sdk_sns::Client::publish)
+            .sequence()
+            .http_status(
+                500,
+                Some(
+                    "<ErrorResponse><Error><Code>InternalError</Code></Error></ErrorResponse>"
+                        .into(),
+                ),
+            )
+            .repeatedly()
+            .build()
+    };
+    let h = harness(Setup {
+        healthlake: Some(start_job_fails(403, "AccessDeniedException")),
+        publish: Some(publish_fails()),
+        ..Setup::default()
+    });
+    let (end, message) = schedule_end(h.handler.handle(event("schedule.json"), "req", now()).await);
+    assert_eq!(end, ScheduleEnd::Retried(TRANSIENT_ERROR_TYPE.into()));
+    assert!(
+        message.contains("Publish failed (InternalError)"),
+        "{message}"
+    );
+
+    let h = harness(Setup {
+        publish: Some(publish_fails()),
+        ..Setup::default()
+    });
+    let invalid = json!({"datastoreId": "not-configured", "scheduledTime": "2026-11-26T02:00:00Z"});
+    let (end, _) = schedule_end(h.handler.handle(invalid, "req", now()).await);
+    assert_eq!(end, ScheduleEnd::Retried(TRANSIENT_ERROR_TYPE.into()));
 }

@@ -54,8 +54,10 @@ def test_shape_the_brief_asks_for():
     assert s["CheckExport"]["Parameters"] == {"FunctionName": "${PollExportFunctionArn}", "Payload.$": "$"}
     assert [c["ResultPath"] for c in s["CheckExport"]["Catch"]] == ["$.error"]
     assert s["CheckExport"]["Catch"][0]["Next"] == "NotifyFailure"
-    assert s["NotifyFailure"]["Catch"][0]["Next"] == "NotifyFailureFallback"
-    assert s["NotifyFailureFallback"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert s["NotifyFailure"]["Catch"][0]["Next"] == "ChooseFallback"
+    assert s["ChooseFallback"]["Type"] == "Choice"
+    for fallback in ("NotifyFailureFallback", "NotifyFailureLastResort"):
+        assert s[fallback]["Resource"] == "arn:aws:states:::sns:publish"
     assert s["ExportFailed"]["Type"] == "Fail" and "ErrorPath" in s["ExportFailed"]
     assert DEFINITION["TimeoutSeconds"] > 43_200
 

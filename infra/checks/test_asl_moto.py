@@ -207,19 +207,41 @@ def test_retries_end_and_notify(sfn):
 
 def test_notify_failure_failing_falls_back_to_sns(sfn):
     fake = FakePoll(function_error("PollError"), function_error("NotifyError"))
-    d, events, messages = sfn(fake, example_state())
+    state = example_state()
+    d, events, messages = sfn(fake, state)
     assert d["status"] == "FAILED" and d["error"] == "PollError"
-    assert entered(events)[-3:] == ["NotifyFailure", "NotifyFailureFallback", "WorkflowFailed"]
+    assert entered(events)[-3:] == ["ChooseFallback", "NotifyFailureFallback", "WorkflowFailed"]
     assert len(messages) == 1
     envelope = messages[0]
-    assert envelope["Subject"] == "HealthLake export workflow failed"
-    assert envelope["MessageAttributes"]["outcome"]["Value"] == "failed"
+    assert envelope["Subject"] == f"HealthLake export workflow failed: {state['datastoreId']}"
+    attributes = {k: v["Value"] for k, v in envelope["MessageAttributes"].items()}
+    assert attributes == {
+        "outcome": "failed",
+        "status": state["status"],
+        "datastoreId": state["datastoreId"],
+        "trigger": state["trigger"],
+        "event": "workflow-failed",
+    }
     body = json.loads(envelope["Message"])
-    assert body["version"] == 1 and body["outcome"] == "failed" and body["status"] == "WORKFLOW_FAILED"
-    assert body["state"]["jobId"] == example_state()["jobId"]
-    assert body["state"]["error"]["Error"] == "PollError"
+    golden = json.loads((cfn.ROOT / "tests" / "golden" / "notification-v1-completed.json").read_text())
+    assert set(body) == set(golden), "the fallback sends the documented schema"
+    assert body["version"] == 1 and body["event"] == "workflow-failed" and body["outcome"] == "failed"
+    assert body["jobId"] == state["jobId"] and body["submitTime"] == state["submittedAt"]
+    assert "PollError" in body["message"] and "NotifyError" in body["message"]
+    assert "arn:aws:states:" in body["message"]
+
+
+def test_a_malformed_state_gets_the_last_resort_notice(sfn):
+    fake = FakePoll(function_error("NotifyError"))
+    state = example_state(waitSeconds=0)
+    del state["datastoreId"]
+    d, events, messages = sfn(fake, state)
+    assert d["status"] == "FAILED" and d["error"] == "InvalidExecutionInput"
+    assert entered(events)[-3:] == ["ChooseFallback", "NotifyFailureLastResort", "WorkflowFailed"]
+    assert len(messages) == 1
+    body = json.loads(messages[0]["Message"])
+    assert body["status"] == "WORKFLOW_FAILED" and body["event"] == "workflow-failed"
     assert body["state"]["notifyError"]["Error"] == "NotifyError"
-    assert body["executionArn"].startswith("arn:aws:states:")
 
 
 def test_invalid_input_is_reported_not_waited_on(sfn):

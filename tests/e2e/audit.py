@@ -21,6 +21,18 @@ from dataclasses import dataclass, field
 LEDGERS: list["Ledger"] = []
 
 
+def about(note, datastore_id: str) -> bool:
+    """Whether a notification is about the data store: its schema-v1 body says so, or (the state
+    machine's direct-publish fallback) the execution state it carries does."""
+    body = note.body if isinstance(note.body, dict) else {}
+    state = body.get("state") if isinstance(body.get("state"), dict) else {}
+    return datastore_id in (body.get("datastoreId"), state.get("datastoreId"))
+
+
+def notifications_about(pipeline, stores: list[str]) -> list:
+    return [n for n in pipeline.inbox.all() if any(about(n, s) for s in stores)]
+
+
 @dataclass
 class Row:
     case: str
@@ -40,7 +52,8 @@ class Ledger:
     title: str
     rows: list[Row] = field(default_factory=list)
     final: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
+    started: float | None = None  # the first audit
+    elapsed: float | None = None  # first audit to close()
 
     def __post_init__(self) -> None:
         LEDGERS.append(self)
@@ -49,16 +62,19 @@ class Ledger:
               jobs: int, notifications: int) -> Row:
         """Counts, records and asserts one case. `jobs` and `notifications` are what the runs
         should have produced: one job per run, one notification per run."""
+        if self.started is None:
+            self.started = time.monotonic()
         found_jobs = [j for s in stores for j in pipeline.jobs(s)]
         executions = pipeline.executions_of({j["jobId"] for j in found_jobs})
         followed = {e["name"] for e in executions}
         orphaned = [j for j in found_jobs if f"export-{j['jobId']}" not in followed]
-        notes = [n for s in stores for n in pipeline.inbox.for_store(s)]
+        notes = notifications_about(pipeline, stores)
         row = Row(case=case, faults=faults, runs=runs, notifications=len(notes),
                   jobs=len(found_jobs), executions=len(executions), orphaned=len(orphaned),
                   wrongly_started=max(0, len(found_jobs) - jobs),
                   expected_notifications=notifications,
-                  outcome=",".join(sorted({n.body.get("event", "?") for n in notes})))
+                  outcome=",".join(sorted({n.body.get("event") or f"status={n.body.get('status')}"
+                                           for n in notes})))
         self.rows.append(row)
         assert orphaned == [], f"{case}: jobs without an execution: {orphaned}"
         assert len(found_jobs) == jobs, f"{case}: {len(found_jobs)} jobs, expected {jobs}"
@@ -70,6 +86,8 @@ class Ledger:
     def close(self, pipeline) -> None:
         """The whole stack at the end: every job of every store against every execution, and
         every notification (late duplicates included) against the runs recorded."""
+        if self.started is not None:
+            self.elapsed = time.monotonic() - self.started
         jobs = pipeline.jobs()
         executions = pipeline.executions()
         names = {e["name"] for e in executions}
@@ -78,9 +96,10 @@ class Ledger:
                    if e["name"] not in {f"export-{j['jobId']}" for j in jobs}]
         notes = pipeline.inbox.all()
         recorded = sum(r.notifications for r in self.rows)
+        listed = f" {orphaned}" if orphaned else ""
         self.final = [
             f"whole stack at the end: {len(jobs)} export jobs in the emulator, {len(executions)} "
-            f"executions in moto, {len(orphaned)} orphaned jobs {orphaned or ''}, "
+            f"executions in moto, {len(orphaned)} orphaned jobs{listed}, "
             f"{len(unknown)} executions without a job, {len(notes)} notifications received "
             f"(recorded per case: {recorded})",
         ]
@@ -109,11 +128,16 @@ class Ledger:
         out += [line(row) for row in table[1:-1]]
         out += ["-" * (sum(widths) + 2 * len(widths) + 8), line(total)]
         expected = sum(r.expected_notifications for r in self.rows)
+        wrong = [f"{r.case}: {r.notifications} instead of {r.expected_notifications}"
+                 for r in self.rows if r.notifications != r.expected_notifications]
         out += [
             f"faults injected: {total[1]}   runs: {total[2]}   notifications counted: {total[3]} "
             f"(expected {expected})   orphaned jobs: {total[6]}   "
             f"exports wrongly started: {total[7]}",
+            f"cases with a wrong notification count: {len(wrong)}",
+            *(f"  {w}" for w in wrong),
             *self.final,
-            f"(cases recorded: {len(self.rows)}, module time {time.monotonic() - self.started:.0f} s)",
+            f"(cases recorded: {len(self.rows)}; first audit to last: "
+            f"{self.elapsed or 0:.0f} s)",
         ]
         return out

@@ -28,6 +28,12 @@ from stack import Stack  # noqa: E402
 DEFAULT_EMULATOR_ARGS = ["--submitted-ms", "300", "--in-progress-ms", "1500", "--patients", "3"]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: waits out the state machine's real retry intervals (minutes); "
+        "`-m 'not slow'` skips it")
+
+
 @pytest.fixture(scope="module")
 def pipeline(request):
     module = request.module

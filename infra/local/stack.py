@@ -365,43 +365,44 @@ class Stack:
         self.parts.append(part)
         return part
 
-    def _wait_healthy(self, part: Part, url: str) -> None:
+    @staticmethod
+    def _poll(part: Part, ready: Callable[[], bool], what: str) -> None:
+        """Calls `ready` every 100 ms until it says so; the part dying, or START_TIMEOUT, fails."""
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             part.check_alive()
             try:
-                status, _ = _http("GET", url, timeout=2)
-                if status == 200:
+                if ready():
                     return
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise part.failed(f"health check {url} did not answer 200 within {START_TIMEOUT:.0f} s")
+                raise part.failed(f"{what} within {START_TIMEOUT:.0f} s")
             time.sleep(0.1)
+
+    def _wait_healthy(self, part: Part, url: str) -> None:
+        self._poll(part, lambda: _http("GET", url, timeout=2)[0] == 200,
+                   f"health check {url} did not answer 200")
 
     def _wait_functions(self, part: Part, functions: tuple[str, ...]) -> None:
         # Invoking a name that is not a binary answers 404 with the list of functions, without
         # running any of them: proof that the invoke API is up and serves ours.
         url = f"{self.lambda_url}/2015-03-31/functions/stack-readiness-probe/invocations"
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            part.check_alive()
+
+        def serves_ours() -> bool:
+            status, body = _http("POST", url, b"{}", timeout=5)
+            if status != 404:
+                return False
             try:
-                status, body = _http("POST", url, b"{}", timeout=5)
-                if status == 404:
-                    try:
-                        detail = str(json.loads(body).get("detail", ""))
-                    except ValueError:
-                        detail = body.decode(errors="replace")
-                    missing = [f for f in functions if f'"{f}"' not in detail]
-                    if missing:
-                        raise part.failed(f"does not serve {', '.join(missing)} ({body.decode()[:300]})")
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise part.failed(f"invoke API {self.lambda_url} not up within {START_TIMEOUT:.0f} s")
-            time.sleep(0.1)
+                detail = str(json.loads(body).get("detail", ""))
+            except ValueError:
+                detail = body.decode(errors="replace")
+            missing = [f for f in functions if f'"{f}"' not in detail]
+            if missing:
+                raise part.failed(f"does not serve {', '.join(missing)} ({body.decode()[:300]})")
+            return True
+
+        self._poll(part, serves_ours, f"invoke API {self.lambda_url} not up")
 
     # ---- using ---------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:

@@ -43,5 +43,5 @@ package:
 
 ## bench: polling cost per export, then cold start and memory against Python/boto3 (bench/README.md)
 bench:
-	$(CARGO) run -q -p export-core --example polling_cost
+	$(CARGO) run -q -p polling-cost
 	bench/run-coldstart

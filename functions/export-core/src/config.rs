@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-use crate::policy::WaitPolicy;
-use crate::validate::is_datastore_id;
+use crate::contract::naming::ExportDestination;
+use crate::contract::validate::{InvalidInput, is_datastore_id, quote_for_message};
+use crate::poll::policy::WaitPolicy;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -22,16 +23,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Where exports are written: fixed by the deployment, never chosen by a caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExportDestination {
-    pub bucket: String,
-    /// Key prefix without leading or trailing slash; may be empty.
-    pub prefix: String,
-    pub kms_key_id: String,
-    pub data_access_role_arn: String,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartSettings {
@@ -237,6 +228,47 @@ impl StartSettings {
     }
 }
 
+impl StartSettings {
+    /// A requested data store, if the deployment allows it.
+    pub fn allowed_datastore(&self, requested: &str, field: &str) -> Result<String, InvalidInput> {
+        if self.datastore_ids.iter().any(|id| id == requested) {
+            Ok(requested.to_string())
+        } else {
+            Err(InvalidInput::new(
+                field,
+                format!(
+                    "{} is not a data store this deployment may export",
+                    quote_for_message(requested)
+                ),
+            ))
+        }
+    }
+
+    /// The data store when the request names none: only unambiguous with exactly one configured.
+    pub fn sole_datastore(&self, what: &str) -> Result<String, InvalidInput> {
+        match self.datastore_ids.as_slice() {
+            [only] => Ok(only.clone()),
+            _ => Err(InvalidInput::new(
+                "datastoreId",
+                format!("is required: {what} names no data store and several are configured"),
+            )),
+        }
+    }
+
+    /// The data store a request asks for (`field`), or the only one when it names none.
+    pub fn requested_datastore(
+        &self,
+        requested: Option<&str>,
+        field: &str,
+        what: &str,
+    ) -> Result<String, InvalidInput> {
+        match requested {
+            Some(id) => self.allowed_datastore(id, field),
+            None => self.sole_datastore(what),
+        }
+    }
+}
+
 impl PollSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -281,6 +313,18 @@ pub(crate) mod tests {
                 "arn:aws:states:us-east-1:123456789012:stateMachine:export".to_string(),
             ),
         ])
+    }
+
+    /// Two allowed data stores, default policy and deadline.
+    pub fn settings() -> StartSettings {
+        start_with(&sample_vars()).unwrap()
+    }
+
+    /// One allowed data store, so requests may leave it out.
+    pub fn single_store_settings() -> StartSettings {
+        let mut vars = sample_vars();
+        vars.insert("DATASTORE_IDS", "0123456789abcdef0123456789abcdef".into());
+        start_with(&vars).unwrap()
     }
 
     fn start_with(vars: &HashMap<&'static str, String>) -> Result<StartSettings, ConfigError> {

@@ -1,20 +1,17 @@
-//! The export orchestrator's core: decisions as pure functions (validation, naming, status,
-//! polling policy, messages), and one small adapter per AWS service. The two Lambda functions
-//! glue these together.
+//! The export orchestrator's core, laid out as the data flows:
+//!
+//! - [`start`]: a trigger (schedule or API call) becomes an export plan and a typed start outcome.
+//! - [`poll`]: a check of a running job becomes the workflow's next state and, at an end, a report.
+//! - [`contract`]: what the parts exchange: execution state, job status, notification schema,
+//!   names, validation, time, and the failure types.
+//! - [`aws`]: one small adapter per AWS service, the announcing seam, and the SDK set-up.
+//! - [`config`]: the deployment's settings, read once at start-up.
+//!
+//! Decisions (`start`, `poll`) are pure and never import `aws`; the two Lambda functions glue
+//! decisions and adapters together.
 
-pub mod adapters;
-pub mod api;
-pub mod aws_error;
+pub mod aws;
 pub mod config;
-pub mod cost;
-pub mod failure;
-pub mod naming;
-pub mod notification;
-pub mod policy;
+pub mod contract;
 pub mod poll;
-pub mod request;
-pub mod state;
-pub mod status;
-pub mod telemetry;
-pub mod time;
-pub mod validate;
+pub mod start;

@@ -6,8 +6,17 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use export_core::state::{Action, ExecutionState, Outcome, PollRequest, TaskError};
+use export_core::contract::state::{Action, ExecutionState, Outcome, PollRequest, TaskError};
 use serde_json::Value;
+
+/// The sample execution input in `events/poll-input.json`.
+fn sample_state() -> ExecutionState {
+    let path = format!(
+        "{}/../../events/poll-input.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 fn asl() -> Value {
     let path =
@@ -153,7 +162,7 @@ fn missing_fields(asl: &Value, state: &Value) -> Vec<String> {
 #[test]
 fn every_field_the_asl_reads_exists_in_the_execution_state() {
     let asl = asl();
-    let example = serde_json::to_value(ExecutionState::example()).unwrap();
+    let example = serde_json::to_value(sample_state()).unwrap();
     let fields: BTreeSet<String> = reads(&asl)
         .iter()
         .map(|(p, _)| field_of(p).to_string())
@@ -189,7 +198,7 @@ fn a_field_the_state_lacks_is_reported() {
         .find(|s| s["Type"] == "Wait")
         .unwrap();
     wait["SecondsPath"] = "$.waitSecs".into();
-    let example = serde_json::to_value(ExecutionState::example()).unwrap();
+    let example = serde_json::to_value(sample_state()).unwrap();
     assert_eq!(
         missing_fields(&asl, &example),
         vec!["$.waitSecs".to_string()]
@@ -232,7 +241,7 @@ fn wait_reads_wait_seconds_and_the_example_waits_at_least_a_second() {
         .find(|s| s["Type"] == "Wait")
         .expect("a Wait state");
     assert_eq!(wait["SecondsPath"], "$.waitSeconds");
-    let example = serde_json::to_value(ExecutionState::example()).unwrap();
+    let example = serde_json::to_value(sample_state()).unwrap();
     assert!(example["waitSeconds"].as_u64().unwrap() >= 1);
     assert_eq!(example["action"], "wait");
 }
@@ -268,7 +277,7 @@ fn errors_land_in_error_with_the_shape_poll_export_reads() {
     assert!(catches_into_poll >= 1, "no Catch leads to poll-export");
 
     // What poll-export receives on the failure path: the state plus the caught error.
-    let mut value = serde_json::to_value(ExecutionState::example()).unwrap();
+    let mut value = serde_json::to_value(sample_state()).unwrap();
     value["error"] = serde_json::json!({"Error": "Lambda.Unknown", "Cause": "boom"});
     let request: PollRequest =
         serde_json::from_value(value).expect("state + error is a PollRequest");
@@ -320,7 +329,7 @@ fn every_poll_task_retries_the_functions_transient_error_type() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|e| e == export_core::failure::TRANSIENT_ERROR_TYPE)
+                .any(|e| e == export_core::contract::function_error::TRANSIENT_ERROR_TYPE)
         });
         assert!(retried, "{state}");
     }

@@ -2,10 +2,10 @@
 //! valid ClientToken, JobName and S3 URI.
 
 use chrono::{DateTime, Utc};
-use export_core::api::ApiRoute;
 use export_core::config::StartSettings;
-use export_core::naming::TokenSource;
-use export_core::request::{ExportPlan, Invocation, ScheduledStart, parse_invocation};
+use export_core::start::api::{ApiRoute, ExportRequest};
+use export_core::start::plan::ExportPlan;
+use export_core::start::trigger::{Invocation, ScheduledStart, parse_invocation};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -158,15 +158,12 @@ proptest! {
             return Err(TestCaseError::fail("not an API call"));
         };
         let route = call.route.map_err(|r| TestCaseError::fail(format!("refused: {r:?}")))?;
-        let ApiRoute::StartExport { datastore_id, label, idempotency_key, .. } = route else {
+        let ApiRoute::StartExport(request) = route else {
             return Err(TestCaseError::fail("not a start"));
         };
-        let source = match &idempotency_key {
-            Some(key) => TokenSource::IdempotencyKey { datastore_id: &datastore_id, caller: &caller, key },
-            None => TokenSource::Request { request_id: &request_id },
-        };
+        let request = ExportRequest { caller, request_id: Some(request_id), ..request };
         let now = DateTime::<Utc>::from_timestamp(seconds, 0).unwrap();
-        let plan = ExportPlan::requested(&settings, &datastore_id, label.as_deref(), &source, now);
+        let plan = ExportPlan::requested(&settings, &request, "lambda-request-id", now);
         check_plan(&plan)?;
     }
 

@@ -1,6 +1,9 @@
+use export_core::aws::announce::{Announcer, Channel};
+use export_core::aws::healthlake::ExportJobs;
+use export_core::aws::sns::SnsTopic;
+use export_core::aws::telemetry::{aws_config, init_tracing};
 use export_core::config::PollSettings;
-use export_core::state::PollRequest;
-use export_core::telemetry::{aws_config, init_tracing};
+use export_core::contract::state::PollRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
 use poll_export::PollExport;
 
@@ -9,11 +12,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = PollSettings::from_env()?;
     let config = aws_config().await;
-    let handler = PollExport::new(
-        settings,
-        aws_sdk_healthlake::Client::new(&config),
+    let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
+    let announcer = Announcer::new(vec![Channel::Sns(SnsTopic::new(
         aws_sdk_sns::Client::new(&config),
-    );
+        &settings.topic_arn,
+    ))]);
+    let handler = PollExport::new(settings.policy, jobs, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<PollRequest>| async move {

@@ -1,29 +1,22 @@
 //! The handler against mocked AWS clients (aws-smithy-mocks): what it calls, what it publishes,
 //! what it hands back to the state machine.
 
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_healthlake::operation::describe_fhir_export_job::DescribeFhirExportJobOutput;
 use aws_sdk_healthlake::primitives::DateTime as SmithyTime;
 use aws_sdk_healthlake::types::{
     ExportJobProperties, JobStatus, OutputDataConfig, S3Configuration,
 };
-use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_sdk_sns::operation::publish::PublishInput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use chrono::Duration;
-use export_core::failure::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
-use export_core::policy::WaitPolicy;
-use export_core::state::{Action, Outcome, TaskError};
-use lambda_runtime::Diagnostic;
-use serde_json::Value;
+use export_core::contract::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
+use export_core::contract::state::{Action, Outcome, TaskError};
+use testkit::{
+    Recorded, TOPIC, announcer, attribute, body_of, describe_fails, error_type, publish_ok,
+    sample_state as state,
+};
 
 use super::*;
-
-const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:exports";
-
-fn state() -> ExecutionState {
-    ExecutionState::example()
-}
 
 fn after(seconds: i64) -> DateTime<Utc> {
     state().submitted_at + Duration::seconds(seconds)
@@ -67,51 +60,30 @@ fn describe_returns(status: &'static str, ended: bool, message: Option<&'static 
         })
 }
 
-/// An error exactly as HealthLake sends it on the wire (AWS JSON 1.0).
-fn describe_fails(status: u16, error_type: &str) -> Rule {
-    let body = format!(r#"{{"__type": "{error_type}", "message": "from the service"}}"#);
-    mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
-        .sequence()
-        .http_status(status, Some(body))
-        .repeatedly()
-        .build()
-}
-
-/// Publish rule that records what was published.
-fn recording_publish(published: Arc<Mutex<Vec<PublishInput>>>) -> Rule {
-    mock!(aws_sdk_sns::Client::publish)
-        .match_requests(move |req| {
-            published.lock().unwrap().push(req.clone());
-            true
-        })
-        .then_output(|| PublishOutput::builder().message_id("msg-1").build())
-}
-
 struct Harness {
     handler: PollExport,
     describe: Rule,
     publish: Rule,
-    published: Arc<Mutex<Vec<PublishInput>>>,
+    published: Recorded<PublishInput>,
 }
 
 fn harness(describe: Rule) -> Harness {
-    let published = Arc::new(Mutex::new(Vec::new()));
-    harness_with_publish(describe, recording_publish(published.clone()), published)
+    let published = Recorded::default();
+    harness_with_publish(describe, publish_ok(published.clone()), published)
 }
 
 fn harness_with_publish(
     describe: Rule,
     publish: Rule,
-    published: Arc<Mutex<Vec<PublishInput>>>,
+    published: Recorded<PublishInput>,
 ) -> Harness {
     let healthlake = mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&describe]);
-    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish]);
-    let settings = PollSettings {
-        topic_arn: TOPIC.into(),
-        policy: WaitPolicy::default(),
-    };
     Harness {
-        handler: PollExport::new(settings, healthlake, sns),
+        handler: PollExport::new(
+            WaitPolicy::default(),
+            ExportJobs::new(healthlake),
+            announcer(&publish),
+        ),
         describe,
         publish,
         published,
@@ -120,17 +92,6 @@ fn harness_with_publish(
 
 fn check(state: ExecutionState) -> PollRequest {
     PollRequest { state, error: None }
-}
-
-fn body_of(published: &PublishInput) -> Value {
-    let envelope: Value = serde_json::from_str(published.message().unwrap()).unwrap();
-    serde_json::from_str(envelope["default"].as_str().unwrap()).unwrap()
-}
-
-fn attribute<'a>(published: &'a PublishInput, name: &str) -> &'a str {
-    published.message_attributes().unwrap()[name]
-        .string_value()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -152,7 +113,7 @@ async fn running_statuses_wait_and_publish_nothing() {
         assert_eq!(next.action, Action::Wait, "{status}");
         assert_eq!(next.wait_seconds, 180, "{status}");
         assert_eq!(next.attempt, 1);
-        assert_eq!(next.status, status);
+        assert_eq!(next.status.as_str(), status);
         assert_eq!(h.describe.num_calls(), 1);
         assert_eq!(h.publish.num_calls(), 0, "{status} must not notify");
     }
@@ -258,7 +219,7 @@ async fn describe_errors_fail_the_check_by_kind_and_publish_nothing() {
             .handle(check(state()), after(60))
             .await
             .unwrap_err();
-        let diagnostic: Diagnostic = error.into();
+        let diagnostic = lambda_runtime::Diagnostic::from(error);
         assert_eq!(diagnostic.error_type, expected, "{error_type}");
         assert!(
             diagnostic
@@ -284,15 +245,14 @@ async fn a_failed_publish_fails_the_check_so_the_state_machine_retries_it() {
     let h = harness_with_publish(
         describe_returns("COMPLETED", true, None),
         publish,
-        Arc::default(),
+        Recorded::default(),
     );
     let error = h
         .handler
         .handle(check(state()), after(1_900))
         .await
         .unwrap_err();
-    let diagnostic: Diagnostic = error.into();
-    assert_eq!(diagnostic.error_type, TRANSIENT_ERROR_TYPE);
+    assert_eq!(error_type(error), TRANSIENT_ERROR_TYPE);
     assert!(h.publish.num_calls() >= 1);
 }
 

@@ -1,5 +1,9 @@
+use export_core::aws::announce::{Announcer, Channel};
+use export_core::aws::healthlake::ExportJobs;
+use export_core::aws::sfn::Workflows;
+use export_core::aws::sns::SnsTopic;
+use export_core::aws::telemetry::{aws_config, init_tracing};
 use export_core::config::StartSettings;
-use export_core::telemetry::{aws_config, init_tracing};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use start_export::StartExport;
@@ -9,12 +13,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = StartSettings::from_env()?;
     let config = aws_config().await;
-    let handler = StartExport::new(
-        settings,
-        aws_sdk_healthlake::Client::new(&config),
+    let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
+    let workflows = Workflows::new(
         aws_sdk_sfn::Client::new(&config),
-        aws_sdk_sns::Client::new(&config),
+        &settings.state_machine_arn,
     );
+    let announcer = Announcer::new(vec![Channel::Sns(SnsTopic::new(
+        aws_sdk_sns::Client::new(&config),
+        &settings.topic_arn,
+    ))]);
+    let handler = StartExport::new(settings, jobs, workflows, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler

@@ -1,7 +1,5 @@
 //! The handler against mocked AWS clients (aws-smithy-mocks), one trigger shape at a time.
 
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_healthlake::operation::describe_fhir_export_job::DescribeFhirExportJobOutput;
 use aws_sdk_healthlake::operation::start_fhir_export_job::{
     StartFhirExportJobInput, StartFhirExportJobOutput,
@@ -9,12 +7,12 @@ use aws_sdk_healthlake::operation::start_fhir_export_job::{
 use aws_sdk_healthlake::primitives::DateTime as SmithyTime;
 use aws_sdk_healthlake::types::{ExportJobProperties, JobStatus, OutputDataConfig};
 use aws_sdk_sfn::operation::start_execution::{StartExecutionInput, StartExecutionOutput};
-use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_sdk_sns::operation::publish::PublishInput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use export_core::failure::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
-use export_core::state::ExecutionState;
-use lambda_runtime::Diagnostic;
+use export_core::contract::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
+use export_core::contract::state::ExecutionState;
 use serde_json::json;
+use testkit::{Recorded, announcer, attribute, error_type, event, publish_ok, wire_error};
 
 use super::*;
 
@@ -42,15 +40,8 @@ fn settings(stores: &str) -> StartSettings {
 }
 
 fn now() -> DateTime<Utc> {
-    export_core::time::parse("2026-11-26T02:00:07Z").unwrap()
+    export_core::contract::time::parse("2026-11-26T02:00:07Z").unwrap()
 }
-
-fn event(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-type Recorded<T> = Arc<Mutex<Vec<T>>>;
 
 fn start_job_ok(seen: Recorded<StartFhirExportJobInput>) -> Rule {
     mock!(aws_sdk_healthlake::Client::start_fhir_export_job)
@@ -66,16 +57,6 @@ fn start_job_ok(seen: Recorded<StartFhirExportJobInput>) -> Rule {
                 .build()
                 .unwrap()
         })
-}
-
-/// An error exactly as HealthLake sends it on the wire (AWS JSON 1.0).
-fn wire_error(status: u16, error_type: &str) -> (u16, Option<String>) {
-    (
-        status,
-        Some(format!(
-            r#"{{"__type": "{error_type}", "message": "from the service"}}"#
-        )),
-    )
 }
 
 fn start_job_fails(status: u16, error_type: &str) -> Rule {
@@ -139,15 +120,6 @@ fn describe_ok() -> Rule {
         })
 }
 
-fn publish_ok(seen: Recorded<PublishInput>) -> Rule {
-    mock!(aws_sdk_sns::Client::publish)
-        .match_requests(move |req| {
-            seen.lock().unwrap().push(req.clone());
-            true
-        })
-        .then_output(|| PublishOutput::builder().message_id("msg-1").build())
-}
-
 struct Harness {
     handler: StartExport,
     healthlake_rule: Rule,
@@ -191,9 +163,16 @@ fn harness(setup: Setup) -> Harness {
         .unwrap_or_else(|| publish_ok(published.clone()));
     let handler = StartExport::new(
         settings(setup.stores),
-        mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&healthlake_rule]),
-        mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&sfn_rule]),
-        mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish_rule]),
+        ExportJobs::new(mock_client!(
+            aws_sdk_healthlake,
+            RuleMode::MatchAny,
+            [&healthlake_rule]
+        )),
+        Workflows::new(
+            mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&sfn_rule]),
+            STATE_MACHINE,
+        ),
+        announcer(&publish_rule),
     );
     Harness {
         handler,
@@ -204,16 +183,6 @@ fn harness(setup: Setup) -> Harness {
         executions,
         published,
     }
-}
-
-fn error_type(error: FunctionError) -> String {
-    Diagnostic::from(error).error_type
-}
-
-fn attribute<'a>(published: &'a PublishInput, name: &str) -> &'a str {
-    published.message_attributes().unwrap()[name]
-        .string_value()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -349,7 +318,7 @@ async fn an_api_post_answers_202_with_the_job_and_where_to_follow_it() {
     assert!(jobs[0].client_token().unwrap().starts_with("key-"));
     let input: ExecutionState =
         serde_json::from_str(h.executions.lock().unwrap()[0].input().unwrap()).unwrap();
-    assert_eq!(input.trigger, export_core::state::Trigger::Api);
+    assert_eq!(input.trigger, export_core::contract::state::Trigger::Api);
 }
 
 #[tokio::test]

@@ -1,36 +1,35 @@
-//! The HTTP API: `POST /exports` and `GET /exports/{jobId}` (API Gateway HTTP API, payload 2.0).
-//! Parsing and validation of a call, and every answer it can get. Pure.
+//! The HTTP API's requests: `POST /exports` and `GET /exports/{jobId}` (API Gateway HTTP API,
+//! payload 2.0), parsed and validated. Pure; the answers are in [`crate::start::response`].
 
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::http::HeaderMap;
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::aws_error::{AwsFailure, FailureKind};
 use crate::config::StartSettings;
-use crate::naming::export_folder_uri;
-use crate::poll::JobSnapshot;
-use crate::request::{InvalidInput, allowed_datastore, sole_datastore};
-use crate::validate::{is_idempotency_key, is_job_id, is_label, quote_for_message};
+use crate::contract::validate::{
+    InvalidInput, is_idempotency_key, is_job_id, is_label, quote_for_message,
+};
+use crate::start::response::ApiResponse;
 
 /// Larger bodies are refused before parsing: the API takes two short strings.
 pub const MAX_BODY_BYTES: usize = 4096;
 
-/// StartFHIRExportJob's quota is about one call a minute: retrying sooner only fails again.
-const THROTTLED_RETRY_AFTER_SECONDS: u32 = 60;
-const UNAVAILABLE_RETRY_AFTER_SECONDS: u32 = 5;
+/// A `POST /exports`, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportRequest {
+    pub datastore_id: String,
+    pub label: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// The authenticated principal (IAM user or role ARN), scoping idempotency keys.
+    pub caller: String,
+    /// API Gateway's request id.
+    pub request_id: Option<String>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiRoute {
-    StartExport {
-        datastore_id: String,
-        label: Option<String>,
-        idempotency_key: Option<String>,
-        /// The authenticated principal (IAM user or role ARN), scoping idempotency keys.
-        caller: String,
-        request_id: Option<String>,
-    },
+    StartExport(ExportRequest),
     GetExport {
         datastore_id: String,
         job_id: String,
@@ -214,11 +213,9 @@ fn parse_start(
             }
         }
     }
-    let datastore_id = match datastore_id {
-        Some(id) => allowed_datastore(settings, &id, "datastoreId"),
-        None => sole_datastore(settings, "the request"),
-    }
-    .map_err(invalid)?;
+    let datastore_id = settings
+        .requested_datastore(datastore_id.as_deref(), "datastoreId", "the request")
+        .map_err(invalid)?;
     if let Some(label) = &label
         && !is_label(label)
     {
@@ -236,13 +233,13 @@ fn parse_start(
             "must be 1-128 visible ASCII characters",
         )));
     }
-    Ok(ApiRoute::StartExport {
+    Ok(ApiRoute::StartExport(ExportRequest {
         datastore_id,
         label,
         idempotency_key: idempotency_key.map(str::to_string),
         caller: caller_of(request),
         request_id: request.request_context.request_id.clone(),
-    })
+    }))
 }
 
 fn parse_get(
@@ -257,147 +254,24 @@ fn parse_get(
             "must be 1-32 letters, digits or hyphens",
         )));
     }
-    let datastore_id = match request.query_string_parameters.first("datastoreId") {
-        Some(id) => allowed_datastore(settings, id, "datastoreId"),
-        None => sole_datastore(settings, "the request"),
-    }
-    .map_err(invalid)?;
+    let datastore_id = settings
+        .requested_datastore(
+            request.query_string_parameters.first("datastoreId"),
+            "datastoreId",
+            "the request",
+        )
+        .map_err(invalid)?;
     Ok(ApiRoute::GetExport {
         datastore_id,
         job_id: job_id.to_string(),
     })
 }
 
-/// An HTTP answer. Error bodies are `{"error": {"code", "message", "field"?}}` and never carry
-/// internal detail: the function's log has that, under the request id.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub body: Value,
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl ApiResponse {
-    pub fn error(status: u16, code: &str, message: &str, field: Option<&str>) -> ApiResponse {
-        let mut error = json!({"code": code, "message": message});
-        if let Some(field) = field {
-            error["field"] = json!(field);
-        }
-        ApiResponse {
-            status,
-            body: json!({ "error": error }),
-            headers: Vec::new(),
-        }
-    }
-
-    pub fn invalid(input: &InvalidInput) -> ApiResponse {
-        ApiResponse::error(
-            400,
-            "InvalidRequest",
-            &format!("{} {}", input.field, input.message),
-            Some(&input.field),
-        )
-    }
-
-    fn with_header(mut self, name: &'static str, value: String) -> ApiResponse {
-        self.headers.push((name, value));
-        self
-    }
-
-    pub fn accepted(
-        call: &ApiCall,
-        datastore_id: &str,
-        job_id: &str,
-        job_status: &str,
-        execution_arn: &str,
-    ) -> ApiResponse {
-        let status_url = call.status_url(datastore_id, job_id);
-        ApiResponse {
-            status: 202,
-            body: json!({
-                "jobId": job_id,
-                "jobStatus": job_status,
-                "datastoreId": datastore_id,
-                "executionArn": execution_arn,
-                "statusUrl": status_url,
-            }),
-            headers: Vec::new(),
-        }
-        .with_header("location", status_url)
-    }
-
-    /// A job's status. `outputS3Uri` is the folder its files are (or will be) written to.
-    pub fn job(datastore_id: &str, job: &JobSnapshot) -> ApiResponse {
-        let output_s3_uri = job
-            .output_s3_uri
-            .as_deref()
-            .map(|uri| export_folder_uri(uri, datastore_id, &job.job_id));
-        let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(crate::time::rfc3339);
-        ApiResponse {
-            status: 200,
-            body: json!({
-                "jobId": job.job_id,
-                "jobName": job.job_name,
-                "jobStatus": job.status,
-                "datastoreId": datastore_id,
-                "submitTime": time(job.submit_time),
-                "endTime": time(job.end_time),
-                "outputS3Uri": output_s3_uri,
-                "message": job.message,
-            }),
-            headers: Vec::new(),
-        }
-    }
-
-    /// A failed AWS call, as a caller should see it: what to do, not what broke inside.
-    pub fn from_failure(failure: &AwsFailure) -> ApiResponse {
-        match failure.kind {
-            FailureKind::Throttled => ApiResponse::error(
-                429,
-                "Throttled",
-                "HealthLake is throttling export requests; retry after the Retry-After delay with the same Idempotency-Key",
-                None,
-            )
-            .with_header("retry-after", THROTTLED_RETRY_AFTER_SECONDS.to_string()),
-            FailureKind::Unavailable => ApiResponse::error(
-                503,
-                "ServiceUnavailable",
-                "an AWS service is unavailable; retry with the same Idempotency-Key",
-                None,
-            )
-            .with_header("retry-after", UNAVAILABLE_RETRY_AFTER_SECONDS.to_string()),
-            FailureKind::NotFound if failure.operation == "DescribeFHIRExportJob" => {
-                ApiResponse::error(404, "NotFound", "no export job with this id in this data store", Some("jobId"))
-            }
-            _ => ApiResponse::error(
-                502,
-                "ExportNotStarted",
-                "the request was valid but AWS refused it; the operators have been notified",
-                None,
-            ),
-        }
-    }
-
-    pub fn into_apigw(self) -> ApiGatewayV2httpResponse {
-        let mut headers = HeaderMap::new();
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
-        for (name, value) in self.headers {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
-            }
-        }
-        let mut response = ApiGatewayV2httpResponse::default();
-        response.status_code = i64::from(self.status);
-        response.headers = headers;
-        response.body = Some(Body::Text(self.body.to_string()));
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::tests::{settings, single_store_settings};
+    use crate::config::tests::{settings, single_store_settings};
+    use aws_lambda_events::http::HeaderValue;
 
     fn sample() -> ApiGatewayV2httpRequest {
         let path = format!(
@@ -437,13 +311,13 @@ mod tests {
         let call = parse_call(&sample(), &settings());
         assert_eq!(
             call.route.unwrap(),
-            ApiRoute::StartExport {
+            ApiRoute::StartExport(ExportRequest {
                 datastore_id: "0123456789abcdef0123456789abcdef".into(),
                 label: Some("cohort-42".into()),
                 idempotency_key: Some("4b1c7d2e-run-1".into()),
                 caller: "arn:aws:iam::123456789012:user/analyst".into(),
                 request_id: Some("J7xq2iKuoAMEV4A=".into()),
-            }
+            })
         );
         assert_eq!(
             call.base_url,
@@ -456,7 +330,7 @@ mod tests {
         let call = parse_call(&post(None), &single_store_settings());
         assert!(matches!(
             call.route,
-            Ok(ApiRoute::StartExport { label: None, .. })
+            Ok(ApiRoute::StartExport(ExportRequest { label: None, .. }))
         ));
         let rejected = rejected(&post(Some("")), &settings());
         assert_eq!(rejected.body["error"]["field"], "datastoreId");
@@ -518,7 +392,7 @@ mod tests {
         request.is_base64_encoded = true;
         let call = parse_call(&request, &settings());
         assert!(
-            matches!(call.route, Ok(ApiRoute::StartExport { ref datastore_id, .. }) if datastore_id == "second")
+            matches!(call.route, Ok(ApiRoute::StartExport(ref r)) if r.datastore_id == "second")
         );
     }
 
@@ -558,50 +432,5 @@ mod tests {
         let mut delete = get("/exports/abc", None);
         delete.request_context.http.method = aws_lambda_events::http::Method::DELETE;
         assert_eq!(rejected(&delete, &settings()).status, 405);
-    }
-
-    #[test]
-    fn aws_failures_become_actionable_statuses() {
-        let failure = |operation, kind| AwsFailure {
-            operation,
-            kind,
-            code: "X".into(),
-            detail: "internal detail arn:aws:iam::123456789012:role/secret".into(),
-        };
-        let throttled =
-            ApiResponse::from_failure(&failure("StartFHIRExportJob", FailureKind::Throttled));
-        assert_eq!(throttled.status, 429);
-        assert!(throttled.headers.contains(&("retry-after", "60".into())));
-        assert_eq!(
-            ApiResponse::from_failure(&failure("StartExecution", FailureKind::Unavailable)).status,
-            503
-        );
-        assert_eq!(
-            ApiResponse::from_failure(&failure("DescribeFHIRExportJob", FailureKind::NotFound))
-                .status,
-            404
-        );
-        let denied =
-            ApiResponse::from_failure(&failure("StartFHIRExportJob", FailureKind::AccessDenied));
-        assert_eq!(denied.status, 502);
-        assert!(
-            !denied.body.to_string().contains("secret"),
-            "no internals in answers"
-        );
-    }
-
-    #[test]
-    fn the_accepted_answer_links_to_the_status() {
-        let call = parse_call(&sample(), &settings());
-        let response = ApiResponse::accepted(&call, "second", "job1", "SUBMITTED", "arn:exec");
-        assert_eq!(response.status, 202);
-        assert_eq!(response.body["jobId"], "job1");
-        assert_eq!(
-            response.headers,
-            [("location", "https://abc123.execute-api.us-east-1.amazonaws.com/exports/job1?datastoreId=second".to_string())]
-        );
-        let apigw = response.into_apigw();
-        assert_eq!(apigw.status_code, 202);
-        assert_eq!(apigw.headers["content-type"], "application/json");
     }
 }

@@ -1,43 +1,49 @@
-//! poll-export's decisions: from a job's status and age, what the workflow does next and what the
-//! team is told. Pure functions; the handler only fetches the job and publishes.
+//! poll-export's decision for a look at the job: from its status and age, what the workflow does
+//! next and, at an end, what the team is told. One pure call: [`check`]. (A step the state machine
+//! caught failing is decided by [`crate::poll::workflow_failure`].)
 
 use chrono::{DateTime, Utc};
 
-use crate::naming::export_folder_uri;
-use crate::notification::{Event, ExportReport, SCHEMA_VERSION};
-use crate::policy::WaitPolicy;
-use crate::state::{Action, ExecutionState, Outcome, TaskError};
-use crate::status::JobPhase;
+use crate::contract::job::{JobSnapshot, JobStatus};
+use crate::contract::naming::export_folder_uri;
+use crate::contract::notification::{Event, ExportReport, SCHEMA_VERSION};
+use crate::contract::state::{Action, ExecutionState, Outcome};
+use crate::poll::phase::JobPhase;
+use crate::poll::policy::WaitPolicy;
 
-/// The parts of DescribeFHIRExportJob's answer the workflow uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobSnapshot {
-    pub job_id: String,
-    pub job_name: Option<String>,
-    pub status: String,
-    pub submit_time: Option<DateTime<Utc>>,
-    pub end_time: Option<DateTime<Utc>>,
-    /// The S3 URI the job was given; its files are in [`export_folder_uri`] below it.
-    pub output_s3_uri: Option<String>,
-    pub message: Option<String>,
+/// A check of `job` at `now`: the workflow's next state (wait again, or done) and, when the
+/// workflow ends, the report to announce. A status this code does not know keeps it waiting
+/// until the deadline (the handler warns about it).
+pub fn check(
+    policy: &WaitPolicy,
+    state: &ExecutionState,
+    job: &JobSnapshot,
+    now: DateTime<Utc>,
+) -> (ExecutionState, Option<ExportReport>) {
+    let decision = decide(policy, state, &job.status, now);
+    let next = next_state(state, job, decision, now);
+    let report = match decision {
+        PollDecision::Wait { .. } => None,
+        PollDecision::Finish { event, outcome } => {
+            Some(job_report(&next, job, event, outcome, now))
+        }
+    };
+    (next, report)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PollDecision {
-    /// Check again after `wait_seconds`. `unrecognized_status` asks for a warning in the log.
-    Wait {
-        wait_seconds: u32,
-        unrecognized_status: bool,
-    },
+enum PollDecision {
+    /// Check again after `wait_seconds`.
+    Wait { wait_seconds: u32 },
     /// Stop, and tell the team.
     Finish { event: Event, outcome: Outcome },
 }
 
 /// The one place that turns a job's status and age into the workflow's next step.
-pub fn decide(
+fn decide(
     policy: &WaitPolicy,
     state: &ExecutionState,
-    status: &str,
+    status: &JobStatus,
     now: DateTime<Utc>,
 ) -> PollDecision {
     let phase = JobPhase::of(status);
@@ -48,10 +54,7 @@ pub fn decide(
         };
     }
     match policy.next_wait_before(state.submitted_at, now, state.deadline) {
-        Some(wait_seconds) => PollDecision::Wait {
-            wait_seconds,
-            unrecognized_status: phase == JobPhase::Unrecognized,
-        },
+        Some(wait_seconds) => PollDecision::Wait { wait_seconds },
         None => PollDecision::Finish {
             event: Event::DeadlinePassed,
             outcome: Outcome::Failed,
@@ -60,7 +63,7 @@ pub fn decide(
 }
 
 /// The state after a check: the next Wait's length, or the end with its outcome.
-pub fn next_state(
+fn next_state(
     state: &ExecutionState,
     job: &JobSnapshot,
     decision: PollDecision,
@@ -72,7 +75,7 @@ pub fn next_state(
         ..state.clone()
     };
     match decision {
-        PollDecision::Wait { wait_seconds, .. } => {
+        PollDecision::Wait { wait_seconds } => {
             next.action = Action::Wait;
             next.wait_seconds = wait_seconds;
         }
@@ -101,7 +104,7 @@ fn report_message(
                 .deadline
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         )),
-        Event::ExportFinished if job.status == "COMPLETED_WITH_ERRORS" => {
+        Event::ExportFinished if job.status == JobStatus::CompletedWithErrors => {
             Some(match &job.message {
                 Some(message) => format!("The export completed with errors: {message}"),
                 None => {
@@ -114,7 +117,7 @@ fn report_message(
 }
 
 /// The notification for a job whose workflow has ended: finished, or past the deadline.
-pub fn job_report(
+fn job_report(
     ended: &ExecutionState,
     job: &JobSnapshot,
     event: Event,
@@ -128,7 +131,7 @@ pub fn job_report(
         version: SCHEMA_VERSION,
         event,
         outcome,
-        status: job.status.clone(),
+        status: Some(job.status.clone()),
         datastore_id: ended.datastore_id.clone(),
         job_id: Some(job.job_id.clone()),
         job_name: job.job_name.clone().or(Some(ended.job_name.clone())),
@@ -142,86 +145,17 @@ pub fn job_report(
     }
 }
 
-/// The text of a caught task error, short and printable. A Lambda error's Cause is a JSON
-/// document whose `errorMessage` is what a person wants.
-fn summarize_cause(cause: &str) -> String {
-    let text = serde_json::from_str::<serde_json::Value>(cause)
-        .ok()
-        .and_then(|v| {
-            v.get("errorMessage")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| cause.to_string());
-    let mut short: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    if text.chars().count() > 300 {
-        short.push_str("...");
-    }
-    short
-}
-
-/// The state and notification when a step of the workflow failed (the ASL's Catch).
-pub fn workflow_failure(
-    state: &ExecutionState,
-    error: &TaskError,
-    now: DateTime<Utc>,
-) -> (ExecutionState, ExportReport) {
-    let cause = summarize_cause(&error.cause);
-    let message = format!(
-        "The workflow stopped following job {} after {} check(s): {}{}{}. The job itself may \
-         still be running; check it with DescribeFHIRExportJob.",
-        state.job_id,
-        state.attempt,
-        if error.error.is_empty() {
-            "unknown error"
-        } else {
-            &error.error
-        },
-        if cause.is_empty() { "" } else { ": " },
-        cause,
-    );
-    let ended = ExecutionState {
-        action: Action::Done,
-        outcome: Some(Outcome::Failed),
-        message: Some(message.clone()),
-        ..state.clone()
-    };
-    let report = ExportReport {
-        version: SCHEMA_VERSION,
-        event: Event::WorkflowFailed,
-        outcome: Outcome::Failed,
-        status: state.status.clone(),
-        datastore_id: state.datastore_id.clone(),
-        job_id: Some(state.job_id.clone()),
-        job_name: Some(state.job_name.clone()),
-        trigger: state.trigger,
-        submit_time: Some(state.submitted_at),
-        end_time: None,
-        duration_seconds: Some((now - state.submitted_at).num_seconds().max(0)),
-        output_s3_uri: None,
-        message: Some(message),
-    };
-    (ended, report)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::state::tests::sample as state;
     use chrono::Duration;
-
-    fn state() -> ExecutionState {
-        ExecutionState::example()
-    }
 
     fn job(status: &str) -> JobSnapshot {
         JobSnapshot {
             job_id: state().job_id,
             job_name: Some(state().job_name),
-            status: status.into(),
+            status: JobStatus::from(status),
             submit_time: Some(state().submitted_at),
             end_time: None,
             output_s3_uri: Some(state().output_s3_uri),
@@ -236,30 +170,27 @@ mod tests {
     #[test]
     fn every_status_leads_to_the_expected_step() {
         let policy = WaitPolicy::default();
-        let wait = |unrecognized| PollDecision::Wait {
-            wait_seconds: 60,
-            unrecognized_status: unrecognized,
-        };
+        let wait = PollDecision::Wait { wait_seconds: 60 };
         let finish = |outcome| PollDecision::Finish {
             event: Event::ExportFinished,
             outcome,
         };
         let cases = [
-            ("SUBMITTED", wait(false)),
-            ("QUEUED", wait(false)),
-            ("IN_PROGRESS", wait(false)),
-            ("CANCEL_SUBMITTED", wait(false)),
-            ("CANCEL_IN_PROGRESS", wait(false)),
+            ("SUBMITTED", wait),
+            ("QUEUED", wait),
+            ("IN_PROGRESS", wait),
+            ("CANCEL_SUBMITTED", wait),
+            ("CANCEL_IN_PROGRESS", wait),
             ("COMPLETED", finish(Outcome::Succeeded)),
             ("COMPLETED_WITH_ERRORS", finish(Outcome::Succeeded)),
             ("FAILED", finish(Outcome::Failed)),
             ("CANCEL_COMPLETED", finish(Outcome::Failed)),
             ("CANCEL_FAILED", finish(Outcome::Failed)),
-            ("SOMETHING_NEW", wait(true)),
+            ("SOMETHING_NEW", wait),
         ];
         for (status, expected) in cases {
             assert_eq!(
-                decide(&policy, &state(), status, after(60)),
+                decide(&policy, &state(), &JobStatus::from(status), after(60)),
                 expected,
                 "{status}"
             );
@@ -272,7 +203,7 @@ mod tests {
         let waits: Vec<u32> = [60, 1_800, 3_600, 7_200, 20_000]
             .into_iter()
             .map(
-                |age| match decide(&policy, &state(), "IN_PROGRESS", after(age)) {
+                |age| match decide(&policy, &state(), &JobStatus::InProgress, after(age)) {
                     PollDecision::Wait { wait_seconds, .. } => wait_seconds,
                     other => panic!("{other:?}"),
                 },
@@ -287,7 +218,7 @@ mod tests {
         let at_deadline = state().deadline;
         for status in ["IN_PROGRESS", "QUEUED", "SOMETHING_NEW"] {
             assert_eq!(
-                decide(&policy, &state(), status, at_deadline),
+                decide(&policy, &state(), &JobStatus::from(status), at_deadline),
                 PollDecision::Finish {
                     event: Event::DeadlinePassed,
                     outcome: Outcome::Failed
@@ -300,7 +231,7 @@ mod tests {
             decide(
                 &policy,
                 &state(),
-                "COMPLETED",
+                &JobStatus::Completed,
                 at_deadline + Duration::hours(1)
             ),
             PollDecision::Finish {
@@ -312,15 +243,12 @@ mod tests {
 
     #[test]
     fn the_next_state_counts_the_attempt_and_carries_the_wait() {
-        let decision = PollDecision::Wait {
-            wait_seconds: 77,
-            unrecognized_status: false,
-        };
+        let decision = PollDecision::Wait { wait_seconds: 77 };
         let next = next_state(&state(), &job("IN_PROGRESS"), decision, after(60));
         assert_eq!(next.attempt, 1);
         assert_eq!(next.action, Action::Wait);
         assert_eq!(next.wait_seconds, 77);
-        assert_eq!(next.status, "IN_PROGRESS");
+        assert_eq!(next.status, JobStatus::InProgress);
         assert_eq!(next.outcome, None);
     }
 
@@ -330,7 +258,12 @@ mod tests {
             end_time: Some(after(2_463)),
             ..job("COMPLETED")
         };
-        let decision = decide(&WaitPolicy::default(), &state(), "COMPLETED", after(2_500));
+        let decision = decide(
+            &WaitPolicy::default(),
+            &state(),
+            &JobStatus::Completed,
+            after(2_500),
+        );
         let ended = next_state(&state(), &finished, decision, after(2_500));
         assert_eq!(ended.action, Action::Done);
         assert_eq!(ended.outcome, Some(Outcome::Succeeded));
@@ -380,7 +313,12 @@ mod tests {
             end_time: Some(after(120)),
             ..job("FAILED")
         };
-        let decision = decide(&WaitPolicy::default(), &state(), "FAILED", after(180));
+        let decision = decide(
+            &WaitPolicy::default(),
+            &state(),
+            &JobStatus::Failed,
+            after(180),
+        );
         let ended = next_state(&state(), &failed, decision, after(180));
         let report = job_report(
             &ended,
@@ -403,7 +341,7 @@ mod tests {
         let decision = decide(
             &WaitPolicy::default(),
             &state(),
-            "IN_PROGRESS",
+            &JobStatus::InProgress,
             state().deadline,
         );
         let ended = next_state(&state(), &running, decision, state().deadline);
@@ -416,32 +354,36 @@ mod tests {
     }
 
     #[test]
-    fn a_caught_task_error_becomes_a_failure_with_a_readable_reason() {
-        let error = TaskError {
-            error: "Lambda.Unknown".into(),
-            cause: r#"{"errorType":"AwsTransient","errorMessage":"DescribeFHIRExportJob failed (InternalServerException)"}"#.into(),
-        };
-        let (ended, report) = workflow_failure(&state(), &error, after(300));
-        assert_eq!(ended.action, Action::Done);
-        assert_eq!(ended.outcome, Some(Outcome::Failed));
-        assert_eq!(report.event, Event::WorkflowFailed);
-        let message = report.message.unwrap();
-        assert!(
-            message
-                .contains("Lambda.Unknown: DescribeFHIRExportJob failed (InternalServerException)"),
-            "{message}"
+    fn one_check_gives_the_next_state_and_the_report_only_at_an_end() {
+        let policy = WaitPolicy::default();
+        let (next, report) = check(&policy, &state(), &job("IN_PROGRESS"), after(60));
+        assert_eq!(
+            (next.action, next.wait_seconds, next.attempt),
+            (Action::Wait, 60, 1)
         );
-        assert!(!message.contains("errorType"), "{message}");
-        assert_eq!(report.duration_seconds, Some(300));
-    }
+        assert_eq!(report, None);
 
-    #[test]
-    fn a_huge_cause_is_cut_short() {
-        let error = TaskError {
-            error: "States.Timeout".into(),
-            cause: "x\n".repeat(5_000),
+        let (next, report) = check(&policy, &state(), &job("SOMETHING_NEW"), after(60));
+        assert_eq!(next.action, Action::Wait);
+        assert_eq!(next.status, JobStatus::Unknown("SOMETHING_NEW".into()));
+        assert_eq!(report, None);
+
+        let finished = JobSnapshot {
+            end_time: Some(after(2_463)),
+            ..job("COMPLETED")
         };
-        let (_, report) = workflow_failure(&state(), &error, after(1));
-        assert!(report.message.unwrap().len() < 600);
+        let (next, report) = check(&policy, &state(), &finished, after(2_500));
+        assert_eq!(
+            (next.action, next.outcome),
+            (Action::Done, Some(Outcome::Succeeded))
+        );
+        let report = report.expect("an end is reported");
+        assert_eq!(report.event, Event::ExportFinished);
+        assert_eq!(report.status, Some(JobStatus::Completed));
+        assert_eq!(report.duration_seconds, Some(2_463));
+
+        let (next, report) = check(&policy, &state(), &job("QUEUED"), state().deadline);
+        assert_eq!(next.outcome, Some(Outcome::Failed));
+        assert_eq!(report.unwrap().event, Event::DeadlinePassed);
     }
 }

@@ -1,11 +1,12 @@
 use aws_sdk_healthlake::Client;
 use aws_sdk_healthlake::types::{OutputDataConfig, S3Configuration};
 
+use super::sdk_error::failure_from_sdk;
 use super::to_utc;
-use crate::aws_error::{AwsFailure, FailureKind};
-use crate::config::ExportDestination;
-use crate::poll::JobSnapshot;
-use crate::request::ExportPlan;
+use crate::contract::aws_failure::{AwsFailure, FailureKind};
+use crate::contract::job::{JobSnapshot, JobStatus, StartedJob};
+use crate::contract::naming::ExportDestination;
+use crate::start::plan::ExportPlan;
 
 /// HealthLake's export jobs: start one, look one up.
 #[derive(Clone, Debug)]
@@ -13,11 +14,9 @@ pub struct ExportJobs {
     client: Client,
 }
 
-/// What StartFHIRExportJob answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StartedJob {
-    pub job_id: String,
-    pub status: String,
+/// The SDK's status as ours; a value newer than this code stays [`JobStatus::Unknown`].
+fn job_status(status: &aws_sdk_healthlake::types::JobStatus) -> JobStatus {
+    JobStatus::from(status.as_str())
 }
 
 impl ExportJobs {
@@ -52,10 +51,10 @@ impl ExportJobs {
             .output_data_config(OutputDataConfig::S3Configuration(s3))
             .send()
             .await
-            .map_err(|e| AwsFailure::from_sdk(OPERATION, &e))?;
+            .map_err(|e| failure_from_sdk(OPERATION, &e))?;
         Ok(StartedJob {
             job_id: output.job_id().to_string(),
-            status: output.job_status().as_str().to_string(),
+            status: job_status(output.job_status()),
         })
     }
 
@@ -71,7 +70,7 @@ impl ExportJobs {
             .job_id(job_id)
             .send()
             .await
-            .map_err(|e| AwsFailure::from_sdk("DescribeFHIRExportJob", &e))?;
+            .map_err(|e| failure_from_sdk("DescribeFHIRExportJob", &e))?;
         let Some(job) = output.export_job_properties() else {
             return Err(AwsFailure {
                 operation: "DescribeFHIRExportJob",
@@ -83,7 +82,7 @@ impl ExportJobs {
         Ok(JobSnapshot {
             job_id: job.job_id().to_string(),
             job_name: job.job_name().map(str::to_string),
-            status: job.job_status().as_str().to_string(),
+            status: job_status(job.job_status()),
             submit_time: to_utc(job.submit_time()),
             end_time: job.end_time().and_then(to_utc),
             output_s3_uri: match job.output_data_config() {
@@ -92,5 +91,26 @@ impl ExportJobs {
             },
             message: job.message().map(str::to_string),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_healthlake::types::JobStatus as SdkJobStatus;
+
+    #[test]
+    fn every_status_of_the_sdk_is_known_here() {
+        // Fails when the SDK learns a status this code does not: then map it.
+        assert_eq!(SdkJobStatus::values().len(), JobStatus::KNOWN.len());
+        for value in SdkJobStatus::values() {
+            let status = job_status(&SdkJobStatus::from(*value));
+            assert!(!matches!(status, JobStatus::Unknown(_)), "{value}");
+            assert_eq!(status.as_str(), *value);
+        }
+        assert_eq!(
+            job_status(&SdkJobStatus::from("PAUSED")),
+            JobStatus::Unknown("PAUSED".into())
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use lambda_runtime::Diagnostic;
 
-use crate::aws_error::AwsFailure;
+use crate::contract::aws_failure::AwsFailure;
 
 pub const TRANSIENT_ERROR_TYPE: &str = "TransientAwsError";
 pub const PERMANENT_ERROR_TYPE: &str = "PermanentError";
@@ -55,7 +55,7 @@ impl From<FunctionError> for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws_error::FailureKind;
+    use crate::contract::aws_failure::FailureKind;
 
     fn failure(kind: FailureKind) -> AwsFailure {
         AwsFailure {

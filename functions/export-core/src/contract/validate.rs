@@ -1,4 +1,29 @@
-//! Character-level rules for what callers and the service hand us. Pure predicates, one place.
+//! Character-level rules for what callers and the service hand us, and how a broken rule is
+//! reported. Pure predicates, one place.
+
+/// A request that breaks a rule: the field (or header, or parameter) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidInput {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid {}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for InvalidInput {}
 
 /// A HealthLake data store id as the allow list holds it: 1-32 ASCII letters or digits.
 pub fn is_datastore_id(value: &str) -> bool {

@@ -1,8 +1,9 @@
 use aws_sdk_sfn::Client;
 
-use crate::aws_error::{AwsFailure, FailureKind};
-use crate::naming::execution_arn;
-use crate::state::ExecutionState;
+use super::sdk_error::failure_from_sdk;
+use crate::contract::aws_failure::{AwsFailure, FailureKind};
+use crate::contract::naming::execution_arn;
+use crate::contract::state::ExecutionState;
 
 /// The state machine that follows each export job.
 #[derive(Clone, Debug)]
@@ -35,7 +36,7 @@ impl Workflows {
         match result {
             Ok(output) => Ok(output.execution_arn().to_string()),
             Err(err) => {
-                let failure = AwsFailure::from_sdk(OPERATION, &err);
+                let failure = failure_from_sdk(OPERATION, &err);
                 if failure.kind == FailureKind::AlreadyExists {
                     Ok(execution_arn(&self.state_machine_arn, name))
                 } else {

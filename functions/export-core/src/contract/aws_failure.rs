@@ -1,12 +1,9 @@
 //! What went wrong in an AWS call, in terms a person can act on.
 //!
-//! Every adapter maps the SDK's error into an [`AwsFailure`] here, so the decision "retry or
-//! give up, and what to tell whom" is made in one place for every service.
+//! Every adapter maps the SDK's error into an [`AwsFailure`] (`crate::aws::sdk_error`), so the
+//! decision "retry or stop, and what to tell whom" is made in one place for every service.
 
 use std::fmt;
-
-use aws_sdk_healthlake::config::http::HttpResponse;
-use aws_sdk_healthlake::error::{ProvideErrorMetadata, SdkError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
@@ -96,54 +93,6 @@ pub struct AwsFailure {
 }
 
 impl AwsFailure {
-    /// Maps any SDK error: every AWS SDK for Rust client shares these types.
-    pub fn from_sdk<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> AwsFailure
-    where
-        E: ProvideErrorMetadata + std::error::Error,
-    {
-        match err {
-            SdkError::ServiceError(service) => {
-                let code = service.err().code().map(str::to_string);
-                let status = service.raw().status().as_u16();
-                AwsFailure {
-                    operation,
-                    kind: FailureKind::from_code(code.as_deref(), Some(status)),
-                    code: code.unwrap_or_else(|| format!("HTTP {status}")),
-                    detail: service.err().message().unwrap_or_default().to_string(),
-                }
-            }
-            SdkError::TimeoutError(_) => AwsFailure {
-                operation,
-                kind: FailureKind::Unavailable,
-                code: "Timeout".into(),
-                detail: "the call timed out".into(),
-            },
-            SdkError::DispatchFailure(failure) => AwsFailure {
-                operation,
-                kind: FailureKind::Unavailable,
-                code: "NetworkError".into(),
-                detail: if failure.is_io() {
-                    "the endpoint could not be reached".into()
-                } else {
-                    "the request could not be sent".into()
-                },
-            },
-            SdkError::ResponseError(_) => AwsFailure {
-                operation,
-                kind: FailureKind::Unavailable,
-                code: "BadResponse".into(),
-                detail: "the service's response could not be read".into(),
-            },
-            // Construction failures are bugs or bad configuration in this code, never transient.
-            _ => AwsFailure {
-                operation,
-                kind: FailureKind::Invalid,
-                code: "RequestNotBuilt".into(),
-                detail: "the request could not be built".into(),
-            },
-        }
-    }
-
     /// What a person should check, for this call and this kind of failure.
     pub fn hint(&self) -> &'static str {
         match (self.operation, self.kind) {

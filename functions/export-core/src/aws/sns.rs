@@ -1,19 +1,20 @@
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use crate::aws_error::AwsFailure;
-use crate::notification::Notification;
+use super::sdk_error::failure_from_sdk;
+use crate::contract::aws_failure::AwsFailure;
+use crate::contract::notification::Notification;
 
-/// The team's topic.
+/// The team's topic: e-mail, chat and queue subscribers.
 #[derive(Clone, Debug)]
-pub struct Notifier {
+pub struct SnsTopic {
     client: Client,
     topic_arn: String,
 }
 
-impl Notifier {
+impl SnsTopic {
     pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
-        Notifier {
+        SnsTopic {
             client,
             topic_arn: topic_arn.into(),
         }
@@ -39,7 +40,7 @@ impl Notifier {
         let output = request
             .send()
             .await
-            .map_err(|e| AwsFailure::from_sdk("Publish", &e))?;
+            .map_err(|e| failure_from_sdk("Publish", &e))?;
         Ok(output.message_id().unwrap_or_default().to_string())
     }
 }

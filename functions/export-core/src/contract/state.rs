@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::contract::job::JobStatus;
+
 /// What set an export going. Also a message attribute, so teams can filter on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,36 +69,12 @@ pub struct ExecutionState {
     pub action: Action,
     pub wait_seconds: u32,
     /// The job's HealthLake JobStatus as last seen.
-    pub status: String,
+    pub status: JobStatus,
     #[serde(default)]
     pub outcome: Option<Outcome>,
     /// Why the workflow ended, when it failed; HealthLake's job message when it gave one.
     #[serde(default)]
     pub message: Option<String>,
-}
-
-impl ExecutionState {
-    /// A filled sample, for tests and documentation.
-    pub fn example() -> Self {
-        let submitted_at = crate::time::parse("2026-11-26T02:00:07Z").expect("valid literal");
-        ExecutionState {
-            datastore_id: "0123456789abcdef0123456789abcdef".into(),
-            job_id: "fedcba9876543210fedcba9876543210".into(),
-            job_name: "scheduled-2026-11-26-0200".into(),
-            trigger: Trigger::Schedule,
-            submitted_at,
-            output_s3_uri:
-                "s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/"
-                    .into(),
-            deadline: submitted_at + chrono::Duration::hours(12),
-            attempt: 0,
-            action: Action::Wait,
-            wait_seconds: 60,
-            status: "SUBMITTED".into(),
-            outcome: None,
-            message: None,
-        }
-    }
 }
 
 /// The `error` member that an ASL Catch with `ResultPath: "$.error"` adds to the state.
@@ -119,29 +97,36 @@ pub struct PollRequest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The sample in `events/poll-input.json`: a scheduled job, just started.
+    pub fn sample() -> ExecutionState {
+        serde_json::from_str(include_str!("../../../../events/poll-input.json"))
+            .expect("events/poll-input.json is an execution state")
+    }
+
     #[test]
     fn state_round_trips_with_the_documented_field_names() {
-        let value = serde_json::to_value(ExecutionState::example()).unwrap();
+        let value = serde_json::to_value(sample()).unwrap();
         assert_eq!(value["datastoreId"], "0123456789abcdef0123456789abcdef");
         assert_eq!(value["waitSeconds"], 60);
         assert_eq!(value["action"], "wait");
         assert_eq!(value["trigger"], "schedule");
         assert_eq!(value["outcome"], serde_json::Value::Null);
         assert_eq!(value["submittedAt"], "2026-11-26T02:00:07Z");
+        assert_eq!(value["status"], "SUBMITTED");
         let back: ExecutionState = serde_json::from_value(value).unwrap();
-        assert_eq!(back, ExecutionState::example());
+        assert_eq!(back, sample());
     }
 
     #[test]
     fn a_caught_error_is_read_next_to_the_state() {
-        let mut value = serde_json::to_value(ExecutionState::example()).unwrap();
+        let mut value = serde_json::to_value(sample()).unwrap();
         value["error"] = json!({"Error": "Lambda.Unknown", "Cause": "boom"});
         let request: PollRequest = serde_json::from_value(value).unwrap();
         assert_eq!(request.error.unwrap().error, "Lambda.Unknown");
-        assert_eq!(request.state, ExecutionState::example());
+        assert_eq!(request.state, sample());
     }
 }

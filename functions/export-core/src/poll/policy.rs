@@ -92,6 +92,7 @@ mod tests {
     fn waits_grow_with_the_job_age_up_to_the_cap() {
         let policy = WaitPolicy::default();
         assert_eq!(policy.next_wait(1_200), 120);
+        assert_eq!(policy.next_wait(3_000), 300);
         assert_eq!(policy.next_wait(3_600), 360);
         assert_eq!(policy.next_wait(9_000), 900);
         assert_eq!(policy.next_wait(40_000), 900);

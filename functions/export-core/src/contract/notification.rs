@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::state::{Outcome, Trigger};
+use crate::contract::job::JobStatus;
+use crate::contract::state::{Outcome, Trigger};
 
 pub const SCHEMA_VERSION: u32 = 1;
 pub const MAX_SUBJECT_LEN: usize = 100;
@@ -48,21 +49,29 @@ pub struct ExportReport {
     pub version: u32,
     pub event: Event,
     pub outcome: Outcome,
-    /// HealthLake JobStatus as last seen, or `NOT_STARTED`.
-    pub status: String,
+    /// HealthLake JobStatus as last seen; `NOT_STARTED` (None) when no job exists.
+    #[serde(serialize_with = "serialize_status")]
+    pub status: Option<JobStatus>,
     pub datastore_id: String,
     pub job_id: Option<String>,
     pub job_name: Option<String>,
     pub trigger: Trigger,
-    #[serde(serialize_with = "crate::time::serialize_optional")]
+    #[serde(serialize_with = "crate::contract::time::serialize_optional")]
     pub submit_time: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::time::serialize_optional")]
+    #[serde(serialize_with = "crate::contract::time::serialize_optional")]
     pub end_time: Option<DateTime<Utc>>,
     /// From submitTime to endTime, or to the time of this message when the job has not ended.
     pub duration_seconds: Option<i64>,
     /// The folder holding the exported files, when the export succeeded.
     pub output_s3_uri: Option<String>,
     pub message: Option<String>,
+}
+
+fn serialize_status<S: serde::Serializer>(
+    status: &Option<JobStatus>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(status.as_ref().map_or(NOT_STARTED, JobStatus::as_str))
 }
 
 /// What the SNS adapter publishes.
@@ -95,7 +104,8 @@ pub fn subject_line(text: &str) -> String {
 }
 
 fn timestamp(time: Option<DateTime<Utc>>) -> String {
-    time.map(crate::time::rfc3339).unwrap_or_else(|| "-".into())
+    time.map(crate::contract::time::rfc3339)
+        .unwrap_or_else(|| "-".into())
 }
 
 fn human_duration(seconds: i64) -> String {
@@ -108,14 +118,24 @@ fn human_duration(seconds: i64) -> String {
 }
 
 impl ExportReport {
+    /// The status as reported: the job's, or `NOT_STARTED`.
+    pub fn status_text(&self) -> &str {
+        self.status.as_ref().map_or(NOT_STARTED, JobStatus::as_str)
+    }
+
     pub fn subject(&self) -> String {
         let text = match self.event {
             Event::ExportFinished => {
-                format!("HealthLake export {}: {}", self.status, self.datastore_id)
+                format!(
+                    "HealthLake export {}: {}",
+                    self.status_text(),
+                    self.datastore_id
+                )
             }
             Event::DeadlinePassed => format!(
                 "HealthLake export still {} at deadline: {}",
-                self.status, self.datastore_id
+                self.status_text(),
+                self.datastore_id
             ),
             Event::WorkflowFailed => {
                 format!("HealthLake export workflow failed: {}", self.datastore_id)
@@ -132,15 +152,18 @@ impl ExportReport {
             Event::ExportFinished if self.outcome == Outcome::Succeeded => {
                 format!(
                     "The HealthLake export finished with status {}.",
-                    self.status
+                    self.status_text()
                 )
             }
             Event::ExportFinished => {
-                format!("The HealthLake export ended with status {}.", self.status)
+                format!(
+                    "The HealthLake export ended with status {}.",
+                    self.status_text()
+                )
             }
             Event::DeadlinePassed => format!(
                 "The HealthLake export was still {} when the workflow's deadline passed.",
-                self.status
+                self.status_text()
             ),
             Event::WorkflowFailed => {
                 "The export workflow failed before the job's outcome was known.".into()
@@ -159,7 +182,7 @@ impl ExportReport {
             format!("Data store: {}", self.datastore_id),
             format!("Job:        {job}"),
             format!("Trigger:    {}", self.trigger.as_str()),
-            format!("Status:     {}", self.status),
+            format!("Status:     {}", self.status_text()),
             format!("Submitted:  {}", timestamp(self.submit_time)),
             format!("Ended:      {}", timestamp(self.end_time)),
         ];
@@ -189,7 +212,7 @@ impl ExportReport {
             message,
             attributes: vec![
                 ("outcome", self.outcome.as_str().to_string()),
-                ("status", self.status.clone()),
+                ("status", self.status_text().to_string()),
                 ("datastoreId", self.datastore_id.clone()),
                 ("trigger", self.trigger.as_str().to_string()),
                 ("event", self.event.as_str().to_string()),
@@ -203,7 +226,7 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        crate::time::parse(text).unwrap()
+        crate::contract::time::parse(text).unwrap()
     }
 
     pub(crate) fn completed_report() -> ExportReport {
@@ -211,7 +234,7 @@ mod tests {
             version: SCHEMA_VERSION,
             event: Event::ExportFinished,
             outcome: Outcome::Succeeded,
-            status: "COMPLETED".into(),
+            status: Some(JobStatus::Completed),
             datastore_id: "0123456789abcdef0123456789abcdef".into(),
             job_id: Some("fedcba9876543210fedcba9876543210".into()),
             job_name: Some("scheduled-2026-11-26-0200".into()),
@@ -227,7 +250,7 @@ mod tests {
     #[test]
     fn the_body_matches_the_documented_golden_schema() {
         let golden: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../tests/golden/notification-v1-completed.json"
+            "../../../../tests/golden/notification-v1-completed.json"
         ))
         .unwrap();
         assert_eq!(serde_json::to_value(completed_report()).unwrap(), golden);
@@ -271,7 +294,7 @@ mod tests {
         ] {
             let report = ExportReport {
                 event,
-                status: "CANCEL_IN_PROGRESS".repeat(3),
+                status: Some(JobStatus::Unknown("CANCEL_IN_PROGRESS".repeat(3))),
                 datastore_id: "d\u{e9}j\u{e0}\nvu-".repeat(20),
                 ..completed_report()
             };
@@ -290,7 +313,7 @@ mod tests {
         let report = ExportReport {
             event: Event::StartFailed,
             outcome: Outcome::Failed,
-            status: NOT_STARTED.into(),
+            status: None,
             job_id: None,
             output_s3_uri: None,
             message: Some("StartFHIRExportJob failed (AccessDeniedException)".into()),

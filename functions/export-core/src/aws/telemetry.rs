@@ -36,11 +36,11 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// The roots AWS endpoints chain to (see certs/README.md). Built in, so no cold start reads
 /// the system's certificate store.
 const AMAZON_ROOTS: [&[u8]; 5] = [
-    include_bytes!("../certs/Amazon_Root_CA_1.pem"),
-    include_bytes!("../certs/Amazon_Root_CA_2.pem"),
-    include_bytes!("../certs/Amazon_Root_CA_3.pem"),
-    include_bytes!("../certs/Amazon_Root_CA_4.pem"),
-    include_bytes!("../certs/Starfield_Services_Root_Certificate_Authority_-_G2.pem"),
+    include_bytes!("../../certs/Amazon_Root_CA_1.pem"),
+    include_bytes!("../../certs/Amazon_Root_CA_2.pem"),
+    include_bytes!("../../certs/Amazon_Root_CA_3.pem"),
+    include_bytes!("../../certs/Amazon_Root_CA_4.pem"),
+    include_bytes!("../../certs/Starfield_Services_Root_Certificate_Authority_-_G2.pem"),
 ];
 
 /// The SDK's own rustls client (aws-lc, post-quantum key exchange preferred), with a trust

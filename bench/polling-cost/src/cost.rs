@@ -4,17 +4,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::policy::WaitPolicy;
+use export_core::poll::policy::WaitPolicy;
 
-/// Step Functions Standard: Wait, Task and Choice per check; start and the final state once.
-pub const TRANSITIONS_PER_CHECK: u64 = 3;
-pub const TRANSITIONS_PER_RUN: u64 = 2;
-/// History events per check: Wait entered/exited, Task entered, Lambda scheduled/started/
-/// succeeded, Task exited, Choice entered/exited. Per run: execution started, final state
-/// entered/exited, execution succeeded.
-pub const EVENTS_PER_CHECK: u64 = 9;
-pub const EVENTS_PER_RUN: u64 = 4;
-pub const HISTORY_EVENT_LIMIT: u64 = 25_000;
+use crate::history::HistoryModel;
 
 /// Prices (us-east-1, published list prices).
 pub const DOLLARS_PER_TRANSITION: f64 = 0.025 / 1_000.0;
@@ -46,9 +38,14 @@ impl PollingCost {
 }
 
 /// Replays `policy` for a job that ends `job_seconds` after submission, with the workflow's
-/// deadline `deadline_seconds` after submission. A job outliving the deadline is counted up to
-/// the deadline's check.
-pub fn simulate(policy: &WaitPolicy, job_seconds: u64, deadline_seconds: u64) -> PollingCost {
+/// deadline `deadline_seconds` after submission, on a state machine whose history is `history`.
+/// A job outliving the deadline is counted up to the deadline's check.
+pub fn simulate(
+    policy: &WaitPolicy,
+    history: &HistoryModel,
+    job_seconds: u64,
+    deadline_seconds: u64,
+) -> PollingCost {
     let submitted = DateTime::<Utc>::UNIX_EPOCH;
     let deadline = submitted + Duration::seconds(deadline_seconds as i64);
     let mut now = submitted + Duration::seconds(i64::from(policy.first_wait_seconds));
@@ -59,8 +56,8 @@ pub fn simulate(policy: &WaitPolicy, job_seconds: u64, deadline_seconds: u64) ->
         if age >= job_seconds {
             return PollingCost {
                 checks,
-                transitions: checks * TRANSITIONS_PER_CHECK + TRANSITIONS_PER_RUN,
-                history_events: checks * EVENTS_PER_CHECK + EVENTS_PER_RUN,
+                transitions: checks * history.transitions_per_check + history.transitions_per_run,
+                history_events: history.events_for(checks),
                 delay_seconds: age - job_seconds,
                 worst_delay_seconds: last_wait,
             };
@@ -68,8 +65,8 @@ pub fn simulate(policy: &WaitPolicy, job_seconds: u64, deadline_seconds: u64) ->
         let Some(wait) = policy.next_wait_before(submitted, now, deadline) else {
             return PollingCost {
                 checks,
-                transitions: checks * TRANSITIONS_PER_CHECK + TRANSITIONS_PER_RUN,
-                history_events: checks * EVENTS_PER_CHECK + EVENTS_PER_RUN,
+                transitions: checks * history.transitions_per_check + history.transitions_per_run,
+                history_events: history.events_for(checks),
                 delay_seconds: 0,
                 worst_delay_seconds: 0,
             };
@@ -92,9 +89,15 @@ pub fn fixed(seconds: u32) -> WaitPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_DEADLINE_SECONDS;
+    use crate::history::HISTORY_EVENT_LIMIT;
+    use export_core::config::DEFAULT_DEADLINE_SECONDS;
 
     const DEADLINE: u64 = DEFAULT_DEADLINE_SECONDS as u64;
+
+    fn simulate(policy: &WaitPolicy, job_seconds: u64, deadline_seconds: u64) -> PollingCost {
+        let history = HistoryModel::of_repository().unwrap();
+        super::simulate(policy, &history, job_seconds, deadline_seconds)
+    }
 
     #[test]
     fn a_fixed_poller_checks_once_per_interval() {
@@ -138,6 +141,9 @@ mod tests {
     fn a_12_hour_job_stays_far_below_the_history_limit() {
         let cost = simulate(&WaitPolicy::default(), DEADLINE, DEADLINE);
         assert!(cost.history_events * 10 < HISTORY_EVENT_LIMIT, "{cost:?}");
+        // 77 checks x 9 events + 3 at the start + 3 at the end: a change here means the ASL or
+        // the policy changed.
+        assert_eq!((cost.checks, cost.history_events), (77, 699));
     }
 
     #[test]

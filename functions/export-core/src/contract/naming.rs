@@ -4,8 +4,17 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::config::ExportDestination;
-use crate::state::Trigger;
+use crate::contract::state::Trigger;
+
+/// Where exports are written: fixed by the deployment, never chosen by a caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportDestination {
+    pub bucket: String,
+    /// Key prefix without leading or trailing slash; may be empty.
+    pub prefix: String,
+    pub kms_key_id: String,
+    pub data_access_role_arn: String,
+}
 
 /// `scheduled-2026-11-26-0200`, `api-cohort-42-2026-11-26-1412` or `api-2026-11-26-1412`:
 /// at most 4 + 33 + 15 = 52 characters, within HealthLake's 64.
@@ -106,7 +115,7 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        crate::time::parse(text).unwrap()
+        crate::contract::time::parse(text).unwrap()
     }
 
     fn destination(prefix: &str) -> ExportDestination {

@@ -1,5 +1,5 @@
-//! start-export's input: which of the three event shapes arrived, validated, and the export it
-//! asks for. Pure: no I/O, every rule tested here.
+//! start-export's input: which of the three event shapes arrived, validated. Pure: no I/O, every
+//! rule tested here.
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -7,35 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{self, ApiCall};
 use crate::config::StartSettings;
-use crate::naming::{self, TokenSource};
-use crate::state::{Action, ExecutionState, Trigger};
-use crate::validate::quote_for_message;
-
-/// A request that breaks a rule: the field (or header, or parameter) and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvalidInput {
-    pub field: String,
-    pub message: String,
-}
-
-impl InvalidInput {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        InvalidInput {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for InvalidInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid {}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for InvalidInput {}
+use crate::contract::validate::{InvalidInput, quote_for_message};
+use crate::start::api::{self, ApiCall};
 
 /// A schedule's firing, from EventBridge Scheduler or an EventBridge rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,7 +88,8 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
                 "the Scheduled Event carries no time",
             ))
         })?;
-        let datastore_id = sole_datastore(settings, "an EventBridge Scheduled Event")
+        let datastore_id = settings
+            .sole_datastore("an EventBridge Scheduled Event")
             .map_err(Rejection::InvalidSchedule)?;
         return Ok(Invocation::Schedule(ScheduledStart {
             datastore_id,
@@ -128,7 +103,7 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
                 format!("{e}; the schedule's Input must be {{\"datastoreId\": \"...\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}}"),
             ))
         })?;
-        let scheduled_time = crate::time::parse(&payload.scheduled_time).ok_or_else(|| {
+        let scheduled_time = crate::contract::time::parse(&payload.scheduled_time).ok_or_else(|| {
             Rejection::InvalidSchedule(InvalidInput::new(
                 "scheduledTime",
                 format!(
@@ -137,11 +112,13 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
                 ),
             ))
         })?;
-        let datastore_id = match payload.datastore_id {
-            Some(id) => allowed_datastore(settings, &id, "datastoreId"),
-            None => sole_datastore(settings, "a schedule without datastoreId"),
-        }
-        .map_err(Rejection::InvalidSchedule)?;
+        let datastore_id = settings
+            .requested_datastore(
+                payload.datastore_id.as_deref(),
+                "datastoreId",
+                "a schedule without datastoreId",
+            )
+            .map_err(Rejection::InvalidSchedule)?;
         return Ok(Invocation::Schedule(ScheduledStart {
             datastore_id,
             scheduled_time,
@@ -152,129 +129,18 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
     )))
 }
 
-/// A requested data store, if the deployment allows it.
-pub fn allowed_datastore(
-    settings: &StartSettings,
-    requested: &str,
-    field: &str,
-) -> Result<String, InvalidInput> {
-    if settings.datastore_ids.iter().any(|id| id == requested) {
-        Ok(requested.to_string())
-    } else {
-        Err(InvalidInput::new(
-            field,
-            format!(
-                "{} is not a data store this deployment may export",
-                quote_for_message(requested)
-            ),
-        ))
-    }
-}
-
-/// The data store when the request names none: only unambiguous with exactly one configured.
-pub fn sole_datastore(settings: &StartSettings, what: &str) -> Result<String, InvalidInput> {
-    match settings.datastore_ids.as_slice() {
-        [only] => Ok(only.clone()),
-        _ => Err(InvalidInput::new(
-            "datastoreId",
-            format!("is required: {what} names no data store and several are configured"),
-        )),
-    }
-}
-
-/// Everything StartFHIRExportJob and the workflow need, derived deterministically.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExportPlan {
-    pub datastore_id: String,
-    pub trigger: Trigger,
-    pub job_name: String,
-    pub client_token: String,
-    pub output_s3_uri: String,
-}
-
-impl ExportPlan {
-    pub fn scheduled(settings: &StartSettings, start: &ScheduledStart) -> ExportPlan {
-        ExportPlan {
-            datastore_id: start.datastore_id.clone(),
-            trigger: Trigger::Schedule,
-            job_name: naming::job_name(Trigger::Schedule, None, start.scheduled_time),
-            client_token: naming::client_token(&TokenSource::Schedule {
-                datastore_id: &start.datastore_id,
-                scheduled_time: start.scheduled_time,
-            }),
-            output_s3_uri: naming::output_s3_uri(
-                &settings.destination,
-                &start.datastore_id,
-                start.scheduled_time,
-            ),
-        }
-    }
-
-    pub fn requested(
-        settings: &StartSettings,
-        datastore_id: &str,
-        label: Option<&str>,
-        token_source: &TokenSource<'_>,
-        now: DateTime<Utc>,
-    ) -> ExportPlan {
-        ExportPlan {
-            datastore_id: datastore_id.to_string(),
-            trigger: Trigger::Api,
-            job_name: naming::job_name(Trigger::Api, label, now),
-            client_token: naming::client_token(token_source),
-            output_s3_uri: naming::output_s3_uri(&settings.destination, datastore_id, now),
-        }
-    }
-
-    /// The execution's input: the first check comes after the policy's first wait.
-    pub fn initial_state(
-        &self,
-        settings: &StartSettings,
-        job_id: &str,
-        job_status: &str,
-        now: DateTime<Utc>,
-    ) -> ExecutionState {
-        ExecutionState {
-            datastore_id: self.datastore_id.clone(),
-            job_id: job_id.to_string(),
-            job_name: self.job_name.clone(),
-            trigger: self.trigger,
-            submitted_at: now,
-            output_s3_uri: self.output_s3_uri.clone(),
-            deadline: now + chrono::Duration::seconds(i64::from(settings.deadline_seconds)),
-            attempt: 0,
-            action: Action::Wait,
-            wait_seconds: settings.policy.first_wait_seconds,
-            status: job_status.to_string(),
-            outcome: None,
-            message: None,
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::tests::sample_vars;
+    use crate::config::tests::{settings, single_store_settings};
     use serde_json::json;
 
-    pub fn settings() -> StartSettings {
-        let vars = sample_vars();
-        StartSettings::from_lookup(|name| vars.get(name).cloned()).unwrap()
-    }
-
-    pub fn single_store_settings() -> StartSettings {
-        let mut vars = sample_vars();
-        vars.insert("DATASTORE_IDS", "0123456789abcdef0123456789abcdef".into());
-        StartSettings::from_lookup(|name| vars.get(name).cloned()).unwrap()
-    }
-
-    fn sample(name: &str) -> Value {
+    pub fn sample(name: &str) -> Value {
         let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 
-    fn scheduled(event: &Value, settings: &StartSettings) -> ScheduledStart {
+    pub fn scheduled(event: &Value, settings: &StartSettings) -> ScheduledStart {
         match parse_invocation(event, settings) {
             Ok(Invocation::Schedule(start)) => start,
             other => panic!("{other:?}"),
@@ -282,7 +148,7 @@ pub(crate) mod tests {
     }
 
     fn at(text: &str) -> DateTime<Utc> {
-        crate::time::parse(text).unwrap()
+        crate::contract::time::parse(text).unwrap()
     }
 
     #[test]
@@ -358,31 +224,5 @@ pub(crate) mod tests {
                 other => panic!("{event}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn a_scheduled_plan_is_the_same_on_every_retry() {
-        let start = scheduled(&sample("schedule.json"), &settings());
-        let plan = ExportPlan::scheduled(&settings(), &start);
-        assert_eq!(plan, ExportPlan::scheduled(&settings(), &start));
-        assert_eq!(plan.job_name, "scheduled-2026-11-26-0200");
-        assert_eq!(
-            plan.output_s3_uri,
-            "s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/"
-        );
-        assert!(plan.client_token.starts_with("sched-"));
-    }
-
-    #[test]
-    fn the_initial_state_waits_first_and_carries_the_deadline() {
-        let start = scheduled(&sample("schedule.json"), &settings());
-        let plan = ExportPlan::scheduled(&settings(), &start);
-        let now = at("2026-11-26T02:00:07Z");
-        let state = plan.initial_state(&settings(), "job1", "SUBMITTED", now);
-        assert_eq!(state.action, Action::Wait);
-        assert_eq!(state.wait_seconds, 60);
-        assert_eq!(state.deadline, at("2026-11-26T14:00:07Z"));
-        assert_eq!(state.attempt, 0);
-        assert_eq!(state.trigger, Trigger::Schedule);
     }
 }

@@ -1,0 +1,163 @@
+//! Prints what polling costs per export, for the default policy and the usual alternatives:
+//! `cargo run -q -p polling-cost` (also part of `make bench`).
+//!
+//! `cargo run -q -p polling-cost -- --json [--asl FILE] [--jobs SECONDS,...]` prints the same
+//! model as JSON for the infrastructure checks (infra/checks), which ask it instead of keeping a
+//! copy of the policy or the history count: the history model of the state machine (this
+//! repository's, or FILE), and checks and history events per job length under the default policy.
+
+mod cost;
+mod history;
+
+use cost::{fixed, simulate};
+use export_core::config::DEFAULT_DEADLINE_SECONDS;
+use export_core::poll::policy::WaitPolicy;
+use history::{HISTORY_EVENT_LIMIT, HistoryModel};
+use serde_json::json;
+
+/// Assumed billed duration of one poll-export invocation (warm; see the cold-start bench).
+const SECONDS_PER_CHECK: f64 = 0.050;
+const MEMORY_MB: u32 = 128;
+
+/// Job lengths the JSON model reports by default, in seconds.
+const MODEL_JOBS: [u64; 8] = [30, 300, 600, 1_800, 3_600, 10_800, 21_600, 43_200];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("--json") {
+        json_model(&args[1..])
+    } else if args.is_empty() {
+        HistoryModel::of_repository().map(|history| print_table(&history))
+    } else {
+        Err("usage: polling-cost [--json [--asl FILE] [--jobs SECONDS,...]]".to_string())
+    };
+    if let Err(problem) = result {
+        eprintln!("polling-cost: {problem}");
+        std::process::exit(2);
+    }
+}
+
+fn json_model(args: &[String]) -> Result<(), String> {
+    let mut history = None;
+    let mut jobs = MODEL_JOBS.to_vec();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--asl" => history = Some(HistoryModel::of_file(value)?),
+            "--jobs" => {
+                jobs = value
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse()
+                            .map_err(|_| format!("--jobs: {s:?} is not seconds"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let history = match history {
+        Some(history) => history,
+        None => HistoryModel::of_repository()?,
+    };
+    let policy = WaitPolicy::default();
+    let deadline = u64::from(DEFAULT_DEADLINE_SECONDS);
+    let rows: Vec<_> = jobs
+        .iter()
+        .map(|&job_seconds| {
+            let cost = simulate(&policy, &history, job_seconds, deadline);
+            json!({
+                "jobSeconds": job_seconds,
+                "checks": cost.checks,
+                "transitions": cost.transitions,
+                "historyEvents": cost.history_events,
+                "delaySeconds": cost.delay_seconds,
+                "worstDelaySeconds": cost.worst_delay_seconds,
+            })
+        })
+        .collect();
+    let model = json!({
+        "historyEventLimit": HISTORY_EVENT_LIMIT,
+        "history": {
+            "perCheck": history.per_check,
+            "atStart": history.at_start,
+            "atEnd": history.at_end,
+        },
+        "policy": {
+            "firstWaitSeconds": policy.first_wait_seconds,
+            "growthFactor": policy.growth_factor,
+            "maxWaitSeconds": policy.max_wait_seconds,
+            "deadlineSeconds": deadline,
+        },
+        "jobs": rows,
+    });
+    println!("{model}");
+    Ok(())
+}
+
+fn print_table(history: &HistoryModel) {
+    let deadline = u64::from(DEFAULT_DEADLINE_SECONDS);
+    let policies = [
+        (
+            "growing (default: 60 s, x1.1, cap 900 s)",
+            WaitPolicy::default(),
+        ),
+        ("fixed 60 s", fixed(60)),
+        ("fixed 120 s (AWS waiter)", fixed(120)),
+    ];
+    let jobs = [
+        ("5 min", 300),
+        ("30 min", 1_800),
+        ("2 h", 7_200),
+        ("6 h", 21_600),
+        ("12 h", 43_199),
+    ];
+    println!(
+        "Polling cost per export (Standard workflow $0.025/1k transitions; Lambda arm64 {MEMORY_MB} MB, \
+         $0.20/M requests, {:.0} ms billed per check)\n",
+        SECONDS_PER_CHECK * 1000.0
+    );
+    println!(
+        "{:<42} {:>6} {:>6} {:>11} {:>8} {:>10} {:>11} {:>7} {:>10} {:>8}",
+        "policy",
+        "job",
+        "checks",
+        "transitions",
+        "events",
+        "GB-s",
+        "$/export",
+        "delay",
+        "worst",
+        "worst/age"
+    );
+    for (name, policy) in &policies {
+        for (label, seconds) in jobs {
+            let cost = simulate(policy, history, seconds, deadline);
+            println!(
+                "{:<42} {:>6} {:>6} {:>11} {:>8} {:>10.3} {:>11.6} {:>6}s {:>9}s {:>7.1}%",
+                name,
+                label,
+                cost.checks,
+                cost.transitions,
+                cost.history_events,
+                cost.gb_seconds(MEMORY_MB, SECONDS_PER_CHECK),
+                cost.dollars(MEMORY_MB, SECONDS_PER_CHECK),
+                cost.delay_seconds,
+                cost.worst_delay_seconds,
+                100.0 * cost.worst_delay_seconds as f64 / seconds as f64,
+            );
+        }
+        println!();
+    }
+    let twelve_hours = simulate(&WaitPolicy::default(), history, deadline, deadline);
+    println!(
+        "History of a 12 h job under the default policy: {} events (limit {HISTORY_EVENT_LIMIT}).",
+        twelve_hours.history_events
+    );
+    println!(
+        "delay: from this job's end to its notification; worst: the longest delay for a job ending \
+         within the same wait; worst/age: that as a share of the job's duration."
+    );
+}

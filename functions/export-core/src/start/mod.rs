@@ -1,0 +1,8 @@
+//! Starting an export: which trigger arrived (schedule or HTTP API call), the export it asks for,
+//! and what a start's result means. Pure.
+
+pub mod api;
+pub mod outcome;
+pub mod plan;
+pub mod response;
+pub mod trigger;

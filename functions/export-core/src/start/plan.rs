@@ -1,0 +1,165 @@
+//! The export a trigger asks for, derived deterministically: a retried trigger derives the same
+//! plan, so StartFHIRExportJob's ClientToken and the execution name start nothing twice.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::StartSettings;
+use crate::contract::job::JobStatus;
+use crate::contract::naming::{self, TokenSource};
+use crate::contract::state::{Action, ExecutionState, Trigger};
+use crate::start::api::ExportRequest;
+use crate::start::trigger::ScheduledStart;
+
+/// Everything StartFHIRExportJob and the workflow need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportPlan {
+    pub datastore_id: String,
+    pub trigger: Trigger,
+    pub job_name: String,
+    pub client_token: String,
+    pub output_s3_uri: String,
+}
+
+impl ExportPlan {
+    pub fn scheduled(settings: &StartSettings, start: &ScheduledStart) -> ExportPlan {
+        ExportPlan {
+            datastore_id: start.datastore_id.clone(),
+            trigger: Trigger::Schedule,
+            job_name: naming::job_name(Trigger::Schedule, None, start.scheduled_time),
+            client_token: naming::client_token(&TokenSource::Schedule {
+                datastore_id: &start.datastore_id,
+                scheduled_time: start.scheduled_time,
+            }),
+            output_s3_uri: naming::output_s3_uri(
+                &settings.destination,
+                &start.datastore_id,
+                start.scheduled_time,
+            ),
+        }
+    }
+
+    /// An API call's export. Its ClientToken comes from the `Idempotency-Key` (scoped to the
+    /// caller and data store), else from API Gateway's request id, else from Lambda's
+    /// (`invocation_id`).
+    pub fn requested(
+        settings: &StartSettings,
+        request: &ExportRequest,
+        invocation_id: &str,
+        now: DateTime<Utc>,
+    ) -> ExportPlan {
+        let token_source = match &request.idempotency_key {
+            Some(key) => TokenSource::IdempotencyKey {
+                datastore_id: &request.datastore_id,
+                caller: &request.caller,
+                key,
+            },
+            None => TokenSource::Request {
+                request_id: request.request_id.as_deref().unwrap_or(invocation_id),
+            },
+        };
+        ExportPlan {
+            datastore_id: request.datastore_id.clone(),
+            trigger: Trigger::Api,
+            job_name: naming::job_name(Trigger::Api, request.label.as_deref(), now),
+            client_token: naming::client_token(&token_source),
+            output_s3_uri: naming::output_s3_uri(&settings.destination, &request.datastore_id, now),
+        }
+    }
+
+    /// The execution's input: the first check comes after the policy's first wait.
+    pub fn initial_state(
+        &self,
+        settings: &StartSettings,
+        job_id: &str,
+        job_status: &JobStatus,
+        now: DateTime<Utc>,
+    ) -> ExecutionState {
+        ExecutionState {
+            datastore_id: self.datastore_id.clone(),
+            job_id: job_id.to_string(),
+            job_name: self.job_name.clone(),
+            trigger: self.trigger,
+            submitted_at: now,
+            output_s3_uri: self.output_s3_uri.clone(),
+            deadline: now + chrono::Duration::seconds(i64::from(settings.deadline_seconds)),
+            attempt: 0,
+            action: Action::Wait,
+            wait_seconds: settings.policy.first_wait_seconds,
+            status: job_status.clone(),
+            outcome: None,
+            message: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::settings;
+    use crate::start::trigger::tests::{sample, scheduled};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        crate::contract::time::parse(text).unwrap()
+    }
+
+    fn request(key: Option<&str>, request_id: Option<&str>) -> ExportRequest {
+        ExportRequest {
+            datastore_id: "second".into(),
+            label: Some("cohort-42".into()),
+            idempotency_key: key.map(str::to_string),
+            caller: "arn:aws:iam::123456789012:user/analyst".into(),
+            request_id: request_id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_scheduled_plan_is_the_same_on_every_retry() {
+        let start = scheduled(&sample("schedule.json"), &settings());
+        let plan = ExportPlan::scheduled(&settings(), &start);
+        assert_eq!(plan, ExportPlan::scheduled(&settings(), &start));
+        assert_eq!(plan.job_name, "scheduled-2026-11-26-0200");
+        assert_eq!(
+            plan.output_s3_uri,
+            "s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/"
+        );
+        assert!(plan.client_token.starts_with("sched-"));
+    }
+
+    #[test]
+    fn the_initial_state_waits_first_and_carries_the_deadline() {
+        let start = scheduled(&sample("schedule.json"), &settings());
+        let plan = ExportPlan::scheduled(&settings(), &start);
+        let now = at("2026-11-26T02:00:07Z");
+        let state = plan.initial_state(&settings(), "job1", &JobStatus::Submitted, now);
+        assert_eq!(state.action, Action::Wait);
+        assert_eq!(state.wait_seconds, 60);
+        assert_eq!(state.deadline, at("2026-11-26T14:00:07Z"));
+        assert_eq!(state.attempt, 0);
+        assert_eq!(state.trigger, Trigger::Schedule);
+    }
+
+    #[test]
+    fn an_api_plan_takes_its_token_from_the_key_else_the_request() {
+        let now = at("2026-11-26T14:12:00Z");
+        let keyed = ExportPlan::requested(&settings(), &request(Some("k1"), Some("r1")), "l1", now);
+        let same_key =
+            ExportPlan::requested(&settings(), &request(Some("k1"), Some("r2")), "l2", now);
+        assert_eq!(keyed.client_token, same_key.client_token);
+        assert!(keyed.client_token.starts_with("key-"));
+        assert_eq!(keyed.job_name, "api-cohort-42-2026-11-26-1412");
+
+        let by_request = ExportPlan::requested(&settings(), &request(None, Some("r1")), "l1", now);
+        let other_request =
+            ExportPlan::requested(&settings(), &request(None, Some("r2")), "l1", now);
+        assert!(by_request.client_token.starts_with("req-"));
+        assert_ne!(by_request.client_token, other_request.client_token);
+
+        // Without API Gateway's request id, Lambda's stands in.
+        let by_invocation = ExportPlan::requested(&settings(), &request(None, None), "l1", now);
+        assert_ne!(by_invocation.client_token, by_request.client_token);
+        assert_eq!(
+            by_invocation,
+            ExportPlan::requested(&settings(), &request(None, None), "l1", now)
+        );
+    }
+}

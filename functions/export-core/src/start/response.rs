@@ -1,0 +1,210 @@
+//! The HTTP API's answers: every status a call can get, and how an AWS failure is shown to a
+//! caller. Pure.
+
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::event::apigw::ApiGatewayV2httpResponse;
+use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+
+use crate::contract::aws_failure::{AwsFailure, FailureKind};
+use crate::contract::job::{JobSnapshot, StartedJob};
+use crate::contract::naming::export_folder_uri;
+use crate::contract::validate::InvalidInput;
+use crate::start::api::ApiCall;
+
+/// StartFHIRExportJob's quota is about one call a minute: retrying sooner only fails again.
+const THROTTLED_RETRY_AFTER_SECONDS: u32 = 60;
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u32 = 5;
+
+/// An HTTP answer. Error bodies are `{"error": {"code", "message", "field"?}}` and never carry
+/// internal detail: the function's log has that, under the request id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiResponse {
+    pub fn error(status: u16, code: &str, message: &str, field: Option<&str>) -> ApiResponse {
+        let mut error = json!({"code": code, "message": message});
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        ApiResponse {
+            status,
+            body: json!({ "error": error }),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn invalid(input: &InvalidInput) -> ApiResponse {
+        ApiResponse::error(
+            400,
+            "InvalidRequest",
+            &format!("{} {}", input.field, input.message),
+            Some(&input.field),
+        )
+    }
+
+    fn with_header(mut self, name: &'static str, value: String) -> ApiResponse {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn accepted(
+        call: &ApiCall,
+        datastore_id: &str,
+        job: &StartedJob,
+        execution_arn: &str,
+    ) -> ApiResponse {
+        let status_url = call.status_url(datastore_id, &job.job_id);
+        ApiResponse {
+            status: 202,
+            body: json!({
+                "jobId": job.job_id,
+                "jobStatus": job.status,
+                "datastoreId": datastore_id,
+                "executionArn": execution_arn,
+                "statusUrl": status_url,
+            }),
+            headers: Vec::new(),
+        }
+        .with_header("location", status_url)
+    }
+
+    /// A job's status. `outputS3Uri` is the folder its files are (or will be) written to.
+    pub fn job(datastore_id: &str, job: &JobSnapshot) -> ApiResponse {
+        let output_s3_uri = job
+            .output_s3_uri
+            .as_deref()
+            .map(|uri| export_folder_uri(uri, datastore_id, &job.job_id));
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(crate::contract::time::rfc3339);
+        ApiResponse {
+            status: 200,
+            body: json!({
+                "jobId": job.job_id,
+                "jobName": job.job_name,
+                "jobStatus": job.status,
+                "datastoreId": datastore_id,
+                "submitTime": time(job.submit_time),
+                "endTime": time(job.end_time),
+                "outputS3Uri": output_s3_uri,
+                "message": job.message,
+            }),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A failed AWS call, as a caller should see it: what to do, not what broke inside.
+    pub fn from_failure(failure: &AwsFailure) -> ApiResponse {
+        match failure.kind {
+            FailureKind::Throttled => ApiResponse::error(
+                429,
+                "Throttled",
+                "HealthLake is throttling export requests; retry after the Retry-After delay with the same Idempotency-Key",
+                None,
+            )
+            .with_header("retry-after", THROTTLED_RETRY_AFTER_SECONDS.to_string()),
+            FailureKind::Unavailable => ApiResponse::error(
+                503,
+                "ServiceUnavailable",
+                "an AWS service is unavailable; retry with the same Idempotency-Key",
+                None,
+            )
+            .with_header("retry-after", UNAVAILABLE_RETRY_AFTER_SECONDS.to_string()),
+            FailureKind::NotFound if failure.operation == "DescribeFHIRExportJob" => {
+                ApiResponse::error(404, "NotFound", "no export job with this id in this data store", Some("jobId"))
+            }
+            _ => ApiResponse::error(
+                502,
+                "ExportNotStarted",
+                "the request was valid but AWS refused it; the operators have been notified",
+                None,
+            ),
+        }
+    }
+
+    pub fn into_apigw(self) -> ApiGatewayV2httpResponse {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        let mut response = ApiGatewayV2httpResponse::default();
+        response.status_code = i64::from(self.status);
+        response.headers = headers;
+        response.body = Some(Body::Text(self.body.to_string()));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::settings;
+    use crate::start::api::parse_call;
+
+    fn sample() -> aws_lambda_events::event::apigw::ApiGatewayV2httpRequest {
+        let path = format!(
+            "{}/../../events/api-post-exports.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn aws_failures_become_actionable_statuses() {
+        let failure = |operation, kind| AwsFailure {
+            operation,
+            kind,
+            code: "X".into(),
+            detail: "internal detail arn:aws:iam::123456789012:role/secret".into(),
+        };
+        let throttled =
+            ApiResponse::from_failure(&failure("StartFHIRExportJob", FailureKind::Throttled));
+        assert_eq!(throttled.status, 429);
+        assert!(throttled.headers.contains(&("retry-after", "60".into())));
+        assert_eq!(
+            ApiResponse::from_failure(&failure("StartExecution", FailureKind::Unavailable)).status,
+            503
+        );
+        assert_eq!(
+            ApiResponse::from_failure(&failure("DescribeFHIRExportJob", FailureKind::NotFound))
+                .status,
+            404
+        );
+        let denied =
+            ApiResponse::from_failure(&failure("StartFHIRExportJob", FailureKind::AccessDenied));
+        assert_eq!(denied.status, 502);
+        assert!(
+            !denied.body.to_string().contains("secret"),
+            "no internals in answers"
+        );
+    }
+
+    #[test]
+    fn the_accepted_answer_links_to_the_status() {
+        let call = parse_call(&sample(), &settings());
+        let response = ApiResponse::accepted(
+            &call,
+            "second",
+            &StartedJob {
+                job_id: "job1".into(),
+                status: crate::contract::job::JobStatus::Submitted,
+            },
+            "arn:exec",
+        );
+        assert_eq!(response.status, 202);
+        assert_eq!(response.body["jobId"], "job1");
+        assert_eq!(
+            response.headers,
+            [("location", "https://abc123.execute-api.us-east-1.amazonaws.com/exports/job1?datastoreId=second".to_string())]
+        );
+        let apigw = response.into_apigw();
+        assert_eq!(apigw.status_code, 202);
+        assert_eq!(apigw.headers["content-type"], "application/json");
+    }
+}

@@ -1,0 +1,83 @@
+//! What the two functions' handler tests share: the samples in `events/`, HealthLake and SNS
+//! answers for `aws-smithy-mocks`, and readers of what a handler published.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use export_core::aws::announce::{Announcer, Channel};
+use export_core::aws::sns::SnsTopic;
+use export_core::contract::function_error::FunctionError;
+use export_core::contract::state::ExecutionState;
+use lambda_runtime::Diagnostic;
+use serde_json::Value;
+
+pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:exports";
+
+/// Requests a rule saw, in order.
+pub type Recorded<T> = Arc<Mutex<Vec<T>>>;
+
+/// A sample event from the repository's `events/` folder.
+pub fn event(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// `events/poll-input.json`: a scheduled job, just started.
+pub fn sample_state() -> ExecutionState {
+    serde_json::from_value(event("poll-input.json")).unwrap()
+}
+
+/// An error exactly as an AWS JSON service sends it on the wire: status and `__type` body.
+pub fn wire_error(status: u16, error_type: &str) -> (u16, Option<String>) {
+    (
+        status,
+        Some(format!(
+            r#"{{"__type": "{error_type}", "message": "from the service"}}"#
+        )),
+    )
+}
+
+/// DescribeFHIRExportJob failing every time with `error_type`.
+pub fn describe_fails(status: u16, error_type: &str) -> Rule {
+    let (status, body) = wire_error(status, error_type);
+    mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
+        .sequence()
+        .http_status(status, body)
+        .repeatedly()
+        .build()
+}
+
+/// Publish succeeding, recording each request in `seen`.
+pub fn publish_ok(seen: Recorded<PublishInput>) -> Rule {
+    mock!(aws_sdk_sns::Client::publish)
+        .match_requests(move |req| {
+            seen.lock().unwrap().push(req.clone());
+            true
+        })
+        .then_output(|| PublishOutput::builder().message_id("msg-1").build())
+}
+
+/// The announcer both functions use, on a mocked SNS client that answers with `publish`.
+pub fn announcer(publish: &Rule) -> Announcer {
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [publish]);
+    Announcer::new(vec![Channel::Sns(SnsTopic::new(sns, TOPIC))])
+}
+
+/// The `errorType` Lambda would report for `error`.
+pub fn error_type(error: FunctionError) -> String {
+    Diagnostic::from(error).error_type
+}
+
+/// A message attribute of a published message.
+pub fn attribute<'a>(published: &'a PublishInput, name: &str) -> &'a str {
+    published.message_attributes().unwrap()[name]
+        .string_value()
+        .unwrap()
+}
+
+/// The JSON document queues receive (the `default` of a `MessageStructure=json` message).
+pub fn body_of(published: &PublishInput) -> Value {
+    let envelope: Value = serde_json::from_str(published.message().unwrap()).unwrap();
+    serde_json::from_str(envelope["default"].as_str().unwrap()).unwrap()
+}

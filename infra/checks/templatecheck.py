@@ -12,8 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cfn  # noqa: E402
+import cfn
 
 # Actions that have no resource-level permissions: "*" is the only possible Resource.
 NO_RESOURCE_LEVEL = {

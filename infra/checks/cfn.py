@@ -117,6 +117,26 @@ def expand_language_extensions(template: dict, datastore_ids: list[str] | None =
     return template
 
 
+def with_globals(template: dict) -> dict:
+    """A copy of the template with its `Globals` section merged into each resource (each
+    AWS::Serverless::Function's Properties) and the section removed: the properties the SAM transform
+    will use. The merge is SAM's own code (a resource's value wins over the global one, maps merge
+    key by key, lists concatenate except Architectures, `IgnoreGlobals` is honoured), so a check
+    reading a function's Properties from here sees what gets deployed."""
+    from samtranslator.plugins.globals.globals import Globals  # from aws-sam-translator
+
+    template = copy.deepcopy(template)
+    if "Globals" not in template:
+        return template
+    sam_globals = Globals(template)
+    for rid, resource in template["Resources"].items():
+        if isinstance(resource, dict) and resource.get("Type") in sam_globals.template_globals:
+            resource["Properties"] = sam_globals.merge(
+                resource["Type"], resource.get("Properties", {}), rid, resource.get("IgnoreGlobals"))
+    Globals.del_section(template)
+    return template
+
+
 class _NoManagedPolicies:
     """The SAM translator asks IAM for managed policy ARNs only when a function lists managed
     policies by name; this template writes every role out, so there is nothing to look up."""

@@ -111,7 +111,9 @@ def check_policies(template: dict) -> list[str]:
 
 # ------------------------------------------------------------------ functions and API
 def _functions(template: dict) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::Function"}
+    """The SAM functions, with the template's Globals merged into their Properties as SAM does."""
+    resources = cfn.with_globals(template)["Resources"]
+    return {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"}
 
 
 def check_api_auth(template: dict) -> list[str]:

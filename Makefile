@@ -6,7 +6,7 @@ CARGO ?= cargo
 
 ## demo: the whole pipeline on this machine, no AWS account (builds, starts the offline stack)
 demo: tools
-	.tools/venv/bin/python scripts/demo.py
+	.tools/venv/bin/python infra/local/demo.py
 
 ## test: formatting, lints and every test
 test: lint unit stack-tests e2e infra-checks

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cfn  # noqa: E402
+import cfn
 
 POLL_FUNCTION = "${PollExportFunctionArn}"
 TOPIC = "${NotificationTopicArn}"

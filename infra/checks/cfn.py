@@ -2,7 +2,12 @@
 intrinsic tags), expand its Fn::ForEach loops for sample parameter values, run the SAM transform
 offline, read the ASL file with its ${...} placeholders substituted.
 
-Nothing here talks to AWS.
+Nothing here talks to AWS. Imported as `cfn` by the other checks (found as a script's neighbour, or
+through pytest's `pythonpath` in pyproject.toml). As a script, it writes the two
+files lint.sh lints (from the repo root):
+
+    python infra/checks/cfn.py asl FILE        # the ASL, placeholders substituted (statelint)
+    python infra/checks/cfn.py rendered FILE   # the transformed template, ASL as Definition
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +117,26 @@ def expand_language_extensions(template: dict, datastore_ids: list[str] | None =
     return template
 
 
+def with_globals(template: dict) -> dict:
+    """A copy of the template with its `Globals` section merged into each resource (each
+    AWS::Serverless::Function's Properties) and the section removed: the properties the SAM transform
+    will use. The merge is SAM's own code (a resource's value wins over the global one, maps merge
+    key by key, lists concatenate except Architectures, `IgnoreGlobals` is honoured), so a check
+    reading a function's Properties from here sees what gets deployed."""
+    from samtranslator.plugins.globals.globals import Globals  # from aws-sam-translator
+
+    template = copy.deepcopy(template)
+    if "Globals" not in template:
+        return template
+    sam_globals = Globals(template)
+    for rid, resource in template["Resources"].items():
+        if isinstance(resource, dict) and resource.get("Type") in sam_globals.template_globals:
+            resource["Properties"] = sam_globals.merge(
+                resource["Type"], resource.get("Properties", {}), rid, resource.get("IgnoreGlobals"))
+    Globals.del_section(template)
+    return template
+
+
 class _NoManagedPolicies:
     """The SAM translator asks IAM for managed policy ARNs only when a function lists managed
     policies by name; this template writes every role out, so there is nothing to look up."""
@@ -171,3 +197,20 @@ def substitute_asl(text: str, values: dict[str, str] | None = None) -> str:
 
 def load_asl(text: str | None = None) -> dict:
     return json.loads(substitute_asl(ASL.read_text() if text is None else text))
+
+
+# ------------------------------------------------------------------ CLI (lint.sh)
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[1] not in ("asl", "rendered"):
+        print(f"usage: {argv[0]} asl|rendered FILE", file=sys.stderr)
+        return 2
+    if argv[1] == "asl":
+        text = substitute_asl(ASL.read_text())
+    else:
+        text = json.dumps(with_plain_definition(sam_translate(load_template())), indent=1)
+    Path(argv[2]).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -55,18 +55,13 @@ ln -s "$root/infra" "$tmp/infra"
 ln -s "$root/functions" "$tmp/functions"
 step "sam validate --language-extensions (SAM transform)" "$bin/sam" validate --language-extensions --template "$tmp/template.yaml"
 
-"$bin/python" -c "
-import sys; sys.path.insert(0, 'infra/checks'); import cfn
-open('$tmp/export.asl.json', 'w').write(cfn.substitute_asl(cfn.ASL.read_text()))
-"
+"$bin/python" infra/checks/cfn.py asl "$tmp/export.asl.json"
 step "statelint export.asl.json (placeholders substituted)" "$bin/statelint" "$tmp/export.asl.json"
 step "aslcheck: Retry/Catch, notification paths, loop bound" "$bin/python" infra/checks/aslcheck.py
 step "templatecheck: IAM, API auth, functions, alarms" "$bin/python" infra/checks/templatecheck.py
 
-"$bin/python" -c "
-import json, sys; sys.path.insert(0, 'infra/checks'); import cfn
-json.dump(cfn.with_plain_definition(cfn.sam_translate(cfn.load_template())), open('$tmp/rendered.json', 'w'), indent=1)
-" >"$tmp/render.log" 2>&1 || { cat "$tmp/render.log"; failed=1; }
+"$bin/python" infra/checks/cfn.py rendered "$tmp/rendered.json" >"$tmp/render.log" 2>&1 ||
+  { cat "$tmp/render.log"; failed=1; }
 # W1020: after Fn::ForEach put the data store id in, some Fn::Sub have no variable left.
 step "cfn-lint on the transformed template (ASL as Definition)" "$bin/cfn-lint" --ignore-checks W1020 -- "$tmp/rendered.json"
 

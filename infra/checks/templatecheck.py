@@ -12,8 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cfn  # noqa: E402
+import cfn
 
 # Actions that have no resource-level permissions: "*" is the only possible Resource.
 NO_RESOURCE_LEVEL = {
@@ -112,7 +111,9 @@ def check_policies(template: dict) -> list[str]:
 
 # ------------------------------------------------------------------ functions and API
 def _functions(template: dict) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::Function"}
+    """The SAM functions, with the template's Globals merged into their Properties as SAM does."""
+    resources = cfn.with_globals(template)["Resources"]
+    return {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"}
 
 
 def check_api_auth(template: dict) -> list[str]:

@@ -217,6 +217,38 @@ def test_rejects_wrong_function_settings():
     assert any("CodeUri" in p for p in problems)
 
 
+def test_rejects_wrong_global_settings_and_local_overrides():
+    """The shared settings live in Globals: the checks see them merged into each function."""
+    def mutate(t):
+        g = t["Globals"]["Function"]
+        g.pop("Tracing")
+        g["MemorySize"] = 1024
+        g["LoggingConfig"]["LogFormat"] = "Text"
+        t["Resources"]["StartExportFunction"]["Properties"]["Runtime"] = "provided.al2"
+        t["Resources"]["PollExportFunction"]["Properties"]["Timeout"] = "30"
+
+    problems = templatecheck.check_functions(expanded(mutate))
+    for fid in ("StartExportFunction", "PollExportFunction"):
+        assert any(p.startswith(f"{fid}: Tracing") for p in problems), problems
+        assert any(p.startswith(f"{fid}: MemorySize") for p in problems), problems
+        assert any(p.startswith(f"{fid}: LoggingConfig") for p in problems), problems
+    assert any(p.startswith("StartExportFunction: Runtime") for p in problems), problems
+    assert "PollExportFunction: no Timeout" in problems
+
+
+def test_globals_merge_like_the_sam_transform(rendered):
+    """cfn.with_globals (what the checks read) gives each function the settings SAM deploys."""
+    merged = cfn.with_globals(TEMPLATE)
+    assert "Globals" not in merged and "Globals" in TEMPLATE
+    for fid in ("StartExportFunction", "PollExportFunction"):
+        ours = merged["Resources"][fid]["Properties"]
+        sams = rendered["Resources"][fid]["Properties"]
+        for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout", "LoggingConfig"):
+            assert ours[key] == sams[key], (fid, key)
+        assert sams["TracingConfig"] == {"Mode": ours["Tracing"]}, fid
+    assert cfn.with_globals(RAW)["Resources"]["ExportApi"] == RAW["Resources"]["ExportApi"]
+
+
 def test_rejects_sam_policy_templates():
     def mutate(t):
         t["Resources"]["PollExportFunction"]["Properties"]["Policies"] = ["AWSLambdaBasicExecutionRole"]

@@ -1,5 +1,5 @@
 """The deployed pipeline on the offline stack: what the SAM template would create, and the three
-sides a user touches. Used by scripts/demo.py and tests/e2e.
+sides a user touches. Used by demo.py and tests/e2e.
 
 `Pipeline` wraps a running `Stack` (stack.py) with what the SAM template would have created: the
 export bucket, the notification topic, a team's SQS queue subscribed to it, and the state machine
@@ -10,7 +10,6 @@ from the real ASL file. It also speaks the three sides a user touches:
 * HealthLake: the emulator's job list, configuration and fault injection (its `/_emulator/` API);
 * the team: the notifications that reach the queue (`Inbox`).
 
-    sys.path.insert(0, "infra/local")
     from pipeline import Pipeline, function_env
     from stack import Stack
     with Stack.start(function_env(["store1"], bucket="my-exports"),

@@ -10,7 +10,7 @@ prints the endpoints and waits until Ctrl-C or SIGTERM, then stops everything it
 
 Python API (tests, demo):
 
-    sys.path.insert(0, "infra/local"); from stack import Stack
+    from stack import Stack  # pytest: infra/local is on `pythonpath` (pyproject.toml)
     with Stack.start(env_for_functions={"TOPIC_ARN": ...}) as stack:
         stack.moto_url, stack.healthlake_url, stack.lambda_url, stack.run_dir
         sfn = stack.client("stepfunctions")

@@ -1,5 +1,5 @@
 """Assertions shared by the end-to-end modules: the notification schema and the export layout.
-(conftest.py puts infra/local, where `pipeline` and `stack` live, on sys.path.)"""
+(`pipeline` and `stack` are in infra/local, on pytest's `pythonpath` in pyproject.toml.)"""
 
 from __future__ import annotations
 

@@ -8,22 +8,17 @@ fixed for the life of a stack, so tests that need another environment live in an
     EMULATOR_ARGS = ["--in-progress-ms", "1500"]
 
 The deployment, triggers, emulator control and inbox are infra/local/pipeline.py (shared with
-scripts/demo.py). The first stack of a session builds the workspace (minutes on 2 cores when cold).
+infra/local/demo.py). The first stack of a session builds the workspace (minutes on 2 cores when cold).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "infra" / "local"))
-
-from audit import LEDGERS  # noqa: E402
-from checks import BUCKET  # noqa: E402
-from pipeline import Pipeline, function_env  # noqa: E402
-from stack import Stack  # noqa: E402
+from audit import LEDGERS
+from checks import BUCKET
+from pipeline import Pipeline, function_env
+from stack import Stack
 
 DEFAULT_EMULATOR_ARGS = ["--submitted-ms", "300", "--in-progress-ms", "1500", "--patients", "3"]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,12 +22,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "infra" / "local"))
+import moto_server
+import stack
+from stack import Part, Stack, register_functions
 
-import moto_server  # noqa: E402
-import stack  # noqa: E402
-from stack import Part, Stack, register_functions  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- moto_server.py against a fake invoke API --------------------------------------------------

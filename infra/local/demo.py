@@ -13,7 +13,10 @@ infra/statemachine/export.asl.json), then runs two exports and shows what a team
 Waits are short by configuration only (FIRST_WAIT_SECONDS=1, MAX_WAIT_SECONDS=2, emulator jobs of
 a few seconds); the code is the code that runs in AWS.
 
-    scripts/install-tools python && .tools/venv/bin/python scripts/demo.py
+    scripts/install-tools python && .tools/venv/bin/python infra/local/demo.py
+
+It sits next to stack.py and pipeline.py, which it imports: a script's own folder is on the
+import path, so it runs as a plain script, no path set-up needed.
 """
 
 from __future__ import annotations
@@ -26,14 +29,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV_PYTHON = ROOT / ".tools" / "venv" / "bin" / "python"
-sys.path.insert(0, str(ROOT / "infra" / "local"))
-
 # Standard library only at import time (boto3 is imported when first used, in the venv).
-from pipeline import (ASL, PREFIX, TEAM_QUEUE, TOPIC_ARN, Notification, Pipeline,  # noqa: E402
-                      function_env)
-from stack import FunctionExited, Stack, StackError  # noqa: E402
+from pipeline import ASL, PREFIX, TEAM_QUEUE, TOPIC_ARN, Notification, Pipeline, function_env
+from stack import FunctionExited, Stack, StackError
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_PYTHON = ROOT / ".tools" / "venv" / "bin" / "python"
 
 DATASTORE_ID = "0123456789abcdef0123456789abcdef"
 BUCKET = "demo-healthlake-exports"

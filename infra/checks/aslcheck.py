@@ -6,8 +6,10 @@ Usage as a script: python infra/checks/aslcheck.py [FILE]   (exit 1 and a list o
 
 from __future__ import annotations
 
+import functools
 import json
-import math
+import subprocess
+import tempfile
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +33,7 @@ REQUIRED_LAMBDA_RETRY = {
 RETRIER_FIELDS = {"IntervalSeconds", "BackoffRate", "MaxAttempts", "MaxDelaySeconds", "JitterStrategy"}
 MAX_RETRY_ATTEMPTS = 5
 
-# History events each state adds when it runs once without retries (AWS and moto alike).
-EVENTS_PER_STATE = {
-    "Wait": 2,  # WaitStateEntered, WaitStateExited
-    "Task": 5,  # TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded, TaskStateExited
-    "Choice": 2,
-    "Pass": 2,
-    "Succeed": 2,  # SucceedStateEntered, SucceedStateExited
-    "Fail": 1,  # FailStateEntered
-}
+# Step Functions' limit on one execution's history.
 HISTORY_LIMIT = 25_000
 
 
@@ -252,7 +246,7 @@ def check_loop_guard(definition: dict) -> list[str]:
         return ["no Choice rule bounds the number of checks ($.attempt)"]
     name, bound, target = guard
     try:
-        per_loop = loop_events(definition)
+        per_loop = history_model(definition)["history"]["perCheck"]
     except ValueError as e:
         return [str(e)]
     if bound * per_loop >= HISTORY_LIMIT - 100:
@@ -292,73 +286,35 @@ def find_wait(definition: dict) -> str:
     return waits[0]
 
 
-def _shortest(definition: dict, source: str, target: str, allow_catch: bool = False) -> list[str]:
-    """States on the shortest path source -> target (excluding target), following Next and
-    Choice edges only (the happy path)."""
-    prev: dict[str, str | None] = {source: None}
-    queue = [source]
-    while queue:
-        current = queue.pop(0)
-        for e in edges(definition):
-            if e.source != current or (e.kind == "catch" and not allow_catch):
-                continue
-            if e.target == target:
-                path = [current]
-                while prev[path[-1]] is not None:
-                    path.append(prev[path[-1]])
-                return list(reversed(path))
-            if e.target not in prev:
-                prev[e.target] = current
-                queue.append(e.target)
-    raise ValueError(f"no path from {source} to {target}")
+@functools.lru_cache(maxsize=32)
+def _model_of(definition_text: str | None, jobs: tuple[int, ...]) -> dict:
+    args = ["cargo", "run", "-q", "-p", "polling-cost", "--", "--json"]
+    if jobs:
+        args += ["--jobs", ",".join(str(j) for j in jobs)]
+    with tempfile.TemporaryDirectory() as folder:
+        if definition_text is not None:
+            path = Path(folder) / "definition.asl.json"
+            path.write_text(definition_text)
+            args += ["--asl", str(path)]
+        result = subprocess.run(args, cwd=cfn.ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ValueError(result.stderr.strip() or f"polling-cost exited {result.returncode}")
+    return json.loads(result.stdout)
 
 
-def loop_events(definition: dict) -> int:
-    """Events of one Wait -> check -> decide round."""
-    wait = find_wait(definition)
-    return sum(EVENTS_PER_STATE[definition["States"][s]["Type"]] for s in _shortest(definition, wait, wait))
+def history_model(definition: dict | None = None, jobs: tuple[int, ...] = ()) -> dict:
+    """The history and polling model, asked of the Rust cost model (bench/polling-cost): the one
+    place that counts history events per check from the ASL and replays the real wait policy.
+    `definition`: another ASL document than the repository's; `jobs`: job lengths in seconds.
+    Returns {"history": {"perCheck", "atStart", "atEnd"}, "historyEventLimit", "policy",
+    "jobs": [{"jobSeconds", "checks", "historyEvents", ...}]}; ValueError if the ASL has no model."""
+    text = None if definition is None else json.dumps(definition)
+    return _model_of(text, tuple(jobs))
 
 
-def start_events(definition: dict) -> int:
-    """ExecutionStarted plus the states before the first Wait."""
-    wait = find_wait(definition)
-    start = definition["StartAt"]
-    before = [] if start == wait else _shortest(definition, start, wait)
-    return 1 + sum(EVENTS_PER_STATE[definition["States"][s]["Type"]] for s in before)
-
-
-def end_events(definition: dict) -> int:
-    """From the deciding Choice to the end on success: Succeed entered/exited, ExecutionSucceeded."""
-    return EVENTS_PER_STATE["Succeed"] + 1
-
-
-@dataclass
-class Policy:
-    first_wait: int = 60
-    growth_factor: float = 1.1
-    max_wait: int = 900
-    deadline: int = 43_200
-
-    def next_wait(self, age: float) -> int:
-        return round(min(max((self.growth_factor - 1) * age, self.first_wait), self.max_wait))
-
-
-def checks_for(job_seconds: float, policy: Policy) -> int:
-    """Checks made for a job that runs job_seconds (the check at or after its end says done; the
-    deadline ends it too)."""
-    age, checks, wait = 0.0, 0, policy.first_wait
-    while True:
-        age += wait
-        checks += 1
-        if age >= job_seconds or age >= policy.deadline:
-            return checks
-        wait = min(policy.next_wait(age), math.ceil(policy.deadline - age))
-
-
-def history_events(definition: dict, job_seconds: float, policy: Policy | None = None) -> int:
-    policy = policy or Policy()
-    n = checks_for(job_seconds, policy)
-    return start_events(definition) + n * loop_events(definition) + end_events(definition)
+def job_model(job_seconds: int, definition: dict | None = None) -> dict:
+    """Checks and history events of one job of `job_seconds` under the default policy."""
+    return history_model(definition, (job_seconds,))["jobs"][0]
 
 
 def main(argv: list[str]) -> int:
@@ -369,9 +325,10 @@ def main(argv: list[str]) -> int:
     if problems:
         return 1
     definition = json.loads(path.read_text())
+    model = history_model(definition, (43_200,))
     print(
-        f"{path}: structure ok; {loop_events(definition)} history events per check, "
-        f"{history_events(definition, 43_200)} for a 12 h job under the default policy"
+        f"{path}: structure ok; {model['history']['perCheck']} history events per check, "
+        f"{model['jobs'][0]['historyEvents']} for a 12 h job under the default policy"
     )
     return 0
 

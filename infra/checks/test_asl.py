@@ -194,29 +194,36 @@ def test_the_script_exits_nonzero_on_a_broken_copy(tmp_path):
 
 # ------------------------------------------------------------------ history size
 def test_events_per_check_counted_from_the_asl():
-    # Wait (2) + Task (5) + Choice (2); moto's executor agrees (test_asl_moto.py).
-    assert aslcheck.loop_events(DEFINITION) == 9
-    assert aslcheck.start_events(DEFINITION) == 3  # ExecutionStarted + ValidateInput
+    # Wait (2) + Task (5) + Choice (2), counted by the Rust model (bench/polling-cost) from the
+    # ASL; moto's executor agrees (test_asl_moto.py).
+    history = aslcheck.history_model(DEFINITION)["history"]
+    assert history["perCheck"] == 9
+    assert history["atStart"] == 3  # ExecutionStarted + ValidateInput
 
 
 def test_default_policy_checks():
-    p = aslcheck.Policy()
-    assert p.next_wait(0) == 60 and p.next_wait(3000) == 300 and p.next_wait(40_000) == 900
-    assert aslcheck.checks_for(30, p) == 1
-    assert aslcheck.checks_for(600, p) == 10
+    assert aslcheck.job_model(30)["checks"] == 1
+    assert aslcheck.job_model(600)["checks"] == 10
+
+
+def test_the_model_reads_the_definition_it_is_given():
+    d = copy.deepcopy(DEFINITION)
+    d["States"]["ExtraPass"] = {"Type": "Pass", "Next": "CheckExport"}
+    d["States"]["WaitForNextCheck"]["Next"] = "ExtraPass"
+    assert aslcheck.history_model(d)["history"]["perCheck"] == 11
 
 
 @pytest.mark.parametrize(
     "job_seconds", [5 * 60, 30 * 60, 60 * 60, 3 * 3600, 6 * 3600, 12 * 3600]
 )
 def test_history_stays_far_below_the_limit(job_seconds):
-    events = aslcheck.history_events(DEFINITION, job_seconds)
-    assert events < 2_500
-    print(f"{job_seconds / 3600:5.2f} h job: {aslcheck.checks_for(job_seconds, aslcheck.Policy())} checks, {events} events")
+    job = aslcheck.job_model(job_seconds, DEFINITION)
+    assert job["historyEvents"] < 2_500
+    print(f"{job_seconds / 3600:5.2f} h job: {job['checks']} checks, {job['historyEvents']} events")
 
 
 def test_twelve_hours_total():
-    events = aslcheck.history_events(DEFINITION, 12 * 3600)
+    events = aslcheck.job_model(12 * 3600, DEFINITION)["historyEvents"]
     assert events < 2_500
     assert events == 699  # 77 checks x 9 + 3 + 3; changes here mean the ASL or policy changed
 
@@ -228,5 +235,6 @@ def test_worst_case_is_bounded_by_the_attempt_guard():
         for sub in DEFINITION["States"]["Route"]["Choices"][0]["And"]
         if sub.get("Variable") == "$.attempt" and "NumericGreaterThanEquals" in sub
     )
-    worst = aslcheck.start_events(DEFINITION) + bound * aslcheck.loop_events(DEFINITION) + 10
+    history = aslcheck.history_model(DEFINITION)["history"]
+    worst = history["atStart"] + bound * history["perCheck"] + 10
     assert worst < aslcheck.HISTORY_LIMIT

@@ -157,7 +157,8 @@ def test_history_per_check_matches_the_model(sfn):
     for checks in (1, 3):
         fake = FakePoll(*([running()] * (checks - 1)), finished())
         _, events, _ = sfn(fake, example_state())
-        expected = aslcheck.start_events(definition) + checks * aslcheck.loop_events(definition) + aslcheck.end_events(definition)
+        history = aslcheck.history_model(definition)["history"]
+        expected = history["atStart"] + checks * history["perCheck"] + history["atEnd"]
         assert len(events) == expected, [e["type"] for e in events]
 
 

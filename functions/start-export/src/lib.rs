@@ -98,7 +98,7 @@ impl StartExport {
                 let plan = ExportPlan::requested(&self.settings, request, invocation_id, now);
                 match self.start_export(&plan, now).await {
                     StartOutcome::Started { job, execution_arn } => {
-                        ApiResponse::accepted(call, &plan.datastore_id, &job, &execution_arn)
+                        call.accepted(&plan.datastore_id, &job, &execution_arn)
                     }
                     StartOutcome::RetryLater(failure) => ApiResponse::from_failure(&failure),
                     StartOutcome::Refused { failure, report } => {

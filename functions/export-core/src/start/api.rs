@@ -4,9 +4,10 @@
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::http::HeaderMap;
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::config::StartSettings;
+use crate::contract::job::StartedJob;
 use crate::contract::validate::{
     InvalidInput, is_idempotency_key, is_job_id, is_label, quote_for_message,
 };
@@ -47,6 +48,28 @@ pub struct ApiCall {
 }
 
 impl ApiCall {
+    /// `202 Accepted` for a started export, with where to follow it.
+    pub fn accepted(
+        &self,
+        datastore_id: &str,
+        job: &StartedJob,
+        execution_arn: &str,
+    ) -> ApiResponse {
+        let status_url = self.status_url(datastore_id, &job.job_id);
+        ApiResponse {
+            status: 202,
+            body: json!({
+                "jobId": job.job_id,
+                "jobStatus": job.status,
+                "datastoreId": datastore_id,
+                "executionArn": execution_arn,
+                "statusUrl": status_url,
+            }),
+            headers: Vec::new(),
+        }
+        .with_header("location", status_url)
+    }
+
     /// Where a caller follows a job: `<base>/exports/<jobId>[?datastoreId=...]`.
     pub fn status_url(&self, datastore_id: &str, job_id: &str) -> String {
         let mut url = format!("{}/exports/{job_id}", self.base_url);
@@ -268,12 +291,12 @@ fn parse_get(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::tests::{settings, single_store_settings};
     use aws_lambda_events::http::HeaderValue;
 
-    fn sample() -> ApiGatewayV2httpRequest {
+    pub(crate) fn sample() -> ApiGatewayV2httpRequest {
         let path = format!(
             "{}/../../events/api-post-exports.json",
             env!("CARGO_MANIFEST_DIR")
@@ -287,7 +310,7 @@ mod tests {
         request
     }
 
-    fn get(path: &str, datastore: Option<&str>) -> ApiGatewayV2httpRequest {
+    pub(crate) fn get(path: &str, datastore: Option<&str>) -> ApiGatewayV2httpRequest {
         let mut request = sample();
         request.request_context.http.method = aws_lambda_events::http::Method::GET;
         request.raw_path = Some(path.into());
@@ -412,18 +435,6 @@ mod tests {
         assert_eq!(no_store.body["error"]["field"], "datastoreId");
         let single = parse_call(&get("/exports/abc123", None), &single_store_settings());
         assert!(single.route.is_ok());
-    }
-
-    #[test]
-    fn a_named_stage_is_part_of_the_links_not_the_route() {
-        let mut request = get("/prod/exports/abc123", Some("second"));
-        request.request_context.stage = Some("prod".into());
-        let call = parse_call(&request, &settings());
-        assert!(call.route.is_ok());
-        assert_eq!(
-            call.status_url("second", "abc123"),
-            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/exports/abc123?datastoreId=second"
-        );
     }
 
     #[test]

@@ -7,10 +7,9 @@ use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::contract::aws_failure::{AwsFailure, FailureKind};
-use crate::contract::job::{JobSnapshot, StartedJob};
+use crate::contract::job::JobSnapshot;
 use crate::contract::naming::export_folder_uri;
 use crate::contract::validate::InvalidInput;
-use crate::start::api::ApiCall;
 
 /// StartFHIRExportJob's quota is about one call a minute: retrying sooner only fails again.
 const THROTTLED_RETRY_AFTER_SECONDS: u32 = 60;
@@ -47,30 +46,9 @@ impl ApiResponse {
         )
     }
 
-    fn with_header(mut self, name: &'static str, value: String) -> ApiResponse {
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> ApiResponse {
         self.headers.push((name, value));
         self
-    }
-
-    pub fn accepted(
-        call: &ApiCall,
-        datastore_id: &str,
-        job: &StartedJob,
-        execution_arn: &str,
-    ) -> ApiResponse {
-        let status_url = call.status_url(datastore_id, &job.job_id);
-        ApiResponse {
-            status: 202,
-            body: json!({
-                "jobId": job.job_id,
-                "jobStatus": job.status,
-                "datastoreId": datastore_id,
-                "executionArn": execution_arn,
-                "statusUrl": status_url,
-            }),
-            headers: Vec::new(),
-        }
-        .with_header("location", status_url)
     }
 
     /// A job's status. `outputS3Uri` is the folder its files are (or will be) written to.
@@ -144,16 +122,6 @@ impl ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::settings;
-    use crate::start::api::parse_call;
-
-    fn sample() -> aws_lambda_events::event::apigw::ApiGatewayV2httpRequest {
-        let path = format!(
-            "{}/../../events/api-post-exports.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
 
     #[test]
     fn aws_failures_become_actionable_statuses() {
@@ -185,11 +153,28 @@ mod tests {
         );
     }
 
+    // The links in an answer come from the parsed call.
+    use crate::config::tests::settings;
+    use crate::contract::job::StartedJob;
+    use crate::start::api::parse_call;
+    use crate::start::api::tests::{get, sample};
+
+    #[test]
+    fn a_named_stage_is_part_of_the_links_not_the_route() {
+        let mut request = get("/prod/exports/abc123", Some("second"));
+        request.request_context.stage = Some("prod".into());
+        let call = parse_call(&request, &settings());
+        assert!(call.route.is_ok());
+        assert_eq!(
+            call.status_url("second", "abc123"),
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/exports/abc123?datastoreId=second"
+        );
+    }
+
     #[test]
     fn the_accepted_answer_links_to_the_status() {
         let call = parse_call(&sample(), &settings());
-        let response = ApiResponse::accepted(
-            &call,
+        let response = call.accepted(
             "second",
             &StartedJob {
                 job_id: "job1".into(),

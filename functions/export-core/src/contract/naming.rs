@@ -44,12 +44,49 @@ pub fn output_s3_uri(
     }
 }
 
-/// Where HealthLake puts a job's files: `{S3Uri}/{DatastoreId}-FHIR_EXPORT-{JobId}/`.
+/// `api-cohort-42-k1a2b3c4d5e6` or `api-k1a2b3c4d5e6`: an API export with an `Idempotency-Key`
+/// is named after its ClientToken, not the time, so every retry of the key sends the same name.
+pub fn keyed_job_name(label: Option<&str>, client_token: &str) -> String {
+    let tag: String = client_token
+        .trim_start_matches("key-")
+        .chars()
+        .take(12)
+        .collect();
+    match label {
+        Some(label) => format!("api-{label}-k{tag}"),
+        None => format!("api-k{tag}"),
+    }
+}
+
+/// `s3://<bucket>/<prefix>/<datastoreId>/requests/<clientToken>/`: where an API export with an
+/// `Idempotency-Key` is written, the same on every retry of the key whatever the day.
+pub fn keyed_output_s3_uri(
+    destination: &ExportDestination,
+    datastore_id: &str,
+    client_token: &str,
+) -> String {
+    let folder = format!("{datastore_id}/requests/{client_token}/");
+    if destination.prefix.is_empty() {
+        format!("s3://{}/{folder}", destination.bucket)
+    } else {
+        format!(
+            "s3://{}/{}/{folder}",
+            destination.bucket, destination.prefix
+        )
+    }
+}
+
+/// Where HealthLake puts a job's files: `{S3Uri}/{DatastoreId}-FHIR_EXPORT-{JobId}/`. HealthLake
+/// answers Describe with the S3Uri as given or with that folder already appended (AWS's
+/// examples show both); either way the folder is named once.
 pub fn export_folder_uri(output_s3_uri: &str, datastore_id: &str, job_id: &str) -> String {
-    format!(
-        "{}/{datastore_id}-FHIR_EXPORT-{job_id}/",
-        output_s3_uri.trim_end_matches('/')
-    )
+    let base = output_s3_uri.trim_end_matches('/');
+    let folder = format!("{datastore_id}-FHIR_EXPORT-{job_id}");
+    if base.ends_with(&format!("/{folder}")) {
+        format!("{base}/")
+    } else {
+        format!("{base}/{folder}/")
+    }
 }
 
 /// What makes two start requests "the same export".
@@ -165,6 +202,35 @@ mod tests {
         assert_eq!(
             export_folder_uri("s3://b/p", "store1", "job9"),
             "s3://b/p/store1-FHIR_EXPORT-job9/"
+        );
+        // Describe may answer with the folder already appended: it is not doubled.
+        for answered in [
+            "s3://b/p/store1/2026/01/05/store1-FHIR_EXPORT-job9",
+            "s3://b/p/store1/2026/01/05/store1-FHIR_EXPORT-job9/",
+        ] {
+            assert_eq!(
+                export_folder_uri(answered, "store1", "job9"),
+                "s3://b/p/store1/2026/01/05/store1-FHIR_EXPORT-job9/"
+            );
+        }
+    }
+
+    #[test]
+    fn keyed_names_come_from_the_token_not_the_time() {
+        let token = "key-0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            keyed_job_name(Some("cohort-42"), token),
+            "api-cohort-42-k0123456789ab"
+        );
+        assert_eq!(keyed_job_name(None, token), "api-k0123456789ab");
+        assert!(keyed_job_name(Some(&"a".repeat(32)), token).len() <= 64);
+        assert_eq!(
+            keyed_output_s3_uri(&destination("healthlake"), "store1", token),
+            format!("s3://example-exports/healthlake/store1/requests/{token}/")
+        );
+        assert_eq!(
+            keyed_output_s3_uri(&destination(""), "store1", token),
+            format!("s3://example-exports/store1/requests/{token}/")
         );
     }
 

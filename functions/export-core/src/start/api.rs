@@ -104,10 +104,17 @@ pub fn parse_call(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -
     };
     let method = context.http.method.as_str();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let route = match (method, segments.as_slice()) {
-        ("POST", ["exports"]) => parse_start(request, settings),
-        ("GET", ["exports", job_id]) => parse_get(request, settings, job_id),
-        (_, ["exports"]) | (_, ["exports", _]) => Err(ApiResponse::error(
+    let route = match (method, segments.as_slice(), caller_of(request)) {
+        // Every route is IAM-authorized: without a caller identity nothing is served.
+        (_, _, None) => Err(ApiResponse::error(
+            403,
+            "Forbidden",
+            "the request carries no IAM caller identity; call the API with SigV4 (AWS_IAM authorization)",
+            None,
+        )),
+        ("POST", ["exports"], Some(caller)) => parse_start(request, settings, caller),
+        ("GET", ["exports", job_id], _) => parse_get(request, settings, job_id),
+        (_, ["exports"], _) | (_, ["exports", _], _) => Err(ApiResponse::error(
             405,
             "MethodNotAllowed",
             "use POST /exports to start an export and GET /exports/{jobId} to follow it",
@@ -137,19 +144,19 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Inv
     }
 }
 
-fn caller_of(request: &ApiGatewayV2httpRequest) -> String {
+/// The IAM principal API Gateway authenticated, if any. None means the route was deployed
+/// without AWS_IAM authorization, or the function was invoked directly.
+fn caller_of(request: &ApiGatewayV2httpRequest) -> Option<String> {
     let iam = request
         .request_context
         .authorizer
         .as_ref()
-        .and_then(|a| a.iam.as_ref());
-    iam.and_then(|iam| {
-        iam.user_arn
-            .clone()
-            .or_else(|| iam.caller_id.clone())
-            .or_else(|| iam.account_id.clone())
-    })
-    .unwrap_or_else(|| "unauthenticated".into())
+        .and_then(|a| a.iam.as_ref())?;
+    iam.user_arn
+        .clone()
+        .or_else(|| iam.caller_id.clone())
+        .or_else(|| iam.account_id.clone())
+        .filter(|caller| !caller.is_empty())
 }
 
 fn body_bytes(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiResponse> {
@@ -185,6 +192,7 @@ fn too_large() -> ApiResponse {
 fn parse_start(
     request: &ApiGatewayV2httpRequest,
     settings: &StartSettings,
+    caller: String,
 ) -> Result<ApiRoute, ApiResponse> {
     let bytes = body_bytes(request)?;
     let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
@@ -260,7 +268,7 @@ fn parse_start(
         datastore_id,
         label,
         idempotency_key: idempotency_key.map(str::to_string),
-        caller: caller_of(request),
+        caller,
         request_id: request.request_context.request_id.clone(),
     }))
 }
@@ -435,6 +443,20 @@ pub(crate) mod tests {
         assert_eq!(no_store.body["error"]["field"], "datastoreId");
         let single = parse_call(&get("/exports/abc123", None), &single_store_settings());
         assert!(single.route.is_ok());
+    }
+
+    #[test]
+    fn a_request_without_an_iam_caller_is_forbidden_on_every_route() {
+        for mut request in [
+            sample(),
+            get("/exports/abc123", Some("second")),
+            get("/x", None),
+        ] {
+            request.request_context.authorizer = None;
+            let response = rejected(&request, &settings());
+            assert_eq!(response.status, 403);
+            assert_eq!(response.body["error"]["code"], "Forbidden");
+        }
     }
 
     #[test]

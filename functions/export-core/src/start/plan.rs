@@ -40,7 +40,8 @@ impl ExportPlan {
 
     /// An API call's export. Its ClientToken comes from the `Idempotency-Key` (scoped to the
     /// caller and data store), else from API Gateway's request id, else from Lambda's
-    /// (`invocation_id`).
+    /// (`invocation_id`). With a key, every parameter is derived from the token, never the
+    /// time, so a retry in a later minute or day sends exactly the same StartFHIRExportJob.
     pub fn requested(
         settings: &StartSettings,
         request: &ExportRequest,
@@ -57,12 +58,24 @@ impl ExportPlan {
                 request_id: request.request_id.as_deref().unwrap_or(invocation_id),
             },
         };
+        let client_token = naming::client_token(&token_source);
+        let label = request.label.as_deref();
+        let (job_name, output_s3_uri) = match token_source {
+            TokenSource::IdempotencyKey { datastore_id, .. } => (
+                naming::keyed_job_name(label, &client_token),
+                naming::keyed_output_s3_uri(&settings.destination, datastore_id, &client_token),
+            ),
+            _ => (
+                naming::job_name(Trigger::Api, label, now),
+                naming::output_s3_uri(&settings.destination, &request.datastore_id, now),
+            ),
+        };
         ExportPlan {
             datastore_id: request.datastore_id.clone(),
             trigger: Trigger::Api,
-            job_name: naming::job_name(Trigger::Api, request.label.as_deref(), now),
-            client_token: naming::client_token(&token_source),
-            output_s3_uri: naming::output_s3_uri(&settings.destination, &request.datastore_id, now),
+            job_name,
+            client_token,
+            output_s3_uri,
         }
     }
 
@@ -146,9 +159,25 @@ mod tests {
             ExportPlan::requested(&settings(), &request(Some("k1"), Some("r2")), "l2", now);
         assert_eq!(keyed.client_token, same_key.client_token);
         assert!(keyed.client_token.starts_with("key-"));
-        assert_eq!(keyed.job_name, "api-cohort-42-2026-11-26-1412");
+        assert!(
+            keyed.job_name.starts_with("api-cohort-42-k"),
+            "{}",
+            keyed.job_name
+        );
+
+        // The same key a minute later, and after midnight: the same parameters, all of them.
+        for later in ["2026-11-26T14:13:00Z", "2026-11-27T00:00:01Z"] {
+            let retried = ExportPlan::requested(
+                &settings(),
+                &request(Some("k1"), Some("r3")),
+                "l3",
+                at(later),
+            );
+            assert_eq!(retried, keyed, "retried at {later}");
+        }
 
         let by_request = ExportPlan::requested(&settings(), &request(None, Some("r1")), "l1", now);
+        assert_eq!(by_request.job_name, "api-cohort-42-2026-11-26-1412");
         let other_request =
             ExportPlan::requested(&settings(), &request(None, Some("r2")), "l1", now);
         assert!(by_request.client_token.starts_with("req-"));

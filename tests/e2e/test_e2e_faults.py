@@ -100,7 +100,7 @@ def inject(pipeline, proxy, store):
     config = pipeline.emulator_config()
     injector = Injector(pipeline, proxy)
     yield injector
-    proxy.clear()
+    proxy.disarm()
     pipeline.emulator_config(**config)  # `store` clears the emulator's faults
 
 

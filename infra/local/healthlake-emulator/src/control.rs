@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::config::JobSettings;
 use crate::emulator::{Emulator, State};
-use crate::faults::Faults;
+use crate::faults::{ArmedFault, Faults};
 
 impl Emulator {
     /// Every job of every data store, with what the wire API does not show (for tests and demos).
@@ -43,13 +43,22 @@ impl Emulator {
         self.inner.sink.read_object(uri)
     }
 
+    /// What is armed (each with `remaining`) and what fired, in order.
     pub fn faults(&self) -> Faults {
         self.state().faults.clone()
     }
 
-    pub fn arm_faults(&self, update: impl FnOnce(&mut Faults)) -> Faults {
+    /// Arms `faults` after those already armed; returns the faults as they are now.
+    pub fn arm(&self, faults: impl IntoIterator<Item = ArmedFault>) -> Faults {
         let mut state = self.state();
-        update(&mut state.faults);
+        state.faults.arm(faults);
+        state.faults.clone()
+    }
+
+    /// Disarms everything armed (what fired stays on record); returns the faults as they are now.
+    pub fn disarm(&self) -> Faults {
+        let mut state = self.state();
+        state.faults.disarm();
         state.faults.clone()
     }
 
@@ -79,7 +88,7 @@ mod tests {
     use serde_json::json;
 
     use crate::config::{JobSettings, Settings};
-    use crate::faults::{ErrorFault, ErrorKind, Faults};
+    use crate::faults::{ArmedFault, ErrorKind, Faults};
     use crate::test_support::*;
 
     #[tokio::test]
@@ -93,8 +102,8 @@ mod tests {
             },
             datastores: vec!["ds1".into()],
             faults: Faults {
-                errors: vec![
-                    ErrorFault::new("ListFHIRDatastores", ErrorKind::Internal, 1).unwrap(),
+                armed: vec![
+                    ArmedFault::error("ListFHIRDatastores", ErrorKind::Internal, 1).unwrap(),
                 ],
                 ..Faults::default()
             },

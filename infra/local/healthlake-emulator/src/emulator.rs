@@ -164,18 +164,14 @@ pub(crate) fn epoch_now() -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use crate::faults::{ErrorFault, ErrorKind};
+    use crate::faults::{ArmedFault, ErrorKind};
     use crate::test_support::*;
     use serde_json::json;
 
     #[tokio::test]
     async fn injected_errors_come_before_validation_and_are_used_up() {
         let (emulator, _) = emulator(0, 0);
-        emulator.arm_faults(|faults| {
-            faults
-                .errors
-                .push(ErrorFault::new("StartFHIRExportJob", ErrorKind::Throttle, 1).unwrap());
-        });
+        emulator.arm([ArmedFault::error("StartFHIRExportJob", ErrorKind::Throttle, 1).unwrap()]);
         let err = call(&emulator, "StartFHIRExportJob", json!({})).unwrap_err();
         assert_eq!(err.type_name(), "ThrottlingException");
         let err = call(&emulator, "StartFHIRExportJob", json!({})).unwrap_err();

@@ -214,7 +214,7 @@ impl Emulator {
 
         let job_id = state.new_id();
         let seq = state.seq();
-        let forced_outcome = state.faults.take_job_outcome();
+        let forced_outcome = state.faults.take_job_outcome(&job_id);
         state.jobs.push(ExportJob {
             seq,
             job_id: job_id.clone(),

@@ -193,7 +193,7 @@ mod tests {
     use serde_json::{Value, json};
     use tokio::time::Instant;
 
-    use crate::faults::{ForcedOutcome, OutcomeFault};
+    use crate::faults::{ArmedFault, ForcedOutcome, OutcomeFault};
     use crate::fhir::{self, RESOURCE_TYPES};
     use crate::test_support::*;
 
@@ -336,15 +336,21 @@ mod tests {
     #[tokio::test]
     async fn forced_outcomes_apply_to_the_next_jobs_in_order() {
         let (emulator, sink) = emulator(0, 0);
-        emulator.arm_faults(|faults| {
-            faults.job_outcomes.push_back(OutcomeFault::new(
-                ForcedOutcome::Failed,
-                Some("Bucket policy denies access".into()),
-            ));
-            faults
-                .job_outcomes
-                .push_back(OutcomeFault::new(ForcedOutcome::CompletedWithErrors, None));
-        });
+        emulator.arm([
+            ArmedFault::job_outcome(
+                OutcomeFault::new(
+                    ForcedOutcome::Failed,
+                    Some("Bucket policy denies access".into()),
+                ),
+                1,
+            )
+            .unwrap(),
+            ArmedFault::job_outcome(
+                OutcomeFault::new(ForcedOutcome::CompletedWithErrors, None),
+                1,
+            )
+            .unwrap(),
+        ]);
         let failed = start(&emulator, "ds1", "outcome-1");
         let partial = start(&emulator, "ds1", "outcome-2");
         let normal = start(&emulator, "ds1", "outcome-3");

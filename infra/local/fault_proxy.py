@@ -21,13 +21,15 @@ The service is the SigV4 signing name from the Authorization header's credential
 `states` for Step Functions; `sfn` and `stepfunctions` are accepted as aliases); the operation is
 the Query `Action` or the X-Amz-Target's operation.
 
-Control API (same port, JSON):
+Control API (same port, JSON). Faults speak the same vocabulary as the HealthLake emulator's
+`/_emulator/faults` (and the Python clients the same verbs: `Control.arm(...)`, `.faults()`,
+`.disarm()` here, `pipeline.emulator.arm(...)`, `.faults()`, `.disarm()` there):
 
 | request | effect |
 | --- | --- |
-| `POST /_proxy/faults` | arm one fault or an array of them; returns what is armed |
-| `GET /_proxy/faults` | `{"armed": [...], "fired": [...]}` (fired: each fault answered, in order) |
-| `DELETE /_proxy/faults` | disarm everything (the fired list stays) |
+| `POST /_proxy/faults` | arm one fault or an array of them; returns `{"armed", "fired"}` |
+| `GET /_proxy/faults` | `{"armed": [...], "fired": [...]}`: armed faults each with `remaining`; fired: each fault answered, in order |
+| `DELETE /_proxy/faults` | disarm everything (the fired list stays); returns `{"armed", "fired"}` |
 | `GET /_proxy/requests` | `{"<service>.<operation>": {"forwarded": n, "faulted": n}}` |
 | `POST /_proxy/config` | `{"upstream": "http://127.0.0.1:PORT"}` |
 | `GET /_proxy/health` | `{"status": "ok", "upstream": ...}` |
@@ -149,6 +151,11 @@ class State:
                     return fault
         return None
 
+    def faults(self) -> dict:
+        """The control API's view: `{"armed": [... each with "remaining"], "fired": [...]}`."""
+        with self.lock:
+            return {"armed": [f.describe() for f in self.armed], "fired": list(self.fired)}
+
     def count(self, key: str, what: str) -> None:
         with self.lock:
             counts = self.requests.setdefault(key, {"forwarded": 0, "faulted": 0})
@@ -249,19 +256,17 @@ class Handler(BaseHTTPRequestHandler):
             if route == ("GET", "health"):
                 return self._json(200, {"status": "ok", "upstream": state.upstream})
             if route == ("GET", "faults"):
-                with state.lock:
-                    return self._json(200, {"armed": [f.describe() for f in state.armed],
-                                            "fired": list(state.fired)})
+                return self._json(200, state.faults())
             if route == ("DELETE", "faults"):
                 with state.lock:
                     state.armed.clear()
-                return self._json(200, {"armed": []})
+                return self._json(200, state.faults())
             if route == ("POST", "faults"):
                 spec = json.loads(body or b"null")
                 faults = [Fault(s) for s in (spec if isinstance(spec, list) else [spec])]
                 with state.lock:
                     state.armed.extend(faults)
-                    return self._json(200, {"armed": [f.describe() for f in state.armed]})
+                return self._json(200, state.faults())
             if route == ("GET", "requests"):
                 with state.lock:
                     return self._json(200, {k: dict(v) for k, v in state.requests.items()})
@@ -404,7 +409,7 @@ class Control:
     def faults(self) -> dict:
         return self._call("GET", "faults")
 
-    def clear(self) -> dict:
+    def disarm(self) -> dict:
         return self._call("DELETE", "faults")
 
     def requests(self) -> dict:

@@ -7,7 +7,8 @@ from the real ASL file. It also speaks the three sides a user touches:
 
 * triggers: the EventBridge Scheduler payload and API Gateway HTTP API (payload 2.0) events, sent to
   start-export through the Lambda invoke API that `cargo lambda watch` serves;
-* HealthLake: the emulator's job list, configuration and fault injection (its `/_emulator/` API);
+* HealthLake: the emulator's job list, configuration and fault injection (its `/_emulator/` API,
+  `pipeline.emulator`: `arm(...)`, `faults()`, `disarm()`, the verbs of fault_proxy.Control);
 * the team: the notifications that reach the queue (`Inbox`).
 
     from pipeline import Pipeline, function_env
@@ -206,6 +207,43 @@ class Inbox:
         return self.for_store(datastore_id)
 
 
+class EmulatorControl:
+    """A client of the HealthLake emulator's control API (`/_emulator/`). Faults speak the
+    vocabulary of infra/local/fault_proxy.py's `Control`: `arm(...)` faults (`operation`, `kind`,
+    `count`; or `nextJobOutcome`, `message`, `count`), `faults()` is `{"armed": [... each with
+    "remaining"], "fired": [... in order]}`, `disarm()` disarms what is armed (fired stays)."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/_emulator/{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def arm(self, *faults: dict) -> dict:
+        return self._call("POST", "faults", list(faults))
+
+    def faults(self) -> dict:
+        return self._call("GET", "faults")
+
+    def disarm(self) -> dict:
+        return self._call("DELETE", "faults")
+
+    def jobs(self) -> list[dict]:
+        """Every export job of every data store, as the control API lists them."""
+        return self._call("GET", "jobs")["jobs"]
+
+    def config(self, **changes: int) -> dict:
+        """The job durations and data (submittedMs, inProgressMs, patients, seed); with
+        arguments, changes them first (they apply to phases that begin afterwards)."""
+        if changes:
+            return self._call("POST", "config", changes)
+        return self._call("GET", "config")
+
+
 class Pipeline:
     """A deployed pipeline on a running stack. `datastores` are the ids DATASTORE_IDS allows (the
     emulator must know them: `--datastore`); `bucket` is EXPORT_BUCKET; `client` names the caller
@@ -326,34 +364,22 @@ class Pipeline:
         return HttpAnswer(invocation.payload)
 
     # ---- HealthLake (emulator) --------------------------------------------------------------
-    def _control(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.stack.healthlake_url}/_emulator/{path}",
-                                         data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+    @property
+    def emulator(self) -> EmulatorControl:
+        """The emulator's control API: `arm(...)`, `faults()`, `disarm()`, `jobs()`, `config()`."""
+        if not self.stack.healthlake_url:
+            raise RuntimeError("this stack runs no HealthLake emulator")
+        return EmulatorControl(self.stack.healthlake_url)
 
     def jobs(self, datastore_id: str | None = None) -> list[dict]:
         """The emulator's export jobs (the control API's list: includes the ClientToken)."""
-        jobs = self._control("GET", "jobs")["jobs"]
+        jobs = self.emulator.jobs()
         return [j for j in jobs if datastore_id is None or j["datastoreId"] == datastore_id]
-
-    def arm_faults(self, *faults: dict) -> dict:
-        return self._control("POST", "faults", list(faults))
-
-    def faults(self) -> dict:
-        return self._control("GET", "faults")
-
-    def clear_faults(self) -> dict:
-        return self._control("DELETE", "faults")
 
     def emulator_config(self, **changes: int) -> dict:
         """The emulator's job durations and data (submittedMs, inProgressMs, patients, seed);
         with arguments, changes them first (they apply to phases that begin afterwards)."""
-        if changes:
-            return self._control("POST", "config", changes)
-        return self._control("GET", "config")
+        return self.emulator.config(**changes)
 
     def describe_datastore(self, datastore_id: str) -> dict:
         return self.healthlake.describe_fhir_datastore(

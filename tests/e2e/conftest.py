@@ -50,7 +50,7 @@ def store(pipeline):
     and notifications are told apart by data store. Faults a test armed but did not use are
     disarmed afterwards, so they cannot leak into the next test."""
     yield pipeline.fresh_store()
-    pipeline.clear_faults()
+    pipeline.emulator.disarm()
 
 
 def pytest_runtest_makereport(item, call):

@@ -148,7 +148,7 @@ def test_api_bad_bodies_answer_400_naming_the_field_and_start_nothing(pipeline, 
 # ---- 3, 4. HealthLake's other endings ----------------------------------------------------------
 def test_failed_job_sends_one_failed_notification_with_the_reason(pipeline, store):
     reason = "Access denied writing to the S3 bucket: check the data access role (e2e)"
-    pipeline.arm_faults({"nextJobOutcome": "FAILED", "message": reason})
+    pipeline.emulator.arm({"nextJobOutcome": "FAILED", "message": reason})
     _, started = start_scheduled(pipeline, store)
     execution = pipeline.wait_execution(started["executionArn"])
     assert execution["status"] == "FAILED", execution
@@ -170,7 +170,7 @@ def test_failed_job_sends_one_failed_notification_with_the_reason(pipeline, stor
 
 
 def test_completed_with_errors_is_a_success_that_says_so(pipeline, store):
-    pipeline.arm_faults({"nextJobOutcome": "COMPLETED_WITH_ERRORS"})
+    pipeline.emulator.arm({"nextJobOutcome": "COMPLETED_WITH_ERRORS"})
     event, started = start_scheduled(pipeline, store)
     execution = pipeline.wait_execution(started["executionArn"])
     assert execution["status"] == "SUCCEEDED", execution
@@ -207,9 +207,9 @@ def test_same_schedule_payload_twice_starts_one_export(pipeline, store):
 
 # ---- 6. throttling -----------------------------------------------------------------------------
 def test_one_throttle_is_absorbed_by_the_sdk_retry(pipeline, store):
-    pipeline.arm_faults({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 1})
+    pipeline.emulator.arm({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 1})
     _, started = start_scheduled(pipeline, store)
-    assert pipeline.faults()["errors"] == [], "the throttle was not hit"
+    assert pipeline.emulator.faults()["armed"] == [], "the throttle was not hit"
 
     one_execution(pipeline, store)
     assert pipeline.wait_execution(started["executionArn"])["status"] == "SUCCEEDED"
@@ -221,14 +221,14 @@ def test_one_throttle_is_absorbed_by_the_sdk_retry(pipeline, store):
 def test_throttles_beyond_the_sdk_retries_fail_transiently_and_the_trigger_retry_starts_once(
         pipeline, store):
     # The Rust SDK's standard retry makes 3 attempts: throttle all of them.
-    pipeline.arm_faults({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 3})
+    pipeline.emulator.arm({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 3})
     event = pipeline.schedule_event(store, rfc3339())
     failed = pipeline.invoke("start-export", event)
     assert not failed.ok, failed
     assert failed.error_type == "TransientAwsError", failed
     assert "StartFHIRExportJob" in failed.payload["errorMessage"], failed
     assert "Throttling" in failed.payload["errorMessage"], failed
-    assert pipeline.faults()["errors"] == [], "fewer than 3 attempts were made"
+    assert pipeline.emulator.faults()["armed"] == [], "fewer than 3 attempts were made"
     assert pipeline.jobs(store) == []
     assert pipeline.inbox.for_store(store) == []  # transient: the trigger retries, nobody is told
 
@@ -242,7 +242,7 @@ def test_throttles_beyond_the_sdk_retries_fail_transiently_and_the_trigger_retry
 
 
 def test_api_start_throttled_answers_429_and_the_client_retry_starts_once(pipeline, store):
-    pipeline.arm_faults({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 3})
+    pipeline.emulator.arm({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 3})
     request = dict(body={"datastoreId": store, "label": "retry"},
                    headers={"Idempotency-Key": f"e2e-{store}-throttled"})
     answer = pipeline.http("POST", "/exports", **request)

@@ -68,31 +68,37 @@ def proxy(pipeline):
         PROXY.stop()
 
 
+def left(control) -> int:
+    """How many more times the armed faults of `control` (emulator or proxy) will fire."""
+    return sum(f["remaining"] for f in control.faults()["armed"])
+
+
 class Injector:
-    """Arms faults at the emulator and the proxy, and counts the ones that fired."""
+    """Arms faults at the emulator and the proxy, and counts the ones that fired. Both speak one
+    vocabulary: `arm(...)`, and `faults()` = {"armed": [... "remaining"], "fired": [...]}."""
 
     def __init__(self, pipeline, control: Control):
-        self.pipeline, self.control = pipeline, control
-        self.emulator_armed = 0
+        self.emulator, self.control = pipeline.emulator, control
+        self.emulator_fired_before = len(self.emulator.faults()["fired"])
         self.proxy_fired_before = len(control.faults()["fired"])
 
     def healthlake(self, operation: str, kind: str, count: int) -> None:
-        self.pipeline.arm_faults({"operation": operation, "kind": kind, "count": count})
-        self.emulator_armed += count
+        self.emulator.arm({"operation": operation, "kind": kind, "count": count})
 
     def proxied(self, service: str, operation: str, kind: str, count: int, **options) -> None:
         self.control.arm({"service": service, "operation": operation, "kind": kind,
                           "count": count, **options})
 
     def emulator_left(self) -> int:
-        return sum(f["remaining"] for f in self.pipeline.faults()["errors"])
+        return left(self.emulator)
 
     def proxy_left(self) -> int:
-        return sum(f["remaining"] for f in self.control.faults()["armed"])
+        return left(self.control)
 
     def fired(self) -> int:
+        emulator_fired = len(self.emulator.faults()["fired"]) - self.emulator_fired_before
         proxy_fired = len(self.control.faults()["fired"]) - self.proxy_fired_before
-        return self.emulator_armed - self.emulator_left() + proxy_fired
+        return emulator_fired + proxy_fired
 
 
 @pytest.fixture
@@ -100,7 +106,7 @@ def inject(pipeline, proxy, store):
     config = pipeline.emulator_config()
     injector = Injector(pipeline, proxy)
     yield injector
-    proxy.clear()
+    proxy.disarm()
     pipeline.emulator_config(**config)  # `store` clears the emulator's faults
 
 

@@ -261,6 +261,7 @@ def test_unknown_datastore_is_resource_not_found(client):
 
 def test_injected_throttling_and_server_faults_are_typed(endpoint, client):
     datastore_id = create_datastore(client, "boto3-faults")
+    fired_before = len(control(endpoint, "GET", "/_emulator/faults")["fired"])
     control(
         endpoint,
         "POST",
@@ -279,7 +280,14 @@ def test_injected_throttling_and_server_faults_are_typed(endpoint, client):
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     with pytest.raises(client.exceptions.AccessDeniedException):
         client.list_fhir_export_jobs(DatastoreId=datastore_id)
-    assert control(endpoint, "GET", "/_emulator/faults") == {"errors": [], "jobOutcomes": []}
+    faults = control(endpoint, "GET", "/_emulator/faults")
+    assert faults["armed"] == []
+    fired = [(f["service"], f["operation"], f["kind"], f["status"]) for f in faults["fired"][fired_before:]]
+    assert fired == [
+        ("healthlake", "StartFHIRExportJob", "throttle", 400),
+        ("healthlake", "DescribeFHIRExportJob", "internal", 500),
+        ("healthlake", "ListFHIRExportJobs", "accessDenied", 400),
+    ], "each fault fired once, in order"
     assert control_jobs_count(client) == 0, "a throttled start creates nothing"
 
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::faults::{ErrorFault, Faults, OutcomeFault};
+use crate::faults::{ArmedFault, Faults, OutcomeFault};
 use crate::validate::Violations;
 
 pub const USAGE: &str = "\
@@ -127,12 +127,11 @@ impl Settings {
                 "--datastore" => settings.datastores.push(value()?),
                 "--fault" => settings
                     .faults
-                    .errors
-                    .push(ErrorFault::parse_flag(&value()?)?),
-                "--next-job-outcome" => settings
-                    .faults
-                    .job_outcomes
-                    .push_back(OutcomeFault::parse_flag(&value()?)?),
+                    .arm([ArmedFault::parse_error_flag(&value()?)?]),
+                "--next-job-outcome" => settings.faults.arm([ArmedFault::job_outcome(
+                    OutcomeFault::parse_flag(&value()?)?,
+                    1,
+                )?]),
                 _ => return Err(format!("unknown argument '{flag}' (see --help)")),
             }
         }
@@ -175,7 +174,7 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::{ErrorKind, ForcedOutcome};
+    use crate::faults::{ErrorKind, FaultEffect, ForcedOutcome};
 
     fn parse(args: &[&str]) -> Result<Option<Settings>, String> {
         Settings::from_args(args.iter().map(|s| s.to_string()))
@@ -225,16 +224,19 @@ mod tests {
         );
         assert_eq!(settings.output_sink, OutputSinkKind::Memory);
         assert_eq!(settings.datastores, ["0123456789abcdef0123456789abcdef"]);
-        assert_eq!(settings.faults.errors[0].kind, ErrorKind::Throttle);
-        assert_eq!(settings.faults.errors[0].remaining, 2);
         assert_eq!(
-            settings.faults.job_outcomes[0].outcome,
-            ForcedOutcome::Failed
+            settings.faults.armed[0].effect,
+            FaultEffect::Error {
+                operation: "StartFHIRExportJob".into(),
+                kind: ErrorKind::Throttle
+            }
         );
-        assert_eq!(
-            settings.faults.job_outcomes[0].message,
-            "no access to bucket"
-        );
+        assert_eq!(settings.faults.armed[0].remaining, 2);
+        let FaultEffect::JobOutcome(outcome) = &settings.faults.armed[1].effect else {
+            panic!("{:?}", settings.faults.armed[1]);
+        };
+        assert_eq!(outcome.outcome, ForcedOutcome::Failed);
+        assert_eq!(outcome.message, "no access to bucket");
     }
 
     #[test]

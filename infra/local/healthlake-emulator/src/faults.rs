@@ -1,14 +1,20 @@
 //! Injected faults: errors returned by an operation, and forced outcomes of export jobs.
 //!
-//! Both come in order of arming and are consumed as they fire, so a test can script exactly what
-//! the next calls and jobs see ("throttle the next two starts, then fail the next job").
+//! The vocabulary is the one of `infra/local/fault_proxy.py` (the proxy in front of moto): faults
+//! are **armed** (each with the number of times it still fires, `remaining`) and, as they fire,
+//! move to the **fired** list, in order. Both come in order of arming and are used up as they
+//! fire, so a test can script exactly what the next calls and jobs see ("throttle the next two
+//! starts, then fail the next job") and count afterwards what fired.
 
-use std::collections::VecDeque;
-
+use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::api::{ApiError, OPERATIONS};
+use crate::emulator::epoch_now;
 
+/// The `service` of this emulator's armed and fired faults (the proxy's are `sns`, `states`).
+pub const SERVICE: &str = "healthlake";
 /// Which modelled error an injected fault returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,35 +55,57 @@ impl ErrorKind {
     }
 }
 
-/// An armed error: the next `remaining` calls of `operation` (or of any operation, for `*`) fail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorFault {
-    pub operation: String,
-    pub kind: ErrorKind,
+/// What an armed fault does when it fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultEffect {
+    /// A call of `operation` (any operation, for `*`) gets the modelled error of `kind`.
+    Error { operation: String, kind: ErrorKind },
+    /// The job started by the next StartFHIRExportJob ends with this outcome.
+    JobOutcome(OutcomeFault),
+}
+
+/// An armed fault: what it does, and how many more times it fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmedFault {
+    pub effect: FaultEffect,
     pub remaining: u32,
 }
 
-impl ErrorFault {
-    pub fn new(operation: &str, kind: ErrorKind, count: u32) -> Result<Self, String> {
+impl ArmedFault {
+    /// The next `count` calls of `operation` (or of any operation, for `*`) fail with `kind`.
+    pub fn error(operation: &str, kind: ErrorKind, count: u32) -> Result<Self, String> {
         if operation != "*" && !OPERATIONS.contains(&operation) {
             return Err(format!(
                 "unknown operation '{operation}': expected one of {} or '*'",
                 OPERATIONS.join(", ")
             ));
         }
+        Self::with_count(
+            FaultEffect::Error {
+                operation: operation.to_string(),
+                kind,
+            },
+            count,
+        )
+    }
+
+    /// The next `count` jobs started end with `outcome`.
+    pub fn job_outcome(outcome: OutcomeFault, count: u32) -> Result<Self, String> {
+        Self::with_count(FaultEffect::JobOutcome(outcome), count)
+    }
+
+    fn with_count(effect: FaultEffect, count: u32) -> Result<Self, String> {
         if count == 0 {
             return Err("count must be at least 1".to_string());
         }
         Ok(Self {
-            operation: operation.to_string(),
-            kind,
+            effect,
             remaining: count,
         })
     }
 
     /// Parses the CLI form `OPERATION:KIND[:COUNT]`, e.g. `StartFHIRExportJob:throttle:2`.
-    pub fn parse_flag(spec: &str) -> Result<Self, String> {
+    pub fn parse_error_flag(spec: &str) -> Result<Self, String> {
         let mut parts = spec.split(':');
         let (Some(operation), Some(kind)) = (parts.next(), parts.next()) else {
             return Err(format!("--fault '{spec}': expected OPERATION:KIND[:COUNT]"));
@@ -94,8 +122,49 @@ impl ErrorFault {
         if parts.next().is_some() {
             return Err(format!("--fault '{spec}': expected OPERATION:KIND[:COUNT]"));
         }
-        Self::new(operation, kind, count).map_err(|e| format!("--fault '{spec}': {e}"))
+        Self::error(operation, kind, count).map_err(|e| format!("--fault '{spec}': {e}"))
     }
+}
+
+/// On the control API: `{"service", "operation", "kind", "remaining"}` for an error,
+/// `{"service", "nextJobOutcome", "message", "remaining"}` for a job outcome.
+impl Serialize for ArmedFault {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let value = match &self.effect {
+            FaultEffect::Error { operation, kind } => json!({
+                "service": SERVICE,
+                "operation": operation,
+                "kind": kind,
+                "remaining": self.remaining,
+            }),
+            FaultEffect::JobOutcome(OutcomeFault { outcome, message }) => json!({
+                "service": SERVICE,
+                "nextJobOutcome": outcome,
+                "message": message,
+                "remaining": self.remaining,
+            }),
+        };
+        value.serialize(serializer)
+    }
+}
+
+/// A fault that fired: the call it answered (an error) or the job it was given (an outcome).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FiredFault {
+    pub service: &'static str,
+    pub operation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
+    /// The HTTP status of the error answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_job_outcome: Option<ForcedOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Epoch seconds.
+    pub time: f64,
 }
 
 /// A terminal status forced on a job, instead of COMPLETED.
@@ -153,33 +222,73 @@ impl OutcomeFault {
     }
 }
 
-/// Everything armed right now.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Everything armed right now, and everything that fired since start (or the last reset).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Faults {
-    pub errors: Vec<ErrorFault>,
-    pub job_outcomes: VecDeque<OutcomeFault>,
+    pub armed: Vec<ArmedFault>,
+    pub fired: Vec<FiredFault>,
 }
 
 impl Faults {
-    /// Fires the first armed error that matches `operation`, if any.
-    pub fn take_error(&mut self, operation: &str) -> Option<ApiError> {
-        let index = self
-            .errors
-            .iter()
-            .position(|f| f.operation == "*" || f.operation == operation)?;
-        let fault = &mut self.errors[index];
-        let error = fault.kind.error(operation);
+    pub fn arm(&mut self, faults: impl IntoIterator<Item = ArmedFault>) {
+        self.armed.extend(faults);
+    }
+
+    /// Disarms every armed fault; what fired stays on record.
+    pub fn disarm(&mut self) {
+        self.armed.clear();
+    }
+
+    /// Uses up one firing of the first armed fault that `matches`, and returns its effect.
+    fn take(&mut self, matches: impl Fn(&FaultEffect) -> bool) -> Option<FaultEffect> {
+        let index = self.armed.iter().position(|f| matches(&f.effect))?;
+        let fault = &mut self.armed[index];
+        let effect = fault.effect.clone();
         fault.remaining -= 1;
         if fault.remaining == 0 {
-            self.errors.remove(index);
+            self.armed.remove(index);
         }
+        Some(effect)
+    }
+
+    /// Fires the first armed error that matches `operation`, if any.
+    pub fn take_error(&mut self, operation: &str) -> Option<ApiError> {
+        let FaultEffect::Error { kind, .. } = self.take(|effect| {
+            matches!(effect, FaultEffect::Error { operation: o, .. } if o == "*" || o == operation)
+        })?
+        else {
+            unreachable!("only an error matches")
+        };
+        let error = kind.error(operation);
+        self.fired.push(FiredFault {
+            service: SERVICE,
+            operation: operation.to_string(),
+            kind: Some(kind),
+            status: Some(error.status()),
+            next_job_outcome: None,
+            job_id: None,
+            time: epoch_now(),
+        });
         Some(error)
     }
 
-    /// The outcome forced on the job being started now, if any.
-    pub fn take_job_outcome(&mut self) -> Option<OutcomeFault> {
-        self.job_outcomes.pop_front()
+    /// The outcome forced on the job being started now (`job_id`), if any.
+    pub fn take_job_outcome(&mut self, job_id: &str) -> Option<OutcomeFault> {
+        let FaultEffect::JobOutcome(outcome) =
+            self.take(|effect| matches!(effect, FaultEffect::JobOutcome(_)))?
+        else {
+            unreachable!("only a job outcome matches")
+        };
+        self.fired.push(FiredFault {
+            service: SERVICE,
+            operation: "StartFHIRExportJob".to_string(),
+            kind: None,
+            status: None,
+            next_job_outcome: Some(outcome.outcome),
+            job_id: Some(job_id.to_string()),
+            time: epoch_now(),
+        });
+        Some(outcome)
     }
 }
 
@@ -190,31 +299,37 @@ mod tests {
     #[test]
     fn errors_fire_count_times_for_their_operation_only() {
         let mut faults = Faults::default();
-        faults
-            .errors
-            .push(ErrorFault::parse_flag("StartFHIRExportJob:throttle:2").unwrap());
+        faults.arm([ArmedFault::parse_error_flag("StartFHIRExportJob:throttle:2").unwrap()]);
         assert_eq!(faults.take_error("DescribeFHIRExportJob"), None);
         assert_eq!(
             faults.take_error("StartFHIRExportJob").unwrap().type_name(),
             "ThrottlingException"
         );
+        assert_eq!(faults.armed[0].remaining, 1);
         assert_eq!(
             faults.take_error("StartFHIRExportJob").unwrap().type_name(),
             "ThrottlingException"
         );
         assert_eq!(faults.take_error("StartFHIRExportJob"), None);
-        assert!(faults.errors.is_empty());
+        assert!(faults.armed.is_empty());
+        assert_eq!(faults.fired.len(), 2, "each firing is on record");
+        assert_eq!(
+            (
+                faults.fired[0].operation.as_str(),
+                faults.fired[0].kind,
+                faults.fired[0].status
+            ),
+            ("StartFHIRExportJob", Some(ErrorKind::Throttle), Some(400))
+        );
     }
 
     #[test]
     fn wildcard_errors_hit_any_operation_in_arming_order() {
         let mut faults = Faults::default();
-        faults
-            .errors
-            .push(ErrorFault::parse_flag("*:internal").unwrap());
-        faults
-            .errors
-            .push(ErrorFault::parse_flag("ListFHIRExportJobs:accessDenied").unwrap());
+        faults.arm([
+            ArmedFault::parse_error_flag("*:internal").unwrap(),
+            ArmedFault::parse_error_flag("ListFHIRExportJobs:accessDenied").unwrap(),
+        ]);
         let first = faults.take_error("ListFHIRExportJobs").unwrap();
         assert_eq!(
             (first.type_name(), first.status()),
@@ -236,7 +351,7 @@ mod tests {
             ("StartFHIRExportJob:throttle:x", "COUNT must be a number"),
             ("StartFHIRExportJob:throttle:0", "at least 1"),
         ] {
-            let err = ErrorFault::parse_flag(spec).unwrap_err();
+            let err = ArmedFault::parse_error_flag(spec).unwrap_err();
             assert!(err.contains(hint), "{spec}: {err}");
         }
     }
@@ -244,19 +359,55 @@ mod tests {
     #[test]
     fn job_outcomes_queue_in_order_with_messages() {
         let mut faults = Faults::default();
-        faults
-            .job_outcomes
-            .push_back(OutcomeFault::parse_flag("FAILED:Bucket policy denies access").unwrap());
-        faults
-            .job_outcomes
-            .push_back(OutcomeFault::parse_flag("COMPLETED_WITH_ERRORS").unwrap());
-        let first = faults.take_job_outcome().unwrap();
+        faults.arm([
+            ArmedFault::job_outcome(
+                OutcomeFault::parse_flag("FAILED:Bucket policy denies access").unwrap(),
+                1,
+            )
+            .unwrap(),
+            ArmedFault::job_outcome(
+                OutcomeFault::parse_flag("COMPLETED_WITH_ERRORS").unwrap(),
+                1,
+            )
+            .unwrap(),
+        ]);
+        let first = faults.take_job_outcome("job-1").unwrap();
         assert_eq!(first.outcome, ForcedOutcome::Failed);
         assert_eq!(first.message, "Bucket policy denies access");
-        let second = faults.take_job_outcome().unwrap();
+        let second = faults.take_job_outcome("job-2").unwrap();
         assert_eq!(second.outcome, ForcedOutcome::CompletedWithErrors);
         assert!(second.message.contains("completed with errors"));
-        assert_eq!(faults.take_job_outcome(), None);
+        assert_eq!(faults.take_job_outcome("job-3"), None);
         assert!(OutcomeFault::parse_flag("COMPLETED").is_err());
+        let given: Vec<_> = faults.fired.iter().map(|f| f.job_id.as_deref()).collect();
+        assert_eq!(given, [Some("job-1"), Some("job-2")]);
+    }
+
+    #[test]
+    fn the_control_shape_is_armed_with_remaining_and_fired_in_order() {
+        let mut faults = Faults::default();
+        faults.arm([
+            ArmedFault::error("StartFHIRExportJob", ErrorKind::Throttle, 2).unwrap(),
+            ArmedFault::job_outcome(
+                OutcomeFault::new(ForcedOutcome::Failed, Some("no".into())),
+                3,
+            )
+            .unwrap(),
+        ]);
+        faults.take_error("StartFHIRExportJob");
+        let value = serde_json::to_value(&faults).unwrap();
+        assert_eq!(
+            value["armed"],
+            json!([
+                {"service": "healthlake", "operation": "StartFHIRExportJob", "kind": "throttle", "remaining": 1},
+                {"service": "healthlake", "nextJobOutcome": "FAILED", "message": "no", "remaining": 3},
+            ])
+        );
+        assert_eq!(value["fired"][0]["kind"], "throttle");
+        assert_eq!(value["fired"][0]["status"], 400);
+        assert!(value["fired"][0]["time"].is_f64());
+        faults.disarm();
+        assert!(faults.armed.is_empty());
+        assert_eq!(faults.fired.len(), 1, "disarming keeps the record");
     }
 }

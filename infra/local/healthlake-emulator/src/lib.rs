@@ -4,12 +4,20 @@
 
 pub mod api;
 pub mod config;
+mod control;
+mod datastores;
 pub mod emulator;
 pub mod faults;
 pub mod fhir;
+pub mod jobs;
+mod pagination;
 pub mod server;
 pub mod sink;
 pub mod validate;
+mod worker;
+
+#[cfg(test)]
+mod test_support;
 
 pub use config::{JobSettings, OutputSinkKind, Settings};
 pub use emulator::Emulator;

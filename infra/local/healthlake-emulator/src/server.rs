@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::api::ApiError;
 use crate::config::JobSettings;
 use crate::emulator::Emulator;
-use crate::faults::{ErrorFault, ErrorKind, Faults, ForcedOutcome, OutcomeFault};
+use crate::faults::{ArmedFault, ErrorKind, ForcedOutcome, OutcomeFault, SERVICE};
 
 const AMZ_JSON: &str = "application/x-amz-json-1.0";
 
@@ -82,12 +82,10 @@ async fn handle(
         (&Method::GET, "/_emulator/jobs") => control_ok(emulator.jobs_report()),
         (&Method::GET, "/_emulator/faults") => control_json(&emulator.faults()),
         (&Method::POST, "/_emulator/faults") => match parse_fault_requests(&body) {
-            Ok(armed) => control_json(&emulator.arm_faults(|faults| armed.apply(faults))),
+            Ok(armed) => control_json(&emulator.arm(armed)),
             Err(message) => control_error(StatusCode::BAD_REQUEST, &message),
         },
-        (&Method::DELETE, "/_emulator/faults") => {
-            control_json(&emulator.arm_faults(|faults| *faults = Faults::default()))
-        }
+        (&Method::DELETE, "/_emulator/faults") => control_json(&emulator.disarm()),
         (&Method::GET, "/_emulator/config") => control_json(&emulator.jobs_settings()),
         (&Method::POST, "/_emulator/config") => {
             match update_config(emulator.jobs_settings(), &body) {
@@ -178,10 +176,13 @@ fn control_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     control_response(status, json!({ "error": message }))
 }
 
-/// One entry of `POST /_emulator/faults`: an error fault or a job-outcome fault.
+/// One entry of `POST /_emulator/faults`: an error fault or a job-outcome fault. The fields are
+/// those of `infra/local/fault_proxy.py`'s faults where they mean the same (`service`,
+/// `operation`, `kind`, `count`, `message`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultRequest {
+    service: Option<String>,
     operation: Option<String>,
     kind: Option<String>,
     count: Option<u32>,
@@ -190,30 +191,25 @@ struct FaultRequest {
 }
 
 /// Faults parsed and checked in full before any is armed, so a bad request arms nothing.
-#[derive(Debug, Default)]
-struct ArmedFaults {
-    errors: Vec<ErrorFault>,
-    job_outcomes: Vec<OutcomeFault>,
-}
-
-impl ArmedFaults {
-    fn apply(self, faults: &mut Faults) {
-        faults.errors.extend(self.errors);
-        faults.job_outcomes.extend(self.job_outcomes);
-    }
-}
-
-fn parse_fault_requests(body: &[u8]) -> Result<ArmedFaults, String> {
+fn parse_fault_requests(body: &[u8]) -> Result<Vec<ArmedFault>, String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let entries = match value {
         Value::Array(entries) => entries,
         single => vec![single],
     };
-    let mut armed = ArmedFaults::default();
+    let mut armed = Vec::new();
     for entry in entries {
         let request: FaultRequest =
             serde_json::from_value(entry).map_err(|e| format!("bad fault: {e}"))?;
+        if let Some(service) = request.service.as_deref()
+            && service != SERVICE
+            && service != "*"
+        {
+            return Err(format!(
+                "service '{service}' must be {SERVICE} (or *): this is the HealthLake emulator"
+            ));
+        }
         let count = request.count.unwrap_or(1);
         match (request.kind, request.next_job_outcome) {
             (Some(kind), None) => {
@@ -224,7 +220,7 @@ fn parse_fault_requests(body: &[u8]) -> Result<ArmedFaults, String> {
                     format!("kind '{kind}' must be throttle, internal, accessDenied or conflict")
                 })?;
                 let operation = request.operation.as_deref().unwrap_or("*");
-                armed.errors.push(ErrorFault::new(operation, kind, count)?);
+                armed.push(ArmedFault::error(operation, kind, count)?);
             }
             (None, Some(outcome)) => {
                 if request.operation.is_some() {
@@ -233,11 +229,10 @@ fn parse_fault_requests(body: &[u8]) -> Result<ArmedFaults, String> {
                 let outcome = ForcedOutcome::parse(&outcome).ok_or_else(|| {
                     format!("nextJobOutcome '{outcome}' must be FAILED or COMPLETED_WITH_ERRORS")
                 })?;
-                for _ in 0..count {
-                    armed
-                        .job_outcomes
-                        .push(OutcomeFault::new(outcome, request.message.clone()));
-                }
+                armed.push(ArmedFault::job_outcome(
+                    OutcomeFault::new(outcome, request.message),
+                    count,
+                )?);
             }
             _ => {
                 return Err(
@@ -329,6 +324,7 @@ fn percent_decode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faults::FaultEffect;
 
     #[test]
     fn percent_decoding() {
@@ -348,9 +344,21 @@ mod tests {
                  {"nextJobOutcome":"FAILED","message":"bucket gone","count":2}]"#,
         )
         .unwrap();
-        assert_eq!(armed.errors[0].remaining, 2);
-        assert_eq!(armed.job_outcomes.len(), 2);
-        assert_eq!(armed.job_outcomes[1].message, "bucket gone");
+        assert_eq!(armed[0].remaining, 2);
+        assert_eq!(armed[1].remaining, 2, "the next two jobs");
+        assert_eq!(
+            armed[1].effect,
+            FaultEffect::JobOutcome(OutcomeFault::new(
+                ForcedOutcome::Failed,
+                Some("bucket gone".into())
+            ))
+        );
+        let same_as_the_proxy =
+            parse_fault_requests(br#"{"service":"healthlake","kind":"internal"}"#).unwrap();
+        assert_eq!(
+            same_as_the_proxy,
+            [ArmedFault::error("*", ErrorKind::Internal, 1).unwrap()]
+        );
 
         for (body, hint) in [
             (&br#"{"kind":"slow"}"#[..], "must be throttle"),
@@ -369,6 +377,10 @@ mod tests {
             (br#"{"kind":"throttle","count":0}"#, "at least 1"),
             (br#"{"kind":"throttle","typo":1}"#, "unknown field"),
             (b"not json", "not JSON"),
+            (
+                br#"{"service":"sns","kind":"throttle"}"#,
+                "must be healthlake",
+            ),
         ] {
             let err = parse_fault_requests(body).unwrap_err();
             assert!(

@@ -19,7 +19,7 @@ use aws_sdk_healthlake::primitives::DateTime;
 use aws_sdk_healthlake::types::{
     ExportJobProperties, FhirVersion, JobStatus, OutputDataConfig, S3Configuration,
 };
-use healthlake_emulator::faults::{ErrorFault, ErrorKind, ForcedOutcome, OutcomeFault};
+use healthlake_emulator::faults::{ArmedFault, ErrorKind, ForcedOutcome, OutcomeFault};
 use healthlake_emulator::{Emulator, JobSettings, MemorySink, Settings, serve};
 use tokio::net::TcpListener;
 
@@ -245,12 +245,14 @@ async fn list_export_jobs_paginates_and_filters() {
     let client = no_retry_client(&h.endpoint);
     let datastore_id = create_datastore(&client, "paged").await;
     let other_store = create_datastore(&client, "other").await;
-    h.emulator.arm_faults(|faults| {
-        faults.job_outcomes.push_back(OutcomeFault::new(
+    h.emulator.arm([ArmedFault::job_outcome(
+        OutcomeFault::new(
             ForcedOutcome::Failed,
             Some("Access denied to the bucket".into()),
-        ))
-    });
+        ),
+        1,
+    )
+    .unwrap()]);
 
     let mut job_ids = Vec::new();
     for n in 0..5 {
@@ -449,20 +451,12 @@ async fn errors_surface_as_the_sdks_typed_variants() {
     );
 
     // Injected faults: throttling, a server fault, access denied.
-    h.emulator.arm_faults(|faults| {
-        faults
-            .errors
-            .push(ErrorFault::new("StartFHIRExportJob", ErrorKind::Throttle, 1).unwrap());
-        faults
-            .errors
-            .push(ErrorFault::new("DescribeFHIRExportJob", ErrorKind::Internal, 1).unwrap());
-        faults
-            .errors
-            .push(ErrorFault::new("ListFHIRExportJobs", ErrorKind::AccessDenied, 1).unwrap());
-        faults
-            .errors
-            .push(ErrorFault::new("CreateFHIRDatastore", ErrorKind::Throttle, 1).unwrap());
-    });
+    h.emulator.arm([
+        ArmedFault::error("StartFHIRExportJob", ErrorKind::Throttle, 1).unwrap(),
+        ArmedFault::error("DescribeFHIRExportJob", ErrorKind::Internal, 1).unwrap(),
+        ArmedFault::error("ListFHIRExportJobs", ErrorKind::AccessDenied, 1).unwrap(),
+        ArmedFault::error("CreateFHIRDatastore", ErrorKind::Throttle, 1).unwrap(),
+    ]);
     let err = client
         .start_fhir_export_job()
         .datastore_id(&datastore_id)
@@ -543,14 +537,10 @@ async fn the_sdk_retries_through_injected_throttling_and_server_faults() {
             .with_initial_backoff(Duration::from_millis(1)),
     );
     let datastore_id = create_datastore(&client, "retries").await;
-    h.emulator.arm_faults(|faults| {
-        faults
-            .errors
-            .push(ErrorFault::new("StartFHIRExportJob", ErrorKind::Throttle, 1).unwrap());
-        faults
-            .errors
-            .push(ErrorFault::new("StartFHIRExportJob", ErrorKind::Internal, 1).unwrap());
-    });
+    h.emulator.arm([
+        ArmedFault::error("StartFHIRExportJob", ErrorKind::Throttle, 1).unwrap(),
+        ArmedFault::error("StartFHIRExportJob", ErrorKind::Internal, 1).unwrap(),
+    ]);
     // Both SDK retries carry the same (SDK-generated) ClientToken, so one job results.
     let started = client
         .start_fhir_export_job()
@@ -560,7 +550,9 @@ async fn the_sdk_retries_through_injected_throttling_and_server_faults() {
         .send()
         .await
         .expect("third attempt succeeds");
-    assert!(h.emulator.faults().errors.is_empty(), "both faults fired");
+    let faults = h.emulator.faults();
+    assert!(faults.armed.is_empty(), "both faults fired");
+    assert_eq!(faults.fired.len(), 2, "both faults fired");
     let jobs = h.emulator.jobs_report();
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(jobs["jobs"][0]["jobId"], started.job_id());

@@ -1,0 +1,158 @@
+//! The control API's side of the emulator (served under `/_emulator/` by [`crate::server`]):
+//! the jobs report, output objects of the memory sink, fault arming, run-time job settings and
+//! reset.
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::config::JobSettings;
+use crate::emulator::{Emulator, State};
+use crate::faults::{ArmedFault, Faults};
+
+impl Emulator {
+    /// Every job of every data store, with what the wire API does not show (for tests and demos).
+    pub fn jobs_report(&self) -> Value {
+        let state = self.state();
+        let now = Instant::now();
+        let jobs: Vec<Value> = state
+            .jobs
+            .iter()
+            .map(|job| {
+                let properties = state.job_properties(job, now);
+                serde_json::json!({
+                    "jobId": job.job_id,
+                    "jobName": job.job_name,
+                    "datastoreId": job.datastore_id,
+                    "jobStatus": properties.job_status,
+                    "clientToken": job.client_token,
+                    "submitTime": job.submit_time,
+                    "startTime": job.started_at,
+                    "endTime": properties.end_time,
+                    "message": properties.message,
+                    "forcedOutcome": job.forced_outcome.as_ref().map(|f| f.outcome),
+                    "outputS3Uri": format!("s3://{}/{}/", job.location.bucket, job.location.key(&job.output_folder())),
+                    "outputObjects": job.output_objects,
+                })
+            })
+            .collect();
+        serde_json::json!({ "jobs": jobs })
+    }
+
+    /// An output object's body, when the sink keeps them (the memory sink).
+    pub fn read_object(&self, uri: &str) -> Option<Vec<u8>> {
+        self.inner.sink.read_object(uri)
+    }
+
+    /// What is armed (each with `remaining`) and what fired, in order.
+    pub fn faults(&self) -> Faults {
+        self.state().faults.clone()
+    }
+
+    /// Arms `faults` after those already armed; returns the faults as they are now.
+    pub fn arm(&self, faults: impl IntoIterator<Item = ArmedFault>) -> Faults {
+        let mut state = self.state();
+        state.faults.arm(faults);
+        state.faults.clone()
+    }
+
+    /// Disarms everything armed (what fired stays on record); returns the faults as they are now.
+    pub fn disarm(&self) -> Faults {
+        let mut state = self.state();
+        state.faults.disarm();
+        state.faults.clone()
+    }
+
+    pub fn jobs_settings(&self) -> JobSettings {
+        self.state().jobs_settings
+    }
+
+    pub fn set_jobs_settings(&self, settings: JobSettings) {
+        self.state().jobs_settings = settings;
+    }
+
+    /// Back to the state right after start: flags re-applied, no jobs, workers stopped.
+    pub fn reset(&self) {
+        let mut state = self.state();
+        for worker in state.workers.values() {
+            worker.handle.abort();
+        }
+        let id_seed = state.ids.next_u64();
+        *state = State::new(&self.inner.settings, id_seed);
+        self.inner.sink.clear();
+        tracing::info!("emulator reset");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::config::{JobSettings, Settings};
+    use crate::faults::{ArmedFault, ErrorKind, Faults};
+    use crate::test_support::*;
+
+    #[tokio::test]
+    async fn reset_restores_the_state_right_after_start() {
+        let settings = Settings {
+            jobs: JobSettings {
+                submitted_ms: 0,
+                in_progress_ms: 0,
+                patients: 1,
+                seed: 1,
+            },
+            datastores: vec!["ds1".into()],
+            faults: Faults {
+                armed: vec![
+                    ArmedFault::error("ListFHIRDatastores", ErrorKind::Internal, 1).unwrap(),
+                ],
+                ..Faults::default()
+            },
+            ..Settings::default()
+        };
+        let (emulator, sink) = emulator_with(settings.clone());
+        assert_eq!(
+            call(&emulator, "ListFHIRDatastores", json!({}))
+                .unwrap_err()
+                .type_name(),
+            "InternalServerException"
+        );
+        call(
+            &emulator,
+            "CreateFHIRDatastore",
+            json!({ "DatastoreTypeVersion": "R4" }),
+        )
+        .unwrap();
+        let job_id = start(&emulator, "ds1", "before-reset");
+        wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+        emulator.set_jobs_settings(JobSettings {
+            patients: 3,
+            ..settings.jobs
+        });
+
+        emulator.reset();
+        assert!(
+            emulator.jobs_report()["jobs"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        assert!(sink.objects().is_empty());
+        assert_eq!(emulator.jobs_settings(), settings.jobs);
+        assert_eq!(emulator.faults(), settings.faults);
+        assert_eq!(
+            call(&emulator, "ListFHIRDatastores", json!({}))
+                .unwrap_err()
+                .type_name(),
+            "InternalServerException"
+        );
+        let listed = call(&emulator, "ListFHIRDatastores", json!({})).unwrap();
+        assert_eq!(
+            listed["DatastorePropertiesList"].as_array().unwrap().len(),
+            1,
+            "only the flag's data store"
+        );
+        // The emulator still runs jobs after a reset.
+        let job_id = start(&emulator, "ds1", "after-reset");
+        wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+    }
+}

@@ -1,0 +1,229 @@
+//! Data stores: CreateFHIRDatastore (ClientToken-idempotent), DescribeFHIRDatastore and
+//! ListFHIRDatastores. Every emulated data store is ACTIVE from the moment it exists.
+
+use crate::api::*;
+use crate::config::Settings;
+use crate::emulator::{Emulator, State, epoch_now};
+use crate::pagination::{page_request, paginate};
+use crate::validate::Violations;
+
+const DATASTORE_STATUSES: [&str; 5] =
+    ["CREATING", "ACTIVE", "DELETING", "DELETED", "CREATE_FAILED"];
+
+#[derive(Debug, Clone)]
+pub(crate) struct Datastore {
+    seq: u64,
+    id: String,
+    name: Option<String>,
+    created_at: f64,
+}
+
+impl State {
+    pub(crate) fn add_datastore(&mut self, id: String, name: Option<String>) -> &Datastore {
+        let seq = self.seq();
+        let datastore = Datastore {
+            seq,
+            id: id.clone(),
+            name,
+            created_at: epoch_now(),
+        };
+        self.datastores.entry(id).or_insert(datastore)
+    }
+}
+
+pub(crate) fn datastore_not_found(id: &str) -> ApiError {
+    ApiError::ResourceNotFound(format!("Data store {id} does not exist"))
+}
+
+impl Emulator {
+    fn datastore_properties(&self, datastore: &Datastore) -> DatastoreProperties {
+        let Settings {
+            region, account_id, ..
+        } = self.settings();
+        DatastoreProperties {
+            datastore_id: datastore.id.clone(),
+            datastore_arn: format!(
+                "arn:aws:healthlake:{region}:{account_id}:datastore/fhir/{}",
+                datastore.id
+            ),
+            datastore_name: datastore.name.clone(),
+            // Data stores are usable at once: the real CREATING phase would only slow tests down.
+            datastore_status: "ACTIVE".to_string(),
+            created_at: datastore.created_at,
+            datastore_type_version: "R4".to_string(),
+            datastore_endpoint: format!(
+                "https://healthlake.{region}.amazonaws.com/datastore/{}/r4/",
+                datastore.id
+            ),
+        }
+    }
+
+    pub fn create_datastore(
+        &self,
+        request: CreateDatastoreRequest,
+    ) -> Result<CreateDatastoreResponse, ApiError> {
+        let mut v = Violations::new();
+        if let Some(name) = &request.datastore_name {
+            v.identifier(name, "datastoreName", 1, 256);
+        }
+        if let Some(version) = v.required(
+            request.datastore_type_version.as_deref(),
+            "datastoreTypeVersion",
+        ) {
+            v.one_of(version, "datastoreTypeVersion", &["R4"]);
+        }
+        if let Some(token) = &request.client_token {
+            v.client_token(token, "clientToken");
+        }
+        v.finish()?;
+
+        let mut state = self.state();
+        let existing = request
+            .client_token
+            .as_ref()
+            .and_then(|t| state.datastore_tokens.get(t))
+            .cloned();
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = state.new_id();
+                state.add_datastore(id.clone(), request.datastore_name);
+                if let Some(token) = request.client_token {
+                    state.datastore_tokens.insert(token, id.clone());
+                }
+                tracing::info!(datastore_id = %id, "created data store");
+                id
+            }
+        };
+        let properties = self.datastore_properties(&state.datastores[&id]);
+        Ok(CreateDatastoreResponse {
+            datastore_id: properties.datastore_id,
+            datastore_arn: properties.datastore_arn,
+            datastore_status: properties.datastore_status,
+            datastore_endpoint: properties.datastore_endpoint,
+        })
+    }
+
+    pub fn describe_datastore(
+        &self,
+        request: DescribeDatastoreRequest,
+    ) -> Result<DescribeDatastoreResponse, ApiError> {
+        let mut v = Violations::new();
+        if let Some(id) = v.required(request.datastore_id.as_deref(), "datastoreId") {
+            v.identifier(id, "datastoreId", 1, 32);
+        }
+        v.finish()?;
+        let id = request.datastore_id.unwrap_or_default();
+        let state = self.state();
+        let datastore = state
+            .datastores
+            .get(&id)
+            .ok_or_else(|| datastore_not_found(&id))?;
+        Ok(DescribeDatastoreResponse {
+            datastore_properties: self.datastore_properties(datastore),
+        })
+    }
+
+    pub fn list_datastores(
+        &self,
+        request: ListDatastoresRequest,
+    ) -> Result<ListDatastoresResponse, ApiError> {
+        let filter = request.filter.unwrap_or_default();
+        let mut v = Violations::new();
+        if let Some(name) = &filter.datastore_name {
+            v.identifier(name, "filter.datastoreName", 1, 256);
+        }
+        if let Some(status) = &filter.datastore_status {
+            v.one_of(status, "filter.datastoreStatus", &DATASTORE_STATUSES);
+        }
+        let page = page_request(
+            &mut v,
+            request.max_results,
+            request.next_token.as_deref(),
+            "datastores",
+        );
+        v.finish()?;
+        let after = page.after?;
+
+        let state = self.state();
+        let mut matching: Vec<&Datastore> = state
+            .datastores
+            .values()
+            .filter(|d| filter.datastore_name.is_none() || d.name == filter.datastore_name)
+            // Every emulated data store is ACTIVE.
+            .filter(|_| {
+                filter
+                    .datastore_status
+                    .as_deref()
+                    .is_none_or(|s| s == "ACTIVE")
+            })
+            .filter(|d| filter.created_before.is_none_or(|t| d.created_at < t))
+            .filter(|d| filter.created_after.is_none_or(|t| d.created_at > t))
+            .collect();
+        matching.sort_by_key(|d| std::cmp::Reverse(d.seq));
+        let (items, next_token) = paginate(matching, |d| d.seq, after, page.size, "datastores");
+        Ok(ListDatastoresResponse {
+            datastore_properties_list: items
+                .into_iter()
+                .map(|d| self.datastore_properties(d))
+                .collect(),
+            next_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn data_stores_are_created_idempotently_and_listed_newest_first() {
+        let (emulator, _) = emulator(0, 0);
+        let create = json!({ "DatastoreName": "analytics", "DatastoreTypeVersion": "R4", "ClientToken": "create-1" });
+        let created = call(&emulator, "CreateFHIRDatastore", create.clone()).unwrap();
+        assert_eq!(
+            call(&emulator, "CreateFHIRDatastore", create).unwrap(),
+            created
+        );
+        let id = created["DatastoreId"].as_str().unwrap();
+        assert_eq!(id.len(), 32);
+        assert_eq!(
+            created["DatastoreArn"],
+            format!("arn:aws:healthlake:us-east-1:123456789012:datastore/fhir/{id}")
+        );
+        assert_eq!(created["DatastoreStatus"], "ACTIVE");
+
+        let page = call(&emulator, "ListFHIRDatastores", json!({ "MaxResults": 2 })).unwrap();
+        let ids: Vec<&str> = page["DatastorePropertiesList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["DatastoreId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [id, "ds2"]);
+        let token = page["NextToken"].as_str().unwrap();
+        let page = call(
+            &emulator,
+            "ListFHIRDatastores",
+            json!({ "MaxResults": 2, "NextToken": token }),
+        )
+        .unwrap();
+        assert_eq!(page["DatastorePropertiesList"][0]["DatastoreId"], "ds1");
+        assert!(page.get("NextToken").is_none());
+
+        let filtered = call(
+            &emulator,
+            "ListFHIRDatastores",
+            json!({ "Filter": { "DatastoreName": "analytics" } }),
+        )
+        .unwrap();
+        assert_eq!(
+            filtered["DatastorePropertiesList"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,524 @@
+//! Export jobs: StartFHIRExportJob (validation, ClientToken idempotency per data store),
+//! DescribeFHIRExportJob and ListFHIRExportJobs, and the statuses a job goes through. The
+//! [`crate::worker`] moves a job from waiting to running to finished.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::api::*;
+use crate::datastores::datastore_not_found;
+use crate::emulator::{Emulator, State, epoch_now};
+use crate::faults::OutcomeFault;
+use crate::pagination::{page_request, paginate};
+use crate::validate::{S3Location, Violations};
+
+/// Every JobStatus value in the service model (what a ListFHIRExportJobs filter may name).
+pub const JOB_STATUSES: [&str; 10] = [
+    "SUBMITTED",
+    "QUEUED",
+    "IN_PROGRESS",
+    "COMPLETED_WITH_ERRORS",
+    "COMPLETED",
+    "FAILED",
+    "CANCEL_SUBMITTED",
+    "CANCEL_IN_PROGRESS",
+    "CANCEL_COMPLETED",
+    "CANCEL_FAILED",
+];
+
+/// The statuses this emulator's jobs go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Submitted,
+    Queued,
+    InProgress,
+    Completed,
+    CompletedWithErrors,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "SUBMITTED",
+            Self::Queued => "QUEUED",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Completed => "COMPLETED",
+            Self::CompletedWithErrors => "COMPLETED_WITH_ERRORS",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Phase {
+    /// Waiting for its turn: shown as SUBMITTED, then QUEUED if another job of the store is ahead.
+    Waiting,
+    Running,
+    Finished {
+        status: JobStatus,
+        end_time: f64,
+        message: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ExportJob {
+    pub(crate) seq: u64,
+    pub(crate) job_id: String,
+    pub(crate) job_name: Option<String>,
+    pub(crate) datastore_id: String,
+    pub(crate) output: S3Configuration,
+    pub(crate) location: S3Location,
+    pub(crate) data_access_role_arn: String,
+    pub(crate) client_token: String,
+    /// Epoch seconds, as reported on the wire.
+    pub(crate) submit_time: f64,
+    /// The same moment on the monotonic clock, which the lifecycle runs on.
+    pub(crate) submitted: Instant,
+    /// Epoch seconds when it went IN_PROGRESS (control API only: the model has no such member).
+    pub(crate) started_at: Option<f64>,
+    pub(crate) phase: Phase,
+    pub(crate) forced_outcome: Option<OutcomeFault>,
+    pub(crate) output_objects: Vec<String>,
+}
+
+impl ExportJob {
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished { .. })
+    }
+
+    /// The folder under the S3Uri that HealthLake writes this job's files to.
+    pub(crate) fn output_folder(&self) -> String {
+        format!("{}-FHIR_EXPORT-{}", self.datastore_id, self.job_id)
+    }
+}
+
+impl State {
+    pub(crate) fn job(&self, job_id: &str) -> Option<&ExportJob> {
+        self.jobs.iter().find(|j| j.job_id == job_id)
+    }
+
+    pub(crate) fn job_mut(&mut self, job_id: &str) -> Option<&mut ExportJob> {
+        self.jobs.iter_mut().find(|j| j.job_id == job_id)
+    }
+
+    pub(crate) fn status(&self, job: &ExportJob, now: Instant) -> JobStatus {
+        match &job.phase {
+            Phase::Running => JobStatus::InProgress,
+            Phase::Finished { status, .. } => *status,
+            Phase::Waiting => {
+                let submitted_for = Duration::from_millis(self.jobs_settings.submitted_ms);
+                let waiting_behind_another = self.jobs.iter().any(|j| {
+                    j.datastore_id == job.datastore_id && j.seq < job.seq && !j.is_finished()
+                });
+                if waiting_behind_another && now >= job.submitted + submitted_for {
+                    JobStatus::Queued
+                } else {
+                    JobStatus::Submitted
+                }
+            }
+        }
+    }
+
+    pub(crate) fn job_properties(&self, job: &ExportJob, now: Instant) -> ExportJobProperties {
+        let (end_time, message) = match &job.phase {
+            Phase::Finished {
+                end_time, message, ..
+            } => (Some(*end_time), message.clone()),
+            _ => (None, None),
+        };
+        ExportJobProperties {
+            job_id: job.job_id.clone(),
+            job_name: job.job_name.clone(),
+            job_status: self.status(job, now).as_str().to_string(),
+            submit_time: job.submit_time,
+            end_time,
+            datastore_id: job.datastore_id.clone(),
+            output_data_config: OutputDataConfig {
+                s3_configuration: job.output.clone(),
+            },
+            data_access_role_arn: job.data_access_role_arn.clone(),
+            message,
+        }
+    }
+}
+
+impl Emulator {
+    pub fn start_export_job(
+        &self,
+        request: StartExportJobRequest,
+    ) -> Result<StartExportJobResponse, ApiError> {
+        let mut v = Violations::new();
+        if let Some(name) = &request.job_name {
+            v.identifier(name, "jobName", 1, 64);
+        }
+        let s3 = match &request.output_data_config {
+            None => {
+                v.required(None, "outputDataConfig");
+                None
+            }
+            Some(union) => s3_configuration(&mut v, union),
+        };
+        let location = s3.as_ref().and_then(|s3| {
+            let uri = v.required(
+                s3.s3_uri.as_deref(),
+                "outputDataConfig.s3Configuration.s3Uri",
+            );
+            let kms = v.required(
+                s3.kms_key_id.as_deref(),
+                "outputDataConfig.s3Configuration.kmsKeyId",
+            );
+            if let Some(kms) = kms {
+                v.kms_key_id(kms, "outputDataConfig.s3Configuration.kmsKeyId");
+            }
+            uri.and_then(|uri| v.s3_uri(uri, "outputDataConfig.s3Configuration.s3Uri"))
+        });
+        if let Some(id) = v.required(request.datastore_id.as_deref(), "datastoreId") {
+            v.identifier(id, "datastoreId", 1, 32);
+        }
+        if let Some(arn) = v.required(request.data_access_role_arn.as_deref(), "dataAccessRoleArn")
+        {
+            v.role_arn(arn, "dataAccessRoleArn");
+        }
+        if let Some(token) = &request.client_token {
+            v.client_token(token, "clientToken");
+        }
+        v.finish()?;
+        let (Some(s3), Some(location)) = (s3, location) else {
+            unreachable!("validation reports a missing S3 configuration or URI")
+        };
+        let datastore_id = request.datastore_id.unwrap_or_default();
+
+        let mut state = self.state();
+        if !state.datastores.contains_key(&datastore_id) {
+            return Err(datastore_not_found(&datastore_id));
+        }
+        // Both SDKs fill in a ClientToken when the caller gives none; a raw request may not.
+        let client_token = match request.client_token {
+            Some(token) => token,
+            None => state.new_id(),
+        };
+        let token_key = (datastore_id.clone(), client_token.clone());
+        if let Some(job_id) = state.job_tokens.get(&token_key).cloned() {
+            let job = state.job(&job_id).expect("token maps to a job");
+            tracing::info!(%job_id, %datastore_id, "StartFHIRExportJob repeated with the same ClientToken");
+            return Ok(StartExportJobResponse {
+                job_id,
+                job_status: state.status(job, Instant::now()).as_str().to_string(),
+                datastore_id,
+            });
+        }
+
+        let job_id = state.new_id();
+        let seq = state.seq();
+        let forced_outcome = state.faults.take_job_outcome(&job_id);
+        state.jobs.push(ExportJob {
+            seq,
+            job_id: job_id.clone(),
+            job_name: request.job_name,
+            datastore_id: datastore_id.clone(),
+            output: S3Configuration {
+                s3_uri: s3.s3_uri.unwrap_or_default(),
+                kms_key_id: s3.kms_key_id.unwrap_or_default(),
+            },
+            location,
+            data_access_role_arn: request.data_access_role_arn.unwrap_or_default(),
+            client_token,
+            submit_time: epoch_now(),
+            submitted: Instant::now(),
+            started_at: None,
+            phase: Phase::Waiting,
+            forced_outcome,
+            output_objects: Vec::new(),
+        });
+        state.job_tokens.insert(token_key, job_id.clone());
+        tracing::info!(%job_id, %datastore_id, "export job submitted");
+        self.ensure_worker(&mut state, &datastore_id);
+        Ok(StartExportJobResponse {
+            job_id,
+            job_status: JobStatus::Submitted.as_str().to_string(),
+            datastore_id,
+        })
+    }
+
+    pub fn describe_export_job(
+        &self,
+        request: DescribeExportJobRequest,
+    ) -> Result<DescribeExportJobResponse, ApiError> {
+        let mut v = Violations::new();
+        if let Some(id) = v.required(request.datastore_id.as_deref(), "datastoreId") {
+            v.identifier(id, "datastoreId", 1, 32);
+        }
+        if let Some(id) = v.required(request.job_id.as_deref(), "jobId") {
+            v.identifier(id, "jobId", 1, 32);
+        }
+        v.finish()?;
+        let (datastore_id, job_id) = (
+            request.datastore_id.unwrap_or_default(),
+            request.job_id.unwrap_or_default(),
+        );
+        let state = self.state();
+        if !state.datastores.contains_key(&datastore_id) {
+            return Err(datastore_not_found(&datastore_id));
+        }
+        let job = state
+            .job(&job_id)
+            .filter(|j| j.datastore_id == datastore_id)
+            .ok_or_else(|| {
+                ApiError::ResourceNotFound(format!(
+                    "Export job {job_id} does not exist in data store {datastore_id}"
+                ))
+            })?;
+        Ok(DescribeExportJobResponse {
+            export_job_properties: state.job_properties(job, Instant::now()),
+        })
+    }
+
+    pub fn list_export_jobs(
+        &self,
+        request: ListExportJobsRequest,
+    ) -> Result<ListExportJobsResponse, ApiError> {
+        let mut v = Violations::new();
+        if let Some(id) = v.required(request.datastore_id.as_deref(), "datastoreId") {
+            v.identifier(id, "datastoreId", 1, 32);
+        }
+        if let Some(name) = &request.job_name {
+            v.identifier(name, "jobName", 1, 64);
+        }
+        if let Some(status) = &request.job_status {
+            v.one_of(status, "jobStatus", &JOB_STATUSES);
+        }
+        let page = page_request(
+            &mut v,
+            request.max_results,
+            request.next_token.as_deref(),
+            "jobs",
+        );
+        v.finish()?;
+        let after = page.after?;
+        let datastore_id = request.datastore_id.unwrap_or_default();
+
+        let state = self.state();
+        if !state.datastores.contains_key(&datastore_id) {
+            return Err(datastore_not_found(&datastore_id));
+        }
+        let now = Instant::now();
+        let mut matching: Vec<ExportJobProperties> = Vec::new();
+        let mut seqs = Vec::new();
+        for job in state.jobs.iter().rev() {
+            let properties = state.job_properties(job, now);
+            let keep = job.datastore_id == datastore_id
+                && (request.job_name.is_none() || job.job_name == request.job_name)
+                && request
+                    .job_status
+                    .as_deref()
+                    .is_none_or(|s| s == properties.job_status)
+                && request.submitted_before.is_none_or(|t| job.submit_time < t)
+                && request.submitted_after.is_none_or(|t| job.submit_time > t);
+            if keep {
+                matching.push(properties);
+                seqs.push(job.seq);
+            }
+        }
+        // Newest first; the token is the position (by seq) of the last job returned.
+        let items: Vec<(u64, ExportJobProperties)> = seqs.into_iter().zip(matching).collect();
+        let (page_items, next_token) = paginate(items, |(seq, _)| *seq, after, page.size, "jobs");
+        Ok(ListExportJobsResponse {
+            export_job_properties_list: page_items.into_iter().map(|(_, p)| p).collect(),
+            next_token,
+        })
+    }
+}
+
+/// The `S3Configuration` member of the `OutputDataConfig` union, reporting other members.
+fn s3_configuration(
+    v: &mut Violations,
+    union: &serde_json::Map<String, Value>,
+) -> Option<S3ConfigurationRequest> {
+    let path = "outputDataConfig";
+    let unknown: Vec<&str> = union
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "S3Configuration")
+        .collect();
+    if !unknown.is_empty() {
+        v.rule(
+            Some(&unknown.join(", ")),
+            path,
+            "Member must be a union with exactly one member, S3Configuration",
+        );
+        return None;
+    }
+    match union.get("S3Configuration") {
+        None => {
+            v.required(None, "outputDataConfig.s3Configuration");
+            None
+        }
+        Some(value) => match serde_json::from_value::<S3ConfigurationRequest>(value.clone()) {
+            Ok(s3) => Some(s3),
+            Err(e) => {
+                v.rule(
+                    None,
+                    "outputDataConfig.s3Configuration",
+                    &format!("Member must be an S3Configuration ({e})"),
+                );
+                None
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::ApiError;
+    use crate::test_support::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_new_job_is_submitted_for_the_submitted_duration() {
+        let (emulator, _) = emulator(600_000, 0);
+        let first = start(&emulator, "ds1", "first");
+        let second = start(&emulator, "ds1", "second");
+        assert_eq!(status(&emulator, "ds1", &first), "SUBMITTED");
+        // Behind another job, but not yet past its own SUBMITTED period.
+        assert_eq!(status(&emulator, "ds1", &second), "SUBMITTED");
+    }
+
+    #[tokio::test]
+    async fn the_same_client_token_on_the_same_store_returns_the_same_job() {
+        let (emulator, _) = emulator(0, 0);
+        let job_id = start(&emulator, "ds1", "idempotent-1");
+        assert_eq!(start(&emulator, "ds1", "idempotent-1"), job_id);
+        wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+        let repeat = call(
+            &emulator,
+            "StartFHIRExportJob",
+            start_body("ds1", "idempotent-1", "s3://other/x"),
+        )
+        .unwrap();
+        assert_eq!(
+            repeat,
+            json!({ "JobId": job_id, "JobStatus": "COMPLETED", "DatastoreId": "ds1" })
+        );
+        assert_eq!(
+            emulator.jobs_report()["jobs"].as_array().unwrap().len(),
+            1,
+            "repeats create nothing"
+        );
+        // Tokens are scoped to a data store.
+        assert_ne!(start(&emulator, "ds2", "idempotent-1"), job_id);
+    }
+
+    #[tokio::test]
+    async fn invalid_requests_are_rejected_with_every_violation() {
+        let (emulator, _) = emulator(0, 0);
+        let err = call(
+            &emulator,
+            "StartFHIRExportJob",
+            json!({ "ClientToken": "bad token" }),
+        )
+        .unwrap_err();
+        assert_eq!(err.type_name(), "ValidationException");
+        let message = err.message();
+        assert!(
+            message.starts_with("4 validation errors detected"),
+            "{message}"
+        );
+        for path in [
+            "'outputDataConfig'",
+            "'datastoreId'",
+            "'dataAccessRoleArn'",
+            "'clientToken'",
+        ] {
+            assert!(message.contains(path), "{path} missing from {message}");
+        }
+
+        let mut body = start_body("ds1", "t", "s3://bucket/x");
+        body["OutputDataConfig"] =
+            json!({ "S3Configuration": { "S3Uri": "s3://bucket/x" }, "Other": {} });
+        let err = call(&emulator, "StartFHIRExportJob", body).unwrap_err();
+        assert!(err.message().contains("exactly one member"), "{err}");
+
+        let mut body = start_body("ds1", "t", "s3://bucket/x");
+        body["OutputDataConfig"]["S3Configuration"]
+            .as_object_mut()
+            .unwrap()
+            .remove("KmsKeyId");
+        let err = call(&emulator, "StartFHIRExportJob", body).unwrap_err();
+        assert!(err.message().contains("'outputDataConfig.s3Configuration.kmsKeyId' failed to satisfy constraint: Member must not be null"), "{err}");
+
+        let err = call(&emulator, "StartFHIRExportJob", json!({ "DatastoreId": 7 })).unwrap_err();
+        assert_eq!(err.type_name(), "SerializationException");
+
+        let err = call(
+            &emulator,
+            "ListFHIRExportJobs",
+            json!({ "DatastoreId": "ds1", "NextToken": "datastores-1" }),
+        )
+        .unwrap_err();
+        assert!(err.message().contains("Invalid NextToken"), "{err}");
+        let err = call(
+            &emulator,
+            "ListFHIRExportJobs",
+            json!({ "DatastoreId": "ds1", "JobStatus": "DONE" }),
+        )
+        .unwrap_err();
+        assert!(err.message().contains("enum value set"), "{err}");
+        let err = call(
+            &emulator,
+            "CreateFHIRDatastore",
+            json!({ "DatastoreTypeVersion": "R5" }),
+        )
+        .unwrap_err();
+        assert!(err.message().contains("[R4]"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unknown_stores_and_jobs_are_not_found() {
+        let (emulator, _) = emulator(0, 600_000);
+        let err = call(
+            &emulator,
+            "StartFHIRExportJob",
+            start_body("nope", "t", "s3://bucket/x"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::ResourceNotFound("Data store nope does not exist".into())
+        );
+        let job_id = start(&emulator, "ds1", "t");
+        let err = call(
+            &emulator,
+            "DescribeFHIRExportJob",
+            json!({ "DatastoreId": "ds2", "JobId": job_id }),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.type_name(),
+            "ResourceNotFoundException",
+            "a job is found only in its own store"
+        );
+        for (operation, body) in [
+            ("DescribeFHIRDatastore", json!({ "DatastoreId": "nope" })),
+            ("ListFHIRExportJobs", json!({ "DatastoreId": "nope" })),
+            (
+                "DescribeFHIRExportJob",
+                json!({ "DatastoreId": "ds1", "JobId": "nope" }),
+            ),
+        ] {
+            assert_eq!(
+                call(&emulator, operation, body).unwrap_err().type_name(),
+                "ResourceNotFoundException"
+            );
+        }
+        assert_eq!(
+            call(&emulator, "DeleteFHIRDatastore", json!({}))
+                .unwrap_err()
+                .type_name(),
+            "UnknownOperationException"
+        );
+    }
+}

@@ -1,5 +1,8 @@
 //! Logging and AWS configuration shared by both functions' `main`.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_healthlake::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use tracing_subscriber::filter::LevelFilter;
@@ -23,14 +26,32 @@ pub fn init_tracing() {
         .init();
 }
 
+/// How long one attempt of an AWS call may take, connecting included. A hung connection fails
+/// the attempt, the SDK retries it (standard mode: 3 attempts with backoff), and the call as a
+/// whole ends by [`OPERATION_TIMEOUT`] as a transient failure (`TransientAwsError`), which the
+/// state machine retries; never as a function timeout (`Lambda.Unknown`), which it cannot.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Well under the functions' 30 s timeout (template.yaml), so the function can still answer.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Region, credentials and endpoints from the standard sources, including `AWS_ENDPOINT_URL`
 /// and `AWS_ENDPOINT_URL_<SERVICE>`: the offline stack needs no other code path. Every client
-/// built from it shares one HTTPS client that trusts only Amazon's roots.
+/// built from it shares one HTTPS client that trusts only Amazon's roots, and the timeouts above.
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(amazon_https_client())
+        .timeout_config(timeouts())
         .load()
         .await
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
 }
 
 /// The roots AWS endpoints chain to (see certs/README.md). Built in, so no cold start reads
@@ -65,6 +86,18 @@ pub fn amazon_https_client() -> SharedHttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_call_is_bounded_well_inside_the_function_timeout() {
+        let config = timeouts();
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(config.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(config.operation_timeout(), Some(OPERATION_TIMEOUT));
+        // Three attempts fit in the operation timeout, which leaves the 30 s function time to
+        // answer with a TransientAwsError.
+        assert!(ATTEMPT_TIMEOUT * 3 <= OPERATION_TIMEOUT);
+        assert!(OPERATION_TIMEOUT + Duration::from_secs(5) <= Duration::from_secs(30));
+    }
 
     #[test]
     fn the_built_in_roots_are_the_five_amazon_certificates() {

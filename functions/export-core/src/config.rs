@@ -33,12 +33,16 @@ pub struct StartSettings {
     pub state_machine_arn: String,
     pub policy: WaitPolicy,
     pub deadline_seconds: u32,
+    /// Settings that were resolved rather than refused; `main` logs each at start-up.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollSettings {
     pub topic_arn: String,
     pub policy: WaitPolicy,
+    /// Settings that were resolved rather than refused; `main` logs each at start-up.
+    pub warnings: Vec<String>,
 }
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
@@ -96,7 +100,8 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         }
     }
 
-    fn policy(&self) -> Result<WaitPolicy, ConfigError> {
+    /// The wait policy, and a warning when it had to be resolved (see [`WaitPolicy::resolved`]).
+    fn policy(&self) -> Result<(WaitPolicy, Option<String>), ConfigError> {
         let defaults = WaitPolicy::default();
         let policy = WaitPolicy {
             first_wait_seconds: self.parsed(
@@ -126,7 +131,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             .unwrap_or("FIRST_WAIT_SECONDS");
             ConfigError { variable, problem }
         })?;
-        Ok(policy)
+        Ok(policy.resolved())
     }
 }
 
@@ -212,6 +217,7 @@ impl StartSettings {
             });
         }
 
+        let (policy, warning) = vars.policy()?;
         Ok(StartSettings {
             datastore_ids,
             destination: ExportDestination {
@@ -222,8 +228,9 @@ impl StartSettings {
             },
             topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
             state_machine_arn: vars.arn("STATE_MACHINE_ARN", "states", "stateMachine:")?,
-            policy: vars.policy()?,
+            policy,
             deadline_seconds,
+            warnings: warning.into_iter().collect(),
         })
     }
 }
@@ -276,9 +283,11 @@ impl PollSettings {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
+        let (policy, warning) = vars.policy()?;
         Ok(PollSettings {
             topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
-            policy: vars.policy()?,
+            policy,
+            warnings: warning.into_iter().collect(),
         })
     }
 }
@@ -402,5 +411,22 @@ pub(crate) mod tests {
         assert_eq!(settings.policy.max_wait_seconds, 5);
         let err = PollSettings::from_lookup(|_| None).unwrap_err();
         assert_eq!(err.variable, "TOPIC_ARN");
+    }
+
+    #[test]
+    fn a_first_wait_above_the_cap_starts_with_a_warning_not_a_failed_init() {
+        let mut vars = sample_vars();
+        vars.insert("FIRST_WAIT_SECONDS", "600".into());
+        vars.insert("MAX_WAIT_SECONDS", "300".into());
+        let settings = start_with(&vars).unwrap();
+        assert_eq!(settings.policy.max_wait_seconds, 600);
+        assert_eq!(settings.warnings.len(), 1);
+        assert!(settings.warnings[0].contains("MAX_WAIT_SECONDS"));
+        assert!(start_with(&sample_vars()).unwrap().warnings.is_empty());
+        let poll = PollSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        assert_eq!(
+            (poll.policy.max_wait_seconds, poll.warnings.len()),
+            (600, 1)
+        );
     }
 }

@@ -11,6 +11,9 @@ use poll_export::PollExport;
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = PollSettings::from_env()?;
+    for warning in &settings.warnings {
+        tracing::warn!(%warning, "configuration resolved");
+    }
     let config = aws_config().await;
     let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
     let announcer = Announcer::new(vec![Channel::Sns(SnsTopic::new(

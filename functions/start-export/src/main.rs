@@ -12,6 +12,9 @@ use start_export::StartExport;
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = StartSettings::from_env()?;
+    for warning in &settings.warnings {
+        tracing::warn!(%warning, "configuration resolved");
+    }
     let config = aws_config().await;
     let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
     let workflows = Workflows::new(

@@ -314,8 +314,22 @@ async fn an_api_post_answers_202_with_the_job_and_where_to_follow_it() {
     );
 
     let jobs = h.started_jobs.lock().unwrap();
-    assert_eq!(jobs[0].job_name(), Some("api-cohort-42-2026-11-26-0200"));
-    assert!(jobs[0].client_token().unwrap().starts_with("key-"));
+    // With an Idempotency-Key, the name and folder come from the token, not the time.
+    let token = jobs[0].client_token().unwrap();
+    assert!(token.starts_with("key-"));
+    let tag = &token["key-".len().."key-".len() + 12];
+    assert_eq!(
+        jobs[0].job_name().unwrap(),
+        format!("api-cohort-42-k{tag}")
+    );
+    let s3_uri = match jobs[0].output_data_config().unwrap() {
+        OutputDataConfig::S3Configuration(s3) => s3.s3_uri().to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        s3_uri,
+        format!("s3://example-exports/healthlake/{STORE}/requests/{token}/")
+    );
     let input: ExecutionState =
         serde_json::from_str(h.executions.lock().unwrap()[0].input().unwrap()).unwrap();
     assert_eq!(input.trigger, export_core::contract::state::Trigger::Api);

@@ -82,14 +82,17 @@ fn next_state(
         PollDecision::Finish { event, outcome } => {
             next.action = Action::Done;
             next.outcome = Some(outcome);
-            next.message = report_message(event, state, job, now);
+            next.message = report_message(event, outcome, state, job, now);
         }
     }
     next
 }
 
+/// Why the workflow ended. A failed outcome always has one (the state machine's Fail state
+/// shows it), even when HealthLake gave none.
 fn report_message(
     event: Event,
+    outcome: Outcome,
     state: &ExecutionState,
     job: &JobSnapshot,
     now: DateTime<Utc>,
@@ -112,7 +115,14 @@ fn report_message(
                 }
             })
         }
-        _ => job.message.clone(),
+        _ => job.message.clone().or_else(|| {
+            (outcome == Outcome::Failed).then(|| {
+                format!(
+                    "The export job ended with status {} and HealthLake gave no reason.",
+                    job.status
+                )
+            })
+        }),
     }
 }
 
@@ -333,6 +343,23 @@ mod tests {
             report.message.as_deref(),
             Some("Access denied to the output bucket")
         );
+    }
+
+    #[test]
+    fn a_failed_or_cancelled_job_without_a_message_still_says_why() {
+        for status in ["FAILED", "CANCEL_COMPLETED", "CANCEL_FAILED"] {
+            let (ended, report) = check(&WaitPolicy::default(), &state(), &job(status), after(60));
+            let message = ended.message.expect("a failed outcome carries a message");
+            assert!(message.contains(status), "{message}");
+            assert_eq!(report.unwrap().message.as_deref(), Some(message.as_str()));
+        }
+        let (ended, _) = check(
+            &WaitPolicy::default(),
+            &state(),
+            &job("COMPLETED"),
+            after(60),
+        );
+        assert_eq!(ended.message, None, "success needs no reason");
     }
 
     #[test]

@@ -37,10 +37,24 @@ impl WaitPolicy {
         if !(self.growth_factor >= 1.0 && self.growth_factor <= 10.0) {
             return Err("WAIT_GROWTH_FACTOR must be between 1.0 and 10.0".into());
         }
-        if self.max_wait_seconds < self.first_wait_seconds {
-            return Err("MAX_WAIT_SECONDS must not be below FIRST_WAIT_SECONDS".into());
-        }
         Ok(())
+    }
+
+    /// A cap below the first wait cannot be honoured; rather than fail every run of a
+    /// deployment, the cap is raised to the first wait and the returned warning says so.
+    pub fn resolved(self) -> (WaitPolicy, Option<String>) {
+        if self.max_wait_seconds >= self.first_wait_seconds {
+            return (self, None);
+        }
+        let warning = format!(
+            "MAX_WAIT_SECONDS ({}) is below FIRST_WAIT_SECONDS ({}); using {} for both",
+            self.max_wait_seconds, self.first_wait_seconds, self.first_wait_seconds
+        );
+        let policy = WaitPolicy {
+            max_wait_seconds: self.first_wait_seconds,
+            ..self
+        };
+        (policy, Some(warning))
     }
 
     /// The wait after a check made when the job was `job_age_seconds` old.
@@ -160,13 +174,25 @@ mod tests {
             })
             .contains("WAIT_GROWTH_FACTOR")
         );
-        assert!(
-            bad(WaitPolicy {
-                max_wait_seconds: 10,
-                ..WaitPolicy::default()
-            })
-            .contains("MAX_WAIT_SECONDS")
-        );
         assert!(WaitPolicy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_cap_below_the_first_wait_is_raised_with_a_warning_not_an_error() {
+        let inverted = WaitPolicy {
+            first_wait_seconds: 120,
+            max_wait_seconds: 10,
+            ..WaitPolicy::default()
+        };
+        assert!(inverted.validate().is_ok());
+        let (policy, warning) = inverted.resolved();
+        assert_eq!(policy.max_wait_seconds, 120);
+        assert_eq!(policy.next_wait(40_000), 120);
+        let warning = warning.unwrap();
+        assert!(warning.contains("MAX_WAIT_SECONDS") && warning.contains("FIRST_WAIT_SECONDS"));
+        assert_eq!(
+            WaitPolicy::default().resolved(),
+            (WaitPolicy::default(), None)
+        );
     }
 }

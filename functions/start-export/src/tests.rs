@@ -318,10 +318,7 @@ async fn an_api_post_answers_202_with_the_job_and_where_to_follow_it() {
     let token = jobs[0].client_token().unwrap();
     assert!(token.starts_with("key-"));
     let tag = &token["key-".len().."key-".len() + 12];
-    assert_eq!(
-        jobs[0].job_name().unwrap(),
-        format!("api-cohort-42-k{tag}")
-    );
+    assert_eq!(jobs[0].job_name().unwrap(), format!("api-cohort-42-k{tag}"));
     let s3_uri = match jobs[0].output_data_config().unwrap() {
         OutputDataConfig::S3Configuration(s3) => s3.s3_uri().to_string(),
         other => panic!("{other:?}"),

@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::contract::naming::ExportDestination;
 use crate::contract::validate::{InvalidInput, is_datastore_id, quote_for_message};
-use crate::poll::policy::WaitPolicy;
+use crate::poll::policy::{WaitPolicies, WaitPolicy};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -31,6 +31,9 @@ pub struct StartSettings {
     pub destination: ExportDestination,
     pub topic_arn: String,
     pub state_machine_arn: String,
+    /// Whether HealthLake's job events end waits early (`JOB_EVENTS`, default on).
+    pub job_events: bool,
+    /// The policy new executions follow: the fallback one under job events, else polling's.
     pub policy: WaitPolicy,
     pub deadline_seconds: u32,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
@@ -40,7 +43,8 @@ pub struct StartSettings {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollSettings {
     pub topic_arn: String,
-    pub policy: WaitPolicy,
+    /// Each execution follows the policy its `jobEvents` names.
+    pub policies: WaitPolicies,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
     pub warnings: Vec<String>,
 }
@@ -100,40 +104,99 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         }
     }
 
-    /// The wait policy, and a warning when it had to be resolved (see [`WaitPolicy::resolved`]).
-    fn policy(&self) -> Result<(WaitPolicy, Option<String>), ConfigError> {
-        let defaults = WaitPolicy::default();
+    /// Both wait policies, and a warning for each that had to be resolved
+    /// (see [`WaitPolicy::resolved`]).
+    fn policies(&self) -> Result<(WaitPolicies, Vec<String>), ConfigError> {
+        let defaults = WaitPolicies::default();
+        let (polling, polling_warning) = self.policy(POLLING_VARIABLES, defaults.polling)?;
+        let (fallback, fallback_warning) = self.policy(FALLBACK_VARIABLES, defaults.fallback)?;
+        let warnings = polling_warning.into_iter().chain(fallback_warning).collect();
+        Ok((WaitPolicies { polling, fallback }, warnings))
+    }
+
+    fn policy(
+        &self,
+        [first, growth, max]: [&'static str; 3],
+        defaults: WaitPolicy,
+    ) -> Result<(WaitPolicy, Option<String>), ConfigError> {
         let policy = WaitPolicy {
             first_wait_seconds: self.parsed(
-                "FIRST_WAIT_SECONDS",
+                first,
                 defaults.first_wait_seconds,
                 "a whole number of seconds",
             )?,
-            growth_factor: self.parsed(
-                "WAIT_GROWTH_FACTOR",
-                defaults.growth_factor,
-                "a number such as 1.1",
-            )?,
+            growth_factor: self.parsed(growth, defaults.growth_factor, "a number such as 1.1")?,
             max_wait_seconds: self.parsed(
-                "MAX_WAIT_SECONDS",
+                max,
                 defaults.max_wait_seconds,
                 "a whole number of seconds",
             )?,
         };
         policy.validate().map_err(|problem| {
-            let variable = [
-                "FIRST_WAIT_SECONDS",
-                "WAIT_GROWTH_FACTOR",
-                "MAX_WAIT_SECONDS",
-            ]
-            .into_iter()
-            .find(|v| problem.starts_with(v))
-            .unwrap_or("FIRST_WAIT_SECONDS");
+            // The policy's messages name the polling variables; say which ones were meant.
+            let (variable, problem) = if problem.starts_with("WAIT_GROWTH_FACTOR") {
+                (growth, problem.replacen("WAIT_GROWTH_FACTOR", growth, 1))
+            } else {
+                (first, problem.replacen("FIRST_WAIT_SECONDS", first, 1))
+            };
             ConfigError { variable, problem }
         })?;
-        Ok(policy.resolved())
+        let (policy, warning) = policy.resolved();
+        let warning = warning.map(|w| {
+            w.replacen("MAX_WAIT_SECONDS", max, 1)
+                .replacen("FIRST_WAIT_SECONDS", first, 1)
+        });
+        Ok((policy, warning))
+    }
+
+    /// `DATASTORE_IDS`: the data stores this deployment exports, comma-separated.
+    fn datastore_ids(&self) -> Result<Vec<String>, ConfigError> {
+        let datastore_ids: Vec<String> = self
+            .required("DATASTORE_IDS")?
+            .split(',')
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .collect();
+        if datastore_ids.is_empty() {
+            return Err(ConfigError {
+                variable: "DATASTORE_IDS",
+                problem: "lists no data store".into(),
+            });
+        }
+        if let Some(bad) = datastore_ids.iter().find(|id| !is_datastore_id(id)) {
+            return Err(ConfigError {
+                variable: "DATASTORE_IDS",
+                problem: format!(
+                    "has {bad:?}, which is not a data store id (1-32 letters or digits)"
+                ),
+            });
+        }
+        Ok(datastore_ids)
+    }
+
+    fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(variable).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" || v == "on" || v == "1" => Ok(true),
+            Some(v) if v == "false" || v == "off" || v == "0" => Ok(false),
+            Some(v) => Err(ConfigError {
+                variable,
+                problem: format!("must be true or false, got {v:?}"),
+            }),
+        }
     }
 }
+
+const POLLING_VARIABLES: [&str; 3] = [
+    "FIRST_WAIT_SECONDS",
+    "WAIT_GROWTH_FACTOR",
+    "MAX_WAIT_SECONDS",
+];
+const FALLBACK_VARIABLES: [&str; 3] = [
+    "FALLBACK_FIRST_WAIT_SECONDS",
+    "FALLBACK_WAIT_GROWTH_FACTOR",
+    "FALLBACK_MAX_WAIT_SECONDS",
+];
 
 /// S3 bucket naming rules, the subset that matters for building an `s3://` URI safely.
 fn is_bucket_name(name: &str) -> bool {
@@ -165,26 +228,7 @@ impl StartSettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
 
-        let datastore_ids: Vec<String> = vars
-            .required("DATASTORE_IDS")?
-            .split(',')
-            .map(|id| id.trim().to_string())
-            .filter(|id| !id.is_empty())
-            .collect();
-        if datastore_ids.is_empty() {
-            return Err(ConfigError {
-                variable: "DATASTORE_IDS",
-                problem: "lists no data store".into(),
-            });
-        }
-        if let Some(bad) = datastore_ids.iter().find(|id| !is_datastore_id(id)) {
-            return Err(ConfigError {
-                variable: "DATASTORE_IDS",
-                problem: format!(
-                    "has {bad:?}, which is not a data store id (1-32 letters or digits)"
-                ),
-            });
-        }
+        let datastore_ids = vars.datastore_ids()?;
 
         let bucket = vars.required("EXPORT_BUCKET")?;
         if !is_bucket_name(&bucket) {
@@ -217,7 +261,8 @@ impl StartSettings {
             });
         }
 
-        let (policy, warning) = vars.policy()?;
+        let (policies, warnings) = vars.policies()?;
+        let job_events = vars.flag("JOB_EVENTS", true)?;
         Ok(StartSettings {
             datastore_ids,
             destination: ExportDestination {
@@ -228,9 +273,10 @@ impl StartSettings {
             },
             topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
             state_machine_arn: vars.arn("STATE_MACHINE_ARN", "states", "stateMachine:")?,
-            policy,
+            job_events,
+            policy: *policies.for_job(job_events),
             deadline_seconds,
-            warnings: warning.into_iter().collect(),
+            warnings,
         })
     }
 }
@@ -276,6 +322,38 @@ impl StartSettings {
     }
 }
 
+/// The job-events function's settings: where tokens are parked, which data stores it follows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobEventsSettings {
+    pub table_name: String,
+    pub datastore_ids: Vec<String>,
+}
+
+impl JobEventsSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+        let table_name = vars.required("JOB_TABLE_NAME")?;
+        let valid_table = (3..=255).contains(&table_name.len())
+            && table_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !valid_table {
+            return Err(ConfigError {
+                variable: "JOB_TABLE_NAME",
+                problem: "must be a DynamoDB table name (3-255 letters, digits, _ - .)".into(),
+            });
+        }
+        Ok(JobEventsSettings {
+            table_name,
+            datastore_ids: vars.datastore_ids()?,
+        })
+    }
+}
+
 impl PollSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -283,11 +361,11 @@ impl PollSettings {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
-        let (policy, warning) = vars.policy()?;
+        let (policies, warnings) = vars.policies()?;
         Ok(PollSettings {
             topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
-            policy,
-            warnings: warning.into_iter().collect(),
+            policies,
+            warnings,
         })
     }
 }
@@ -348,7 +426,8 @@ pub(crate) mod tests {
             ["0123456789abcdef0123456789abcdef", "second"]
         );
         assert_eq!(settings.destination.prefix, "healthlake");
-        assert_eq!(settings.policy, WaitPolicy::default());
+        assert!(settings.job_events, "job events are on by default");
+        assert_eq!(settings.policy, WaitPolicies::default().fallback);
         assert_eq!(settings.deadline_seconds, 43_200);
     }
 
@@ -405,12 +484,49 @@ pub(crate) mod tests {
             ),
             ("FIRST_WAIT_SECONDS", "2".to_string()),
             ("MAX_WAIT_SECONDS", "5".to_string()),
+            ("FALLBACK_FIRST_WAIT_SECONDS", "30".to_string()),
         ]);
         let settings = PollSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
-        assert_eq!(settings.policy.first_wait_seconds, 2);
-        assert_eq!(settings.policy.max_wait_seconds, 5);
+        assert_eq!(settings.policies.polling.first_wait_seconds, 2);
+        assert_eq!(settings.policies.polling.max_wait_seconds, 5);
+        assert_eq!(settings.policies.fallback.first_wait_seconds, 30);
+        assert_eq!(settings.policies.fallback.max_wait_seconds, 3_600);
         let err = PollSettings::from_lookup(|_| None).unwrap_err();
         assert_eq!(err.variable, "TOPIC_ARN");
+    }
+
+    #[test]
+    fn job_events_switch_the_policy_new_executions_follow() {
+        let mut vars = sample_vars();
+        vars.insert("JOB_EVENTS", "off".into());
+        let off = start_with(&vars).unwrap();
+        assert!(!off.job_events);
+        assert_eq!(off.policy, WaitPolicy::default());
+        vars.insert("JOB_EVENTS", "maybe".into());
+        assert_eq!(start_with(&vars).unwrap_err().variable, "JOB_EVENTS");
+        vars.insert("JOB_EVENTS", "true".into());
+        vars.insert("FALLBACK_WAIT_GROWTH_FACTOR", "0.5".into());
+        let err = start_with(&vars).unwrap_err();
+        assert_eq!(err.variable, "FALLBACK_WAIT_GROWTH_FACTOR");
+        assert!(err.problem.starts_with("FALLBACK_WAIT_GROWTH_FACTOR"), "{err}");
+    }
+
+    #[test]
+    fn job_events_settings_name_the_table_and_the_stores() {
+        let vars = HashMap::from([
+            ("JOB_TABLE_NAME", "export-jobs".to_string()),
+            ("DATASTORE_IDS", "a1,b2".to_string()),
+        ]);
+        let settings = JobEventsSettings::from_lookup(|n| vars.get(n).cloned()).unwrap();
+        assert_eq!(settings.table_name, "export-jobs");
+        assert_eq!(settings.datastore_ids, ["a1", "b2"]);
+        let bad = JobEventsSettings::from_lookup(|n| match n {
+            "JOB_TABLE_NAME" => Some("no spaces allowed".into()),
+            _ => vars.get(n).cloned(),
+        });
+        assert_eq!(bad.unwrap_err().variable, "JOB_TABLE_NAME");
+        let none = JobEventsSettings::from_lookup(|_| None).unwrap_err();
+        assert_eq!(none.variable, "JOB_TABLE_NAME");
     }
 
     #[test]
@@ -418,6 +534,7 @@ pub(crate) mod tests {
         let mut vars = sample_vars();
         vars.insert("FIRST_WAIT_SECONDS", "600".into());
         vars.insert("MAX_WAIT_SECONDS", "300".into());
+        vars.insert("JOB_EVENTS", "false".into());
         let settings = start_with(&vars).unwrap();
         assert_eq!(settings.policy.max_wait_seconds, 600);
         assert_eq!(settings.warnings.len(), 1);
@@ -425,7 +542,7 @@ pub(crate) mod tests {
         assert!(start_with(&sample_vars()).unwrap().warnings.is_empty());
         let poll = PollSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
         assert_eq!(
-            (poll.policy.max_wait_seconds, poll.warnings.len()),
+            (poll.policies.polling.max_wait_seconds, poll.warnings.len()),
             (600, 1)
         );
     }

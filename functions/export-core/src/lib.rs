@@ -1,13 +1,15 @@
 //! The export orchestrator's core, laid out as the data flows:
 //!
 //! - [`start`]: a trigger (schedule or API call) becomes an export plan and a typed start outcome.
+//! - [`wake`]: the interruptible wait between checks: a parked task token, and HealthLake's job
+//!   events that end the wait early.
 //! - [`poll`]: a check of a running job becomes the workflow's next state and, at an end, a report.
 //! - [`contract`]: what the parts exchange: execution state, job status, notification schema,
 //!   names, validation, time, and the failure types.
 //! - [`aws`]: one small adapter per AWS service, the announcing seam, and the SDK set-up.
 //! - [`config`]: the deployment's settings, read once at start-up.
 //!
-//! Decisions (`start`, `poll`) are pure and never import `aws`; the two Lambda functions glue
+//! Decisions (`start`, `wake`, `poll`) are pure and never import `aws`; the two Lambda functions glue
 //! decisions and adapters together.
 
 pub mod aws;
@@ -15,3 +17,4 @@ pub mod config;
 pub mod contract;
 pub mod poll;
 pub mod start;
+pub mod wake;

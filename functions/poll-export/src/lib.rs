@@ -9,20 +9,20 @@ use export_core::contract::job::JobStatus;
 use export_core::contract::notification::ExportReport;
 use export_core::contract::state::{Action, ExecutionState, PollRequest, TaskError};
 use export_core::poll::check::check;
-use export_core::poll::policy::WaitPolicy;
+use export_core::poll::policy::WaitPolicies;
 use export_core::poll::workflow_failure::workflow_failure;
 use tracing::{error, info, warn};
 
 pub struct PollExport {
-    policy: WaitPolicy,
+    policies: WaitPolicies,
     jobs: ExportJobs,
     announcer: Announcer,
 }
 
 impl PollExport {
-    pub fn new(policy: WaitPolicy, jobs: ExportJobs, announcer: Announcer) -> Self {
+    pub fn new(policies: WaitPolicies, jobs: ExportJobs, announcer: Announcer) -> Self {
         PollExport {
-            policy,
+            policies,
             jobs,
             announcer,
         }
@@ -53,7 +53,8 @@ impl PollExport {
                 warn!(job_id = %state.job_id, attempt = state.attempt + 1, %failure, "check failed");
                 FunctionError::from_aws(failure)
             })?;
-        let (next, report) = check(&self.policy, state, &job, now);
+        let policy = self.policies.for_job(state.job_events);
+        let (next, report) = check(policy, state, &job, now);
         if let (Action::Wait, JobStatus::Unknown(status)) = (next.action, &job.status) {
             warn!(job_id = %job.job_id, %status, "unrecognized job status; checking again until the deadline");
         }

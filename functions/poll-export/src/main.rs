@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         aws_sdk_sns::Client::new(&config),
         &settings.topic_arn,
     ))]);
-    let handler = PollExport::new(settings.policy, jobs, announcer);
+    let handler = PollExport::new(settings.policies, jobs, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<PollRequest>| async move {

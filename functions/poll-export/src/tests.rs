@@ -80,7 +80,7 @@ fn harness_with_publish(
     let healthlake = mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&describe]);
     Harness {
         handler: PollExport::new(
-            WaitPolicy::default(),
+            WaitPolicies::default(),
             ExportJobs::new(healthlake),
             announcer(&publish),
         ),

@@ -8,6 +8,7 @@ pub mod sdk_error;
 pub mod sfn;
 pub mod sns;
 pub mod telemetry;
+pub mod token_store;
 
 use chrono::{DateTime, Utc};
 

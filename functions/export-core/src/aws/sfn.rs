@@ -46,3 +46,48 @@ impl Workflows {
         }
     }
 }
+
+/// What resuming a waiting task found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// The wait ended; the workflow checks the job now.
+    Now,
+    /// The task had already ended (its wait timed out, or the execution is over): nothing to do.
+    AlreadyEnded,
+}
+
+/// Tasks that wait for a token (`.waitForTaskToken`).
+#[derive(Clone, Debug)]
+pub struct WaitingTasks {
+    client: Client,
+}
+
+impl WaitingTasks {
+    pub fn new(client: Client) -> Self {
+        WaitingTasks { client }
+    }
+
+    /// Ends a task's wait with `output`. A token whose task is gone is not an error: events
+    /// come late and twice, and a wait may already have timed out into its check.
+    pub async fn resume(&self, task_token: &str, output: &str) -> Result<Resumed, AwsFailure> {
+        let result = self
+            .client
+            .send_task_success()
+            .task_token(task_token)
+            .output(output)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Resumed::Now),
+            Err(err) => {
+                let failure = failure_from_sdk("SendTaskSuccess", &err);
+                match failure.code.as_str() {
+                    "TaskDoesNotExist" | "TaskTimedOut" | "InvalidToken" => {
+                        Ok(Resumed::AlreadyEnded)
+                    }
+                    _ => Err(failure),
+                }
+            }
+        }
+    }
+}

@@ -125,6 +125,13 @@ impl AwsFailure {
                 "the function's role needs sns:Publish on TOPIC_ARN and use of the topic's KMS key"
             }
             ("Publish", FailureKind::NotFound) => "check TOPIC_ARN",
+            ("UpdateItem", FailureKind::AccessDenied) => {
+                "the job-events role needs dynamodb:UpdateItem on JOB_TABLE_NAME and use of its KMS key"
+            }
+            ("UpdateItem", FailureKind::NotFound) => "check JOB_TABLE_NAME",
+            ("SendTaskSuccess", FailureKind::AccessDenied) => {
+                "the job-events role needs states:SendTaskSuccess on the export state machine"
+            }
             _ => "see the function's log for the request id",
         }
     }

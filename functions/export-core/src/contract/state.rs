@@ -63,6 +63,10 @@ pub struct ExecutionState {
     pub output_s3_uri: String,
     /// Past this instant a job still running ends the workflow with a deadline notification.
     pub deadline: DateTime<Utc>,
+    /// Whether HealthLake's job events may end a wait early (`JOB_EVENTS`); the waits are then
+    /// the fallback policy's. The ASL's ChooseWait reads it.
+    #[serde(default)]
+    pub job_events: bool,
     /// Checks made so far.
     #[serde(default)]
     pub attempt: u32,

@@ -28,6 +28,44 @@ impl Default for WaitPolicy {
     }
 }
 
+/// The policy in force when HealthLake's job events end waits early: checks are then only a
+/// safety net, so they start late and grow fast (checks when the job's age doubles, at most
+/// hourly). With every event of a job lost, its outcome is announced at most
+/// max(15 min, min(job age, 60 min)) after it ended.
+pub const FALLBACK_DEFAULT: WaitPolicy = WaitPolicy {
+    first_wait_seconds: 900,
+    growth_factor: 2.0,
+    max_wait_seconds: 3_600,
+};
+
+/// A deployment's two policies: checks alone (`JOB_EVENTS` off), and the safety net under job
+/// events. Each execution carries which one it follows, so a change of setting never strands a
+/// running one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WaitPolicies {
+    pub polling: WaitPolicy,
+    pub fallback: WaitPolicy,
+}
+
+impl Default for WaitPolicies {
+    fn default() -> Self {
+        WaitPolicies {
+            polling: WaitPolicy::default(),
+            fallback: FALLBACK_DEFAULT,
+        }
+    }
+}
+
+impl WaitPolicies {
+    pub fn for_job(&self, job_events: bool) -> &WaitPolicy {
+        if job_events {
+            &self.fallback
+        } else {
+            &self.polling
+        }
+    }
+}
+
 impl WaitPolicy {
     /// Checks the invariants the policy relies on; the message names the offending setting.
     pub fn validate(&self) -> Result<(), String> {
@@ -175,6 +213,18 @@ mod tests {
             .contains("WAIT_GROWTH_FACTOR")
         );
         assert!(WaitPolicy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_fallback_checks_when_the_age_doubles_up_to_hourly() {
+        let fallback = WaitPolicies::default().fallback;
+        assert!(fallback.validate().is_ok());
+        assert_eq!(fallback.next_wait(0), 900);
+        assert_eq!(fallback.next_wait(1_800), 1_800);
+        assert_eq!(fallback.next_wait(7_200), 3_600);
+        let policies = WaitPolicies::default();
+        assert_eq!(*policies.for_job(true), FALLBACK_DEFAULT);
+        assert_eq!(*policies.for_job(false), WaitPolicy::default());
     }
 
     #[test]

@@ -95,6 +95,7 @@ impl ExportPlan {
             submitted_at: now,
             output_s3_uri: self.output_s3_uri.clone(),
             deadline: now + chrono::Duration::seconds(i64::from(settings.deadline_seconds)),
+            job_events: settings.job_events,
             attempt: 0,
             action: Action::Wait,
             wait_seconds: settings.policy.first_wait_seconds,

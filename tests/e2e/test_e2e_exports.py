@@ -12,7 +12,7 @@ import json
 import pytest
 
 from checks import (BUCKET, check_exported_files, check_job_times, check_notification,
-                    export_folder, output_uri)
+                    export_folder, keyed_export_folder, output_uri)
 from pipeline import DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
 
 DATASTORES = [f"e2estore{n:02d}" for n in range(1, 13)]
@@ -101,8 +101,9 @@ def test_api_post_then_get_then_completed_notification(pipeline, store):
     assert (got.body["jobId"], got.body["datastoreId"]) == (job_id, store)
     assert got.body["jobName"].startswith("api-cohort-42-"), got.body
     assert got.body["jobStatus"] in {"SUBMITTED", "IN_PROGRESS", "COMPLETED"}, got.body
-    day = got.body["submitTime"][:10]
-    assert got.body["outputS3Uri"] == export_folder(store, day, job_id)
+    # Keyed: the folder comes from the ClientToken (the same on every retry), not the day.
+    assert job["clientToken"].startswith("key-"), job
+    assert got.body["outputS3Uri"] == keyed_export_folder(store, job["clientToken"], job_id)
 
     execution = pipeline.wait_execution(answer.body["executionArn"])
     assert execution["status"] == "SUCCEEDED", execution

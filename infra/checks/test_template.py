@@ -94,7 +94,10 @@ def test_rendered_template_has_the_expected_resources(rendered):
     assert types.count("AWS::Lambda::Function") == 2
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
-    assert types.count("AWS::CloudWatch::Alarm") == 5
+    assert types.count("AWS::CloudWatch::Alarm") == 7
+    assert types.count("AWS::Scheduler::ScheduleGroup") == 1
+    schedules = [r for r in rendered["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert all(r["Properties"]["GroupName"] == {"Ref": "ScheduleGroup"} for r in schedules)
     fn = next(r for r in rendered["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
     assert fn["Properties"]["Architectures"] == ["arm64"]
     assert fn["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
@@ -259,6 +262,56 @@ def test_rejects_sam_policy_templates():
 def test_rejects_a_missing_alarm():
     t = expanded(lambda t: t["Resources"].pop("ExecutionsTimedOutAlarm"))
     assert templatecheck.check_alarms(t) == ["no alarm on AWS/States ExecutionsTimedOut to the topic"]
+
+
+@pytest.mark.parametrize(
+    "rid, metric",
+    [
+        ("ScheduleDeadLetterAlarm", "AWS/SQS NumberOfMessagesSent"),
+        ("StartExportDeadLetterErrorsAlarm", "AWS/Lambda DeadLetterErrors"),
+        ("ScheduleDeadLetterWriteFailedAlarm", "AWS/Scheduler InvocationsFailedToBeSentToDeadLetterCount"),
+    ],
+)
+def test_each_dead_letter_alarm_is_required(rid, metric):
+    assert templatecheck.check_alarms(TEMPLATE) == []
+    t = expanded(lambda t: t["Resources"].pop(rid))
+    assert templatecheck.check_alarms(t) == [f"no alarm on {metric} to the topic"]
+    t = expanded(lambda t: t["Resources"][rid]["Properties"].__setitem__("AlarmActions", []))
+    assert templatecheck.check_alarms(t) == [f"no alarm on {metric} to the topic"]
+
+
+def test_rejects_a_dead_letter_alarm_on_visible_messages():
+    """Nothing drains the queue: ApproximateNumberOfMessagesVisible stays at 1 for 14 days and the
+    alarm never fires again; the alarm must count messages arriving."""
+
+    def mutate(t):
+        p = t["Resources"]["ScheduleDeadLetterAlarm"]["Properties"]
+        p.update(MetricName="ApproximateNumberOfMessagesVisible", Statistic="Maximum")
+
+    problems = templatecheck.check_alarms(expanded(mutate))
+    assert any("ApproximateNumberOfMessagesVisible, which stays high" in p for p in problems)
+    assert "no alarm on AWS/SQS NumberOfMessagesSent to the topic" in problems
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Statistic": "Maximum"},
+        {"Threshold": 5},
+        {"ComparisonOperator": "LessThanThreshold"},
+    ],
+)
+def test_rejects_a_dead_letter_alarm_that_misses_single_events(change):
+    t = expanded(lambda t: t["Resources"]["StartExportDeadLetterErrorsAlarm"]["Properties"].update(change))
+    assert any("must alarm on Sum > 0" in p for p in templatecheck.check_alarms(t))
+
+
+def test_rejects_a_scheduler_alarm_on_another_schedule_group():
+    def mutate(t):
+        p = t["Resources"]["ScheduleDeadLetterWriteFailedAlarm"]["Properties"]
+        p["Dimensions"] = [{"Name": "ScheduleGroup", "Value": "default"}]
+
+    assert any("must have the one dimension" in p for p in templatecheck.check_alarms(expanded(mutate)))
 
 
 def test_rejects_mismatched_substitutions():

@@ -327,3 +327,32 @@ def test_the_script_exits_nonzero_on_a_broken_copy(tmp_path):
     assert bad.read_text() != TEXT
     result = run_tool("python", str(cfn.ROOT / "infra" / "checks" / "templatecheck.py"), str(bad))
     assert result.returncode == 1 and "Resource \"*\"" in result.stdout
+
+
+def _range(t: dict, name: str) -> tuple[float, float]:
+    p = t["Parameters"][name]
+    return float(p["MinValue"]), float(p["MaxValue"])
+
+
+def test_first_wait_can_never_exceed_max_wait():
+    """Both functions refuse FIRST_WAIT_SECONDS > MAX_WAIT_SECONDS at init, after a deploy that
+    went through. CloudFormation Rules cannot compare numbers (Fn::Equals, Fn::Contains,
+    Fn::EachMemberIn... are equality and membership only), so the parameters' ranges must not
+    overlap: every value CloudFormation accepts for the first wait is <= every accepted max wait."""
+    first_lo, first_hi = _range(RAW, "FirstWaitSeconds")
+    max_lo, max_hi = _range(RAW, "MaxWaitSeconds")
+    assert first_lo >= 1 and first_hi <= max_lo <= max_hi
+    for name in ("FirstWaitSeconds", "MaxWaitSeconds"):
+        lo, hi = _range(RAW, name)
+        assert lo <= float(RAW["Parameters"][name]["Default"]) <= hi
+
+
+def test_cfn_lint_rejects_a_first_wait_above_its_range(tmp_path):
+    """The ranges are enforced where it counts, at deploy time; cfn-lint shows the same for a
+    default outside them."""
+    t = TEXT.replace("    Default: 60\n    MinValue: 1\n    MaxValue: 60", "    Default: 120\n    MinValue: 1\n    MaxValue: 60")
+    assert t != TEXT
+    path = tmp_path / "template.yaml"
+    path.write_text(t)
+    result = run_tool("cfn-lint", str(path))
+    assert result.returncode != 0 and "E2015" in result.stdout, result.stdout

@@ -24,8 +24,10 @@ LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 WAIT_FOR_TOKEN = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 SNS_PUBLISH = "arn:aws:states:::sns:publish"
 
-# Transient Lambda service errors; a function's own error is never retried (it would repeat).
+# Transient Lambda service errors (AWS's recommended retrier for the Lambda integration); a
+# function's own error is never retried (it would repeat).
 REQUIRED_LAMBDA_RETRY = {
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",

@@ -17,6 +17,10 @@ command -v cargo-lambda >/dev/null || { echo "package.sh: cargo-lambda missing (
 cd "$root"
 # SAM CLI expands Fn::ForEach locally to find the functions, so DatastoreIds needs a value at
 # build time; it does not end up in the artifacts (the loops stay in the built template).
+# The build must land in the workspace's own target/: SAM CLI copies target/lambda/<bin>/bootstrap
+# from there, and a CARGO_TARGET_DIR from the shell would put the binaries elsewhere (older SAM CLI
+# releases never look anywhere else). Unset it for this build (infra/checks/test_package.py).
+unset CARGO_TARGET_DIR
 t0=$SECONDS
 sam build --language-extensions \
   --template template.yaml \

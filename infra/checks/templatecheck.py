@@ -397,12 +397,30 @@ def check_state_machine(template: dict) -> list[str]:
     return problems
 
 
+# Alarms on a count of events: any one event in a 5-minute period is an ALARM (Sum > 0 or >= 1).
+# (namespace, metric) -> (dimension name, what it must point at)
+REQUIRED_ALARMS = {
+    ("AWS/States", "ExecutionsFailed"): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
+    ("AWS/States", "ExecutionsTimedOut"): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
+    # messages arriving in the dead-letter queue (nothing drains it: a count of visible messages
+    # would stay in ALARM for 14 days and miss every later failure)
+    ("AWS/SQS", "NumberOfMessagesSent"): ("QueueName", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}),
+    # the dead-letter writes failing: Lambda's asynchronous DLQ and Scheduler's
+    ("AWS/Lambda", "DeadLetterErrors"): ("FunctionName", {"Ref": "StartExportFunction"}),
+    ("AWS/Scheduler", "InvocationsFailedToBeSentToDeadLetterCount"): ("ScheduleGroup", {"Ref": "ScheduleGroup"}),
+}
+# Gauges that must not be alarmed on for a queue nobody drains.
+FORBIDDEN_ALARMS = {("AWS/SQS", "ApproximateNumberOfMessagesVisible")}
+
+
+def _fires_on_any_event(p: dict) -> bool:
+    threshold, op = p.get("Threshold"), p.get("ComparisonOperator")
+    return p.get("Statistic") == "Sum" and (
+        (op == "GreaterThanThreshold" and threshold == 0) or (op == "GreaterThanOrEqualToThreshold" and threshold == 1)
+    )
+
+
 def check_alarms(template: dict) -> list[str]:
-    want = {
-        ("AWS/States", "ExecutionsFailed"),
-        ("AWS/States", "ExecutionsTimedOut"),
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-    }
     # Job events: the function's throttles (its reserved concurrency) and the table's throttles,
     # on exactly these resources.
     scoped = {
@@ -414,20 +432,30 @@ def check_alarms(template: dict) -> list[str]:
     }
     scoped_found = set()
     fns = set(_functions(template))
-    found, fn_errors = set(), set()
-    for res in template["Resources"].values():
+    found, fn_errors, problems = set(), set(), []
+    for rid, res in template["Resources"].items():
         if res.get("Type") != "AWS::CloudWatch::Alarm":
             continue
         p = res["Properties"]
+        key = (p.get("Namespace"), p.get("MetricName"))
+        if key in FORBIDDEN_ALARMS:
+            problems.append(f"{rid}: alarms on {key[0]} {key[1]}, which stays high while nothing drains the queue")
         if p.get("AlarmActions") != [{"Ref": "NotificationTopic"}]:
             continue
-        found.add((p.get("Namespace"), p.get("MetricName")))
-        if scoped.get((p.get("Namespace"), p.get("MetricName"))) == p.get("Dimensions"):
-            scoped_found.add((p.get("Namespace"), p.get("MetricName")))
-        if (p.get("Namespace"), p.get("MetricName")) == ("AWS/Lambda", "Errors"):
+        if key in REQUIRED_ALARMS:
+            dimension = {"Name": REQUIRED_ALARMS[key][0], "Value": REQUIRED_ALARMS[key][1]}
+            if p.get("Dimensions") != [dimension]:
+                problems.append(f"{rid}: {key[1]} must have the one dimension {dimension}")
+            elif not _fires_on_any_event(p):
+                problems.append(f"{rid}: {key[1]} must alarm on Sum > 0 per period")
+            else:
+                found.add(key)
+        if scoped.get(key) == p.get("Dimensions"):
+            scoped_found.add(key)
+        if key == ("AWS/Lambda", "Errors"):
             for d in p.get("Dimensions", []):
                 fn_errors.add(d.get("Value", {}).get("Ref"))
-    problems = [f"no alarm on {ns} {m} to the topic" for ns, m in sorted(want - found)]
+    problems += [f"no alarm on {ns} {m} to the topic" for ns, m in sorted(REQUIRED_ALARMS.keys() - found)]
     problems += [f"no alarm on {ns} {m} of {scoped[(ns, m)]} to the topic" for ns, m in sorted(set(scoped) - scoped_found)]
     problems += [f"no Errors alarm for {f}" for f in sorted(fns - fn_errors)]
     return problems

@@ -357,3 +357,15 @@ def test_worst_case_is_bounded_by_the_attempt_guard():
     per_check = max(history["perCheck"], history["perCheckWithEvents"], history["perFallbackCheck"])
     worst = history["atStart"] + bound * per_check + 10
     assert worst < aslcheck.HISTORY_LIMIT
+
+
+def test_every_lambda_task_retries_client_execution_timeouts():
+    """AWS's recommended retrier for the Lambda integration includes
+    Lambda.ClientExecutionTimeoutException; the check requires it on every Lambda task."""
+    assert "Lambda.ClientExecutionTimeoutException" in aslcheck.REQUIRED_LAMBDA_RETRY
+    real = aslcheck.load()
+    lambda_tasks = [n for n, s in real["States"].items() if s.get("Resource") == aslcheck.LAMBDA_INVOKE]
+    assert lambda_tasks == ["CheckExport", "NotifyFailure"]
+    for name in lambda_tasks:
+        d = broken(lambda d: d["States"][name]["Retry"][0]["ErrorEquals"].remove("Lambda.ClientExecutionTimeoutException"))
+        assert f"{name}: Retry misses ['Lambda.ClientExecutionTimeoutException']" in aslcheck.check_tasks(d)

@@ -326,12 +326,32 @@ def test_the_attempt_guard_ends_an_endless_loop(sfn):
     assert entered(events)[-4:] == ["Route", "TooManyChecks", "NotifyFailure", "WorkflowFailed"]
 
 
-def test_failed_export_without_message_still_fails_cleanly(sfn):
-    """$.message may be null: States.Format prints it as null (moto; AWS documents the same
-    argument types), the Fail state does not turn into a States.Runtime error."""
-    d, _, _ = sfn(FakePoll(finished("CANCEL_COMPLETED", "failed", None)), example_state())
+@pytest.mark.parametrize("drop", [False, True], ids=["message-null", "message-missing"])
+def test_failed_export_without_message_still_fails_cleanly(sfn, drop):
+    """poll-export says done/failed with message null (or none at all): the execution still ends
+    in ExportFailed, with a cause a person can read, not a States.Runtime error and not the word
+    null. The ASL fills the default itself (DefaultFailureMessage); it does not depend on the Rust
+    side always sending a message."""
+
+    def reply(s):
+        out = finished("CANCEL_COMPLETED", "failed", None)(s)
+        return {k: v for k, v in out.items() if k != "message"} if drop else out
+
+    d, events, _ = sfn(FakePoll(reply), example_state())
+    assert d["status"] == "FAILED"
     assert d["error"] == "HealthLakeExport.CANCEL_COMPLETED"
-    assert d["cause"].endswith("ended with status CANCEL_COMPLETED: null")
+    assert d["cause"] == (
+        "Export job fedcba9876543210fedcba9876543210 of data store 0123456789abcdef0123456789abcdef "
+        "ended with status CANCEL_COMPLETED: no message from HealthLake"
+    )
+    assert entered(events)[-3:] == ["HasFailureMessage", "DefaultFailureMessage", "ExportFailed"]
+    assert not [e for e in events if e["type"] == "ExecutionFailed" and "States.Runtime" in json.dumps(e, default=str)]
+
+
+def test_failed_export_with_a_message_keeps_it(sfn):
+    d, events, _ = sfn(FakePoll(finished("FAILED", "failed", "Access denied")), example_state())
+    assert d["cause"].endswith("ended with status FAILED: Access denied")
+    assert entered(events)[-2:] == ["HasFailureMessage", "ExportFailed"]
 
 
 # ------------------------------------------------------------------ job events (the interruptible wait)

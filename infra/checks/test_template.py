@@ -94,8 +94,11 @@ def test_rendered_template_has_the_expected_resources(rendered):
     assert types.count("AWS::Lambda::Function") == 3
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
-    assert types.count("AWS::CloudWatch::Alarm") == 8
+    assert types.count("AWS::CloudWatch::Alarm") == 10
     assert types.count("AWS::DynamoDB::Table") == 1 and types.count("AWS::Events::Rule") == 1
+    assert types.count("AWS::Scheduler::ScheduleGroup") == 1
+    schedules = [r for r in rendered["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert all(r["Properties"]["GroupName"] == {"Ref": "ScheduleGroup"} for r in schedules)
     fn = next(r for r in rendered["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
     assert fn["Properties"]["Architectures"] == ["arm64"]
     assert fn["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
@@ -267,6 +270,56 @@ def test_rejects_a_missing_alarm():
     assert templatecheck.check_alarms(t) == ["no alarm on AWS/States ExecutionsTimedOut to the topic"]
 
 
+@pytest.mark.parametrize(
+    "rid, metric",
+    [
+        ("ScheduleDeadLetterAlarm", "AWS/SQS NumberOfMessagesSent"),
+        ("StartExportDeadLetterErrorsAlarm", "AWS/Lambda DeadLetterErrors"),
+        ("ScheduleDeadLetterWriteFailedAlarm", "AWS/Scheduler InvocationsFailedToBeSentToDeadLetterCount"),
+    ],
+)
+def test_each_dead_letter_alarm_is_required(rid, metric):
+    assert templatecheck.check_alarms(TEMPLATE) == []
+    t = expanded(lambda t: t["Resources"].pop(rid))
+    assert templatecheck.check_alarms(t) == [f"no alarm on {metric} to the topic"]
+    t = expanded(lambda t: t["Resources"][rid]["Properties"].__setitem__("AlarmActions", []))
+    assert templatecheck.check_alarms(t) == [f"no alarm on {metric} to the topic"]
+
+
+def test_rejects_a_dead_letter_alarm_on_visible_messages():
+    """Nothing drains the queue: ApproximateNumberOfMessagesVisible stays at 1 for 14 days and the
+    alarm never fires again; the alarm must count messages arriving."""
+
+    def mutate(t):
+        p = t["Resources"]["ScheduleDeadLetterAlarm"]["Properties"]
+        p.update(MetricName="ApproximateNumberOfMessagesVisible", Statistic="Maximum")
+
+    problems = templatecheck.check_alarms(expanded(mutate))
+    assert any("ApproximateNumberOfMessagesVisible, which stays high" in p for p in problems)
+    assert "no alarm on AWS/SQS NumberOfMessagesSent to the topic" in problems
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Statistic": "Maximum"},
+        {"Threshold": 5},
+        {"ComparisonOperator": "LessThanThreshold"},
+    ],
+)
+def test_rejects_a_dead_letter_alarm_that_misses_single_events(change):
+    t = expanded(lambda t: t["Resources"]["StartExportDeadLetterErrorsAlarm"]["Properties"].update(change))
+    assert any("must alarm on Sum > 0" in p for p in templatecheck.check_alarms(t))
+
+
+def test_rejects_a_scheduler_alarm_on_another_schedule_group():
+    def mutate(t):
+        p = t["Resources"]["ScheduleDeadLetterWriteFailedAlarm"]["Properties"]
+        p["Dimensions"] = [{"Name": "ScheduleGroup", "Value": "default"}]
+
+    assert any("must have the one dimension" in p for p in templatecheck.check_alarms(expanded(mutate)))
+
+
 def test_rejects_mismatched_substitutions():
     def mutate(t):
         t["Resources"]["ExportStateMachine"]["Properties"]["DefinitionSubstitutions"].pop("NotificationTopicArn")
@@ -409,3 +462,34 @@ def test_rejects_job_events_settings_not_wired_to_the_functions():
 def test_rejects_fallback_defaults_other_than_the_rust_ones():
     t = expanded(lambda t: t["Parameters"]["FallbackFirstWaitSeconds"].update(Default=600))
     assert any("FallbackFirstWaitSeconds: Default must be 900" in p for p in templatecheck.check_parameters(t))
+
+
+def _range(t: dict, name: str) -> tuple[float, float]:
+    p = t["Parameters"][name]
+    return float(p["MinValue"]), float(p["MaxValue"])
+
+
+def test_first_wait_can_never_exceed_max_wait():
+    """Both functions refuse FIRST_WAIT_SECONDS > MAX_WAIT_SECONDS at init, after a deploy that
+    went through. CloudFormation Rules cannot compare numbers (Fn::Equals, Fn::Contains,
+    Fn::EachMemberIn... are equality and membership only), so the parameters' ranges must not
+    overlap: every value CloudFormation accepts for the first wait is <= every accepted max wait."""
+    for first, cap in (("FirstWaitSeconds", "MaxWaitSeconds"),
+                       ("FallbackFirstWaitSeconds", "FallbackMaxWaitSeconds")):
+        first_lo, first_hi = _range(RAW, first)
+        max_lo, max_hi = _range(RAW, cap)
+        assert first_lo >= 1 and first_hi <= max_lo <= max_hi, (first, cap)
+        for name in (first, cap):
+            lo, hi = _range(RAW, name)
+            assert lo <= float(RAW["Parameters"][name]["Default"]) <= hi, name
+
+
+def test_cfn_lint_rejects_a_first_wait_above_its_range(tmp_path):
+    """The ranges are enforced where it counts, at deploy time; cfn-lint shows the same for a
+    default outside them."""
+    t = TEXT.replace("    Default: 60\n    MinValue: 1\n    MaxValue: 60", "    Default: 120\n    MinValue: 1\n    MaxValue: 60")
+    assert t != TEXT
+    path = tmp_path / "template.yaml"
+    path.write_text(t)
+    result = run_tool("cfn-lint", str(path))
+    assert result.returncode != 0 and "E2015" in result.stdout, result.stdout

@@ -7,8 +7,9 @@ from the real ASL file. It also speaks the three sides a user touches:
 
 * triggers: the EventBridge Scheduler payload and API Gateway HTTP API (payload 2.0) events, sent to
   start-export through the Lambda invoke API that `cargo lambda watch` serves;
-* HealthLake: the emulator's job list, configuration and fault injection (its `/_emulator/` API,
-  `pipeline.emulator`: `arm(...)`, `faults()`, `disarm()`, the verbs of fault_proxy.Control);
+* HealthLake: the emulator's job list, configuration, cancellation and fault injection (its
+  `/_emulator/` API, `pipeline.emulator`: `arm(...)`, `faults()`, `disarm()`, the verbs of
+  fault_proxy.Control, and `jobs()`, `config(...)`, `cancel(job_id)`);
 * the team: the notifications that reach the queue (`Inbox`).
 
     from pipeline import Pipeline, function_env
@@ -236,12 +237,20 @@ class EmulatorControl:
         """Every export job of every data store, as the control API lists them."""
         return self._call("GET", "jobs")["jobs"]
 
-    def config(self, **changes: int) -> dict:
-        """The job durations and data (submittedMs, inProgressMs, patients, seed); with
-        arguments, changes them first (they apply to phases that begin afterwards)."""
+    def config(self, **changes: Any) -> dict:
+        """The job settings (submittedMs, inProgressMs, cancelMs, creatingMs, patients, seed, and
+        describeS3Uri: "given" or "jobFolder"); with arguments, changes them first (durations apply
+        to phases that begin afterwards, describeS3Uri to jobs started afterwards)."""
         if changes:
             return self._call("POST", "config", changes)
         return self._call("GET", "config")
+
+    def cancel(self, job_id: str, outcome: str | None = None) -> dict:
+        """Cancels an unfinished job: CANCEL_SUBMITTED, CANCEL_IN_PROGRESS, then `outcome`
+        (CANCEL_COMPLETED, the default, or CANCEL_FAILED); a job that was running keeps the
+        account's export slot until then. Returns the job's line of `jobs()`."""
+        body = {} if outcome is None else {"outcome": outcome}
+        return self._call("POST", f"jobs/{urllib.parse.quote(job_id, safe='')}/cancel", body)
 
 
 class Pipeline:
@@ -299,7 +308,8 @@ class Pipeline:
             assert answer.error_type, f"{function} accepted a warm-up event: {answer}"
 
     def fresh_store(self) -> str:
-        """A data store no other test of this stack has used (jobs of a store queue FIFO)."""
+        """A data store no other test of this stack has used (notifications are told apart by
+        data store; HealthLake runs one export at a time per account, on any store)."""
         assert self._unused, "add data stores to the module's DATASTORES"
         return self._unused.pop(0)
 
@@ -376,7 +386,7 @@ class Pipeline:
         jobs = self.emulator.jobs()
         return [j for j in jobs if datastore_id is None or j["datastoreId"] == datastore_id]
 
-    def emulator_config(self, **changes: int) -> dict:
+    def emulator_config(self, **changes: Any) -> dict:
         """The emulator's job durations and data (submittedMs, inProgressMs, patients, seed);
         with arguments, changes them first (they apply to phases that begin afterwards)."""
         return self.emulator.config(**changes)

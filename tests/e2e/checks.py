@@ -32,6 +32,13 @@ def export_folder(datastore_id: str, day: str, job_id: str) -> str:
     return f"{output_uri(datastore_id, day)}{datastore_id}-FHIR_EXPORT-{job_id}/"
 
 
+def keyed_export_folder(datastore_id: str, client_token: str, job_id: str) -> str:
+    """An API export with an Idempotency-Key: `.../<datastoreId>/requests/<clientToken>/`, the
+    same on every retry of the key, then HealthLake's job folder."""
+    return (f"s3://{BUCKET}/{PREFIX}/{datastore_id}/requests/{client_token}/"
+            f"{datastore_id}-FHIR_EXPORT-{job_id}/")
+
+
 def check_notification(note: Notification, *, datastore_id: str, job_id: str | None, event: str,
                        outcome: str, status: str, trigger: str) -> dict:
     """Every field of the README's schema table, the message attributes and the subject."""

@@ -8,14 +8,15 @@ store of its own.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from checks import (BUCKET, check_exported_files, check_job_times, check_notification,
-                    export_folder, output_uri)
+                    export_folder, keyed_export_folder, output_uri)
 from pipeline import DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
 
-DATASTORES = [f"e2estore{n:02d}" for n in range(1, 13)]
+DATASTORES = [f"e2estore{n:02d}" for n in range(1, 17)]
 
 API_HOST = "https://abc123.execute-api.us-east-1.amazonaws.com"
 
@@ -101,8 +102,9 @@ def test_api_post_then_get_then_completed_notification(pipeline, store):
     assert (got.body["jobId"], got.body["datastoreId"]) == (job_id, store)
     assert got.body["jobName"].startswith("api-cohort-42-"), got.body
     assert got.body["jobStatus"] in {"SUBMITTED", "IN_PROGRESS", "COMPLETED"}, got.body
-    day = got.body["submitTime"][:10]
-    assert got.body["outputS3Uri"] == export_folder(store, day, job_id)
+    # Keyed: the folder comes from the ClientToken (the same on every retry), not the day.
+    assert job["clientToken"].startswith("key-"), job
+    assert got.body["outputS3Uri"] == keyed_export_folder(store, job["clientToken"], job_id)
 
     execution = pipeline.wait_execution(answer.body["executionArn"])
     assert execution["status"] == "SUCCEEDED", execution
@@ -259,3 +261,57 @@ def test_api_start_throttled_answers_429_and_the_client_retry_starts_once(pipeli
     notes = pipeline.inbox.wait_for(store)
     assert len(notes) == 1, notes
     assert notes[0].body["trigger"] == "api"
+
+
+# ---- HealthLake's documented variations ----------------------------------------------------------
+def test_describe_s3_uri_with_the_job_folder_appended_is_named_once(pipeline, store):
+    # AWS's examples show Describe's S3Uri both as given and with the job folder appended.
+    before = pipeline.emulator_config()
+    pipeline.emulator_config(describeS3Uri="jobFolder")
+    try:
+        event, started = start_scheduled(pipeline, store)
+    finally:
+        pipeline.emulator_config(describeS3Uri=before["describeS3Uri"])
+    job_id = started["jobId"]
+    day = event["scheduledTime"][:10]
+    folder = export_folder(store, day, job_id)
+    described = pipeline.describe_job(store, job_id)["OutputDataConfig"]["S3Configuration"]
+    assert described["S3Uri"] == folder, described  # the switch took effect
+
+    execution = pipeline.wait_execution(started["executionArn"])
+    assert execution["status"] == "SUCCEEDED", execution
+    notes = pipeline.inbox.wait_for(store)
+    assert len(notes) == 1, notes
+    body = check_notification(notes[0], datastore_id=store, job_id=job_id,
+                              event="export-finished", outcome="succeeded", status="COMPLETED",
+                              trigger="schedule")
+    got = pipeline.http("GET", f"/exports/{job_id}", query={"datastoreId": store})
+    assert got.status == 200, got
+    folder_name = f"{store}-FHIR_EXPORT-{job_id}"
+    for uri in (body["outputS3Uri"], got.body["outputS3Uri"]):
+        assert uri == folder, uri
+        assert uri.count(folder_name) == 1, uri
+    check_exported_files(pipeline, body["outputS3Uri"])
+
+
+def test_three_stores_started_at_once_export_one_after_another(pipeline):
+    # HealthLake runs one export job at a time per account and Region, on any data store.
+    stores = [pipeline.fresh_store() for _ in range(3)]
+    with ThreadPoolExecutor(len(stores)) as pool:
+        started = list(pool.map(lambda s: start_scheduled(pipeline, s)[1], stores))
+    for answer in started:
+        execution = pipeline.wait_execution(answer["executionArn"], timeout=90)
+        assert execution["status"] == "SUCCEEDED", execution
+    for store, answer in zip(stores, started):
+        notes = pipeline.inbox.wait_for(store)
+        assert len(notes) == 1, notes
+        check_notification(notes[0], datastore_id=store, job_id=answer["jobId"],
+                           event="export-finished", outcome="succeeded", status="COMPLETED",
+                           trigger="schedule")
+    jobs = sorted((job for job in pipeline.jobs() if job["datastoreId"] in stores),
+                  key=lambda job: job["submitTime"])
+    assert len(jobs) == 3, jobs
+    assert [j["jobStatus"] for j in jobs] == ["COMPLETED"] * 3, jobs
+    for earlier, later in zip(jobs, jobs[1:]):
+        # In submission order, and never two IN_PROGRESS at once.
+        assert later["startTime"] >= earlier["endTime"], (earlier, later)

@@ -52,6 +52,8 @@ EMULATOR_ARGS = ["--submitted-ms", "200", "--in-progress-ms", "500", "--patients
 LEDGER = Ledger("fault injection, tests/e2e/test_e2e_faults.py")
 
 SDK_ATTEMPTS = 3  # the AWS SDK for Rust's standard retry mode
+ATTEMPT_TIMEOUT = 5  # functions/export-core/src/aws/telemetry.rs: one SDK attempt's limit
+LATE = ATTEMPT_TIMEOUT + 3  # an answer this late is never waited for
 ASL_TRANSIENT_ATTEMPTS = 6  # CheckExport: the first try + MaxAttempts 5 on TransientAwsError
 RUN_TIMEOUT = 120  # one TransientAwsError retry waits at most 10 s; the rest is seconds
 EXHAUST_TIMEOUT = 420  # 5 retries wait at most 10 + 20 + 40 + 60 + 60 s, plus SDK backoff
@@ -84,6 +86,11 @@ class Injector:
 
     def healthlake(self, operation: str, kind: str, count: int) -> None:
         self.emulator.arm({"operation": operation, "kind": kind, "count": count})
+
+    def healthlake_delay(self, operation: str, seconds: float, count: int) -> None:
+        """The next `count` calls of `operation` are carried out, and answered `seconds` late."""
+        self.emulator.arm({"operation": operation, "kind": "delay", "seconds": seconds,
+                           "count": count})
 
     def proxied(self, service: str, operation: str, kind: str, count: int, **options) -> None:
         self.control.arm({"service": service, "operation": operation, "kind": kind,
@@ -224,6 +231,34 @@ def test_describe_burst_fails_one_check_and_the_state_machine_retries_it(
                  faults=inject.fired(), runs=1, jobs=1, notifications=1)
 
 
+# ---- 2b. late answers (an SDK attempt timing out) ----------------------------------------------
+def test_describe_answered_late_is_retried_and_the_run_announces_once(pipeline, store, inject):
+    inject.healthlake_delay("DescribeFHIRExportJob", LATE, 1)
+    _, started = schedule(pipeline, store)
+    assert started.ok, started
+    execution_arn = started.payload["executionArn"]
+    completed_once(pipeline, store, execution_arn)
+    assert inject.emulator_left() == 0, "the delay was not hit"
+    # The late attempt timed out and the SDK's retry answered within the same check.
+    assert set(attempts(pipeline, execution_arn)) == {"ok"}, attempts(pipeline, execution_arn)
+    LEDGER.audit(pipeline, f"DescribeFHIRExportJob answered {LATE} s late x1 (SDK retry)",
+                 [store], faults=inject.fired(), runs=1, jobs=1, notifications=1)
+
+
+def test_start_answered_late_is_retried_and_starts_one_job(pipeline, store, inject):
+    # The first attempt's StartFHIRExportJob is carried out, but its answer comes after the
+    # attempt timeout; the retry (same ClientToken, same parameters) gets the same job.
+    inject.healthlake_delay("StartFHIRExportJob", LATE, 1)
+    _, started = schedule(pipeline, store)
+    assert started.ok, started
+    assert inject.emulator_left() == 0, "the delay was not hit"
+    jobs = pipeline.jobs(store)
+    assert [j["jobId"] for j in jobs] == [started.payload["jobId"]], jobs
+    completed_once(pipeline, store, started.payload["executionArn"])
+    LEDGER.audit(pipeline, f"StartFHIRExportJob answered {LATE} s late x1 (SDK retry)",
+                 [store], faults=inject.fired(), runs=1, jobs=1, notifications=1)
+
+
 # ---- 3. SNS Publish (fault proxy) --------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["throttle", "internal"])
 def test_publish_single_fault_is_absorbed_by_the_sdk_retry(pipeline, store, inject, kind):
@@ -305,6 +340,12 @@ def test_describe_access_denied_mid_run_is_caught_and_announced_once(pipeline, s
     assert notes[0].subject == f"HealthLake export workflow failed: {store}"
     LEDGER.audit(pipeline, "DescribeFHIRExportJob accessDenied mid-run (Catch)", [store],
                  faults=inject.fired(), runs=1, jobs=1, notifications=1)
+    # The job still runs (30 s) and holds the account's one export slot: cancel it, so that the
+    # next tests' jobs are not queued behind it.
+    cancelled = pipeline.emulator.cancel(started.payload["jobId"])
+    assert cancelled["jobStatus"] == "CANCEL_SUBMITTED", cancelled
+    wait_until("the cancellation", lambda: pipeline.jobs(store)[0]["jobStatus"] ==
+               "CANCEL_COMPLETED", timeout=10)
 
 
 @pytest.mark.slow  # 0-170 s of the ASL's own retry waits, about 95 s on average

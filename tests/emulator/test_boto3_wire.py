@@ -18,6 +18,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import datetime
@@ -72,6 +73,7 @@ def endpoint(binary, tmp_path_factory):
                 "--submitted-ms", "30",
                 "--in-progress-ms", "60",
                 "--patients", str(PATIENTS),
+                "--creating-ms", "0",
             ],
             stdout=subprocess.PIPE,
             stderr=log,
@@ -130,7 +132,7 @@ def client(endpoint):
 
 def create_datastore(client, name: str) -> str:
     created = client.create_fhir_datastore(DatastoreName=name, DatastoreTypeVersion="R4")
-    assert created["DatastoreStatus"] == "ACTIVE"
+    assert created["DatastoreStatus"] == "CREATING"  # ACTIVE at once here: --creating-ms 0
     assert created["DatastoreArn"].endswith(f":datastore/fhir/{created['DatastoreId']}")
     return created["DatastoreId"]
 
@@ -316,3 +318,105 @@ def test_bad_flags_exit_with_a_message(binary):
     assert result.returncode == 2
     assert "--output-sink must be s3 or memory" in result.stderr
     assert result.stdout == ""
+
+
+def raw_call(endpoint: str, operation: str, body: dict, headers: dict) -> tuple[int, dict]:
+    """One AWS JSON 1.0 request without botocore (so without its signature)."""
+    request = urllib.request.Request(
+        endpoint + "/", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/x-amz-json-1.0",
+                 "X-Amz-Target": f"HealthLake.{operation}", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_requests_without_a_healthlake_sigv4_signature_for_this_region_are_refused(endpoint):
+    signed = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/{region}/{service}/aws4_request, "
+              "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abcdef0123")
+    for headers, expected in [
+        ({}, "MissingAuthenticationTokenException"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "IncompleteSignatureException"),
+        ({"Authorization": signed.format(region="us-east-1", service="s3")},
+         "InvalidSignatureException"),
+        ({"Authorization": signed.format(region="eu-west-1", service="healthlake")},
+         "InvalidSignatureException"),
+    ]:
+        status, body = raw_call(endpoint, "ListFHIRDatastores", {}, headers)
+        assert (status, body["__type"]) == (403, expected), (headers, body)
+    status, body = raw_call(endpoint, "ListFHIRDatastores", {},
+                            {"Authorization": signed.format(region="us-east-1",
+                                                            service="healthlake")})
+    assert status == 200, body
+
+    # botocore signing for another Region is refused with a typed, non-retried error.
+    elsewhere = boto3.client("healthlake", endpoint_url=endpoint, region_name="eu-west-1",
+                             aws_access_key_id="emulator", aws_secret_access_key="emulator",
+                             config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    with pytest.raises(elsewhere.exceptions.ClientError) as caught:
+        elsewhere.list_fhir_datastores()
+    assert caught.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_failed_dependency_is_typed_and_conflict_is_not_offered(endpoint, client):
+    datastore_id = create_datastore(client, "boto3-dependency")
+    control(endpoint, "POST", "/_emulator/faults",
+            {"operation": "StartFHIRExportJob", "kind": "failedDependency"})
+    with pytest.raises(client.exceptions.FailedDependencyException) as caught:
+        start(client, datastore_id, "boto3-dependency")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        control(endpoint, "POST", "/_emulator/faults",
+                {"operation": "StartFHIRExportJob", "kind": "conflict"})
+    assert refused.value.code == 400
+
+
+def test_a_client_token_reused_with_other_parameters_is_a_validation_error(client):
+    datastore_id = create_datastore(client, "boto3-token")
+    first = start(client, datastore_id, "boto3-reused", JobName="first")
+    assert start(client, datastore_id, "boto3-reused", JobName="first")["JobId"] == first["JobId"]
+    with pytest.raises(client.exceptions.ValidationException) as caught:
+        start(client, datastore_id, "boto3-reused", JobName="second")
+    assert "jobName" in caught.value.response["Error"]["Message"]
+    assert control_jobs_count(client) == 1
+
+
+def test_cancel_through_the_control_api(endpoint, client):
+    control(endpoint, "POST", "/_emulator/config", {"inProgressMs": 60000, "cancelMs": 50})
+    try:
+        datastore_id = create_datastore(client, "boto3-cancel")
+        other = create_datastore(client, "boto3-cancel-other")
+        running = start(client, datastore_id, "boto3-cancel-1")["JobId"]
+        queued = start(client, other, "boto3-cancel-2")["JobId"]
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while client.describe_fhir_export_job(DatastoreId=datastore_id, JobId=running)[
+                "ExportJobProperties"]["JobStatus"] != "IN_PROGRESS":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.describe_fhir_export_job(DatastoreId=other, JobId=queued)[
+            "ExportJobProperties"]["JobStatus"] == "QUEUED", "one export per account"
+        job = control(endpoint, "POST", f"/_emulator/jobs/{running}/cancel", {"outcome": "CANCEL_FAILED"})
+        assert job["jobStatus"] == "CANCEL_SUBMITTED"
+        seen = []
+        while True:
+            status = client.describe_fhir_export_job(DatastoreId=datastore_id, JobId=running)[
+                "ExportJobProperties"]["JobStatus"]
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            if status == "CANCEL_FAILED":
+                break
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.005)
+        assert seen == ["CANCEL_SUBMITTED", "CANCEL_IN_PROGRESS", "CANCEL_FAILED"]
+        while client.describe_fhir_export_job(DatastoreId=other, JobId=queued)[
+                "ExportJobProperties"]["JobStatus"] != "IN_PROGRESS":
+            assert time.monotonic() < deadline, "the cancelled job kept the slot"
+            time.sleep(0.01)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            control(endpoint, "POST", f"/_emulator/jobs/{running}/cancel")
+        assert refused.value.code == 409
+    finally:
+        control(endpoint, "POST", "/_emulator/config", {"inProgressMs": 60, "cancelMs": 500})

@@ -16,6 +16,18 @@ pub struct ExportDestination {
     pub data_access_role_arn: String,
 }
 
+impl ExportDestination {
+    /// `s3://<bucket>/<prefix>/<path>`: every output location is under the configured bucket and
+    /// prefix.
+    fn uri_of(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}/{path}", self.bucket)
+        } else {
+            format!("s3://{}/{}/{path}", self.bucket, self.prefix)
+        }
+    }
+}
+
 /// `scheduled-2026-11-26-0200`, `api-cohort-42-2026-11-26-1412` or `api-2026-11-26-1412`:
 /// at most 4 + 33 + 15 = 52 characters, within HealthLake's 64.
 pub fn job_name(trigger: Trigger, label: Option<&str>, at: DateTime<Utc>) -> String {
@@ -33,15 +45,7 @@ pub fn output_s3_uri(
     datastore_id: &str,
     at: DateTime<Utc>,
 ) -> String {
-    let date = at.format("%Y/%m/%d");
-    if destination.prefix.is_empty() {
-        format!("s3://{}/{datastore_id}/{date}/", destination.bucket)
-    } else {
-        format!(
-            "s3://{}/{}/{datastore_id}/{date}/",
-            destination.bucket, destination.prefix
-        )
-    }
+    destination.uri_of(&format!("{datastore_id}/{}/", at.format("%Y/%m/%d")))
 }
 
 /// `api-cohort-42-k1a2b3c4d5e6` or `api-k1a2b3c4d5e6`: an API export with an `Idempotency-Key`
@@ -65,15 +69,7 @@ pub fn keyed_output_s3_uri(
     datastore_id: &str,
     client_token: &str,
 ) -> String {
-    let folder = format!("{datastore_id}/requests/{client_token}/");
-    if destination.prefix.is_empty() {
-        format!("s3://{}/{folder}", destination.bucket)
-    } else {
-        format!(
-            "s3://{}/{}/{folder}",
-            destination.bucket, destination.prefix
-        )
-    }
+    destination.uri_of(&format!("{datastore_id}/requests/{client_token}/"))
 }
 
 /// Where HealthLake puts a job's files: `{S3Uri}/{DatastoreId}-FHIR_EXPORT-{JobId}/`. HealthLake

@@ -2,8 +2,6 @@
 //! payload 2.0), parsed and validated. Pure; the answers are in [`crate::start::response`].
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
-use aws_lambda_events::http::HeaderMap;
-use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::config::StartSettings;
@@ -11,10 +9,8 @@ use crate::contract::job::StartedJob;
 use crate::contract::validate::{
     InvalidInput, is_idempotency_key, is_job_id, is_label, quote_for_message,
 };
+use crate::start::http::{body_bytes, header};
 use crate::start::response::ApiResponse;
-
-/// Larger bodies are refused before parsing: the API takes two short strings.
-pub const MAX_BODY_BYTES: usize = 4096;
 
 /// A `POST /exports`, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,16 +130,6 @@ pub fn parse_call(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, InvalidInput> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(Some)
-            .map_err(|_| InvalidInput::new(name, "must be visible ASCII")),
-    }
-}
-
 /// The IAM principal API Gateway authenticated, if any. None means the route was deployed
 /// without AWS_IAM authorization, or the function was invoked directly.
 fn caller_of(request: &ApiGatewayV2httpRequest) -> Option<String> {
@@ -157,36 +143,6 @@ fn caller_of(request: &ApiGatewayV2httpRequest) -> Option<String> {
         .or_else(|| iam.caller_id.clone())
         .or_else(|| iam.account_id.clone())
         .filter(|caller| !caller.is_empty())
-}
-
-fn body_bytes(request: &ApiGatewayV2httpRequest) -> Result<Vec<u8>, ApiResponse> {
-    let Some(body) = request.body.as_deref() else {
-        return Ok(Vec::new());
-    };
-    // Checked before decoding: base64 only makes a body longer.
-    if body.len() > MAX_BODY_BYTES * 4 / 3 + 4 {
-        return Err(too_large());
-    }
-    let bytes = if request.is_base64_encoded {
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|_| ApiResponse::invalid(&InvalidInput::new("body", "is not valid base64")))?
-    } else {
-        body.as_bytes().to_vec()
-    };
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(too_large());
-    }
-    Ok(bytes)
-}
-
-fn too_large() -> ApiResponse {
-    ApiResponse::error(
-        413,
-        "PayloadTooLarge",
-        &format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-        Some("body"),
-    )
 }
 
 fn parse_start(
@@ -302,6 +258,7 @@ fn parse_get(
 pub(crate) mod tests {
     use super::*;
     use crate::config::tests::{settings, single_store_settings};
+    use crate::start::http::MAX_BODY_BYTES;
     use aws_lambda_events::http::HeaderValue;
 
     pub(crate) fn sample() -> ApiGatewayV2httpRequest {

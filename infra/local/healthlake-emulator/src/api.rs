@@ -24,7 +24,16 @@ pub enum ApiError {
     Throttling(String),
     InternalServer(String),
     AccessDenied(String),
-    Conflict(String),
+    /// A dependent service failed (StartFHIRExportJob only, in the model).
+    FailedDependency(String),
+    /// No `Authorization` header (raised by AWS's front door, not the model): HTTP 403.
+    MissingAuthenticationToken(String),
+    /// An `Authorization` header that is not a well-formed SigV4 one: HTTP 403.
+    IncompleteSignature(String),
+    /// A SigV4 credential scope for another service or Region: HTTP 403.
+    InvalidSignature(String),
+    /// A credential with no access key id: HTTP 403.
+    UnrecognizedClient(String),
     /// The body is not JSON of the expected shape (raised by the protocol layer, not the model).
     Serialization(String),
     /// The `X-Amz-Target` names no operation this emulator implements.
@@ -40,7 +49,11 @@ impl ApiError {
             Self::Throttling(_) => "ThrottlingException",
             Self::InternalServer(_) => "InternalServerException",
             Self::AccessDenied(_) => "AccessDeniedException",
-            Self::Conflict(_) => "ConflictException",
+            Self::FailedDependency(_) => "FailedDependencyException",
+            Self::MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
+            Self::IncompleteSignature(_) => "IncompleteSignatureException",
+            Self::InvalidSignature(_) => "InvalidSignatureException",
+            Self::UnrecognizedClient(_) => "UnrecognizedClientException",
             Self::Serialization(_) => "SerializationException",
             Self::UnknownOperation(_) => "UnknownOperationException",
         }
@@ -48,10 +61,15 @@ impl ApiError {
 
     /// HTTP status: the model marks only InternalServerException as a server fault (500); every
     /// other exception is a client error, which awsJson1_0 sends as 400 (throttling included, as
-    /// HealthLake's model gives it no `httpError` override).
+    /// HealthLake's model gives it no `httpError` override). Authentication failures, which AWS
+    /// answers before any service sees the request, are 403.
     pub fn status(&self) -> u16 {
         match self {
             Self::InternalServer(_) => 500,
+            Self::MissingAuthenticationToken(_)
+            | Self::IncompleteSignature(_)
+            | Self::InvalidSignature(_)
+            | Self::UnrecognizedClient(_) => 403,
             _ => 400,
         }
     }
@@ -63,7 +81,11 @@ impl ApiError {
             | Self::Throttling(m)
             | Self::InternalServer(m)
             | Self::AccessDenied(m)
-            | Self::Conflict(m)
+            | Self::FailedDependency(m)
+            | Self::MissingAuthenticationToken(m)
+            | Self::IncompleteSignature(m)
+            | Self::InvalidSignature(m)
+            | Self::UnrecognizedClient(m)
             | Self::Serialization(m)
             | Self::UnknownOperation(m) => m,
         }

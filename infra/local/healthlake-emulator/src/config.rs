@@ -15,12 +15,18 @@ USAGE: healthlake-emulator [FLAGS]
   --account-id ID           12-digit account used in ARNs (default 123456789012)
   --submitted-ms N          how long a job stays SUBMITTED (default 1000)
   --in-progress-ms N        how long a job stays IN_PROGRESS before its output is written (default 3000)
+  --cancel-ms N              how long a cancelled job is CANCEL_SUBMITTED, then CANCEL_IN_PROGRESS (default 500)
+  --creating-ms N           how long a data store made by CreateFHIRDatastore is CREATING (default 1000)
+  --describe-s3-uri given|jobFolder
+                            S3Uri in Describe/ListFHIRExportJobs: as given at the start (default), or
+                            with the job's folder <DatastoreId>-FHIR_EXPORT-<JobId>/ appended
   --patients N              synthetic patients per export (default 5)
   --seed N                  seed of the synthetic data (default 42)
   --output-sink s3|memory   where export output goes (default s3: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)
   --datastore ID            create an ACTIVE data store with this id at start (repeatable)
   --fault OP:KIND[:COUNT]   fail the next COUNT (default 1) calls of OP (a HealthLake operation or *)
-                            with KIND throttle, internal, accessDenied or conflict (repeatable)
+                            with KIND throttle, internal, accessDenied or failedDependency
+                            (StartFHIRExportJob only) (repeatable)
   --next-job-outcome STATUS[:MESSAGE]
                             end the next job started with FAILED or COMPLETED_WITH_ERRORS (repeatable:
                             one job each, in order)
@@ -37,12 +43,39 @@ pub enum OutputSinkKind {
     Memory,
 }
 
+/// What Describe/ListFHIRExportJobs report as a job's `S3Uri`: AWS's documentation shows both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum S3UriForm {
+    /// The S3Uri as given to StartFHIRExportJob.
+    #[default]
+    Given,
+    /// The S3Uri with the job's folder appended: `.../<DatastoreId>-FHIR_EXPORT-<JobId>/`.
+    JobFolder,
+}
+
+impl S3UriForm {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "given" => Some(Self::Given),
+            "jobFolder" => Some(Self::JobFolder),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of the job lifecycle and output; changeable at run time through the control API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSettings {
     pub submitted_ms: u64,
     pub in_progress_ms: u64,
+    /// How long a cancelled job is CANCEL_SUBMITTED, and then CANCEL_IN_PROGRESS.
+    pub cancel_ms: u64,
+    /// How long a data store made by CreateFHIRDatastore is CREATING.
+    pub creating_ms: u64,
+    /// The S3Uri form of jobs started from now on.
+    pub describe_s3_uri: S3UriForm,
     pub patients: u32,
     pub seed: u64,
 }
@@ -52,6 +85,9 @@ impl Default for JobSettings {
         Self {
             submitted_ms: 1000,
             in_progress_ms: 3000,
+            cancel_ms: 500,
+            creating_ms: 1000,
+            describe_s3_uri: S3UriForm::Given,
             patients: 5,
             seed: 42,
         }
@@ -111,6 +147,14 @@ impl Settings {
                 "--account-id" => settings.account_id = value()?,
                 "--submitted-ms" => settings.jobs.submitted_ms = number(&flag, &value()?)?,
                 "--in-progress-ms" => settings.jobs.in_progress_ms = number(&flag, &value()?)?,
+                "--cancel-ms" => settings.jobs.cancel_ms = number(&flag, &value()?)?,
+                "--creating-ms" => settings.jobs.creating_ms = number(&flag, &value()?)?,
+                "--describe-s3-uri" => {
+                    let form = value()?;
+                    settings.jobs.describe_s3_uri = S3UriForm::parse(&form).ok_or_else(|| {
+                        format!("--describe-s3-uri must be given or jobFolder, not '{form}'")
+                    })?;
+                }
                 "--patients" => settings.jobs.patients = number(&flag, &value()?)?,
                 "--seed" => settings.jobs.seed = number(&flag, &value()?)?,
                 "--output-sink" => {
@@ -201,6 +245,10 @@ mod tests {
             "--patients",
             "3",
             "--seed=7",
+            "--cancel-ms=30",
+            "--creating-ms",
+            "40",
+            "--describe-s3-uri=jobFolder",
             "--output-sink",
             "memory",
             "--datastore",
@@ -218,6 +266,9 @@ mod tests {
             JobSettings {
                 submitted_ms: 10,
                 in_progress_ms: 20,
+                cancel_ms: 30,
+                creating_ms: 40,
+                describe_s3_uri: S3UriForm::JobFolder,
                 patients: 3,
                 seed: 7
             }
@@ -248,6 +299,7 @@ mod tests {
             (&["--bogus"][..], "unknown argument"),
             (&["--account-id", "12"][..], "12 digits"),
             (&["--output-sink", "disk"][..], "s3 or memory"),
+            (&["--describe-s3-uri", "x"][..], "given or jobFolder"),
             (&["--datastore", "bad,id"][..], "regular expression"),
             (
                 &["--datastore", &"a".repeat(33)][..],

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use crate::config::JobSettings;
 use crate::emulator::{Emulator, State};
 use crate::faults::{ArmedFault, Faults};
+use crate::jobs::CancelOutcome;
 
 impl Emulator {
     /// Every job of every data store, with what the wire API does not show (for tests and demos).
@@ -30,12 +31,25 @@ impl Emulator {
                     "endTime": properties.end_time,
                     "message": properties.message,
                     "forcedOutcome": job.forced_outcome.as_ref().map(|f| f.outcome),
-                    "outputS3Uri": format!("s3://{}/{}/", job.location.bucket, job.location.key(&job.output_folder())),
+                    "outputS3Uri": job.output_folder_uri(),
                     "outputObjects": job.output_objects,
                 })
             })
             .collect();
         serde_json::json!({ "jobs": jobs })
+    }
+
+    /// Cancels a job (see [`Emulator::cancel`]) and returns its line of the jobs report; `Err` is
+    /// an HTTP status and why.
+    pub fn cancel_job(&self, job_id: &str, outcome: CancelOutcome) -> Result<Value, (u16, String)> {
+        self.cancel(job_id, outcome)?;
+        let report = self.jobs_report();
+        let job = report["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["jobId"] == job_id))
+            .cloned()
+            .unwrap_or_default();
+        Ok(job)
     }
 
     /// An output object's body, when the sink keeps them (the memory sink).
@@ -73,7 +87,7 @@ impl Emulator {
     /// Back to the state right after start: flags re-applied, no jobs, workers stopped.
     pub fn reset(&self) {
         let mut state = self.state();
-        for worker in state.workers.values() {
+        if let Some(worker) = &state.worker {
             worker.handle.abort();
         }
         let id_seed = state.ids.next_u64();
@@ -99,6 +113,7 @@ mod tests {
                 in_progress_ms: 0,
                 patients: 1,
                 seed: 1,
+                ..JobSettings::default()
             },
             datastores: vec!["ds1".into()],
             faults: Faults {

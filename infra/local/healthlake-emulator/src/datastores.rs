@@ -1,5 +1,10 @@
 //! Data stores: CreateFHIRDatastore (ClientToken-idempotent), DescribeFHIRDatastore and
-//! ListFHIRDatastores. Every emulated data store is ACTIVE from the moment it exists.
+//! ListFHIRDatastores. A data store made by CreateFHIRDatastore is CREATING for `creating_ms`,
+//! then ACTIVE; those made at start (`--datastore`) are ACTIVE at once.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::api::*;
 use crate::config::Settings;
@@ -7,8 +12,16 @@ use crate::emulator::{Emulator, State, epoch_now};
 use crate::pagination::{page_request, paginate};
 use crate::validate::Violations;
 
-const DATASTORE_STATUSES: [&str; 5] =
-    ["CREATING", "ACTIVE", "DELETING", "DELETED", "CREATE_FAILED"];
+/// Every DatastoreStatus value in the service model (the SDK's `DatastoreStatus`).
+pub const DATASTORE_STATUSES: [&str; 7] = [
+    "CREATING",
+    "ACTIVE",
+    "DELETING",
+    "DELETED",
+    "CREATE_FAILED",
+    "UPDATING",
+    "UPDATE_FAILED",
+];
 
 #[derive(Debug, Clone)]
 pub(crate) struct Datastore {
@@ -16,16 +29,33 @@ pub(crate) struct Datastore {
     id: String,
     name: Option<String>,
     created_at: f64,
+    /// When CREATING ends (`None`: ACTIVE from the start).
+    active_at: Option<Instant>,
+}
+
+impl Datastore {
+    pub(crate) fn status(&self, now: Instant) -> &'static str {
+        match self.active_at {
+            Some(at) if now < at => "CREATING",
+            _ => "ACTIVE",
+        }
+    }
 }
 
 impl State {
-    pub(crate) fn add_datastore(&mut self, id: String, name: Option<String>) -> &Datastore {
+    pub(crate) fn add_datastore(
+        &mut self,
+        id: String,
+        name: Option<String>,
+        active_at: Option<Instant>,
+    ) -> &Datastore {
         let seq = self.seq();
         let datastore = Datastore {
             seq,
             id: id.clone(),
             name,
             created_at: epoch_now(),
+            active_at,
         };
         self.datastores.entry(id).or_insert(datastore)
     }
@@ -36,7 +66,7 @@ pub(crate) fn datastore_not_found(id: &str) -> ApiError {
 }
 
 impl Emulator {
-    fn datastore_properties(&self, datastore: &Datastore) -> DatastoreProperties {
+    fn datastore_properties(&self, datastore: &Datastore, now: Instant) -> DatastoreProperties {
         let Settings {
             region, account_id, ..
         } = self.settings();
@@ -47,8 +77,7 @@ impl Emulator {
                 datastore.id
             ),
             datastore_name: datastore.name.clone(),
-            // Data stores are usable at once: the real CREATING phase would only slow tests down.
-            datastore_status: "ACTIVE".to_string(),
+            datastore_status: datastore.status(now).to_string(),
             created_at: datastore.created_at,
             datastore_type_version: "R4".to_string(),
             datastore_endpoint: format!(
@@ -83,11 +112,14 @@ impl Emulator {
             .as_ref()
             .and_then(|t| state.datastore_tokens.get(t))
             .cloned();
+        let existing_answer = existing.is_some();
         let id = match existing {
             Some(id) => id,
             None => {
                 let id = state.new_id();
-                state.add_datastore(id.clone(), request.datastore_name);
+                let creating_for = Duration::from_millis(state.jobs_settings.creating_ms);
+                let active_at = Instant::now() + creating_for;
+                state.add_datastore(id.clone(), request.datastore_name, Some(active_at));
                 if let Some(token) = request.client_token {
                     state.datastore_tokens.insert(token, id.clone());
                 }
@@ -95,11 +127,17 @@ impl Emulator {
                 id
             }
         };
-        let properties = self.datastore_properties(&state.datastores[&id]);
+        let properties = self.datastore_properties(&state.datastores[&id], Instant::now());
         Ok(CreateDatastoreResponse {
             datastore_id: properties.datastore_id,
             datastore_arn: properties.datastore_arn,
-            datastore_status: properties.datastore_status,
+            // The service answers CREATING: creation has only begun (even if it takes no time
+            // here), and a repeat answers the status of the moment.
+            datastore_status: if existing_answer {
+                properties.datastore_status
+            } else {
+                "CREATING".to_string()
+            },
             datastore_endpoint: properties.datastore_endpoint,
         })
     }
@@ -120,7 +158,7 @@ impl Emulator {
             .get(&id)
             .ok_or_else(|| datastore_not_found(&id))?;
         Ok(DescribeDatastoreResponse {
-            datastore_properties: self.datastore_properties(datastore),
+            datastore_properties: self.datastore_properties(datastore, Instant::now()),
         })
     }
 
@@ -146,16 +184,16 @@ impl Emulator {
         let after = page.after?;
 
         let state = self.state();
+        let now = Instant::now();
         let mut matching: Vec<&Datastore> = state
             .datastores
             .values()
             .filter(|d| filter.datastore_name.is_none() || d.name == filter.datastore_name)
-            // Every emulated data store is ACTIVE.
-            .filter(|_| {
+            .filter(|d| {
                 filter
                     .datastore_status
                     .as_deref()
-                    .is_none_or(|s| s == "ACTIVE")
+                    .is_none_or(|s| s == d.status(now))
             })
             .filter(|d| filter.created_before.is_none_or(|t| d.created_at < t))
             .filter(|d| filter.created_after.is_none_or(|t| d.created_at > t))
@@ -165,7 +203,7 @@ impl Emulator {
         Ok(ListDatastoresResponse {
             datastore_properties_list: items
                 .into_iter()
-                .map(|d| self.datastore_properties(d))
+                .map(|d| self.datastore_properties(d, now))
                 .collect(),
             next_token,
         })
@@ -182,9 +220,11 @@ mod tests {
         let (emulator, _) = emulator(0, 0);
         let create = json!({ "DatastoreName": "analytics", "DatastoreTypeVersion": "R4", "ClientToken": "create-1" });
         let created = call(&emulator, "CreateFHIRDatastore", create.clone()).unwrap();
+        let repeated = call(&emulator, "CreateFHIRDatastore", create).unwrap();
+        assert_eq!(repeated["DatastoreId"], created["DatastoreId"]);
         assert_eq!(
-            call(&emulator, "CreateFHIRDatastore", create).unwrap(),
-            created
+            repeated["DatastoreStatus"], "ACTIVE",
+            "a repeat tells the status of the moment (creating takes 0 ms here)"
         );
         let id = created["DatastoreId"].as_str().unwrap();
         assert_eq!(id.len(), 32);
@@ -192,7 +232,7 @@ mod tests {
             created["DatastoreArn"],
             format!("arn:aws:healthlake:us-east-1:123456789012:datastore/fhir/{id}")
         );
-        assert_eq!(created["DatastoreStatus"], "ACTIVE");
+        assert_eq!(created["DatastoreStatus"], "CREATING");
 
         let page = call(&emulator, "ListFHIRDatastores", json!({ "MaxResults": 2 })).unwrap();
         let ids: Vec<&str> = page["DatastorePropertiesList"]
@@ -225,5 +265,106 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_created_data_store_is_creating_then_active_and_refuses_exports_meanwhile() {
+        let (emulator, _) = emulator(0, 0);
+        emulator.set_jobs_settings(crate::config::JobSettings {
+            creating_ms: 300,
+            ..emulator.jobs_settings()
+        });
+        let created = call(
+            &emulator,
+            "CreateFHIRDatastore",
+            json!({ "DatastoreTypeVersion": "R4" }),
+        )
+        .unwrap();
+        assert_eq!(created["DatastoreStatus"], "CREATING");
+        let id = created["DatastoreId"].as_str().unwrap().to_string();
+        let described = call(
+            &emulator,
+            "DescribeFHIRDatastore",
+            json!({ "DatastoreId": id }),
+        )
+        .unwrap()["DatastoreProperties"]
+            .clone();
+        assert_eq!(described["DatastoreStatus"], "CREATING");
+        let creating = call(
+            &emulator,
+            "ListFHIRDatastores",
+            json!({ "Filter": { "DatastoreStatus": "CREATING" } }),
+        )
+        .unwrap();
+        assert_eq!(creating["DatastorePropertiesList"][0]["DatastoreId"], id);
+        assert_eq!(
+            creating["DatastorePropertiesList"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1,
+            "the stores made at start are ACTIVE at once"
+        );
+
+        let err = call(
+            &emulator,
+            "StartFHIRExportJob",
+            start_body(&id, "too-early", "s3://exports-bucket/x"),
+        )
+        .unwrap_err();
+        assert_eq!(err.type_name(), "ValidationException");
+        assert!(err.message().contains("is CREATING"), "{err}");
+        assert!(
+            emulator.jobs_report()["jobs"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        let described = call(
+            &emulator,
+            "DescribeFHIRDatastore",
+            json!({ "DatastoreId": id }),
+        )
+        .unwrap()["DatastoreProperties"]
+            .clone();
+        assert_eq!(described["DatastoreStatus"], "ACTIVE");
+        let job_id = start(&emulator, &id, "in-time");
+        wait_for(&emulator, &id, &job_id, "COMPLETED").await;
+    }
+
+    #[tokio::test]
+    async fn every_data_store_status_of_the_model_is_a_valid_filter() {
+        let (emulator, _) = emulator(0, 0);
+        for status in [
+            "CREATING",
+            "ACTIVE",
+            "DELETING",
+            "DELETED",
+            "CREATE_FAILED",
+            "UPDATING",
+            "UPDATE_FAILED",
+        ] {
+            let listed = call(
+                &emulator,
+                "ListFHIRDatastores",
+                json!({ "Filter": { "DatastoreStatus": status } }),
+            )
+            .unwrap_or_else(|e| panic!("{status}: {e}"));
+            let expected = if status == "ACTIVE" { 2 } else { 0 };
+            assert_eq!(
+                listed["DatastorePropertiesList"].as_array().unwrap().len(),
+                expected,
+                "{status}"
+            );
+        }
+        let err = call(
+            &emulator,
+            "ListFHIRDatastores",
+            json!({ "Filter": { "DatastoreStatus": "READY" } }),
+        )
+        .unwrap_err();
+        assert!(err.message().contains("UPDATE_FAILED"), "{err}");
     }
 }

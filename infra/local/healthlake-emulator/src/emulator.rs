@@ -1,19 +1,20 @@
 //! The emulated service's shared core: the [`Emulator`] handle, the [`State`] behind its one
 //! mutex, and the dispatch of HealthLake operations to the modules that implement them:
 //! [`crate::datastores`] (data stores), [`crate::jobs`] (export jobs), [`crate::worker`] (the
-//! per-store queue that runs jobs to completion) and [`crate::control`] (the control API).
+//! account's queue that runs jobs to completion) and [`crate::control`] (the control API).
 //!
 //! All state sits behind one mutex that is never held across an `.await`, so every operation is
 //! a short synchronous step. Time moves jobs along in two ways:
 //! - a job's SUBMITTED/QUEUED status is computed when asked, from its submit instant and the
 //!   jobs ahead of it;
-//! - one worker task per data store with work runs its jobs one at a time, first in first out:
-//!   IN_PROGRESS for `in_progress_ms`, then writes the output, then sets the terminal status.
+//! - one worker task (while there is work) runs the account's jobs one at a time, whatever
+//!   their data store, first in first out: IN_PROGRESS for `in_progress_ms`, then writes the
+//!   output, then sets the terminal status; it also moves cancellations along.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use crate::api::{ApiError, OPERATIONS};
 use crate::config::{JobSettings, Settings};
 use crate::datastores::Datastore;
-use crate::faults::Faults;
+use crate::faults::{CallFault, Faults};
 use crate::fhir::SeededRng;
 use crate::jobs::ExportJob;
 use crate::sink::ObjectSink;
@@ -35,9 +36,10 @@ pub(crate) struct State {
     pub(crate) datastore_tokens: HashMap<String, String>,
     /// In submission order.
     pub(crate) jobs: Vec<ExportJob>,
-    /// (data store id, client token) -> job id.
-    pub(crate) job_tokens: HashMap<(String, String), String>,
-    pub(crate) workers: HashMap<String, Worker>,
+    /// Client token -> job id (account-wide: a token names one request, whatever its store).
+    pub(crate) job_tokens: HashMap<String, String>,
+    /// The worker running the account's export queue, while it has work.
+    pub(crate) worker: Option<Worker>,
     next_seq: u64,
     pub(crate) ids: SeededRng,
 }
@@ -51,12 +53,13 @@ impl State {
             datastore_tokens: HashMap::new(),
             jobs: Vec::new(),
             job_tokens: HashMap::new(),
-            workers: HashMap::new(),
+            worker: None,
             next_seq: 0,
             ids: SeededRng::new(id_seed),
         };
         for id in &settings.datastores {
-            state.add_datastore(id.clone(), None);
+            // Created by the stack at start: ACTIVE at once.
+            state.add_datastore(id.clone(), None, None);
         }
         state
     }
@@ -78,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// Outlives resets, so a worker from before a reset can never pass for a new one.
     pub(crate) next_worker_id: AtomicU64,
+    /// Wakes the worker when a job is started or cancelled.
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 /// A handle to the emulated service; clones share the same state.
@@ -101,6 +106,7 @@ impl Emulator {
                 sink,
                 state,
                 next_worker_id: AtomicU64::new(1),
+                wake: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -117,16 +123,34 @@ impl Emulator {
     }
 
     /// Runs one HealthLake operation on a JSON request body; `Ok` is the JSON response body.
+    /// An armed delay is used up and ignored here: see [`Emulator::call_delayed`].
     pub fn call(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
+        self.call_delayed(operation, body).0
+    }
+
+    /// Like [`Emulator::call`], and how long to hold the answer back (an injected delay: the
+    /// call is carried out at once, as a slow network would have it).
+    pub fn call_delayed(
+        &self,
+        operation: &str,
+        body: &[u8],
+    ) -> (Result<Value, ApiError>, Option<Duration>) {
         if !OPERATIONS.contains(&operation) {
-            return Err(ApiError::UnknownOperation(format!(
+            let error = ApiError::UnknownOperation(format!(
                 "The HealthLake emulator does not implement operation '{operation}'; it implements {}",
                 OPERATIONS.join(", ")
-            )));
+            ));
+            return (Err(error), None);
         }
-        if let Some(error) = self.state().faults.take_error(operation) {
-            return Err(error);
+        let fault = self.state().faults.take_call(operation);
+        match fault {
+            Some(CallFault::Error(error)) => (Err(error), None),
+            Some(CallFault::Delay(delay)) => (self.dispatch(operation, body), Some(delay)),
+            None => (self.dispatch(operation, body), None),
         }
+    }
+
+    fn dispatch(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {
         match operation {
             "CreateFHIRDatastore" => respond(self.create_datastore(parse(body)?)),
             "DescribeFHIRDatastore" => respond(self.describe_datastore(parse(body)?)),

@@ -15,6 +15,9 @@ use crate::emulator::epoch_now;
 
 /// The `service` of this emulator's armed and fired faults (the proxy's are `sns`, `states`).
 pub const SERVICE: &str = "healthlake";
+/// Longest injectable delay: far beyond any SDK timeout, short enough not to wedge a test run.
+pub const MAX_DELAY_SECONDS: f64 = 300.0;
+
 /// Which modelled error an injected fault returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,9 +28,12 @@ pub enum ErrorKind {
     Internal,
     /// AccessDeniedException, HTTP 400 (not retryable).
     AccessDenied,
-    /// ConflictException, HTTP 400 (typed only for operations whose model lists it).
-    Conflict,
+    /// FailedDependencyException, HTTP 400 (not retryable); modelled for StartFHIRExportJob only.
+    FailedDependency,
 }
+
+/// The kinds, as the control API and `--fault` name them.
+pub const KINDS: &str = "throttle, internal, accessDenied, failedDependency or delay";
 
 impl ErrorKind {
     pub fn parse(name: &str) -> Option<Self> {
@@ -35,7 +41,26 @@ impl ErrorKind {
             "throttle" => Some(Self::Throttle),
             "internal" => Some(Self::Internal),
             "accessDenied" => Some(Self::AccessDenied),
-            "conflict" => Some(Self::Conflict),
+            "failedDependency" => Some(Self::FailedDependency),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::Internal => "internal",
+            Self::AccessDenied => "accessDenied",
+            Self::FailedDependency => "failedDependency",
+        }
+    }
+
+    /// The operations whose service model lists this error, when not every operation may
+    /// return it. (ConflictException is listed by none of the emulated operations, so it is not
+    /// offered.)
+    pub fn only_for(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::FailedDependency => Some(&["StartFHIRExportJob"]),
             _ => None,
         }
     }
@@ -48,24 +73,44 @@ impl ErrorKind {
             Self::AccessDenied => ApiError::AccessDenied(format!(
                 "User is not authorized to perform: healthlake:{operation} ({why})"
             )),
-            Self::Conflict => {
-                ApiError::Conflict(format!("The data store is in a transition state ({why})"))
-            }
+            Self::FailedDependency => ApiError::FailedDependency(format!(
+                "A dependent service failed to fulfill the request ({why})"
+            )),
         }
     }
 }
 
 /// What an armed fault does when it fires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FaultEffect {
     /// A call of `operation` (any operation, for `*`) gets the modelled error of `kind`.
     Error { operation: String, kind: ErrorKind },
+    /// A call of `operation` (any, for `*`) is carried out, and answered `seconds` later.
+    Delay { operation: String, seconds: f64 },
     /// The job started by the next StartFHIRExportJob ends with this outcome.
     JobOutcome(OutcomeFault),
 }
 
+/// What a fault does to one call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallFault {
+    /// Answer this error instead of carrying out the call.
+    Error(ApiError),
+    /// Carry out the call, then answer after this long.
+    Delay(std::time::Duration),
+}
+
+impl CallFault {
+    pub fn into_error(self) -> Option<ApiError> {
+        match self {
+            Self::Error(error) => Some(error),
+            Self::Delay(_) => None,
+        }
+    }
+}
+
 /// An armed fault: what it does, and how many more times it fires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ArmedFault {
     pub effect: FaultEffect,
     pub remaining: u32,
@@ -74,16 +119,37 @@ pub struct ArmedFault {
 impl ArmedFault {
     /// The next `count` calls of `operation` (or of any operation, for `*`) fail with `kind`.
     pub fn error(operation: &str, kind: ErrorKind, count: u32) -> Result<Self, String> {
-        if operation != "*" && !OPERATIONS.contains(&operation) {
+        check_operation(operation)?;
+        if let Some(only) = kind.only_for()
+            && !only.contains(&operation)
+        {
             return Err(format!(
-                "unknown operation '{operation}': expected one of {} or '*'",
-                OPERATIONS.join(", ")
+                "kind {} is modelled for {} only, not for '{operation}'",
+                kind.as_str(),
+                only.join(", ")
             ));
         }
         Self::with_count(
             FaultEffect::Error {
                 operation: operation.to_string(),
                 kind,
+            },
+            count,
+        )
+    }
+
+    /// The next `count` calls of `operation` (or of any, for `*`) are answered `seconds` late.
+    pub fn delay(operation: &str, seconds: f64, count: u32) -> Result<Self, String> {
+        check_operation(operation)?;
+        if !(seconds > 0.0 && seconds <= MAX_DELAY_SECONDS) {
+            return Err(format!(
+                "seconds must be more than 0 and at most {MAX_DELAY_SECONDS}, not {seconds}"
+            ));
+        }
+        Self::with_count(
+            FaultEffect::Delay {
+                operation: operation.to_string(),
+                seconds,
             },
             count,
         )
@@ -111,7 +177,9 @@ impl ArmedFault {
             return Err(format!("--fault '{spec}': expected OPERATION:KIND[:COUNT]"));
         };
         let kind = ErrorKind::parse(kind).ok_or_else(|| {
-            format!("--fault '{spec}': kind must be throttle, internal, accessDenied or conflict")
+            format!(
+                "--fault '{spec}': kind must be throttle, internal, accessDenied or failedDependency"
+            )
         })?;
         let count = match parts.next() {
             Some(n) => n
@@ -126,7 +194,18 @@ impl ArmedFault {
     }
 }
 
-/// On the control API: `{"service", "operation", "kind", "remaining"}` for an error,
+fn check_operation(operation: &str) -> Result<(), String> {
+    if operation != "*" && !OPERATIONS.contains(&operation) {
+        return Err(format!(
+            "unknown operation '{operation}': expected one of {} or '*'",
+            OPERATIONS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// On the control API: `{"service", "operation", "kind", "remaining"}` for an error (plus
+/// `seconds` for a delay),
 /// `{"service", "nextJobOutcome", "message", "remaining"}` for a job outcome.
 impl Serialize for ArmedFault {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -135,6 +214,13 @@ impl Serialize for ArmedFault {
                 "service": SERVICE,
                 "operation": operation,
                 "kind": kind,
+                "remaining": self.remaining,
+            }),
+            FaultEffect::Delay { operation, seconds } => json!({
+                "service": SERVICE,
+                "operation": operation,
+                "kind": "delay",
+                "seconds": seconds,
                 "remaining": self.remaining,
             }),
             FaultEffect::JobOutcome(OutcomeFault { outcome, message }) => json!({
@@ -154,8 +240,9 @@ impl Serialize for ArmedFault {
 pub struct FiredFault {
     pub service: &'static str,
     pub operation: String,
+    /// `throttle`, `internal`, `accessDenied`, `failedDependency` or `delay`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<ErrorKind>,
+    pub kind: Option<&'static str>,
     /// The HTTP status of the error answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -163,6 +250,9 @@ pub struct FiredFault {
     pub next_job_outcome: Option<ForcedOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// How long the answer was held back (a delay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
     /// Epoch seconds.
     pub time: f64,
 }
@@ -251,25 +341,46 @@ impl Faults {
         Some(effect)
     }
 
-    /// Fires the first armed error that matches `operation`, if any.
-    pub fn take_error(&mut self, operation: &str) -> Option<ApiError> {
-        let FaultEffect::Error { kind, .. } = self.take(|effect| {
-            matches!(effect, FaultEffect::Error { operation: o, .. } if o == "*" || o == operation)
-        })?
-        else {
-            unreachable!("only an error matches")
-        };
-        let error = kind.error(operation);
-        self.fired.push(FiredFault {
+    /// Fires the first armed error or delay that matches `operation`, if any.
+    pub fn take_call(&mut self, operation: &str) -> Option<CallFault> {
+        let effect = self.take(|effect| match effect {
+            FaultEffect::Error { operation: o, .. } | FaultEffect::Delay { operation: o, .. } => {
+                o == "*" || o == operation
+            }
+            FaultEffect::JobOutcome(_) => false,
+        })?;
+        let mut fired = FiredFault {
             service: SERVICE,
             operation: operation.to_string(),
-            kind: Some(kind),
-            status: Some(error.status()),
+            kind: None,
+            status: None,
             next_job_outcome: None,
             job_id: None,
+            seconds: None,
             time: epoch_now(),
-        });
-        Some(error)
+        };
+        let fault = match effect {
+            FaultEffect::Error { kind, .. } => {
+                let error = kind.error(operation);
+                fired.kind = Some(kind.as_str());
+                fired.status = Some(error.status());
+                CallFault::Error(error)
+            }
+            FaultEffect::Delay { seconds, .. } => {
+                fired.kind = Some("delay");
+                fired.seconds = Some(seconds);
+                CallFault::Delay(std::time::Duration::from_secs_f64(seconds))
+            }
+            FaultEffect::JobOutcome(_) => unreachable!("only an error or a delay matches"),
+        };
+        self.fired.push(fired);
+        Some(fault)
+    }
+
+    /// Fires the first armed error or delay that matches `operation`; returns the error, if it
+    /// was one.
+    pub fn take_error(&mut self, operation: &str) -> Option<ApiError> {
+        self.take_call(operation).and_then(CallFault::into_error)
     }
 
     /// The outcome forced on the job being started now (`job_id`), if any.
@@ -286,6 +397,7 @@ impl Faults {
             status: None,
             next_job_outcome: Some(outcome.outcome),
             job_id: Some(job_id.to_string()),
+            seconds: None,
             time: epoch_now(),
         });
         Some(outcome)
@@ -319,7 +431,7 @@ mod tests {
                 faults.fired[0].kind,
                 faults.fired[0].status
             ),
-            ("StartFHIRExportJob", Some(ErrorKind::Throttle), Some(400))
+            ("StartFHIRExportJob", Some("throttle"), Some(400))
         );
     }
 
@@ -409,5 +521,52 @@ mod tests {
         faults.disarm();
         assert!(faults.armed.is_empty());
         assert_eq!(faults.fired.len(), 1, "disarming keeps the record");
+    }
+
+    #[test]
+    fn failed_dependency_is_armed_for_start_export_only() {
+        let mut faults = Faults::default();
+        faults.arm([ArmedFault::parse_error_flag("StartFHIRExportJob:failedDependency").unwrap()]);
+        let error = faults.take_error("StartFHIRExportJob").unwrap();
+        assert_eq!(
+            (error.type_name(), error.status()),
+            ("FailedDependencyException", 400)
+        );
+        assert_eq!(faults.fired[0].kind, Some("failedDependency"));
+        for operation in ["DescribeFHIRExportJob", "*"] {
+            let err = ArmedFault::error(operation, ErrorKind::FailedDependency, 1).unwrap_err();
+            assert!(err.contains("StartFHIRExportJob only"), "{err}");
+        }
+        // ConflictException is modelled for none of the emulated operations.
+        assert_eq!(ErrorKind::parse("conflict"), None);
+    }
+
+    #[test]
+    fn delays_fire_in_arming_order_and_are_on_record() {
+        let mut faults = Faults::default();
+        faults.arm([
+            ArmedFault::delay("DescribeFHIRExportJob", 8.0, 1).unwrap(),
+            ArmedFault::error("DescribeFHIRExportJob", ErrorKind::Throttle, 1).unwrap(),
+        ]);
+        assert_eq!(faults.take_call("StartFHIRExportJob"), None);
+        assert_eq!(
+            faults.take_call("DescribeFHIRExportJob"),
+            Some(CallFault::Delay(std::time::Duration::from_secs(8)))
+        );
+        assert!(matches!(
+            faults.take_call("DescribeFHIRExportJob"),
+            Some(CallFault::Error(ApiError::Throttling(_)))
+        ));
+        let value = serde_json::to_value(&faults).unwrap();
+        assert_eq!(value["fired"][0]["kind"], "delay");
+        assert_eq!(value["fired"][0]["seconds"], 8.0);
+        assert!(value["fired"][0].get("status").is_none());
+        faults.arm([ArmedFault::delay("*", 2.5, 3).unwrap()]);
+        assert_eq!(
+            serde_json::to_value(&faults.armed[0]).unwrap(),
+            json!({"service": "healthlake", "operation": "*", "kind": "delay", "seconds": 2.5, "remaining": 3})
+        );
+        assert!(ArmedFault::delay("StartFHIRExportJob", 0.0, 1).is_err());
+        assert!(ArmedFault::delay("StartFHIRExportJob", 301.0, 1).is_err());
     }
 }

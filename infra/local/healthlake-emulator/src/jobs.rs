@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::api::*;
+use crate::config::S3UriForm;
 use crate::datastores::datastore_not_found;
 use crate::emulator::{Emulator, State, epoch_now};
 use crate::faults::OutcomeFault;
@@ -28,7 +29,7 @@ pub const JOB_STATUSES: [&str; 10] = [
     "CANCEL_FAILED",
 ];
 
-/// The statuses this emulator's jobs go through.
+/// The statuses this emulator's jobs go through (all of the model's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
     Submitted,
@@ -37,6 +38,35 @@ pub enum JobStatus {
     Completed,
     CompletedWithErrors,
     Failed,
+    CancelSubmitted,
+    CancelInProgress,
+    CancelCompleted,
+    CancelFailed,
+}
+
+/// How a cancellation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Completed,
+    Failed,
+}
+
+impl CancelOutcome {
+    pub fn status(self) -> JobStatus {
+        match self {
+            Self::Completed => JobStatus::CancelCompleted,
+            Self::Failed => JobStatus::CancelFailed,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Completed => "Export job cancelled (through the emulator's control API)",
+            Self::Failed => {
+                "Export job could not be cancelled (injected through the emulator's control API)"
+            }
+        }
+    }
 }
 
 impl JobStatus {
@@ -48,15 +78,30 @@ impl JobStatus {
             Self::Completed => "COMPLETED",
             Self::CompletedWithErrors => "COMPLETED_WITH_ERRORS",
             Self::Failed => "FAILED",
+            Self::CancelSubmitted => "CANCEL_SUBMITTED",
+            Self::CancelInProgress => "CANCEL_IN_PROGRESS",
+            Self::CancelCompleted => "CANCEL_COMPLETED",
+            Self::CancelFailed => "CANCEL_FAILED",
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Phase {
-    /// Waiting for its turn: shown as SUBMITTED, then QUEUED if another job of the store is ahead.
+    /// Waiting for its turn: shown as SUBMITTED, then QUEUED if another job of the account is
+    /// running or ahead of it.
     Waiting,
-    Running,
+    /// IN_PROGRESS, holding the account's one export slot, until `until`.
+    Running { until: Instant },
+    /// IN_PROGRESS, its output being written by the worker.
+    Writing,
+    /// CANCEL_SUBMITTED or CANCEL_IN_PROGRESS until `next_at`; holds the slot if it was running.
+    Cancelling {
+        status: JobStatus,
+        next_at: Instant,
+        outcome: CancelOutcome,
+        held_slot: bool,
+    },
     Finished {
         status: JobStatus,
         end_time: f64,
@@ -74,6 +119,8 @@ pub(crate) struct ExportJob {
     pub(crate) location: S3Location,
     pub(crate) data_access_role_arn: String,
     pub(crate) client_token: String,
+    /// What Describe and List report as its S3Uri (fixed when it starts).
+    pub(crate) describe_s3_uri: S3UriForm,
     /// Epoch seconds, as reported on the wire.
     pub(crate) submit_time: f64,
     /// The same moment on the monotonic clock, which the lifecycle runs on.
@@ -88,6 +135,28 @@ pub(crate) struct ExportJob {
 impl ExportJob {
     pub(crate) fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Finished { .. })
+    }
+
+    /// Whether it holds the account's one export slot (running, or cancelling what ran).
+    pub(crate) fn holds_slot(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Running { .. }
+                | Phase::Writing
+                | Phase::Cancelling {
+                    held_slot: true,
+                    ..
+                }
+        )
+    }
+
+    /// `s3://bucket/prefix/<DatastoreId>-FHIR_EXPORT-<JobId>/`: where its files go.
+    pub(crate) fn output_folder_uri(&self) -> String {
+        format!(
+            "s3://{}/{}/",
+            self.location.bucket,
+            self.location.key(&self.output_folder())
+        )
     }
 
     /// The folder under the S3Uri that HealthLake writes this job's files to.
@@ -107,12 +176,15 @@ impl State {
 
     pub(crate) fn status(&self, job: &ExportJob, now: Instant) -> JobStatus {
         match &job.phase {
-            Phase::Running => JobStatus::InProgress,
-            Phase::Finished { status, .. } => *status,
+            Phase::Running { .. } | Phase::Writing => JobStatus::InProgress,
+            Phase::Cancelling { status, .. } | Phase::Finished { status, .. } => *status,
             Phase::Waiting => {
+                // One export at a time per account and Region, on any data store.
                 let submitted_for = Duration::from_millis(self.jobs_settings.submitted_ms);
                 let waiting_behind_another = self.jobs.iter().any(|j| {
-                    j.datastore_id == job.datastore_id && j.seq < job.seq && !j.is_finished()
+                    j.seq != job.seq
+                        && (j.holds_slot()
+                            || (j.seq < job.seq && matches!(j.phase, Phase::Waiting)))
                 });
                 if waiting_behind_another && now >= job.submitted + submitted_for {
                     JobStatus::Queued
@@ -138,7 +210,13 @@ impl State {
             end_time,
             datastore_id: job.datastore_id.clone(),
             output_data_config: OutputDataConfig {
-                s3_configuration: job.output.clone(),
+                s3_configuration: S3Configuration {
+                    s3_uri: match job.describe_s3_uri {
+                        S3UriForm::Given => job.output.s3_uri.clone(),
+                        S3UriForm::JobFolder => job.output_folder_uri(),
+                    },
+                    kms_key_id: job.output.kms_key_id.clone(),
+                },
             },
             data_access_role_arn: job.data_access_role_arn.clone(),
             message,
@@ -193,17 +271,53 @@ impl Emulator {
         let datastore_id = request.datastore_id.unwrap_or_default();
 
         let mut state = self.state();
-        if !state.datastores.contains_key(&datastore_id) {
+        let Some(datastore_status) = state
+            .datastores
+            .get(&datastore_id)
+            .map(|d| d.status(Instant::now()))
+        else {
             return Err(datastore_not_found(&datastore_id));
-        }
+        };
+        let output = S3Configuration {
+            s3_uri: s3.s3_uri.unwrap_or_default(),
+            kms_key_id: s3.kms_key_id.unwrap_or_default(),
+        };
+        let data_access_role_arn = request.data_access_role_arn.unwrap_or_default();
         // Both SDKs fill in a ClientToken when the caller gives none; a raw request may not.
         let client_token = match request.client_token {
             Some(token) => token,
             None => state.new_id(),
         };
-        let token_key = (datastore_id.clone(), client_token.clone());
-        if let Some(job_id) = state.job_tokens.get(&token_key).cloned() {
+        if let Some(job_id) = state.job_tokens.get(&client_token).cloned() {
             let job = state.job(&job_id).expect("token maps to a job");
+            // AWS does not document a reused token with other parameters: refuse it, so that
+            // nothing here can come to depend on whatever the service does.
+            let differing: Vec<&str> = [
+                ("datastoreId", job.datastore_id != datastore_id),
+                ("jobName", job.job_name != request.job_name),
+                (
+                    "outputDataConfig.s3Configuration.s3Uri",
+                    job.output.s3_uri != output.s3_uri,
+                ),
+                (
+                    "outputDataConfig.s3Configuration.kmsKeyId",
+                    job.output.kms_key_id != output.kms_key_id,
+                ),
+                (
+                    "dataAccessRoleArn",
+                    job.data_access_role_arn != data_access_role_arn,
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, differs)| differs.then_some(name))
+            .collect();
+            if !differing.is_empty() {
+                return Err(ApiError::Validation(format!(
+                    "ClientToken {client_token} was already used for export job {job_id} with \
+                     other parameters ({} differ)",
+                    differing.join(", ")
+                )));
+            }
             tracing::info!(%job_id, %datastore_id, "StartFHIRExportJob repeated with the same ClientToken");
             return Ok(StartExportJobResponse {
                 job_id,
@@ -211,22 +325,27 @@ impl Emulator {
                 datastore_id,
             });
         }
+        if datastore_status != "ACTIVE" {
+            return Err(ApiError::Validation(format!(
+                "Data store {datastore_id} is {datastore_status}: an export can start only on an \
+                 ACTIVE data store"
+            )));
+        }
 
         let job_id = state.new_id();
         let seq = state.seq();
         let forced_outcome = state.faults.take_job_outcome(&job_id);
+        let describe_s3_uri = state.jobs_settings.describe_s3_uri;
         state.jobs.push(ExportJob {
             seq,
             job_id: job_id.clone(),
             job_name: request.job_name,
             datastore_id: datastore_id.clone(),
-            output: S3Configuration {
-                s3_uri: s3.s3_uri.unwrap_or_default(),
-                kms_key_id: s3.kms_key_id.unwrap_or_default(),
-            },
+            output,
             location,
-            data_access_role_arn: request.data_access_role_arn.unwrap_or_default(),
-            client_token,
+            data_access_role_arn,
+            client_token: client_token.clone(),
+            describe_s3_uri,
             submit_time: epoch_now(),
             submitted: Instant::now(),
             started_at: None,
@@ -234,9 +353,9 @@ impl Emulator {
             forced_outcome,
             output_objects: Vec::new(),
         });
-        state.job_tokens.insert(token_key, job_id.clone());
+        state.job_tokens.insert(client_token, job_id.clone());
         tracing::info!(%job_id, %datastore_id, "export job submitted");
-        self.ensure_worker(&mut state, &datastore_id);
+        self.ensure_worker(&mut state);
         Ok(StartExportJobResponse {
             job_id,
             job_status: JobStatus::Submitted.as_str().to_string(),
@@ -388,7 +507,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_same_client_token_on_the_same_store_returns_the_same_job() {
+    async fn the_same_client_token_with_the_same_parameters_returns_the_same_job() {
         let (emulator, _) = emulator(0, 0);
         let job_id = start(&emulator, "ds1", "idempotent-1");
         assert_eq!(start(&emulator, "ds1", "idempotent-1"), job_id);
@@ -396,7 +515,7 @@ mod tests {
         let repeat = call(
             &emulator,
             "StartFHIRExportJob",
-            start_body("ds1", "idempotent-1", "s3://other/x"),
+            start_body("ds1", "idempotent-1", "s3://exports-bucket/healthlake/"),
         )
         .unwrap();
         assert_eq!(
@@ -408,8 +527,85 @@ mod tests {
             1,
             "repeats create nothing"
         );
-        // Tokens are scoped to a data store.
-        assert_ne!(start(&emulator, "ds2", "idempotent-1"), job_id);
+    }
+
+    #[tokio::test]
+    async fn a_client_token_reused_with_other_parameters_is_refused() {
+        let (emulator, _) = emulator(0, 600_000);
+        let job_id = start(&emulator, "ds1", "reused-1");
+        let same = start_body("ds1", "reused-1", "s3://exports-bucket/healthlake/");
+        let mut changes = Vec::new();
+        let mut body = same.clone();
+        body["JobName"] = json!("another-name");
+        changes.push((body, "jobName"));
+        let mut body = same.clone();
+        body.as_object_mut().unwrap().remove("JobName");
+        changes.push((body, "jobName"));
+        changes.push((
+            start_body("ds1", "reused-1", "s3://exports-bucket/elsewhere/"),
+            "outputDataConfig.s3Configuration.s3Uri",
+        ));
+        let mut body = same.clone();
+        body["OutputDataConfig"]["S3Configuration"]["KmsKeyId"] = json!("alias/other");
+        changes.push((body, "outputDataConfig.s3Configuration.kmsKeyId"));
+        let mut body = same.clone();
+        body["DataAccessRoleArn"] = json!("arn:aws:iam::123456789012:role/Other");
+        changes.push((body, "dataAccessRoleArn"));
+        changes.push((
+            start_body("ds2", "reused-1", "s3://exports-bucket/healthlake/"),
+            "datastoreId",
+        ));
+        for (body, member) in changes {
+            let err = call(&emulator, "StartFHIRExportJob", body.clone()).unwrap_err();
+            assert_eq!(err.type_name(), "ValidationException", "{body}");
+            assert!(err.message().contains(member), "{member}: {err}");
+            assert!(err.message().contains(&job_id), "{err}");
+        }
+        assert_eq!(
+            emulator.jobs_report()["jobs"].as_array().unwrap().len(),
+            1,
+            "refusals create nothing"
+        );
+        assert_eq!(start(&emulator, "ds1", "reused-1"), job_id);
+    }
+
+    #[tokio::test]
+    async fn describe_reports_the_s3_uri_as_given_or_with_the_job_folder() {
+        let (emulator, _) = emulator(0, 0);
+        let given = start(&emulator, "ds1", "form-given");
+        emulator.set_jobs_settings(crate::config::JobSettings {
+            describe_s3_uri: crate::config::S3UriForm::JobFolder,
+            ..emulator.jobs_settings()
+        });
+        let folder = start(&emulator, "ds1", "form-folder");
+        let uri = |job_id: &str| {
+            describe(&emulator, "ds1", job_id)["OutputDataConfig"]["S3Configuration"]["S3Uri"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(uri(&given), "s3://exports-bucket/healthlake/");
+        assert_eq!(
+            uri(&folder),
+            format!("s3://exports-bucket/healthlake/ds1-FHIR_EXPORT-{folder}/")
+        );
+        let listed = call(
+            &emulator,
+            "ListFHIRExportJobs",
+            json!({ "DatastoreId": "ds1" }),
+        )
+        .unwrap();
+        assert_eq!(
+            listed["ExportJobPropertiesList"][0]["OutputDataConfig"]["S3Configuration"]["S3Uri"],
+            uri(&folder)
+        );
+        assert_eq!(report_of(&emulator, &folder)["outputS3Uri"], uri(&folder));
+        wait_for(&emulator, "ds1", &folder, "COMPLETED").await;
+        assert_eq!(
+            uri(&given),
+            "s3://exports-bucket/healthlake/",
+            "fixed at the start"
+        );
     }
 
     #[tokio::test]

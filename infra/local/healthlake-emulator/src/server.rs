@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::api::ApiError;
-use crate::config::JobSettings;
+use crate::config::{JobSettings, S3UriForm};
 use crate::emulator::Emulator;
-use crate::faults::{ArmedFault, ErrorKind, ForcedOutcome, OutcomeFault, SERVICE};
+use crate::faults::{ArmedFault, ErrorKind, ForcedOutcome, KINDS, OutcomeFault, SERVICE};
+use crate::jobs::CancelOutcome;
 
 const AMZ_JSON: &str = "application/x-amz-json-1.0";
 
@@ -65,6 +66,10 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let authorization = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
@@ -74,8 +79,27 @@ async fn handle(
             ));
         }
     };
+    if let (&Method::POST, "/") = (&method, path.as_str()) {
+        let (response, delay) = healthlake(
+            &emulator,
+            target.as_deref(),
+            authorization.as_deref(),
+            &body,
+        );
+        if let Some(delay) = delay {
+            tracing::info!(?delay, "answer delayed by an injected fault");
+            tokio::time::sleep(delay).await;
+        }
+        return Ok(response);
+    }
+    if method == Method::POST
+        && let Some(job_id) = path
+            .strip_prefix("/_emulator/jobs/")
+            .and_then(|rest| rest.strip_suffix("/cancel"))
+    {
+        return Ok(cancel_job(&emulator, job_id, &body));
+    }
     let response = match (&method, path.as_str()) {
-        (&Method::POST, "/") => healthlake(&emulator, target.as_deref(), &body),
         (&Method::GET, "/_emulator/health") => {
             control_ok(json!({ "status": "ok", "service": "healthlake-emulator" }))
         }
@@ -111,12 +135,27 @@ async fn handle(
     Ok(response)
 }
 
-/// One HealthLake operation: `X-Amz-Target: HealthLake.<Operation>`, JSON in, JSON out.
-fn healthlake(emulator: &Emulator, target: Option<&str>, body: &[u8]) -> Response<Full<Bytes>> {
+/// One HealthLake operation: `X-Amz-Target: HealthLake.<Operation>`, JSON in, JSON out; and
+/// how long to hold the answer back (an injected delay).
+fn healthlake(
+    emulator: &Emulator,
+    target: Option<&str>,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> (Response<Full<Bytes>>, Option<std::time::Duration>) {
     let operation = target.and_then(|t| t.strip_prefix("HealthLake."));
-    let result = match operation {
-        Some(operation) => emulator.call(operation, body),
-        None => Err(ApiError::UnknownOperation(format!(
+    let mut delay = None;
+    let result = match (
+        check_authorization(authorization, &emulator.settings().region),
+        operation,
+    ) {
+        (Err(error), _) => Err(error),
+        (Ok(()), Some(operation)) => {
+            let (result, delayed) = emulator.call_delayed(operation, body);
+            delay = delayed;
+            result
+        }
+        (Ok(()), None) => Err(ApiError::UnknownOperation(format!(
             "Missing or foreign X-Amz-Target header ({}): expected HealthLake.<Operation>",
             target.unwrap_or("none")
         ))),
@@ -144,7 +183,104 @@ fn healthlake(emulator: &Emulator, target: Option<&str>, body: &[u8]) -> Respons
     if let Some(error_type) = error_type {
         headers.insert("x-amzn-ErrorType", HeaderValue::from_static(error_type));
     }
-    response
+    (response, delay)
+}
+
+/// The `Authorization` header as AWS's front door checks it before the service sees a request:
+/// present, SigV4 (`AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request,
+/// SignedHeaders=..., Signature=...`), scoped to `healthlake` in this emulator's Region. The
+/// signature itself is not verified (any credentials work).
+pub fn check_authorization(header: Option<&str>, region: &str) -> Result<(), ApiError> {
+    let Some(header) = header.map(str::trim).filter(|h| !h.is_empty()) else {
+        return Err(ApiError::MissingAuthenticationToken(
+            "Missing Authentication Token".to_string(),
+        ));
+    };
+    let incomplete = |what: &str| {
+        ApiError::IncompleteSignature(format!(
+            "{what}: Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' \
+             parameters of an AWS4-HMAC-SHA256 signature. Authorization={header}"
+        ))
+    };
+    let Some(parameters) = header.strip_prefix("AWS4-HMAC-SHA256 ") else {
+        return Err(incomplete("Unsupported authorization type"));
+    };
+    let mut credential = None;
+    let (mut signed_headers, mut signature) = (false, false);
+    for parameter in parameters.split(',').map(str::trim) {
+        match parameter.split_once('=') {
+            Some(("Credential", value)) => credential = Some(value),
+            Some(("SignedHeaders", value)) if !value.is_empty() => signed_headers = true,
+            Some(("Signature", value)) if !value.is_empty() => signature = true,
+            _ => {}
+        }
+    }
+    let (Some(credential), true, true) = (credential, signed_headers, signature) else {
+        return Err(incomplete("Missing parameters"));
+    };
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [key, date, scope_region, service, terminator] = scope[..] else {
+        return Err(incomplete(&format!(
+            "Credential '{credential}' is not <key>/<date>/<region>/<service>/aws4_request"
+        )));
+    };
+    let date_ok = date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit());
+    if !date_ok || terminator != "aws4_request" {
+        return Err(incomplete(&format!(
+            "Credential '{credential}' is not <key>/<yyyymmdd>/<region>/<service>/aws4_request"
+        )));
+    }
+    if key.is_empty() {
+        return Err(ApiError::UnrecognizedClient(
+            "The security token included in the request is invalid.".to_string(),
+        ));
+    }
+    if service != "healthlake" {
+        return Err(ApiError::InvalidSignature(format!(
+            "Credential should be scoped to correct service: 'healthlake'. (scoped to '{service}')"
+        )));
+    }
+    if scope_region != region {
+        return Err(ApiError::InvalidSignature(format!(
+            "Credential should be scoped to a valid region, not '{scope_region}'. (this endpoint is {region})"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /_emulator/jobs/<jobId>/cancel` with an optional `{"outcome": "CANCEL_COMPLETED" |
+/// "CANCEL_FAILED"}`: the job goes CANCEL_SUBMITTED, CANCEL_IN_PROGRESS, then the outcome.
+fn cancel_job(emulator: &Emulator, job_id: &str, body: &[u8]) -> Response<Full<Bytes>> {
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct CancelRequest {
+        outcome: Option<String>,
+    }
+    let request: CancelRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CancelRequest::default()
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(e) => return control_error(StatusCode::BAD_REQUEST, &format!("bad cancel: {e}")),
+        }
+    };
+    let outcome = match request.outcome.as_deref() {
+        None | Some("CANCEL_COMPLETED") => CancelOutcome::Completed,
+        Some("CANCEL_FAILED") => CancelOutcome::Failed,
+        Some(other) => {
+            return control_error(
+                StatusCode::BAD_REQUEST,
+                &format!("outcome '{other}' must be CANCEL_COMPLETED or CANCEL_FAILED"),
+            );
+        }
+    };
+    match emulator.cancel_job(job_id, outcome) {
+        Ok(job) => control_ok(job),
+        Err((status, message)) => control_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &message,
+        ),
+    }
 }
 
 fn request_id() -> String {
@@ -186,6 +322,7 @@ struct FaultRequest {
     operation: Option<String>,
     kind: Option<String>,
     count: Option<u32>,
+    seconds: Option<f64>,
     next_job_outcome: Option<String>,
     message: Option<String>,
 }
@@ -216,10 +353,19 @@ fn parse_fault_requests(body: &[u8]) -> Result<Vec<ArmedFault>, String> {
                 if request.message.is_some() {
                     return Err("message applies to nextJobOutcome faults only".to_string());
                 }
-                let kind = ErrorKind::parse(&kind).ok_or_else(|| {
-                    format!("kind '{kind}' must be throttle, internal, accessDenied or conflict")
-                })?;
                 let operation = request.operation.as_deref().unwrap_or("*");
+                if kind == "delay" {
+                    let seconds = request
+                        .seconds
+                        .ok_or_else(|| "a delay fault needs seconds".to_string())?;
+                    armed.push(ArmedFault::delay(operation, seconds, count)?);
+                    continue;
+                }
+                if request.seconds.is_some() {
+                    return Err("seconds applies to delay faults only".to_string());
+                }
+                let kind = ErrorKind::parse(&kind)
+                    .ok_or_else(|| format!("kind '{kind}' must be {KINDS}"))?;
                 armed.push(ArmedFault::error(operation, kind, count)?);
             }
             (None, Some(outcome)) => {
@@ -251,6 +397,9 @@ struct ConfigUpdate {
     in_progress_ms: Option<u64>,
     patients: Option<u32>,
     seed: Option<u64>,
+    cancel_ms: Option<u64>,
+    creating_ms: Option<u64>,
+    describe_s3_uri: Option<S3UriForm>,
 }
 
 fn update_config(current: JobSettings, body: &[u8]) -> Result<JobSettings, String> {
@@ -261,6 +410,9 @@ fn update_config(current: JobSettings, body: &[u8]) -> Result<JobSettings, Strin
         in_progress_ms: update.in_progress_ms.unwrap_or(current.in_progress_ms),
         patients: update.patients.unwrap_or(current.patients),
         seed: update.seed.unwrap_or(current.seed),
+        cancel_ms: update.cancel_ms.unwrap_or(current.cancel_ms),
+        creating_ms: update.creating_ms.unwrap_or(current.creating_ms),
+        describe_s3_uri: update.describe_s3_uri.unwrap_or(current.describe_s3_uri),
     })
 }
 
@@ -362,6 +514,14 @@ mod tests {
 
         for (body, hint) in [
             (&br#"{"kind":"slow"}"#[..], "must be throttle"),
+            (br#"{"kind":"conflict"}"#, "must be throttle"),
+            (
+                br#"{"operation":"DescribeFHIRExportJob","kind":"failedDependency"}"#,
+                "modelled for StartFHIRExportJob only",
+            ),
+            (br#"{"kind":"delay"}"#, "needs seconds"),
+            (br#"{"kind":"delay","seconds":0}"#, "more than 0"),
+            (br#"{"kind":"throttle","seconds":1}"#, "delay faults only"),
             (
                 br#"{"operation":"Nope","kind":"throttle"}"#,
                 "unknown operation",
@@ -403,5 +563,75 @@ mod tests {
             }
         );
         assert!(update_config(current, br#"{"inProgressMs": -1}"#).is_err());
+    }
+
+    #[test]
+    fn requests_must_carry_a_sigv4_authorization_for_healthlake_in_this_region() {
+        let signed = |scope: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd"
+            )
+        };
+        let region = "us-east-1";
+        assert_eq!(
+            check_authorization(
+                Some(&signed(
+                    "AKIDEXAMPLE/20260101/us-east-1/healthlake/aws4_request"
+                )),
+                region
+            ),
+            Ok(())
+        );
+        for (header, expected) in [
+            (None, "MissingAuthenticationTokenException"),
+            (Some(String::new()), "MissingAuthenticationTokenException"),
+            (
+                Some("Bearer abc".to_string()),
+                "IncompleteSignatureException",
+            ),
+            (
+                Some(
+                    "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/healthlake/aws4_request"
+                        .to_string(),
+                ),
+                "IncompleteSignatureException",
+            ),
+            (
+                Some(signed("AKID/20260101/us-east-1/healthlake")),
+                "IncompleteSignatureException",
+            ),
+            (
+                Some(signed("AKID/2026-01-01/us-east-1/healthlake/aws4_request")),
+                "IncompleteSignatureException",
+            ),
+            (
+                Some(signed("/20260101/us-east-1/healthlake/aws4_request")),
+                "UnrecognizedClientException",
+            ),
+            (
+                Some(signed("AKID/20260101/us-east-1/s3/aws4_request")),
+                "InvalidSignatureException",
+            ),
+            (
+                Some(signed("AKID/20260101/eu-west-1/healthlake/aws4_request")),
+                "InvalidSignatureException",
+            ),
+        ] {
+            let err = check_authorization(header.as_deref(), region).unwrap_err();
+            assert_eq!(err.type_name(), expected, "{header:?}: {err}");
+            assert_eq!(err.status(), 403, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn delay_faults_need_seconds() {
+        let armed = parse_fault_requests(
+            br#"{"operation":"DescribeFHIRExportJob","kind":"delay","seconds":8,"count":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            armed,
+            [ArmedFault::delay("DescribeFHIRExportJob", 8.0, 1).unwrap()]
+        );
     }
 }

@@ -26,6 +26,9 @@ pub(crate) fn emulator(submitted_ms: u64, in_progress_ms: u64) -> (Emulator, Arc
             in_progress_ms,
             patients: 2,
             seed: 9,
+            cancel_ms: 0,
+            creating_ms: 0,
+            ..JobSettings::default()
         },
         output_sink: OutputSinkKind::Memory,
         datastores: vec!["ds1".into(), "ds2".into()],

@@ -1,7 +1,10 @@
-//! The worker queue: one task per data store with unfinished jobs runs them one at a time, first
-//! in first out. Each job waits out its SUBMITTED time, is IN_PROGRESS for `in_progress_ms`, then
-//! has its synthetic FHIR output written through the sink and gets its terminal status (or a
-//! forced outcome armed through [`crate::faults`]).
+//! The worker queue: HealthLake runs one export job at a time per account and Region, whatever
+//! the data store, first in first out. One task (while there is work) runs the account's jobs:
+//! each waits out its SUBMITTED time, is IN_PROGRESS for `in_progress_ms`, then has its synthetic
+//! FHIR output written through the sink and gets its terminal status (or a forced outcome armed
+//! through [`crate::faults`]). The same task moves cancellations along (CANCEL_SUBMITTED, then
+//! CANCEL_IN_PROGRESS, `cancel_ms` each, then CANCEL_COMPLETED or CANCEL_FAILED); a cancelled job
+//! that was running keeps the slot until its cancellation ends.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,14 +16,14 @@ use crate::config::JobSettings;
 use crate::emulator::{Emulator, State, epoch_now};
 use crate::faults::{ForcedOutcome, OutcomeFault};
 use crate::fhir::{self, RESOURCE_TYPES};
-use crate::jobs::{JobStatus, Phase};
+use crate::jobs::{CancelOutcome, JobStatus, Phase};
 use crate::sink::PutObject;
 use crate::validate::S3Location;
 
 /// Resources per NDJSON file before the next `{Type}-{n+1}.ndjson` is started.
 const RESOURCES_PER_FILE: usize = 1000;
 
-/// The worker running a data store's queue; its id tells a stale worker from its successor.
+/// The worker running the account's queue; its id tells a stale worker from its successor.
 #[derive(Debug)]
 pub(crate) struct Worker {
     pub(crate) id: u64,
@@ -29,6 +32,7 @@ pub(crate) struct Worker {
 
 /// What a worker needs to finish a job, taken from the state in one step.
 struct CompletionPlan {
+    job_id: String,
     forced_outcome: Option<OutcomeFault>,
     location: S3Location,
     folder: String,
@@ -36,65 +40,123 @@ struct CompletionPlan {
     jobs_settings: JobSettings,
 }
 
+/// What the worker does next.
+enum Step {
+    /// Nothing left: the worker has been unregistered.
+    Stop,
+    /// Sleep until then (or forever), unless woken by a start or a cancellation.
+    Sleep(Option<Instant>),
+    /// Write this job's output (it is IN_PROGRESS and its time is up).
+    Write(CompletionPlan),
+}
+
+fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
 impl Emulator {
-    /// Starts the store's worker unless one is running; called under the state lock by
+    /// Starts the worker unless one is running, and wakes it; called under the state lock by
     /// StartFHIRExportJob, so a job is never left without a worker.
-    pub(crate) fn ensure_worker(&self, state: &mut State, datastore_id: &str) {
-        if !state.workers.contains_key(datastore_id) {
+    pub(crate) fn ensure_worker(&self, state: &mut State) {
+        if state.worker.is_none() {
             let worker_id = self.inner.next_worker_id.fetch_add(1, Ordering::Relaxed);
-            let task = tokio::spawn(run_queue(self.clone(), datastore_id.to_string(), worker_id));
-            state.workers.insert(
-                datastore_id.to_string(),
-                Worker {
-                    id: worker_id,
-                    handle: task.abort_handle(),
-                },
-            );
+            let task = tokio::spawn(run_queue(self.clone(), worker_id));
+            state.worker = Some(Worker {
+                id: worker_id,
+                handle: task.abort_handle(),
+            });
         }
+        self.inner.wake.notify_one();
     }
 
-    /// The oldest unfinished job of the store and the instant it may start; `None` ends the
-    /// worker (and unregisters it, under the same lock, so a new job gets a new worker).
-    fn next_job(&self, datastore_id: &str, worker_id: u64) -> Option<(String, Instant)> {
+    /// Moves every job along as far as time allows, under one lock; says what to do next.
+    fn step(&self, worker_id: u64) -> Step {
         let mut state = self.state();
-        if state.workers.get(datastore_id).map(|w| w.id) != Some(worker_id) {
-            return None; // a reset replaced this worker
+        if state.worker.as_ref().map(|w| w.id) != Some(worker_id) {
+            return Step::Stop; // a reset replaced this worker
         }
-        let submitted_for = Duration::from_millis(state.jobs_settings.submitted_ms);
-        let next = state
-            .jobs
-            .iter()
-            .find(|j| j.datastore_id == datastore_id && !j.is_finished())
-            .map(|j| (j.job_id.clone(), j.submitted + submitted_for));
-        if next.is_none() {
-            state.workers.remove(datastore_id);
+        let settings = state.jobs_settings;
+        let now = Instant::now();
+        let mut wake = None;
+        // Cancellations, wherever the job stood.
+        for job in &mut state.jobs {
+            while let Phase::Cancelling {
+                status,
+                next_at,
+                outcome,
+                held_slot,
+            } = job.phase
+            {
+                if now < next_at {
+                    wake = earliest(wake, next_at);
+                    break;
+                }
+                job.phase = if status == JobStatus::CancelSubmitted {
+                    tracing::info!(job_id = %job.job_id, "export job cancel in progress");
+                    Phase::Cancelling {
+                        status: JobStatus::CancelInProgress,
+                        next_at: now + Duration::from_millis(settings.cancel_ms),
+                        outcome,
+                        held_slot,
+                    }
+                } else {
+                    tracing::info!(job_id = %job.job_id, status = outcome.status().as_str(), "export job cancellation ended");
+                    Phase::Finished {
+                        status: outcome.status(),
+                        end_time: epoch_now(),
+                        message: Some(outcome.message().to_string()),
+                    }
+                };
+            }
         }
-        next
+        // The account's one slot: the job holding it, else the oldest waiting job.
+        loop {
+            if let Some(job) = state.jobs.iter_mut().find(|j| j.holds_slot()) {
+                if let Phase::Running { until } = job.phase {
+                    if now < until {
+                        wake = earliest(wake, until);
+                    } else {
+                        job.phase = Phase::Writing;
+                        let plan = CompletionPlan {
+                            job_id: job.job_id.clone(),
+                            forced_outcome: job.forced_outcome.clone(),
+                            location: job.location.clone(),
+                            folder: job.output_folder(),
+                            kms_key_id: job.output.kms_key_id.clone(),
+                            jobs_settings: settings,
+                        };
+                        return Step::Write(plan);
+                    }
+                }
+                break;
+            }
+            let submitted_for = Duration::from_millis(settings.submitted_ms);
+            let Some(job) = state
+                .jobs
+                .iter_mut()
+                .find(|j| matches!(j.phase, Phase::Waiting))
+            else {
+                break;
+            };
+            let may_start_at = job.submitted + submitted_for;
+            if now < may_start_at {
+                wake = earliest(wake, may_start_at);
+                break;
+            }
+            job.phase = Phase::Running {
+                until: now + Duration::from_millis(settings.in_progress_ms),
+            };
+            job.started_at = Some(epoch_now());
+            tracing::info!(job_id = %job.job_id, "export job in progress");
+        }
+        if wake.is_none() && state.jobs.iter().all(|j| j.is_finished()) {
+            state.worker = None;
+            return Step::Stop;
+        }
+        Step::Sleep(wake)
     }
 
-    /// Marks the job IN_PROGRESS; returns how long it runs, or `None` if it is gone (reset).
-    fn mark_running(&self, job_id: &str) -> Option<Duration> {
-        let mut state = self.state();
-        let in_progress_for = Duration::from_millis(state.jobs_settings.in_progress_ms);
-        let job = state.job_mut(job_id)?;
-        job.phase = Phase::Running;
-        job.started_at = Some(epoch_now());
-        tracing::info!(%job_id, "export job in progress");
-        Some(in_progress_for)
-    }
-
-    fn completion_plan(&self, job_id: &str) -> Option<CompletionPlan> {
-        let state = self.state();
-        let job = state.job(job_id)?;
-        Some(CompletionPlan {
-            forced_outcome: job.forced_outcome.clone(),
-            location: job.location.clone(),
-            folder: job.output_folder(),
-            kms_key_id: job.output.kms_key_id.clone(),
-            jobs_settings: state.jobs_settings,
-        })
-    }
-
+    /// Ends a written job, unless it was cancelled (or reset away) meanwhile.
     fn finish(
         &self,
         job_id: &str,
@@ -104,14 +166,53 @@ impl Emulator {
     ) {
         let mut state = self.state();
         if let Some(job) = state.job_mut(job_id) {
-            job.phase = Phase::Finished {
-                status,
-                end_time: epoch_now(),
-                message,
-            };
             job.output_objects = output_objects;
-            tracing::info!(%job_id, status = status.as_str(), "export job finished");
+            if matches!(job.phase, Phase::Writing) {
+                job.phase = Phase::Finished {
+                    status,
+                    end_time: epoch_now(),
+                    message,
+                };
+                tracing::info!(%job_id, status = status.as_str(), "export job finished");
+            }
         }
+    }
+
+    /// Cancels an unfinished job: CANCEL_SUBMITTED now, then CANCEL_IN_PROGRESS, then `outcome`.
+    /// `Err` is an HTTP status and why.
+    pub(crate) fn cancel(&self, job_id: &str, outcome: CancelOutcome) -> Result<(), (u16, String)> {
+        let mut state = self.state();
+        let cancel_for = Duration::from_millis(state.jobs_settings.cancel_ms);
+        let now = Instant::now();
+        let status = {
+            let job = state
+                .job(job_id)
+                .ok_or_else(|| (404, format!("no export job {job_id}")))?;
+            state.status(job, now)
+        };
+        let job = state.job_mut(job_id).expect("found above");
+        let held_slot = match job.phase {
+            Phase::Waiting => false,
+            Phase::Running { .. } | Phase::Writing => true,
+            Phase::Cancelling { .. } | Phase::Finished { .. } => {
+                return Err((
+                    409,
+                    format!(
+                        "export job {job_id} is {}: it cannot be cancelled",
+                        status.as_str()
+                    ),
+                ));
+            }
+        };
+        job.phase = Phase::Cancelling {
+            status: JobStatus::CancelSubmitted,
+            next_at: now + cancel_for,
+            outcome,
+            held_slot,
+        };
+        tracing::info!(%job_id, "export job cancel submitted");
+        self.ensure_worker(&mut state);
+        Ok(())
     }
 
     /// Writes the synthetic population as NDJSON, one file per resource type (and per
@@ -151,17 +252,27 @@ impl Emulator {
     }
 }
 
-/// Runs a data store's jobs one at a time, in submission order, until none is left.
-async fn run_queue(emulator: Emulator, datastore_id: String, worker_id: u64) {
-    while let Some((job_id, may_start_at)) = emulator.next_job(&datastore_id, worker_id) {
-        tokio::time::sleep_until(may_start_at).await;
-        let Some(in_progress_for) = emulator.mark_running(&job_id) else {
-            return;
+/// Runs the account's jobs one at a time, in submission order, until none is left.
+async fn run_queue(emulator: Emulator, worker_id: u64) {
+    loop {
+        let plan = match emulator.step(worker_id) {
+            Step::Stop => return,
+            Step::Sleep(until) => {
+                let wake = emulator.inner.wake.notified();
+                match until {
+                    Some(until) => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(until) => {}
+                            () = wake => {}
+                        }
+                    }
+                    None => wake.await,
+                }
+                continue;
+            }
+            Step::Write(plan) => plan,
         };
-        tokio::time::sleep(in_progress_for).await;
-        let Some(plan) = emulator.completion_plan(&job_id) else {
-            return;
-        };
+        let job_id = plan.job_id.clone();
         let (status, message, written) = match &plan.forced_outcome {
             Some(OutcomeFault {
                 outcome: ForcedOutcome::Failed,
@@ -195,6 +306,7 @@ mod tests {
 
     use crate::faults::{ArmedFault, ForcedOutcome, OutcomeFault};
     use crate::fhir::{self, RESOURCE_TYPES};
+    use crate::jobs::CancelOutcome;
     use crate::test_support::*;
 
     #[tokio::test]
@@ -278,22 +390,104 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn later_jobs_of_a_store_are_queued_behind_the_running_one() {
+    async fn later_jobs_on_any_store_are_queued_behind_the_running_one() {
         let (emulator, _) = emulator(0, 600_000);
         let running = start(&emulator, "ds1", "running");
         wait_for(&emulator, "ds1", &running, "IN_PROGRESS").await;
+        // One export at a time per account and Region: another data store's job waits too.
         let queued = [
-            start(&emulator, "ds1", "queued-1"),
-            start(&emulator, "ds1", "queued-2"),
+            ("ds2", start(&emulator, "ds2", "queued-1")),
+            ("ds1", start(&emulator, "ds1", "queued-2")),
+            ("ds2", start(&emulator, "ds2", "queued-3")),
         ];
-        for job_id in &queued {
-            assert_eq!(status(&emulator, "ds1", job_id), "QUEUED");
-            assert!(describe(&emulator, "ds1", job_id).get("EndTime").is_none());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for (store, job_id) in &queued {
+            assert_eq!(status(&emulator, store, job_id), "QUEUED");
+            assert!(describe(&emulator, store, job_id).get("EndTime").is_none());
         }
-        // Another data store has its own queue.
-        let elsewhere = start(&emulator, "ds2", "elsewhere");
-        wait_for(&emulator, "ds2", &elsewhere, "IN_PROGRESS").await;
-        assert_eq!(status(&emulator, "ds1", &queued[0]), "QUEUED");
+    }
+
+    #[tokio::test]
+    async fn jobs_of_different_stores_run_one_at_a_time_in_submission_order() {
+        let (emulator, _) = emulator(0, 30);
+        let jobs: Vec<(&str, String)> = ["ds1", "ds2", "ds1", "ds2"]
+            .into_iter()
+            .enumerate()
+            .map(|(n, store)| (store, start(&emulator, store, &format!("mixed-{n}"))))
+            .collect();
+        for (store, job_id) in &jobs {
+            wait_for(&emulator, store, job_id, "COMPLETED").await;
+        }
+        for pair in jobs.windows(2) {
+            let (earlier, later) = (
+                report_of(&emulator, &pair[0].1),
+                report_of(&emulator, &pair[1].1),
+            );
+            assert!(
+                later["startTime"].as_f64().unwrap() >= earlier["endTime"].as_f64().unwrap(),
+                "{earlier} {later}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_running_job_goes_through_the_cancel_statuses_then_frees_the_slot() {
+        let (emulator, sink) = emulator(0, 600_000);
+        emulator.set_jobs_settings(crate::config::JobSettings {
+            cancel_ms: 150,
+            ..emulator.jobs_settings()
+        });
+        let running = start(&emulator, "ds1", "to-cancel");
+        wait_for(&emulator, "ds1", &running, "IN_PROGRESS").await;
+        let next = start(&emulator, "ds2", "after-cancel");
+        emulator.cancel(&running, CancelOutcome::Completed).unwrap();
+        assert_eq!(status(&emulator, "ds1", &running), "CANCEL_SUBMITTED");
+        assert_eq!(
+            status(&emulator, "ds2", &next),
+            "QUEUED",
+            "the slot is held until the cancellation ends"
+        );
+        wait_for(&emulator, "ds1", &running, "CANCEL_IN_PROGRESS").await;
+        let properties = wait_for(&emulator, "ds1", &running, "CANCEL_COMPLETED").await;
+        assert!(properties["EndTime"].is_f64());
+        assert!(!sink.objects().keys().any(|k| k.contains(&running)));
+        // The next job gets the slot; its in-progress time is long, so settle for IN_PROGRESS.
+        wait_for(&emulator, "ds2", &next, "IN_PROGRESS").await;
+        let err = emulator
+            .cancel(&running, CancelOutcome::Completed)
+            .unwrap_err();
+        assert_eq!(err.0, 409, "{err:?}");
+        assert_eq!(
+            emulator
+                .cancel("nope", CancelOutcome::Completed)
+                .unwrap_err()
+                .0,
+            404
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_can_fail_and_a_queued_job_can_be_cancelled() {
+        let (emulator, _) = emulator(0, 600_000);
+        let running = start(&emulator, "ds1", "cancel-fails");
+        wait_for(&emulator, "ds1", &running, "IN_PROGRESS").await;
+        let queued = start(&emulator, "ds2", "cancel-queued");
+        let last = start(&emulator, "ds1", "cancel-last");
+        emulator.cancel(&queued, CancelOutcome::Completed).unwrap();
+        wait_for(&emulator, "ds2", &queued, "CANCEL_COMPLETED").await;
+        assert!(
+            report_of(&emulator, &queued)["startTime"].is_null(),
+            "it never ran"
+        );
+        emulator.cancel(&running, CancelOutcome::Failed).unwrap();
+        let properties = wait_for(&emulator, "ds1", &running, "CANCEL_FAILED").await;
+        assert!(
+            properties["Message"]
+                .as_str()
+                .unwrap()
+                .contains("could not be cancelled")
+        );
+        wait_for(&emulator, "ds1", &last, "IN_PROGRESS").await;
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! protocol is right.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_healthlake::Client;
 use aws_sdk_healthlake::config::retry::RetryConfig;
@@ -17,7 +17,7 @@ use aws_sdk_healthlake::operation::start_fhir_export_job::{
 };
 use aws_sdk_healthlake::primitives::DateTime;
 use aws_sdk_healthlake::types::{
-    ExportJobProperties, FhirVersion, JobStatus, OutputDataConfig, S3Configuration,
+    DatastoreStatus, ExportJobProperties, FhirVersion, JobStatus, OutputDataConfig, S3Configuration,
 };
 use healthlake_emulator::faults::{ArmedFault, ErrorKind, ForcedOutcome, OutcomeFault};
 use healthlake_emulator::{Emulator, JobSettings, MemorySink, Settings, serve};
@@ -56,10 +56,14 @@ fn fast_jobs() -> JobSettings {
         in_progress_ms: 20,
         patients: 3,
         seed: 11,
+        cancel_ms: 10,
+        creating_ms: 0,
+        ..JobSettings::default()
     }
 }
 
-/// A client with dummy credentials (the emulator checks no signature) and the given retries.
+/// A client with dummy credentials (the emulator checks the SigV4 header's shape, service and
+/// Region, not the signature) and the given retries.
 fn client(endpoint: &str, retry: RetryConfig) -> Client {
     let config = aws_sdk_healthlake::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -556,4 +560,103 @@ async fn the_sdk_retries_through_injected_throttling_and_server_faults() {
     let jobs = h.emulator.jobs_report();
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(jobs["jobs"][0]["jobId"], started.job_id());
+}
+
+#[tokio::test]
+async fn failed_dependency_surfaces_as_its_typed_variant() {
+    let h = harness(fast_jobs()).await;
+    let client = no_retry_client(&h.endpoint);
+    let datastore_id = create_datastore(&client, "dependency").await;
+    h.emulator
+        .arm([ArmedFault::error("StartFHIRExportJob", ErrorKind::FailedDependency, 1).unwrap()]);
+    let err = client
+        .start_fhir_export_job()
+        .datastore_id(&datastore_id)
+        .data_access_role_arn(ROLE)
+        .output_data_config(s3_output("s3://exports-bucket/x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 400);
+    let err = err.into_service_error();
+    assert!(
+        matches!(err, StartFHIRExportJobError::FailedDependencyException(_)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_created_data_store_is_creating_for_the_sdk_until_it_is_active() {
+    let h = harness(JobSettings {
+        creating_ms: 400,
+        ..fast_jobs()
+    })
+    .await;
+    let client = no_retry_client(&h.endpoint);
+    let created = client
+        .create_fhir_datastore()
+        .datastore_type_version(FhirVersion::R4)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.datastore_status(), &DatastoreStatus::Creating);
+    let err = client
+        .start_fhir_export_job()
+        .datastore_id(created.datastore_id())
+        .data_access_role_arn(ROLE)
+        .output_data_config(s3_output("s3://exports-bucket/x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        matches!(err, StartFHIRExportJobError::ValidationException(_)),
+        "{err:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let described = client
+        .describe_fhir_datastore()
+        .datastore_id(created.datastore_id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.datastore_properties().unwrap().datastore_status(),
+        &DatastoreStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn a_start_answered_late_is_retried_by_the_sdk_and_makes_one_job() {
+    let h = harness(fast_jobs()).await;
+    let config = aws_sdk_healthlake::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&h.endpoint)
+        .credentials_provider(Credentials::new("AKID", "secret", None, None, "static"))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1)),
+        )
+        .timeout_config(
+            aws_sdk_healthlake::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(300))
+                .build(),
+        )
+        .build();
+    let client = Client::from_conf(config);
+    let datastore_id = create_datastore(&client, "late").await;
+    h.emulator
+        .arm([ArmedFault::delay("StartFHIRExportJob", 1.0, 1).unwrap()]);
+    let started = Instant::now();
+    let job = start(&client, &datastore_id, "late", "late-token").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the retry did not wait for the late answer"
+    );
+    let jobs = h.emulator.jobs_report();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+    assert_eq!(jobs["jobs"][0]["jobId"], job.job_id());
+    assert_eq!(h.emulator.faults().fired[0].kind, Some("delay"));
 }

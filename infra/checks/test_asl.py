@@ -65,7 +65,7 @@ def test_shape_the_brief_asks_for():
 def test_shape_of_the_interruptible_wait():
     s = DEFINITION["States"]
     assert s["ValidateInput"]["Choices"][0]["Next"] == "ChooseWait"
-    assert [r["Next"] for r in s["Route"]["Choices"]] == ["TooManyChecks", "ChooseWait", "ExportSucceeded", "ExportFailed"]
+    assert [r["Next"] for r in s["Route"]["Choices"]] == ["TooManyChecks", "ChooseWait", "ExportSucceeded", "HasFailureMessage"]
     assert s["ChooseWait"]["Default"] == "WaitForNextCheck"
     assert [r["Next"] for r in s["ChooseWait"]["Choices"]] == ["WaitForJobEvent"]
     wait = s["WaitForJobEvent"]

@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// Outlives resets, so a worker from before a reset can never pass for a new one.
     pub(crate) next_worker_id: AtomicU64,
+    /// EventBridge events of job status changes ([`crate::events`]).
+    pub(crate) events: crate::events::Events,
 }
 
 /// A handle to the emulated service; clones share the same state.
@@ -101,6 +103,7 @@ impl Emulator {
                 sink,
                 state,
                 next_worker_id: AtomicU64::new(1),
+                events: Default::default(),
             }),
         }
     }

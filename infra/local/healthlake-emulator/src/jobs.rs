@@ -236,6 +236,11 @@ impl Emulator {
         });
         state.job_tokens.insert(token_key, job_id.clone());
         tracing::info!(%job_id, %datastore_id, "export job submitted");
+        self.job_event(&state, &job_id, JobStatus::Submitted);
+        self.watch_for_queued(
+            &job_id,
+            Duration::from_millis(state.jobs_settings.submitted_ms),
+        );
         self.ensure_worker(&mut state, &datastore_id);
         Ok(StartExportJobResponse {
             job_id,

@@ -80,6 +80,7 @@ impl Emulator {
         job.phase = Phase::Running;
         job.started_at = Some(epoch_now());
         tracing::info!(%job_id, "export job in progress");
+        self.job_event(&state, job_id, JobStatus::InProgress);
         Some(in_progress_for)
     }
 
@@ -111,6 +112,7 @@ impl Emulator {
             };
             job.output_objects = output_objects;
             tracing::info!(%job_id, status = status.as_str(), "export job finished");
+            self.job_event(&state, job_id, status);
         }
     }
 

@@ -2,9 +2,9 @@
 """`make demo`: the whole export pipeline, offline, in well under a minute after the build.
 
 It builds the workspace, starts the offline stack (moto for SNS, SQS, S3 and Step Functions; the
-HealthLake emulator; both functions under `cargo lambda watch`), deploys what the SAM template
-would (bucket, topic, a team's SQS queue subscribed to it, the state machine from
-infra/statemachine/export.asl.json), then runs two exports and shows what a team sees:
+HealthLake emulator; the three functions under `cargo lambda watch`), deploys what the SAM
+template would (bucket, topic, a team's SQS queue subscribed to it, the job table and the
+JobEventsRule, the state machine from infra/statemachine/export.asl.json), then runs two exports and shows what a team sees:
 
 1. the nightly schedule: the payload EventBridge Scheduler sends, to start-export;
 2. an analyst's request: POST /exports and GET /exports/{jobId}, as the API Gateway HTTP API
@@ -345,12 +345,12 @@ def main() -> int:
         say(f"\ndemo FAILED in {failure.part}: {failure}")
         say(f"log: {failure.log or run_dir}")
         say(f"all logs: {run_dir} (cargo-build.log, moto.log: AWS services, healthlake.log: "
-            "the emulator, lambda.log: both functions)")
+            "the emulator, lambda.log: the functions)")
         return 1
     except Exception as error:  # an AWS call or a check failed: name it, point at the logs
         say(f"\ndemo FAILED in {part}: {type(error).__name__}: {error}")
         say(f"logs: {run_dir} (moto.log: AWS services, healthlake.log: the emulator, "
-            "lambda.log: both functions)")
+            "lambda.log: the functions)")
         return 1
     except KeyboardInterrupt:
         say("\ndemo: interrupted")

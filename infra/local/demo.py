@@ -4,7 +4,8 @@
 It builds the workspace, starts the offline stack (moto for SNS, SQS, S3 and Step Functions; the
 HealthLake emulator; the three functions under `cargo lambda watch`), deploys what the SAM
 template would (bucket, topic, a team's SQS queue subscribed to it, the job table and the
-JobEventsRule, the state machine from infra/statemachine/export.asl.json), then runs two exports and shows what a team sees:
+JobEventsRule, the state machine from infra/statemachine/export.asl.json), then runs two
+exports and shows what a team sees:
 
 1. the nightly schedule: the payload EventBridge Scheduler sends, to start-export;
 2. an analyst's request: POST /exports and GET /exports/{jobId}, as the API Gateway HTTP API

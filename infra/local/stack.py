@@ -23,6 +23,13 @@ registered in moto as placeholders (moto must know a function to invoke it); the
 (with AWS_ENDPOINT_URL = moto, for its S3 output); then `cargo lambda watch`, whose functions get
 AWS_ENDPOINT_URL=<moto>, AWS_ENDPOINT_URL_HEALTHLAKE=<emulator>, AWS_REGION and dummy keys plus
 `env_for_functions`, through its inherited environment (exact values, no quoting rules).
+
+Job events (issue 11), on by default (`job_events=True`; CLI `--no-job-events`): the emulator runs
+with `--events eventbridge` (PutEvents to moto, `event_delay_seconds` later), moto_server.py
+delivers rule matches to Lambda targets through cargo lambda (retrying a function error after
+ASYNC_RETRY_SECONDS, as Lambda retries asynchronous invocations), and the functions get
+JOB_EVENTS=true. The job table and the JobEventsRule are the deployment's (pipeline.py). Off:
+no events and JOB_EVENTS=false, the plain Wait.
 """
 
 from __future__ import annotations

@@ -110,7 +110,10 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         let defaults = WaitPolicies::default();
         let (polling, polling_warning) = self.policy(POLLING_VARIABLES, defaults.polling)?;
         let (fallback, fallback_warning) = self.policy(FALLBACK_VARIABLES, defaults.fallback)?;
-        let warnings = polling_warning.into_iter().chain(fallback_warning).collect();
+        let warnings = polling_warning
+            .into_iter()
+            .chain(fallback_warning)
+            .collect();
         Ok((WaitPolicies { polling, fallback }, warnings))
     }
 
@@ -508,7 +511,10 @@ pub(crate) mod tests {
         vars.insert("FALLBACK_WAIT_GROWTH_FACTOR", "0.5".into());
         let err = start_with(&vars).unwrap_err();
         assert_eq!(err.variable, "FALLBACK_WAIT_GROWTH_FACTOR");
-        assert!(err.problem.starts_with("FALLBACK_WAIT_GROWTH_FACTOR"), "{err}");
+        assert!(
+            err.problem.starts_with("FALLBACK_WAIT_GROWTH_FACTOR"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,10 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = JobEventsSettings::from_env()?;
     let config = aws_config().await;
-    let tokens = TokenStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        &settings.table_name,
-    );
+    let tokens = TokenStore::new(aws_sdk_dynamodb::Client::new(&config), &settings.table_name);
     let tasks = WaitingTasks::new(aws_sdk_sfn::Client::new(&config));
     let handler = JobEvents::new(settings.datastore_ids, tokens, tasks);
     let handler = &handler;

@@ -116,7 +116,11 @@ fn harness(table: Option<&[(&str, &str)]>, resume: Option<Rule>) -> Harness {
 #[tokio::test]
 async fn a_parked_wait_stores_its_token_with_a_ttl_and_waits() {
     let h = harness(Some(&[]), None);
-    let out = h.handler.handle(park_payload("token-1"), now()).await.unwrap();
+    let out = h
+        .handler
+        .handle(park_payload("token-1"), now())
+        .await
+        .unwrap();
     assert_eq!(out, json!({"parked": true}));
     let updates = h.updates.lock().unwrap();
     assert_eq!(updates[0].table_name(), Some(TABLE));
@@ -130,19 +134,33 @@ async fn a_parked_wait_stores_its_token_with_a_ttl_and_waits() {
         values[":ttl"],
         AttributeValue::N((1_795_701_607 + 86_400).to_string())
     );
-    assert!(updates[0].update_expression().unwrap().contains("REMOVE #woken"));
+    assert!(
+        updates[0]
+            .update_expression()
+            .unwrap()
+            .contains("REMOVE #woken")
+    );
     assert_eq!(h.resume.num_calls(), 0);
 }
 
 #[tokio::test]
 async fn an_event_that_came_before_the_wait_ends_it_at_once() {
     let h = harness(Some(&[("wokenBy", "Export Job Completed")]), None);
-    let out = h.handler.handle(park_payload("token-2"), now()).await.unwrap();
+    let out = h
+        .handler
+        .handle(park_payload("token-2"), now())
+        .await
+        .unwrap();
     assert_eq!(out["parked"], false);
     let resumed = h.resumed.lock().unwrap();
     assert_eq!(resumed.len(), 1);
     assert_eq!(resumed[0].task_token(), Some("token-2"));
-    assert!(resumed[0].output().unwrap().contains("Export Job Completed"));
+    assert!(
+        resumed[0]
+            .output()
+            .unwrap()
+            .contains("Export Job Completed")
+    );
 }
 
 #[tokio::test]

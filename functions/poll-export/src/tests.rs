@@ -300,3 +300,18 @@ async fn the_sample_poll_events_are_accepted() {
         assert_eq!(request.error.is_some(), expects_error, "{name}");
     }
 }
+
+#[tokio::test]
+async fn under_job_events_a_running_job_waits_by_the_fallback_policy() {
+    let h = harness(describe_returns("IN_PROGRESS", false, None));
+    let mut state = state();
+    state.job_events = true;
+    let next = h.handler.handle(check(state), after(60)).await.unwrap();
+    assert_eq!(next.action, Action::Wait);
+    assert!(next.job_events, "the flag is carried to the next wait");
+    assert_eq!(
+        next.wait_seconds,
+        WaitPolicies::default().fallback.first_wait_seconds
+    );
+    assert_eq!(h.publish.num_calls(), 0);
+}

@@ -225,7 +225,9 @@ async fn a_scheduler_payload_starts_one_job_and_its_workflow() {
     assert_eq!(executions[0].name(), Some(format!("export-{JOB}").as_str()));
     let input: ExecutionState = serde_json::from_str(executions[0].input().unwrap()).unwrap();
     assert_eq!(input.job_id, JOB);
-    assert_eq!(input.wait_seconds, 60);
+    // Job events are on by default: the workflow parks, with the fallback policy's first wait.
+    assert!(input.job_events);
+    assert_eq!(input.wait_seconds, 900);
     assert_eq!(input.deadline, now() + chrono::Duration::seconds(43_200));
     assert_eq!(h.publish_rule.num_calls(), 0);
 }

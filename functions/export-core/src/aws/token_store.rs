@@ -64,7 +64,10 @@ impl TokenStore {
             .expression_attribute_names("#woken", WOKEN_BY)
             .expression_attribute_values(":token", AttributeValue::S(request.task_token.clone()))
             .expression_attribute_values(":ds", AttributeValue::S(request.datastore_id.clone()))
-            .expression_attribute_values(":ttl", AttributeValue::N(request.expires_at().to_string()))
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N(request.expires_at().to_string()),
+            )
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -90,7 +93,9 @@ impl TokenStore {
             .update_item()
             .table_name(&self.table_name)
             .key("pk", key(job_id))
-            .update_expression("SET #woken = :woken, #ttl = if_not_exists(#ttl, :ttl) REMOVE #token")
+            .update_expression(
+                "SET #woken = :woken, #ttl = if_not_exists(#ttl, :ttl) REMOVE #token",
+            )
             .expression_attribute_names("#token", TOKEN)
             .expression_attribute_names("#ttl", EXPIRES_AT)
             .expression_attribute_names("#woken", WOKEN_BY)

@@ -146,10 +146,19 @@ mod tests {
         let now = at("2026-11-26T02:00:07Z");
         let state = plan.initial_state(&settings(), "job1", &JobStatus::Submitted, now);
         assert_eq!(state.action, Action::Wait);
-        assert_eq!(state.wait_seconds, 60);
+        // Job events on (the default): the first wait is the fallback policy's.
+        assert!(state.job_events);
+        assert_eq!(state.wait_seconds, 900);
         assert_eq!(state.deadline, at("2026-11-26T14:00:07Z"));
         assert_eq!(state.attempt, 0);
         assert_eq!(state.trigger, Trigger::Schedule);
+
+        let mut polling = settings();
+        polling.job_events = false;
+        polling.policy = crate::poll::policy::WaitPolicy::default();
+        let state = plan.initial_state(&polling, "job1", &JobStatus::Submitted, now);
+        assert!(!state.job_events);
+        assert_eq!(state.wait_seconds, 60);
     }
 
     #[test]

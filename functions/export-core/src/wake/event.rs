@@ -45,7 +45,10 @@ pub struct JobEventDetail {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventAction {
     /// A job of an allowed data store ended: wake its workflow, if one is waiting.
-    Wake { datastore_id: String, job_id: String },
+    Wake {
+        datastore_id: String,
+        job_id: String,
+    },
     /// Nothing to do, and why (logged; never an error, so EventBridge does not retry it).
     Ignore(String),
 }
@@ -136,18 +139,30 @@ mod tests {
             );
         }
         let foreign = read_event(&event("Export Job Completed", "other0store"), &allowed());
-        assert!(matches!(&foreign, EventAction::Ignore(why) if why.contains("not one this deployment")));
+        assert!(
+            matches!(&foreign, EventAction::Ignore(why) if why.contains("not one this deployment"))
+        );
         let mut other_source = event("Export Job Completed", STORE);
         other_source["source"] = json!("aws.s3");
-        assert!(matches!(read_event(&other_source, &allowed()), EventAction::Ignore(_)));
+        assert!(matches!(
+            read_event(&other_source, &allowed()),
+            EventAction::Ignore(_)
+        ));
         let mut import = event("Import Job Completed", STORE);
         import["detail"] = json!({});
-        assert!(matches!(read_event(&import, &allowed()), EventAction::Ignore(why) if why.contains("not an export job event")));
+        assert!(
+            matches!(read_event(&import, &allowed()), EventAction::Ignore(why) if why.contains("not an export job event"))
+        );
         let mut no_detail = event("Export Job Failed", STORE);
         no_detail["detail"] = json!({"jobId": JOB});
-        assert!(matches!(read_event(&no_detail, &allowed()), EventAction::Ignore(_)));
+        assert!(matches!(
+            read_event(&no_detail, &allowed()),
+            EventAction::Ignore(_)
+        ));
         let mut bad_ids = event("Export Job Failed", STORE);
         bad_ids["detail"]["jobId"] = json!("../x");
-        assert!(matches!(read_event(&bad_ids, &allowed()), EventAction::Ignore(why) if why.contains("malformed")));
+        assert!(
+            matches!(read_event(&bad_ids, &allowed()), EventAction::Ignore(why) if why.contains("malformed"))
+        );
     }
 }

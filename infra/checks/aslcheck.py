@@ -19,7 +19,9 @@ import cfn
 
 POLL_FUNCTION = "${PollExportFunctionArn}"
 TOPIC = "${NotificationTopicArn}"
+JOB_EVENTS_FUNCTION = "${JobEventsFunctionArn}"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+WAIT_FOR_TOKEN = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 SNS_PUBLISH = "arn:aws:states:::sns:publish"
 
 # Transient Lambda service errors; a function's own error is never retried (it would repeat).
@@ -29,6 +31,16 @@ REQUIRED_LAMBDA_RETRY = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
     "States.Timeout",
+}
+# The interruptible wait (WaitForJobEvent): its timeout is the normal end of a wait without an
+# event, caught into the check; retrying it would wait again for nothing.
+REQUIRED_WAIT_RETRY = REQUIRED_LAMBDA_RETRY - {"States.Timeout"}
+NEVER_RETRIED_BY_WAIT = {"States.Timeout", "States.ALL", "States.TaskFailed", "Lambda.Unknown"}
+WAIT_PAYLOAD = {
+    "taskToken.$": "$$.Task.Token",
+    "jobId.$": "$.jobId",
+    "datastoreId.$": "$.datastoreId",
+    "deadline.$": "$.deadline",
 }
 RETRIER_FIELDS = {"IntervalSeconds", "BackoffRate", "MaxAttempts", "MaxDelaySeconds", "JitterStrategy"}
 MAX_RETRY_ATTEMPTS = 5
@@ -71,6 +83,11 @@ def is_poll_task(state: dict) -> bool:
     )
 
 
+def is_wait_task(state: dict) -> bool:
+    """The interruptible wait: job-events parks the task token, HealthLake's event resumes it."""
+    return state.get("Type") == "Task" and state.get("Resource") == WAIT_FOR_TOKEN
+
+
 def is_topic_publish(state: dict) -> bool:
     return (
         state.get("Type") == "Task"
@@ -104,7 +121,7 @@ def check_references(definition: dict) -> list[str]:
     return problems
 
 
-def _retry_problems(name: str, state: dict, lambda_task: bool) -> list[str]:
+def _retry_problems(name: str, state: dict, lambda_task: bool, required: set[str] = REQUIRED_LAMBDA_RETRY) -> list[str]:
     problems = []
     retry = state.get("Retry")
     if not retry:
@@ -125,19 +142,23 @@ def _retry_problems(name: str, state: dict, lambda_task: bool) -> list[str]:
                 "sent again and again"
             )
         covered |= errors
-    if lambda_task and not REQUIRED_LAMBDA_RETRY <= covered:
-        problems.append(f"{name}: Retry misses {sorted(REQUIRED_LAMBDA_RETRY - covered)}")
+    if lambda_task and not required <= covered:
+        problems.append(f"{name}: Retry misses {sorted(required - covered)}")
     return problems
 
 
 def check_tasks(definition: dict) -> list[str]:
     """Every Task: TimeoutSeconds, Retry with full backoff settings, and a Catch-all into the
-    failure notification with ResultPath $.error. The one exception is the terminal fallback
-    publish to the topic, which has Retry, no Catch, and leads straight to a Fail state."""
+    failure notification with ResultPath $.error. The exceptions: the terminal fallback publish to
+    the topic, which has Retry, no Catch, and leads straight to a Fail state; and the interruptible
+    wait, whose timeout and Catch lead back into the check loop (check_wait_task)."""
     problems = []
     states = definition.get("States", {})
     for name, state in states.items():
         if state.get("Type") != "Task":
+            continue
+        if is_wait_task(state):
+            problems += _retry_problems(name, state, True, REQUIRED_WAIT_RETRY)
             continue
         if not isinstance(state.get("TimeoutSeconds"), int):
             problems.append(f"{name}: Task without TimeoutSeconds")
@@ -162,6 +183,84 @@ def check_tasks(definition: dict) -> list[str]:
                 if catcher.get("ResultPath") != wanted and not _reached_with_error(definition, name):
                     problems.append(f"{name}: Catch ResultPath must be {wanted}")
     return problems
+
+
+def check_wait_task(definition: dict) -> list[str]:
+    """The interruptible wait (WaitForJobEvent), the one Task whose timeout is expected and whose
+    Catch does not go to the failure path: at most one; job-events with the token and the job;
+    timeout = the policy's wait ($.waitSeconds); Retry of the Lambda service errors only, never
+    States.Timeout; Catch States.Timeout into the check (the wait simply ran out) before a Catch-all
+    into the plain Wait (the event path failed: poll as without events); result dropped, so the
+    state the check reads is the one the last check wrote; reached only from a Choice rule that
+    requires $.jobEvents true, whose Default is the plain Wait (events off: today's behaviour)."""
+    states = definition.get("States", {})
+    waits = [n for n, s in states.items() if is_wait_task(s)]
+    if not waits:
+        return []  # a machine without job events: nothing to check
+    if len(waits) > 1:
+        return [f"more than one waitForTaskToken task: {waits}"]
+    (name,) = waits
+    state = states[name]
+    problems = []
+    params = state.get("Parameters", {})
+    if params.get("FunctionName") != JOB_EVENTS_FUNCTION:
+        problems.append(f"{name}: FunctionName must be {JOB_EVENTS_FUNCTION}")
+    if params.get("Payload") != WAIT_PAYLOAD:
+        problems.append(f"{name}: Payload must be {WAIT_PAYLOAD}")
+    if state.get("TimeoutSecondsPath") != "$.waitSeconds":
+        problems.append(f"{name}: TimeoutSecondsPath must be $.waitSeconds (without it the wait never ends without an event)")
+    if "TimeoutSeconds" in state or "HeartbeatSeconds" in state or "HeartbeatSecondsPath" in state:
+        problems.append(f"{name}: the timeout comes from $.waitSeconds only (no TimeoutSeconds or heartbeat)")
+    if "ResultPath" not in state or state["ResultPath"] is not None:
+        problems.append(f"{name}: ResultPath must be null (an event ends a wait, it never changes the state)")
+    if "OutputPath" in state or "ResultSelector" in state or "InputPath" in state:
+        problems.append(f"{name}: no InputPath/OutputPath/ResultSelector: the check must get the state unchanged")
+    if not is_poll_task(states.get(state.get("Next"), {})):
+        problems.append(f"{name}: Next must be the check (poll-export)")
+    for retrier in state.get("Retry", []):
+        if set(retrier.get("ErrorEquals", [])) & NEVER_RETRIED_BY_WAIT:
+            problems.append(f"{name}: retries {sorted(set(retrier['ErrorEquals']) & NEVER_RETRIED_BY_WAIT)}; "
+                            "the timeout is the wait's normal end and the function's own errors would repeat")
+    catch = state.get("Catch") or []
+    if not catch:
+        problems.append(f"{name}: no Catch (its timeout and failures must lead back to the check loop)")
+    errors = [c.get("ErrorEquals", []) for c in catch]
+    timeout_at = next((i for i, e in enumerate(errors) if "States.Timeout" in e), None)
+    all_at = next((i for i, e in enumerate(errors) if "States.ALL" in e), None)
+    if timeout_at is None:
+        problems.append(f"{name}: no Catch for States.Timeout (the end of a wait without an event)")
+    else:
+        catcher = catch[timeout_at]
+        if not is_poll_task(states.get(catcher.get("Next"), {})):
+            problems.append(f"{name}: the States.Timeout Catch must lead to the check (poll-export)")
+        if "ResultPath" not in catcher or catcher["ResultPath"] is not None:
+            problems.append(f"{name}: the States.Timeout Catch needs ResultPath null")
+        if all_at is not None and all_at < timeout_at:
+            problems.append(f"{name}: the States.ALL Catch comes before States.Timeout and would take the timeout")
+    if all_at is None:
+        problems.append(f"{name}: no Catch for States.ALL (a failing event path must degrade to polling)")
+    else:
+        catcher = catch[all_at]
+        if states.get(catcher.get("Next"), {}).get("Type") != "Wait":
+            problems.append(f"{name}: the States.ALL Catch must lead to the plain Wait")
+        if "ResultPath" not in catcher or catcher["ResultPath"] is not None:
+            problems.append(f"{name}: the States.ALL Catch needs ResultPath null")
+    for e in edges(definition):
+        if e.target != name:
+            continue
+        source = states.get(e.source, {})
+        if e.kind != "choice" or not _rule_requires_job_events(e.rule):
+            problems.append(f"{name}: reached from {e.source} ({e.kind}) without a rule requiring $.jobEvents true")
+        elif states.get(source.get("Default"), {}).get("Type") != "Wait":
+            problems.append(f"{e.source}: Default must be the plain Wait (job events off: today's behaviour)")
+    return problems
+
+
+def _rule_requires_job_events(rule: dict) -> bool:
+    """A Choice rule that can only match when $.jobEvents is true."""
+    if rule.get("Variable") == "$.jobEvents" and rule.get("BooleanEquals") is True:
+        return True
+    return any(_rule_requires_job_events(r) for r in rule.get("And", []))
 
 
 def _reached_with_error(definition: dict, name: str) -> bool:
@@ -237,7 +336,8 @@ def check_loop_guard(definition: dict) -> list[str]:
     that leads out of the loop, with a bound that keeps the history under the limit."""
     problems = []
     guard = None
-    for name, state in definition.get("States", {}).items():
+    states = definition.get("States", {})
+    for name, state in states.items():
         for rule in state.get("Choices", []):
             for sub in [rule, *rule.get("And", [])]:
                 if sub.get("Variable") == "$.attempt" and "NumericGreaterThanEquals" in sub:
@@ -246,12 +346,20 @@ def check_loop_guard(definition: dict) -> list[str]:
         return ["no Choice rule bounds the number of checks ($.attempt)"]
     name, bound, target = guard
     try:
-        per_loop = history_model(definition)["history"]["perCheck"]
+        history = history_model(definition)["history"]
     except ValueError as e:
         return [str(e)]
+    # The longest round: through the plain Wait, or through the interruptible wait (woken by an
+    # event, or ended by its timeout).
+    per_loop = max(v for k in ("perCheck", "perCheckWithEvents", "perFallbackCheck") if (v := history.get(k)) is not None)
     if bound * per_loop >= HISTORY_LIMIT - 100:
         problems.append(f"{name}: {bound} checks x {per_loop} events reach the history limit")
-    if target == find_wait(definition):
+    into_loop = {find_wait(definition)} | {n for n, s in states.items() if is_wait_task(s)}
+    into_loop |= {
+        n for n, s in states.items()
+        if s.get("Type") == "Choice" and {r.get("Next") for r in s.get("Choices", [])} | {s.get("Default")} <= into_loop
+    }
+    if target in into_loop:
         problems.append(f"{name}: the $.attempt guard leads back into the loop")
     return problems
 
@@ -273,6 +381,7 @@ def check_all(text: str) -> list[str]:
         check_placeholders(text)
         + check_references(definition)
         + check_tasks(definition)
+        + check_wait_task(definition)
         + check_notifications(definition)
         + check_loop_guard(definition)
     )
@@ -306,8 +415,11 @@ def history_model(definition: dict | None = None, jobs: tuple[int, ...] = ()) ->
     """The history and polling model, asked of the Rust cost model (bench/polling-cost): the one
     place that counts history events per check from the ASL and replays the real wait policy.
     `definition`: another ASL document than the repository's; `jobs`: job lengths in seconds.
-    Returns {"history": {"perCheck", "atStart", "atEnd"}, "historyEventLimit", "policy",
-    "jobs": [{"jobSeconds", "checks", "historyEvents", ...}]}; ValueError if the ASL has no model."""
+    Returns {"history": {"perCheck", "atStart", "atEnd", "perCheckWithEvents", "perFallbackCheck",
+    "atStartWithEvents"}, "historyEventLimit", "policy", "fallbackPolicy", "jobs": [{"jobSeconds",
+    "checks", "historyEvents", "checksWithEvents", "historyEventsWithEvents",
+    "worstDelayAllEventsLost", ...}]}; the *WithEvents history numbers are null for an ASL without
+    the interruptible wait. ValueError if the ASL has no model."""
     text = None if definition is None else json.dumps(definition)
     return _model_of(text, tuple(jobs))
 
@@ -328,7 +440,8 @@ def main(argv: list[str]) -> int:
     model = history_model(definition, (43_200,))
     print(
         f"{path}: structure ok; {model['history']['perCheck']} history events per check, "
-        f"{model['jobs'][0]['historyEvents']} for a 12 h job under the default policy"
+        f"{model['jobs'][0]['historyEvents']} for a 12 h job under the default policy; with job events "
+        f"{model['history']['perCheckWithEvents']} per check, {model['jobs'][0]['historyEventsWithEvents']} for a 12 h job"
     )
     return 0
 

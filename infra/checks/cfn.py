@@ -29,7 +29,11 @@ ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
 ASL_SUBSTITUTIONS = {
     "PollExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:poll-export",
     "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:healthlake-export-notifications",
+    "JobEventsFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:job-events",
 }
+
+# The EventBridge rule that wakes waiting executions (template.yaml); job_events_pattern reads it.
+JOB_EVENTS_RULE = "JobEventsRule"
 
 # Two sample data store ids, used wherever a check needs DatastoreIds to have a value.
 SAMPLE_DATASTORE_IDS = [
@@ -174,6 +178,37 @@ def with_plain_definition(rendered: dict, asl_text: str | None = None) -> dict:
             props.pop("DefinitionSubstitutions", None)
             props["Definition"] = load_asl(asl_text)
     return rendered
+
+
+# ------------------------------------------------------------------ job events
+def _render_pattern(node: Any, datastore_ids: list[str]) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Split"}:
+            delimiter, source = node["Fn::Split"]
+            if source != {"Ref": "DatastoreIds"} and source != {"Fn::Join": [delimiter, {"Ref": "DatastoreIds"}]}:
+                raise ValueError(f"unexpected Fn::Split source {source!r} in the job events pattern")
+            return list(datastore_ids)
+        if set(node) == {"Ref"} and node["Ref"] == "DatastoreIds":
+            return list(datastore_ids)
+        if any(k == "Ref" or k.startswith("Fn::") for k in node):
+            raise ValueError(f"unexpected intrinsic {node!r} in the job events pattern")
+        return {k: _render_pattern(v, datastore_ids) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_render_pattern(x, datastore_ids) for x in node]
+    return node
+
+
+def job_events_pattern(datastore_ids: list[str], template: dict | None = None) -> dict:
+    """The EventPattern of the rule that wakes waiting executions (JobEventsRule in template.yaml),
+    rendered for `datastore_ids`: the one source of the pattern, so the offline stack matches
+    HealthLake's events exactly as the deployed rule does. Plain JSON, ready for put_rule."""
+    if not datastore_ids:
+        raise ValueError("job_events_pattern needs at least one data store id")
+    template = load_template() if template is None else template
+    rule = template["Resources"].get(JOB_EVENTS_RULE)
+    if rule is None or rule.get("Type") != "AWS::Events::Rule":
+        raise ValueError(f"template has no AWS::Events::Rule {JOB_EVENTS_RULE}")
+    return _render_pattern(rule["Properties"]["EventPattern"], datastore_ids)
 
 
 # ------------------------------------------------------------------ ASL

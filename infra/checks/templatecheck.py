@@ -7,6 +7,7 @@ Usage as a script: python infra/checks/templatecheck.py [FILE]   (exit 1 and a l
 
 from __future__ import annotations
 
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -28,6 +29,9 @@ NO_RESOURCE_LEVEL = {
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    # Service Authorization Reference, AWS Step Functions: SendTaskSuccess lists no resource
+    # type (a task token names no resource IAM can match), so "*" is the only Resource.
+    "states:SendTaskSuccess",
 }
 
 START_ENV = {
@@ -43,8 +47,23 @@ START_ENV = {
     "MAX_WAIT_SECONDS",
     "DEADLINE_SECONDS",
 }
-POLL_ENV = {"TOPIC_ARN", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS"}
-FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV}
+FALLBACK_ENV = {
+    "FALLBACK_FIRST_WAIT_SECONDS": "FallbackFirstWaitSeconds",
+    "FALLBACK_WAIT_GROWTH_FACTOR": "FallbackWaitGrowthFactor",
+    "FALLBACK_MAX_WAIT_SECONDS": "FallbackMaxWaitSeconds",
+}
+START_ENV |= {"JOB_EVENTS", *FALLBACK_ENV}
+POLL_ENV = {"TOPIC_ARN", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
+JOB_EVENTS_ENV = {"JOB_TABLE_NAME", "DATASTORE_IDS"}
+FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV}
+
+# The job events feature (issue 11): resource ids in template.yaml.
+JOB_TABLE = "JobTable"
+JOB_EVENTS_FUNCTION = "JobEventsFunction"
+JOB_EVENTS_ROLE = "JobEventsRole"
+JOB_EVENTS_RULE = cfn.JOB_EVENTS_RULE
+KEY = {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]}
+TERMINAL_EXPORT_EVENTS = ["Export Job Completed", "Export Job Completed With Errors", "Export Job Failed"]
 
 
 def _as_list(value: Any) -> list:
@@ -212,6 +231,151 @@ def check_functions(template: dict) -> list[str]:
     return problems
 
 
+def _env_wiring_problems(template: dict) -> list[str]:
+    """The job events settings reach the functions from their parameters."""
+    problems = []
+    fns = {fn.get("Metadata", {}).get("BuildProperties", {}).get("Binary"): (fid, fn) for fid, fn in _functions(template).items()}
+    for binary in ("start-export", "poll-export"):
+        if binary not in fns:
+            continue
+        fid, fn = fns[binary]
+        env = fn["Properties"].get("Environment", {}).get("Variables") or {}
+        wanted = dict(FALLBACK_ENV, **({"JOB_EVENTS": "JobEvents"} if binary == "start-export" else {}))
+        for name, param in wanted.items():
+            if env.get(name) != {"Ref": param}:
+                problems.append(f"{fid}: {name} must be !Ref {param}")
+    if "job-events" in fns:
+        fid, fn = fns["job-events"]
+        env = fn["Properties"].get("Environment", {}).get("Variables") or {}
+        if env.get("JOB_TABLE_NAME") != {"Ref": JOB_TABLE}:
+            problems.append(f"{fid}: JOB_TABLE_NAME must be !Ref {JOB_TABLE}")
+        if env.get("DATASTORE_IDS") != {"Fn::Join": [",", {"Ref": "DatastoreIds"}]}:
+            problems.append(f"{fid}: DATASTORE_IDS must join the DatastoreIds parameter")
+    return problems
+
+
+def check_job_table(template: dict) -> list[str]:
+    """The one job table: on demand, key pk (S), TTL on expiresAt, encrypted with the stack's
+    key, point-in-time recovery, kept when the stack goes or replaces it."""
+    resources = template["Resources"]
+    tables = [k for k, v in resources.items() if v.get("Type") == "AWS::DynamoDB::Table"]
+    if tables != [JOB_TABLE]:
+        return [f"expected one DynamoDB table {JOB_TABLE}, found {tables}"]
+    table = resources[JOB_TABLE]
+    p = table.get("Properties", {})
+    problems = []
+    if p.get("BillingMode") != "PAY_PER_REQUEST":
+        problems.append(f"{JOB_TABLE}: BillingMode must be PAY_PER_REQUEST (on demand)")
+    if p.get("KeySchema") != [{"AttributeName": "pk", "KeyType": "HASH"}] or p.get("AttributeDefinitions") != [
+        {"AttributeName": "pk", "AttributeType": "S"}
+    ]:
+        problems.append(f"{JOB_TABLE}: the key must be pk (String) alone")
+    if p.get("TimeToLiveSpecification") != {"AttributeName": "expiresAt", "Enabled": True}:
+        problems.append(f"{JOB_TABLE}: TTL must be enabled on expiresAt")
+    if p.get("SSESpecification") != {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": KEY}:
+        problems.append(f"{JOB_TABLE}: SSE must be KMS with the stack's key (NotificationTopicKey)")
+    if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is not True:
+        problems.append(f"{JOB_TABLE}: point-in-time recovery must be enabled")
+    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+        if table.get(policy) != "Retain":
+            problems.append(f"{JOB_TABLE}: {policy} must be Retain")
+    return problems
+
+
+def check_job_events_rule(template: dict) -> list[str]:
+    """HealthLake's terminal export events of this deployment's data stores, to job-events, with
+    retries and a dead-letter queue; EventBridge may invoke job-events for this rule only."""
+    resources = template["Resources"]
+    rule = resources.get(JOB_EVENTS_RULE)
+    if not rule or rule.get("Type") != "AWS::Events::Rule":
+        return [f"no AWS::Events::Rule {JOB_EVENTS_RULE}"]
+    p = rule["Properties"]
+    problems = []
+    want = {"source": ["aws.healthlake"], "detail-type": TERMINAL_EXPORT_EVENTS, "detail": {"datastoreId": {"Ref": "DatastoreIds"}}}
+    pattern = p.get("EventPattern")
+    if pattern != want and not (
+        isinstance(pattern, dict) and {k: v for k, v in pattern.items() if k != "detail"} == {k: v for k, v in want.items() if k != "detail"}
+        and pattern.get("detail") == {"datastoreId": {"Fn::Split": [",", {"Fn::Join": [",", {"Ref": "DatastoreIds"}]}]}}
+    ):
+        problems.append(f"{JOB_EVENTS_RULE}: EventPattern must be {want}")
+    if p.get("State") != {"Fn::If": ["JobEventsOn", "ENABLED", "DISABLED"]}:
+        problems.append(f"{JOB_EVENTS_RULE}: State must follow the JobEvents parameter (JobEventsOn)")
+    if template.get("Conditions", {}).get("JobEventsOn") != {"Fn::Equals": [{"Ref": "JobEvents"}, "true"]}:
+        problems.append("no JobEventsOn condition on the JobEvents parameter")
+    targets = p.get("Targets", [])
+    if [tg.get("Arn") for tg in targets] != [{"Fn::GetAtt": [JOB_EVENTS_FUNCTION, "Arn"]}]:
+        problems.append(f"{JOB_EVENTS_RULE}: its one target must be {JOB_EVENTS_FUNCTION}")
+    for tg in targets:
+        if not tg.get("RetryPolicy", {}).get("MaximumRetryAttempts"):
+            problems.append(f"{JOB_EVENTS_RULE}: target without a RetryPolicy")
+        if not tg.get("DeadLetterConfig", {}).get("Arn"):
+            problems.append(f"{JOB_EVENTS_RULE}: target without a DeadLetterConfig")
+    permissions = [
+        v["Properties"] for v in resources.values()
+        if v.get("Type") == "AWS::Lambda::Permission" and v.get("Properties", {}).get("Principal") == "events.amazonaws.com"
+    ]
+    if permissions != [{
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Fn::GetAtt": [JOB_EVENTS_FUNCTION, "Arn"]},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": [JOB_EVENTS_RULE, "Arn"]},
+    }]:
+        problems.append(f"EventBridge may invoke only {JOB_EVENTS_FUNCTION}, and only for {JOB_EVENTS_RULE} (SourceArn)")
+    return problems
+
+
+# job-events' role: exactly these statements (actions -> resource, condition).
+JOB_EVENTS_STATEMENTS = {
+    frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}): ({"Fn::GetAtt": ["JobEventsLogGroup", "Arn"]}, None),
+    frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}): ("*", None),
+    frozenset({"dynamodb:UpdateItem"}): ({"Fn::GetAtt": [JOB_TABLE, "Arn"]}, None),
+    frozenset({"kms:GenerateDataKey", "kms:Decrypt"}): (KEY, {"StringEquals": {"kms:ViaService": [
+        {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"},
+        {"Fn::Sub": "sqs.${AWS::Region}.${AWS::URLSuffix}"},
+    ]}}),
+    frozenset({"states:SendTaskSuccess"}): ("*", None),
+    frozenset({"sqs:SendMessage"}): ({"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}, None),
+}
+
+
+def check_job_events_access(template: dict) -> list[str]:
+    """job-events may do exactly what it needs (one UpdateItem on the table, SendTaskSuccess, the
+    key through DynamoDB and SQS, its logs, X-Ray, its dead letters) and nothing else; the state
+    machine may invoke exactly poll-export and job-events."""
+    resources = template["Resources"]
+    problems = []
+    role = resources.get(JOB_EVENTS_ROLE, {}).get("Properties", {})
+    fn = resources.get(JOB_EVENTS_FUNCTION, {}).get("Properties", {})
+    if fn.get("Role") != {"Fn::GetAtt": [JOB_EVENTS_ROLE, "Arn"]}:
+        problems.append(f"{JOB_EVENTS_FUNCTION}: Role must be {JOB_EVENTS_ROLE}")
+    found = {}
+    for policy in role.get("Policies", []):
+        for st in _as_list(policy.get("PolicyDocument", {}).get("Statement")):
+            if st.get("Effect") != "Allow":
+                continue
+            found[frozenset(_as_list(st.get("Action")))] = (st.get("Resource"), st.get("Condition"))
+    if found != JOB_EVENTS_STATEMENTS:
+        for actions in sorted(set(found) | set(JOB_EVENTS_STATEMENTS), key=sorted):
+            if found.get(actions) != JOB_EVENTS_STATEMENTS.get(actions):
+                problems.append(f"{JOB_EVENTS_ROLE}: {sorted(actions)} -> {found.get(actions)}, expected {JOB_EVENTS_STATEMENTS.get(actions)}")
+    others = [rid for rid, _, doc in policy_documents(template) if rid != JOB_EVENTS_ROLE
+              for st in _as_list(doc.get("Statement")) if st.get("Effect") == "Allow"
+              and {"dynamodb:UpdateItem", "states:SendTaskSuccess"} & set(_as_list(st.get("Action")))]
+    if others:
+        problems.append(f"only {JOB_EVENTS_ROLE} may write tokens or resume tasks, also: {sorted(set(others))}")
+    sm = resources.get("StateMachineRole", {}).get("Properties", {})
+    invoked = sorted(
+        json.dumps(st.get("Resource"), sort_keys=True)
+        for policy in sm.get("Policies", [])
+        for st in _as_list(policy.get("PolicyDocument", {}).get("Statement"))
+        if "lambda:InvokeFunction" in _as_list(st.get("Action"))
+    )
+    want = sorted(json.dumps({"Fn::GetAtt": [f, "Arn"]}) for f in ("PollExportFunction", JOB_EVENTS_FUNCTION))
+    if invoked != want:
+        problems.append(f"StateMachineRole: lambda:InvokeFunction on {invoked}, expected {want}")
+    return problems
+
+
 def check_state_machine(template: dict) -> list[str]:
     problems = []
     sms = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::StateMachine"}
@@ -239,6 +403,16 @@ def check_alarms(template: dict) -> list[str]:
         ("AWS/States", "ExecutionsTimedOut"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
     }
+    # Job events: the function's throttles (its reserved concurrency) and the table's throttles,
+    # on exactly these resources.
+    scoped = {
+        ("AWS/Lambda", "Throttles"): [{"Name": "FunctionName", "Value": {"Ref": JOB_EVENTS_FUNCTION}}],
+        ("AWS/DynamoDB", "ThrottledRequests"): [
+            {"Name": "TableName", "Value": {"Ref": JOB_TABLE}},
+            {"Name": "Operation", "Value": "UpdateItem"},
+        ],
+    }
+    scoped_found = set()
     fns = set(_functions(template))
     found, fn_errors = set(), set()
     for res in template["Resources"].values():
@@ -248,10 +422,13 @@ def check_alarms(template: dict) -> list[str]:
         if p.get("AlarmActions") != [{"Ref": "NotificationTopic"}]:
             continue
         found.add((p.get("Namespace"), p.get("MetricName")))
+        if scoped.get((p.get("Namespace"), p.get("MetricName"))) == p.get("Dimensions"):
+            scoped_found.add((p.get("Namespace"), p.get("MetricName")))
         if (p.get("Namespace"), p.get("MetricName")) == ("AWS/Lambda", "Errors"):
             for d in p.get("Dimensions", []):
                 fn_errors.add(d.get("Value", {}).get("Ref"))
     problems = [f"no alarm on {ns} {m} to the topic" for ns, m in sorted(want - found)]
+    problems += [f"no alarm on {ns} {m} of {scoped[(ns, m)]} to the topic" for ns, m in sorted(set(scoped) - scoped_found)]
     problems += [f"no Errors alarm for {f}" for f in sorted(fns - fn_errors)]
     return problems
 
@@ -264,23 +441,44 @@ def check_parameters(template: dict) -> list[str]:
     params = template["Parameters"]
     timeout = aslcheck.load()["TimeoutSeconds"]
     problems = []
-    latest = params["DeadlineSeconds"]["MaxValue"] + params["MaxWaitSeconds"]["MaxValue"]
+    longest_wait = max(params["MaxWaitSeconds"]["MaxValue"], params["FallbackMaxWaitSeconds"]["MaxValue"])
+    latest = params["DeadlineSeconds"]["MaxValue"] + longest_wait
     if timeout <= latest:
         problems.append(f"state machine TimeoutSeconds {timeout} <= max deadline + max wait {latest}")
     if int(params["DeadlineSeconds"]["Default"]) != 43_200:
         problems.append("DeadlineSeconds default must be 43200")
     if template.get("Conditions", {}).get("HasNotificationEmail") is None:
         problems.append("no HasNotificationEmail condition")
+    job_events = params.get("JobEvents", {})
+    if job_events.get("Default") != "true" or job_events.get("AllowedValues") != ["true", "false"]:
+        problems.append("JobEvents must be true/false, default true")
+    # The fallback defaults are the Rust defaults the cost model replays (FALLBACK_DEFAULT).
+    fallback = aslcheck.history_model()["fallbackPolicy"]
+    defaults = {
+        "FallbackFirstWaitSeconds": fallback["firstWaitSeconds"],
+        "FallbackWaitGrowthFactor": fallback["growthFactor"],
+        "FallbackMaxWaitSeconds": fallback["maxWaitSeconds"],
+    }
+    for name, value in defaults.items():
+        if name not in params or float(params[name].get("Default", "nan")) != float(value):
+            problems.append(f"{name}: Default must be {value} (export_core FALLBACK_DEFAULT)")
     return problems
 
 
 def check_all(text: str) -> list[str]:
     raw = cfn.load_template(text)
-    template = cfn.expand_language_extensions(raw)
+    return check_all_expanded(cfn.expand_language_extensions(raw))
+
+
+def check_all_expanded(template: dict) -> list[str]:
     return (
         check_policies(template)
         + check_api_auth(template)
         + check_functions(template)
+        + _env_wiring_problems(template)
+        + check_job_table(template)
+        + check_job_events_rule(template)
+        + check_job_events_access(template)
         + check_state_machine(template)
         + check_alarms(template)
         + check_parameters(template)
@@ -297,7 +495,7 @@ def main(argv: list[str]) -> int:
     for p in problems:
         print(f"{path}: {p}")
     if not problems:
-        print(f"{path}: IAM, API auth, functions, state machine, alarms ok")
+        print(f"{path}: IAM, API auth, functions, job events, state machine, alarms ok")
     return 1 if problems else 0
 
 

@@ -41,8 +41,8 @@ def test_the_real_file_passes_our_checks():
     assert aslcheck.check_all(TEXT) == []
 
 
-def test_only_the_two_substitutions_are_used():
-    assert cfn.asl_placeholders(TEXT) == {"PollExportFunctionArn", "NotificationTopicArn"}
+def test_only_the_three_substitutions_are_used():
+    assert cfn.asl_placeholders(TEXT) == {"PollExportFunctionArn", "NotificationTopicArn", "JobEventsFunctionArn"}
     assert "arn:aws:lambda:" not in TEXT and "arn:aws:sns:" not in TEXT
 
 
@@ -62,6 +62,24 @@ def test_shape_the_brief_asks_for():
     assert DEFINITION["TimeoutSeconds"] > 43_200
 
 
+def test_shape_of_the_interruptible_wait():
+    s = DEFINITION["States"]
+    assert s["ValidateInput"]["Choices"][0]["Next"] == "ChooseWait"
+    assert [r["Next"] for r in s["Route"]["Choices"]] == ["TooManyChecks", "ChooseWait", "ExportSucceeded", "ExportFailed"]
+    assert s["ChooseWait"]["Default"] == "WaitForNextCheck"
+    assert [r["Next"] for r in s["ChooseWait"]["Choices"]] == ["WaitForJobEvent"]
+    wait = s["WaitForJobEvent"]
+    assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert wait["Parameters"] == {"FunctionName": "${JobEventsFunctionArn}", "Payload": aslcheck.WAIT_PAYLOAD}
+    assert wait["TimeoutSecondsPath"] == "$.waitSeconds" and wait["ResultPath"] is None
+    assert wait["Next"] == "CheckExport"
+    assert [(c["ErrorEquals"], c["Next"], c["ResultPath"]) for c in wait["Catch"]] == [
+        (["States.Timeout"], "CheckExport", None),
+        (["States.ALL"], "WaitForNextCheck", None),
+    ]
+    assert not any("States.Timeout" in r["ErrorEquals"] for r in wait["Retry"])
+
+
 def test_every_task_retries_with_full_jitter_and_a_delay_cap():
     for name, state in DEFINITION["States"].items():
         if state["Type"] != "Task":
@@ -70,7 +88,10 @@ def test_every_task_retries_with_full_jitter_and_a_delay_cap():
             assert retrier["JitterStrategy"] == "FULL", name
             assert 1 <= retrier["MaxDelaySeconds"] <= 60, name
             assert retrier["BackoffRate"] >= 1.0 and retrier["IntervalSeconds"] >= 1, name
-        assert state["TimeoutSeconds"] > 30, f"{name}: above the functions' 30 s Timeout"
+        if aslcheck.is_wait_task(state):
+            assert state["TimeoutSecondsPath"] == "$.waitSeconds", name  # the wait's length, not a call's
+        else:
+            assert state["TimeoutSeconds"] > 30, f"{name}: above the functions' 30 s Timeout"
 
 
 # ------------------------------------------------------------------ broken copies are rejected
@@ -185,6 +206,85 @@ def test_our_checks_reject_a_literal_arn():
     assert any("literal ARN" in p or "placeholders" in p for p in aslcheck.check_placeholders(text))
 
 
+# ------------------------------------------------------------------ the interruptible wait, broken
+def wait_problems(mutate) -> list[str]:
+    d = broken(mutate)
+    return aslcheck.check_wait_task(d) + aslcheck.check_tasks(d)
+
+
+def test_our_checks_reject_a_wait_task_without_catch():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"].pop("Catch"))
+    assert any("WaitForJobEvent: no Catch" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_task_without_the_timeout_catch():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"]["Catch"].pop(0))
+    assert any("no Catch for States.Timeout" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_task_without_the_catch_all():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"]["Catch"].pop(1))
+    assert any("no Catch for States.ALL" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_task_without_its_timeout():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"].pop("TimeoutSecondsPath"))
+    assert any("TimeoutSecondsPath must be $.waitSeconds" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_catch_all_that_takes_the_timeout():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"]["Catch"].reverse())
+    assert any("comes before States.Timeout" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_failure_into_the_failure_path():
+    """A failing event path must degrade to polling, not end the run."""
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"]["Catch"][1].__setitem__("Next", "NotifyFailure"))
+    assert any("States.ALL Catch must lead to the plain Wait" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_that_changes_the_state():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"].__setitem__("ResultPath", "$.woken"))
+    assert any("ResultPath must be null" in p for p in problems), problems
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"]["Catch"][0].__setitem__("ResultPath", "$.error"))
+    assert any("States.Timeout Catch needs ResultPath null" in p for p in problems), problems
+
+
+def test_our_checks_reject_retrying_the_wait_timeout():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"]["Retry"][0]["ErrorEquals"].append("States.Timeout"))
+    assert any("retries ['States.Timeout']" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_without_the_lambda_retry():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"].pop("Retry"))
+    assert any("WaitForJobEvent: Task without Retry" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_reached_with_job_events_off():
+    def mutate(d):
+        d["States"]["ChooseWait"]["Default"] = "WaitForJobEvent"
+        d["States"]["ChooseWait"]["Choices"][0]["Next"] = "WaitForNextCheck"
+
+    problems = wait_problems(mutate)
+    assert any("without a rule requiring $.jobEvents true" in p for p in problems), problems
+
+
+def test_our_checks_reject_a_wait_with_another_payload():
+    problems = wait_problems(lambda d: d["States"]["WaitForJobEvent"]["Parameters"]["Payload"].pop("taskToken.$"))
+    assert any("Payload must be" in p for p in problems), problems
+
+
+def test_our_checks_reject_the_old_attempt_guard_with_job_events():
+    """2000 checks x 15 events (through WaitForJobEvent) would pass the 25,000 history limit."""
+    d = broken(lambda d: d["States"]["Route"]["Choices"][0]["And"][-1].__setitem__("NumericGreaterThanEquals", 2000))
+    assert any("2000 checks x 15 events" in p for p in aslcheck.check_loop_guard(d))
+
+
+def test_our_checks_reject_a_guard_into_the_wait_choice():
+    d = broken(lambda d: d["States"]["Route"]["Choices"][0].__setitem__("Next", "ChooseWait"))
+    assert any("leads back into the loop" in p for p in aslcheck.check_loop_guard(d))
+
+
 def test_the_script_exits_nonzero_on_a_broken_copy(tmp_path):
     path = tmp_path / "asl.json"
     path.write_text(text_of(BAD_NEXT))
@@ -194,11 +294,17 @@ def test_the_script_exits_nonzero_on_a_broken_copy(tmp_path):
 
 # ------------------------------------------------------------------ history size
 def test_events_per_check_counted_from_the_asl():
-    # Wait (2) + Task (5) + Choice (2), counted by the Rust model (bench/polling-cost) from the
-    # ASL; moto's executor agrees (test_asl_moto.py).
+    # Wait (2) + Task (5) + Choice Route (2) + Choice ChooseWait (2), counted by the Rust model
+    # (bench/polling-cost) from the ASL; moto's executor agrees (test_asl_moto.py). It was 9 before
+    # ChooseWait (plain or interruptible wait) joined the loop.
     history = aslcheck.history_model(DEFINITION)["history"]
-    assert history["perCheck"] == 9
-    assert history["atStart"] == 3  # ExecutionStarted + ValidateInput
+    assert history["perCheck"] == 11
+    assert history["atStart"] == 3  # ExecutionStarted + ValidateInput; ChooseWait counts in each round
+    # With job events: WaitForJobEvent (6: entered, scheduled, started, submitted, succeeded or
+    # timed out, exited) instead of the Wait's 2.
+    assert history["perCheckWithEvents"] == 15
+    assert history["perFallbackCheck"] == 15
+    assert history["atStartWithEvents"] == 3
 
 
 def test_default_policy_checks():
@@ -206,11 +312,19 @@ def test_default_policy_checks():
     assert aslcheck.job_model(600)["checks"] == 10
 
 
+def test_with_job_events_a_2_hour_export_takes_at_most_5_checks():
+    job = aslcheck.job_model(7_200)
+    assert job["checksWithEvents"] <= 5
+    assert job["checksWithEvents"] == job["fallbackChecksWithEvents"] + 1  # 3 fallback + the woken one
+    assert job["worstDelayAllEventsLost"] <= 3_600
+
+
 def test_the_model_reads_the_definition_it_is_given():
     d = copy.deepcopy(DEFINITION)
     d["States"]["ExtraPass"] = {"Type": "Pass", "Next": "CheckExport"}
     d["States"]["WaitForNextCheck"]["Next"] = "ExtraPass"
-    assert aslcheck.history_model(d)["history"]["perCheck"] == 11
+    assert aslcheck.history_model(d)["history"]["perCheck"] == 13
+    assert aslcheck.history_model(d)["history"]["perCheckWithEvents"] == 15  # the other loop
 
 
 @pytest.mark.parametrize(
@@ -225,16 +339,21 @@ def test_history_stays_far_below_the_limit(job_seconds):
 def test_twelve_hours_total():
     events = aslcheck.job_model(12 * 3600, DEFINITION)["historyEvents"]
     assert events < 2_500
-    assert events == 699  # 77 checks x 9 + 3 + 3; changes here mean the ASL or policy changed
+    # 77 checks x 11 + 3 + 3; changes here mean the ASL or policy changed. It was 699 (9 per
+    # check) until ChooseWait, which picks the plain or the interruptible wait, joined the loop.
+    assert events == 853
+    with_events = aslcheck.job_model(12 * 3600, DEFINITION)["historyEventsWithEvents"]
+    assert with_events == 3 + 14 * 15 + 3  # 13 fallback checks + the woken one
 
 
 def test_worst_case_is_bounded_by_the_attempt_guard():
-    """Whatever the parameters, Route stops the loop at 2000 checks."""
+    """Whatever the parameters, Route stops the loop at 1500 checks, on either loop."""
     bound = next(
         sub["NumericGreaterThanEquals"]
         for sub in DEFINITION["States"]["Route"]["Choices"][0]["And"]
         if sub.get("Variable") == "$.attempt" and "NumericGreaterThanEquals" in sub
     )
     history = aslcheck.history_model(DEFINITION)["history"]
-    worst = history["atStart"] + bound * history["perCheck"] + 10
+    per_check = max(history["perCheck"], history["perCheckWithEvents"], history["perFallbackCheck"])
+    worst = history["atStart"] + bound * per_check + 10
     assert worst < aslcheck.HISTORY_LIMIT

@@ -2,10 +2,12 @@
 uses), with a scripted stand-in for poll-export, to show each path behaves as drawn: success,
 failed export, function error -> NotifyFailure, NotifyFailure error -> SNS fallback, retries,
 invalid input and state, the attempt guard; and that the history per check is what aslcheck
-counts. The real functions run against the same file in the end-to-end tests.
+counts. With job events (jobEvents true), a scripted job-events parks the task token and may
+end the wait itself with SendTaskSuccess, as HealthLake's event would make it do. The real functions run against the same file in the end-to-end tests.
 
 Needs moto[server]==5.2.5 (tools/requirements-stack.txt); skipped without it. Waits and retry
-back-offs are skipped (patched to return at once)."""
+back-offs are skipped (patched to return at once); the interruptible wait's timeout is real, so
+tests that let it run out use waitSeconds 1."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import cfn  # noqa: E402
 
 REGION = "us-east-1"
 POLL_ARN = cfn.ASL_SUBSTITUTIONS["PollExportFunctionArn"]
+JOB_EVENTS_ARN = cfn.ASL_SUBSTITUTIONS["JobEventsFunctionArn"]
 
 
 def example_state(**overrides) -> dict:
@@ -74,9 +77,9 @@ class FakePoll:
         return {"StatusCode": 200, "Payload": result}
 
 
-def running(status="IN_PROGRESS"):
+def running(status="IN_PROGRESS", wait=60):
     def reply(s):
-        return {**s, "attempt": s["attempt"] + 1, "action": "wait", "waitSeconds": 60, "status": status}
+        return {**s, "attempt": s["attempt"] + 1, "action": "wait", "waitSeconds": wait, "status": status}
 
     return reply
 
@@ -102,6 +105,46 @@ def service_error(code="ServiceException"):
     return lambda s: ClientError({"Error": {"Code": code, "Message": "try later"}, "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r"}}, "Invoke")
 
 
+class FakeJobEvents:
+    """Stands in for job-events: records each waiting task's payload and, per call, does what the
+    next scripted action says: "wake" (the job's event came: SendTaskSuccess with the token, as
+    job-events does), "park" (no event: the wait runs to its timeout), or a FakePoll-style reply
+    (a function error or a Lambda service error)."""
+
+    def __init__(self, *actions):
+        self.actions = list(actions)
+        self.calls: list[dict] = []
+
+    def __call__(self, parameters, region, state_credentials):
+        assert parameters["FunctionName"] == JOB_EVENTS_ARN
+        payload = json.loads(parameters["Payload"])
+        self.calls.append(payload)
+        action = self.actions.pop(0) if len(self.actions) > 1 else self.actions[0]
+        if action == "wake":
+            client = boto3.client("stepfunctions", region_name=REGION)
+            client.send_task_success(taskToken=payload["taskToken"], output=json.dumps({"wokenBy": "Export Job Completed"}))
+            return {"StatusCode": 200, "Payload": {"parked": False, "wokenBy": "Export Job Completed"}}
+        if action == "park":
+            return {"StatusCode": 200, "Payload": {"parked": True}}
+        result = action(payload)
+        if isinstance(result, Exception):
+            raise result
+        return {"StatusCode": 200, "FunctionError": result[0], "Payload": result[1]}
+
+
+class Lambdas:
+    """Routes each Lambda task to its stand-in by FunctionName."""
+
+    def __init__(self, poll: FakePoll, job_events: FakeJobEvents | None):
+        self.poll, self.job_events = poll, job_events
+
+    def __call__(self, parameters, region, state_credentials):
+        if parameters["FunctionName"] == JOB_EVENTS_ARN:
+            assert self.job_events is not None, "job-events was invoked with job events off"
+            return self.job_events(parameters, region, state_credentials)
+        return self.poll(parameters, region, state_credentials)
+
+
 @pytest.fixture
 def sfn(monkeypatch):
     monkeypatch.setattr(wait_function.WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
@@ -114,15 +157,18 @@ def sfn(monkeypatch):
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         client = boto3.client("stepfunctions", region_name=REGION)
-        definition = cfn.substitute_asl(cfn.ASL.read_text(), {"PollExportFunctionArn": POLL_ARN, "NotificationTopicArn": topic})
+        definition = cfn.substitute_asl(
+            cfn.ASL.read_text(),
+            {"PollExportFunctionArn": POLL_ARN, "NotificationTopicArn": topic, "JobEventsFunctionArn": JOB_EVENTS_ARN},
+        )
         arn = client.create_state_machine(
             name="export", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
         )["stateMachineArn"]
 
         counter = itertools.count()
 
-        def run(fake: FakePoll, state: dict):
-            monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", fake)
+        def run(fake: FakePoll, state: dict, job_events: FakeJobEvents | None = None):
+            monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", Lambdas(fake, job_events))
             name = f"run-{next(counter)}"  # moto 5.2.5 names unnamed executions "None"
             ex = client.start_execution(stateMachineArn=arn, name=name, input=json.dumps(state))["executionArn"]
             deadline = time.monotonic() + 30
@@ -144,8 +190,8 @@ def test_success_after_two_checks(sfn):
     fake = FakePoll(running(), finished())
     d, events, messages = sfn(fake, example_state())
     assert d["status"] == "SUCCEEDED"
-    assert entered(events) == ["ValidateInput", "WaitForNextCheck", "CheckExport", "Route"] * 1 + [
-        "WaitForNextCheck", "CheckExport", "Route", "ExportSucceeded"
+    assert entered(events) == ["ValidateInput"] + ["ChooseWait", "WaitForNextCheck", "CheckExport", "Route"] * 2 + [
+        "ExportSucceeded"
     ]
     assert json.loads(d["output"])["outcome"] == "succeeded"
     assert [c["attempt"] for c in fake.calls] == [0, 1]
@@ -275,7 +321,7 @@ def test_wait_without_wait_seconds_is_reported(sfn):
 
 def test_the_attempt_guard_ends_an_endless_loop(sfn):
     fake = FakePoll(running(), notified)
-    d, events, _ = sfn(fake, example_state(attempt=1999))
+    d, events, _ = sfn(fake, example_state(attempt=1499))
     assert d["error"] == "TooManyChecks"
     assert entered(events)[-4:] == ["Route", "TooManyChecks", "NotifyFailure", "WorkflowFailed"]
 
@@ -286,3 +332,88 @@ def test_failed_export_without_message_still_fails_cleanly(sfn):
     d, _, _ = sfn(FakePoll(finished("CANCEL_COMPLETED", "failed", None)), example_state())
     assert d["error"] == "HealthLakeExport.CANCEL_COMPLETED"
     assert d["cause"].endswith("ended with status CANCEL_COMPLETED: null")
+
+
+# ------------------------------------------------------------------ job events (the interruptible wait)
+def test_an_event_ends_the_wait_early(sfn):
+    """A 10-minute wait ends at once when job-events resumes the task (the job's event came)."""
+    fake, events_fn = FakePoll(finished()), FakeJobEvents("wake")
+    state = example_state(jobEvents=True, waitSeconds=600)
+    started = time.monotonic()
+    d, events, messages = sfn(fake, state, events_fn)
+    assert time.monotonic() - started < 20
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events) == ["ValidateInput", "ChooseWait", "WaitForJobEvent", "CheckExport", "Route", "ExportSucceeded"]
+    (payload,) = events_fn.calls
+    assert set(payload) == {"taskToken", "jobId", "datastoreId", "deadline"} and payload["taskToken"]
+    assert {k: payload[k] for k in ("jobId", "datastoreId", "deadline")} == {k: state[k] for k in ("jobId", "datastoreId", "deadline")}
+    assert fake.calls == [state], "the check gets the state unchanged (ResultPath null)"
+    assert "TaskSucceeded" in [e["type"] for e in events] and "TaskTimedOut" not in [e["type"] for e in events]
+
+
+def test_the_timeout_ends_the_wait_into_a_check(sfn):
+    """No event: the wait runs out after waitSeconds and the check runs as without job events."""
+    fake = FakePoll(running(wait=1), finished())
+    events_fn = FakeJobEvents("park")
+    d, events, _ = sfn(fake, example_state(jobEvents=True, waitSeconds=1), events_fn)
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events) == ["ValidateInput"] + ["ChooseWait", "WaitForJobEvent", "CheckExport", "Route"] * 2 + ["ExportSucceeded"]
+    assert [e["type"] for e in events].count("TaskTimedOut") == 2
+    assert len(events_fn.calls) == 2 and len(fake.calls) == 2
+    assert all("error" not in c for c in fake.calls), "a timeout is no error for the check"
+
+
+def test_a_failing_job_events_degrades_to_the_plain_wait(sfn):
+    fake, events_fn = FakePoll(finished()), FakeJobEvents(function_error("TokenStoreError", "table missing"))
+    d, events, _ = sfn(fake, example_state(jobEvents=True), events_fn)
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events) == ["ValidateInput", "ChooseWait", "WaitForJobEvent", "WaitForNextCheck", "CheckExport", "Route", "ExportSucceeded"]
+    assert len(events_fn.calls) == 1, "a function error is not retried"
+    assert "error" not in fake.calls[0]
+
+
+def test_lambda_errors_of_the_wait_are_retried_then_degrade(sfn):
+    fake, events_fn = FakePoll(finished()), FakeJobEvents(service_error("TooManyRequestsException"))
+    d, events, _ = sfn(fake, example_state(jobEvents=True), events_fn)
+    assert d["status"] == "SUCCEEDED"
+    assert len(events_fn.calls) == 3  # 1 + MaxAttempts 2
+    assert entered(events)[-4:] == ["WaitForNextCheck", "CheckExport", "Route", "ExportSucceeded"]
+
+
+def test_a_retried_wait_can_still_be_woken(sfn):
+    fake, events_fn = FakePoll(finished()), FakeJobEvents(service_error("ServiceException"), "wake")
+    d, events, _ = sfn(fake, example_state(jobEvents=True, waitSeconds=600), events_fn)
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events) == ["ValidateInput", "ChooseWait", "WaitForJobEvent", "CheckExport", "Route", "ExportSucceeded"]
+
+
+@pytest.mark.parametrize("job_events", [False, None, "true", "absent"])
+def test_job_events_off_or_absent_uses_the_plain_wait(sfn, job_events):
+    state = example_state() if job_events == "absent" else example_state(jobEvents=job_events)
+    fake = FakePoll(running(), finished())
+    d, events, _ = sfn(fake, state, None)  # job-events must not be invoked
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events) == ["ValidateInput"] + ["ChooseWait", "WaitForNextCheck", "CheckExport", "Route"] * 2 + ["ExportSucceeded"]
+
+
+@pytest.mark.parametrize("missing", ["jobId", "datastoreId", "deadline"])
+def test_a_state_without_the_wait_tasks_fields_uses_the_plain_wait(sfn, missing):
+    """A missing payload path would fail the wait task with an uncatchable States.Runtime."""
+    state = example_state(jobEvents=True)
+    del state[missing]
+    d, events, _ = sfn(FakePoll(finished()), state, None)
+    assert d["status"] == "SUCCEEDED"
+    assert "WaitForJobEvent" not in entered(events)
+
+
+def test_history_with_job_events_matches_the_model(sfn):
+    """A woken check and a check after a wait that ran out each write what the Rust model counts
+    (bench/polling-cost: WAIT_TASK_WOKEN_EVENTS, WAIT_TASK_TIMED_OUT_EVENTS)."""
+    history = aslcheck.history_model(aslcheck.load())["history"]
+    _, events, _ = sfn(FakePoll(finished()), example_state(jobEvents=True, waitSeconds=600), FakeJobEvents("wake"))
+    assert len(events) == history["atStartWithEvents"] + history["perCheckWithEvents"] + history["atEnd"], [e["type"] for e in events]
+    _, events, _ = sfn(
+        FakePoll(running(wait=1), finished()), example_state(jobEvents=True, waitSeconds=1), FakeJobEvents("park", "wake")
+    )
+    expected = history["atStartWithEvents"] + history["perFallbackCheck"] + history["perCheckWithEvents"] + history["atEnd"]
+    assert len(events) == expected, [e["type"] for e in events]

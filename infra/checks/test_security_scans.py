@@ -72,6 +72,14 @@ CHECKOV_BROKEN = {
         lambda r: r["ScheduleDeadLetterQueue"]["Properties"].pop("KmsMasterKeyId"),
         ("CKV_AWS_27", "AWS::SQS::Queue.ScheduleDeadLetterQueue"),
     ),
+    "job_table_without_pitr": (
+        lambda r: r["JobTable"]["Properties"].pop("PointInTimeRecoverySpecification"),
+        ("CKV_AWS_28", "AWS::DynamoDB::Table.JobTable"),
+    ),
+    "job_table_without_its_key": (
+        lambda r: r["JobTable"]["Properties"]["SSESpecification"].pop("KMSMasterKeyId"),
+        ("CKV_AWS_119", "AWS::DynamoDB::Table.JobTable"),
+    ),
 }
 SERVERLESS_BROKEN = {
     # Tracing: Active comes from Globals; a function turns it off with a value of its own.
@@ -82,6 +90,11 @@ SERVERLESS_BROKEN = {
     "queue_without_the_es6000_justification": (
         lambda r: drop_cfn_lint_ignore(r, "ScheduleDeadLetterQueue"),
         ("ES6000", "ScheduleDeadLetterQueue"),
+    ),
+    # EventBridge invokes job-events asynchronously: its on-failure destination is required.
+    "job_events_without_a_failure_destination": (
+        lambda r: r.pop("JobEventsInvokeConfig"),
+        ("ES1007", "JobEventsInvokePermission"),
     ),
 }
 
@@ -156,6 +169,8 @@ def test_checkov_skips_only_what_the_template_justifies(checkov):
         ("CKV_AWS_117", "StartExportFunction"), ("CKV_AWS_173", "StartExportFunction"),
         ("CKV_AWS_115", "PollExportFunction"), ("CKV_AWS_116", "PollExportFunction"),
         ("CKV_AWS_117", "PollExportFunction"), ("CKV_AWS_173", "PollExportFunction"),
+        ("CKV_AWS_116", "JobEventsFunction"), ("CKV_AWS_117", "JobEventsFunction"),
+        ("CKV_AWS_173", "JobEventsFunction"),
     }
     for name in ("template.yaml", "rendered.json"):
         assert {(c, r.split(".")[-1]) for c, r in checkov[name]["skipped"]} == want, name
@@ -167,7 +182,8 @@ def test_checkov_scans_what_only_the_transformed_template_has(checkov):
     rendered = checkov["rendered.json"]["resources"]
     assert "AWS::ApiGatewayV2::Stage.ExportApiApiGatewayDefaultStage" in rendered
     assert {"AWS::Lambda::Function.StartExportFunction", "AWS::Lambda::Function.PollExportFunction"} <= rendered
-    assert not any("Stage" in r or "Permission" in r for r in checkov["template.yaml"]["resources"])
+    generated = [r for r in checkov["template.yaml"]["resources"] if "Stage" in r or "Permission" in r]
+    assert generated == ["AWS::Lambda::Permission.JobEventsInvokePermission"]  # written in template.yaml
 
 
 @pytest.mark.parametrize("case", sorted(CHECKOV_BROKEN))
@@ -231,3 +247,27 @@ def test_the_dead_letter_queue_can_be_written_by_its_senders():
         st = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         assert any(s["Action"] == "sqs:SendMessage" and s["Resource"] == queue for s in st), role
         assert any("kms:GenerateDataKey" in s["Action"] and "kms:Decrypt" in s["Action"] and s["Resource"] == key for s in st), role
+
+
+def test_the_job_events_dead_letter_queue_can_be_written_by_its_senders():
+    """EventBridge (the rule's DeadLetterConfig) and Lambda (job-events' on-failure destination,
+    with job-events' role) write to the encrypted queue: the queue policy admits the rule, the key
+    policy lets EventBridge use the key for that rule (by the rule's name: GetAtt would make a
+    cycle), the role may send and use the key through SQS."""
+    resources = RAW["Resources"]
+    queue = {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}
+    key = {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]}
+    assert resources["JobEventsDeadLetterQueue"]["Properties"]["KmsMasterKeyId"] == key
+    rule = resources["JobEventsRule"]["Properties"]
+    assert rule["Targets"][0]["DeadLetterConfig"] == {"Arn": queue}
+    assert resources["JobEventsInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == queue
+    (st,) = resources["JobEventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert st["Principal"] == {"Service": "events.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+    assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["JobEventsRule", "Arn"]}}}
+    key_statements = resources["NotificationTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (events,) = [s for s in key_statements if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    arn = events["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert arn.endswith(":rule/" + rule["Name"]["Fn::Sub"])
+    role = resources["JobEventsRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert any(s["Action"] == "sqs:SendMessage" and s["Resource"] == queue for s in role)
+    assert any("kms:GenerateDataKey" in s["Action"] and s["Resource"] == key for s in role)

@@ -91,10 +91,11 @@ def test_one_schedule_and_one_policy_per_datastore():
 
 def test_rendered_template_has_the_expected_resources(rendered):
     types = [r["Type"] for r in rendered["Resources"].values()]
-    assert types.count("AWS::Lambda::Function") == 2
+    assert types.count("AWS::Lambda::Function") == 3
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
-    assert types.count("AWS::CloudWatch::Alarm") == 5
+    assert types.count("AWS::CloudWatch::Alarm") == 8
+    assert types.count("AWS::DynamoDB::Table") == 1 and types.count("AWS::Events::Rule") == 1
     fn = next(r for r in rendered["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
     assert fn["Properties"]["Architectures"] == ["arm64"]
     assert fn["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
@@ -113,9 +114,14 @@ def test_topic_is_encrypted_with_a_key_alarms_can_use():
         assert kms and kms[0]["Resource"] == {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]}, role
 
 
-def test_state_machine_role_invokes_only_poll_export():
+def test_state_machine_role_invokes_only_poll_export_and_job_events():
     invoke = [s for s in statements(TEMPLATE, "StateMachineRole") if s["Action"] == "lambda:InvokeFunction"]
-    assert [s["Resource"] for s in invoke] == [{"Fn::GetAtt": ["PollExportFunction", "Arn"]}]
+    assert [s["Resource"] for s in invoke] == [
+        {"Fn::GetAtt": ["PollExportFunction", "Arn"]},
+        {"Fn::GetAtt": ["JobEventsFunction", "Arn"]},
+    ]
+    subs = TEMPLATE["Resources"]["ExportStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert subs["JobEventsFunctionArn"] == {"Fn::GetAtt": ["JobEventsFunction", "Arn"]}
 
 
 # ------------------------------------------------------------------ broken copies are rejected
@@ -240,7 +246,7 @@ def test_globals_merge_like_the_sam_transform(rendered):
     """cfn.with_globals (what the checks read) gives each function the settings SAM deploys."""
     merged = cfn.with_globals(TEMPLATE)
     assert "Globals" not in merged and "Globals" in TEMPLATE
-    for fid in ("StartExportFunction", "PollExportFunction"):
+    for fid in ("StartExportFunction", "PollExportFunction", "JobEventsFunction"):
         ours = merged["Resources"][fid]["Properties"]
         sams = rendered["Resources"][fid]["Properties"]
         for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout", "LoggingConfig"):
@@ -274,3 +280,132 @@ def test_the_script_exits_nonzero_on_a_broken_copy(tmp_path):
     assert bad.read_text() != TEXT
     result = run_tool("python", str(cfn.ROOT / "infra" / "checks" / "templatecheck.py"), str(bad))
     assert result.returncode == 1 and "Resource \"*\"" in result.stdout
+
+
+# ------------------------------------------------------------------ job events (issue 11)
+def test_job_events_pattern_is_read_from_the_template():
+    """The offline stack imports cfn.job_events_pattern: the rule's pattern, rendered for its ids."""
+    ids = ["a" * 32, "b" * 32]
+    assert cfn.job_events_pattern(ids) == {
+        "source": ["aws.healthlake"],
+        "detail-type": ["Export Job Completed", "Export Job Completed With Errors", "Export Job Failed"],
+        "detail": {"datastoreId": ids},
+    }
+    json.dumps(cfn.job_events_pattern(ids))  # plain JSON, ready for put_rule
+    raw = copy.deepcopy(RAW)
+    raw["Resources"]["JobEventsRule"]["Properties"]["EventPattern"]["detail"]["datastoreId"] = {
+        "Fn::Split": [",", {"Fn::Join": [",", {"Ref": "DatastoreIds"}]}]
+    }
+    assert cfn.job_events_pattern(ids, raw)["detail"] == {"datastoreId": ids}
+    raw["Resources"]["JobEventsRule"]["Properties"]["EventPattern"]["source"] = {"Ref": "Other"}
+    with pytest.raises(ValueError):
+        cfn.job_events_pattern(ids, raw)
+    with pytest.raises(ValueError):
+        cfn.job_events_pattern([])
+
+
+def test_job_events_pattern_matches_healthlake_events_of_its_data_stores_only():
+    """EventBridge's matcher as moto implements it (what the offline stack uses), on the rendered
+    pattern; moto's TestEventPattern API is a stub, so its EventPattern class is used directly."""
+    models = pytest.importorskip("moto.events.models")
+    ids = list(cfn.SAMPLE_DATASTORE_IDS)
+    pattern = models.EventPattern.load(json.dumps(cfn.job_events_pattern(ids)))
+
+    def matches(detail_type, datastore):
+        return pattern.matches_event({
+            "source": "aws.healthlake", "detail-type": detail_type, "account": "123456789012",
+            "time": "2026-11-26T02:30:00Z", "region": "us-east-1", "resources": [], "id": "x", "version": "0",
+            "detail": {"datastoreId": datastore, "jobId": "j" * 32, "submitTime": "2026-11-26T02:00:07Z",
+                       "outputDataConfig": {"s3Uri": "s3://b/p/"}},
+        })
+
+    for detail_type in templatecheck.TERMINAL_EXPORT_EVENTS:
+        assert matches(detail_type, ids[1])
+    assert not matches("Export Job In Progress", ids[0])
+    assert not matches("Export Job Completed", "c" * 32)
+
+
+def job_events_expanded(mutate) -> dict:
+    return expanded(lambda t: mutate(t["Resources"]))
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r["JobTable"]["Properties"].update(BillingMode="PROVISIONED"), "PAY_PER_REQUEST"),
+        (lambda r: r["JobTable"]["Properties"].pop("TimeToLiveSpecification"), "TTL"),
+        (lambda r: r["JobTable"]["Properties"]["TimeToLiveSpecification"].update(AttributeName="ttl"), "TTL"),
+        (lambda r: r["JobTable"]["Properties"]["SSESpecification"].pop("KMSMasterKeyId"), "SSE"),
+        (lambda r: r["JobTable"]["Properties"].pop("PointInTimeRecoverySpecification"), "point-in-time"),
+        (lambda r: r["JobTable"].pop("DeletionPolicy"), "DeletionPolicy"),
+        (lambda r: r["JobTable"]["Properties"]["AttributeDefinitions"][0].update(AttributeType="N"), "pk (String)"),
+    ],
+)
+def test_rejects_a_job_table_without_its_settings(mutate, message):
+    problems = templatecheck.check_job_table(job_events_expanded(mutate))
+    assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r["JobEventsRule"]["Properties"]["EventPattern"]["detail-type"].pop(), "EventPattern"),
+        (lambda r: r["JobEventsRule"]["Properties"]["EventPattern"].pop("detail"), "EventPattern"),
+        (lambda r: r["JobEventsRule"]["Properties"]["EventPattern"].update(source=["aws.health"]), "EventPattern"),
+        (lambda r: r["JobEventsRule"]["Properties"].update(State="ENABLED"), "JobEvents"),
+        (lambda r: r["JobEventsRule"]["Properties"]["Targets"][0].pop("DeadLetterConfig"), "DeadLetterConfig"),
+        (lambda r: r["JobEventsRule"]["Properties"]["Targets"][0].pop("RetryPolicy"), "RetryPolicy"),
+        (lambda r: r["JobEventsInvokePermission"]["Properties"].pop("SourceArn"), "SourceArn"),
+    ],
+)
+def test_rejects_a_broken_job_events_rule(mutate, message):
+    problems = templatecheck.check_job_events_rule(job_events_expanded(mutate))
+    assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: statements({"Resources": r}, "JobEventsRole")[2].update(Action=["dynamodb:UpdateItem", "dynamodb:GetItem"]), "dynamodb:GetItem"),
+        (lambda r: statements({"Resources": r}, "JobEventsRole")[2].update(Resource="*"), "dynamodb:UpdateItem"),
+        (lambda r: statements({"Resources": r}, "JobEventsRole")[3].pop("Condition"), "kms:Decrypt"),
+        (lambda r: statements({"Resources": r}, "JobEventsRole")[4].update(Action=["states:SendTaskSuccess", "states:SendTaskFailure"]), "states:SendTaskFailure"),
+        (lambda r: statements({"Resources": r}, "PollExportRole").append({"Effect": "Allow", "Action": "states:SendTaskSuccess", "Resource": "*"}), "only JobEventsRole"),
+        (lambda r: statements({"Resources": r}, "StateMachineRole").pop(1), "StateMachineRole"),
+    ],
+)
+def test_rejects_job_events_access_beyond_the_exact_set(mutate, message):
+    problems = templatecheck.check_job_events_access(job_events_expanded(mutate))
+    assert any(message in p for p in problems), problems
+
+
+def test_rejects_missing_job_events_alarms():
+    t = job_events_expanded(lambda r: [r.pop(k) for k in ("JobEventsThrottlesAlarm", "JobTableThrottlesAlarm", "JobEventsErrorsAlarm")])
+    problems = templatecheck.check_alarms(t)
+    assert any("AWS/Lambda Throttles" in p for p in problems), problems
+    assert any("AWS/DynamoDB ThrottledRequests" in p for p in problems), problems
+    assert "no Errors alarm for JobEventsFunction" in problems
+
+
+def test_rejects_a_throttles_alarm_on_another_resource():
+    def mutate(r):
+        r["JobEventsThrottlesAlarm"]["Properties"]["Dimensions"][0]["Value"] = {"Ref": "PollExportFunction"}
+
+    assert any("AWS/Lambda Throttles" in p for p in templatecheck.check_alarms(job_events_expanded(mutate)))
+
+
+def test_rejects_job_events_settings_not_wired_to_the_functions():
+    def mutate(r):
+        r["StartExportFunction"]["Properties"]["Environment"]["Variables"]["JOB_EVENTS"] = "true"
+        r["PollExportFunction"]["Properties"]["Environment"]["Variables"].pop("FALLBACK_MAX_WAIT_SECONDS")
+        r["JobEventsFunction"]["Properties"]["Environment"]["Variables"]["JOB_TABLE_NAME"] = "jobs"
+
+    problems = templatecheck.check_all_expanded(job_events_expanded(mutate))
+    assert any("StartExportFunction: JOB_EVENTS must be !Ref JobEvents" in p for p in problems), problems
+    assert any("PollExportFunction: FALLBACK_MAX_WAIT_SECONDS" in p for p in problems), problems
+    assert any("JobEventsFunction: JOB_TABLE_NAME" in p for p in problems), problems
+
+
+def test_rejects_fallback_defaults_other_than_the_rust_ones():
+    t = expanded(lambda t: t["Parameters"]["FallbackFirstWaitSeconds"].update(Default=600))
+    assert any("FallbackFirstWaitSeconds: Default must be 900" in p for p in templatecheck.check_parameters(t))

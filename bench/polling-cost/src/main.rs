@@ -4,14 +4,16 @@
 //! `cargo run -q -p polling-cost -- --json [--asl FILE] [--jobs SECONDS,...]` prints the same
 //! model as JSON for the infrastructure checks (infra/checks), which ask it instead of keeping a
 //! copy of the policy or the history count: the history model of the state machine (this
-//! repository's, or FILE), and checks and history events per job length under the default policy.
+//! repository's, or FILE), and checks and history events per job length under the default policy;
+//! and the same with job events on (`history.perCheckWithEvents`, per job `checksWithEvents`,
+//! `historyEventsWithEvents`, `worstDelayAllEventsLost`, under the fallback policy).
 
 mod cost;
 mod history;
 
-use cost::{fixed, simulate};
+use cost::{fixed, simulate, simulate_with_events};
 use export_core::config::DEFAULT_DEADLINE_SECONDS;
-use export_core::poll::policy::WaitPolicy;
+use export_core::poll::policy::{WaitPolicies, WaitPolicy};
 use history::{HISTORY_EVENT_LIMIT, HistoryModel};
 use serde_json::json;
 
@@ -63,11 +65,13 @@ fn json_model(args: &[String]) -> Result<(), String> {
         None => HistoryModel::of_repository()?,
     };
     let policy = WaitPolicy::default();
+    let fallback = WaitPolicies::default().fallback;
     let deadline = u64::from(DEFAULT_DEADLINE_SECONDS);
     let rows: Vec<_> = jobs
         .iter()
         .map(|&job_seconds| {
             let cost = simulate(&policy, &history, job_seconds, deadline);
+            let events = simulate_with_events(&fallback, &history, job_seconds, deadline);
             json!({
                 "jobSeconds": job_seconds,
                 "checks": cost.checks,
@@ -75,21 +79,35 @@ fn json_model(args: &[String]) -> Result<(), String> {
                 "historyEvents": cost.history_events,
                 "delaySeconds": cost.delay_seconds,
                 "worstDelaySeconds": cost.worst_delay_seconds,
+                "checksWithEvents": events.checks,
+                "fallbackChecksWithEvents": events.fallback_checks,
+                "transitionsWithEvents": events.transitions,
+                "historyEventsWithEvents": events.history_events,
+                "worstDelayAllEventsLost": events.worst_delay_all_events_lost,
             })
         })
         .collect();
+    let with_events = history.with_events;
     let model = json!({
         "historyEventLimit": HISTORY_EVENT_LIMIT,
         "history": {
             "perCheck": history.per_check,
             "atStart": history.at_start,
             "atEnd": history.at_end,
+            "perCheckWithEvents": with_events.map(|e| e.per_woken_check),
+            "perFallbackCheck": with_events.map(|e| e.per_fallback_check),
+            "atStartWithEvents": with_events.map(|e| e.at_start),
         },
         "policy": {
             "firstWaitSeconds": policy.first_wait_seconds,
             "growthFactor": policy.growth_factor,
             "maxWaitSeconds": policy.max_wait_seconds,
             "deadlineSeconds": deadline,
+        },
+        "fallbackPolicy": {
+            "firstWaitSeconds": fallback.first_wait_seconds,
+            "growthFactor": fallback.growth_factor,
+            "maxWaitSeconds": fallback.max_wait_seconds,
         },
         "jobs": rows,
     });
@@ -151,13 +169,78 @@ fn print_table(history: &HistoryModel) {
         }
         println!();
     }
+    print_events_table(history, &jobs);
     let twelve_hours = simulate(&WaitPolicy::default(), history, deadline, deadline);
     println!(
         "History of a 12 h job under the default policy: {} events (limit {HISTORY_EVENT_LIMIT}).",
         twelve_hours.history_events
     );
+    if let Some(events) = history.with_events {
+        let with_events = simulate_with_events(
+            &WaitPolicies::default().fallback,
+            history,
+            deadline - 1,
+            deadline,
+        );
+        println!(
+            "With job events: {} events for a 12 h job ({} per fallback check, {} for the woken one).",
+            with_events.history_events.unwrap_or_default(),
+            events.per_fallback_check,
+            events.per_woken_check
+        );
+    }
     println!(
         "delay: from this job's end to its notification; worst: the longest delay for a job ending \
          within the same wait; worst/age: that as a share of the job's duration."
+    );
+}
+
+/// Job events on vs off, side by side with a fixed 60 s poller and AWS's 120 s waiter: checks per
+/// export, and the worst delay (with job events: only if every event of the job is lost).
+fn print_events_table(history: &HistoryModel, jobs: &[(&str, u64)]) {
+    let deadline = u64::from(DEFAULT_DEADLINE_SECONDS);
+    let fallback = WaitPolicies::default().fallback;
+    println!(
+        "Job events on (fallback: {} s, x{}, cap {} s) vs off (default policy) vs fixed pollers: \
+         checks per export, worst delay\n",
+        fallback.first_wait_seconds, fallback.growth_factor, fallback.max_wait_seconds
+    );
+    println!(
+        "{:>6} {:>10} {:>11} {:>14} {:>10} {:>11} {:>9} {:>9} {:>10} {:>11}",
+        "job",
+        "events on",
+        "$/export",
+        "worst all lost",
+        "events off",
+        "$/export",
+        "worst off",
+        "fixed 60",
+        "waiter 120",
+        "worst 120"
+    );
+    for &(label, seconds) in jobs {
+        let on = simulate_with_events(&fallback, history, seconds, deadline);
+        let off = simulate(&WaitPolicy::default(), history, seconds, deadline);
+        let sixty = simulate(&fixed(60), history, seconds, deadline);
+        let waiter = simulate(&fixed(120), history, seconds, deadline);
+        println!(
+            "{:>6} {:>10} {:>11.6} {:>13}s {:>10} {:>11.6} {:>8}s {:>9} {:>10} {:>10}s",
+            label,
+            on.checks,
+            on.dollars(MEMORY_MB, SECONDS_PER_CHECK),
+            on.worst_delay_all_events_lost,
+            off.checks,
+            off.dollars(MEMORY_MB, SECONDS_PER_CHECK),
+            off.worst_delay_seconds,
+            sixty.checks,
+            waiter.checks,
+            waiter.worst_delay_seconds,
+        );
+    }
+    println!(
+        "\nevents on: fallback checks while the job runs + 1 check woken by its event seconds after \
+         it ends; $/export adds job-events (one call per wait and one per event) and one DynamoDB \
+         write each. worst all lost: the delay if every event of the job is lost (at most \
+         max(15 min, min(job age, 60 min))).\n"
     );
 }

@@ -36,7 +36,6 @@ from stack import ACCOUNT_ID, REGION, Stack, state_machine_arn
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
-TEMPLATE = ROOT / "template.yaml"
 
 STATE_MACHINE = "healthlake-export"
 TOPIC = "healthlake-export-notifications"
@@ -85,8 +84,8 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
 
 
 def job_events_pattern(datastore_ids: list[str]) -> dict:
-    """The EventPattern of template.yaml's JobEventsRule for these data stores: read from the
-    template every time (infra/checks/cfn.py's `job_events_pattern`), never a copy."""
+    """The EventPattern of template.yaml's JobEventsRule for these data stores, rendered by
+    infra/checks/cfn.py's `job_events_pattern` from the template every time: never a copy."""
     import sys
 
     checks = str(ROOT / "infra" / "checks")
@@ -94,25 +93,7 @@ def job_events_pattern(datastore_ids: list[str]) -> dict:
         sys.path.append(checks)
     import cfn
 
-    if hasattr(cfn, "job_events_pattern"):
-        return cfn.job_events_pattern(list(datastore_ids))
-    # Until infra/checks/cfn.py has its helper (branch events-infra): the same reading.
-    rule = cfn.load_template()["Resources"].get(JOB_EVENTS_RULE)
-    if not rule or rule.get("Type") != "AWS::Events::Rule":
-        raise ValueError(f"{TEMPLATE} has no AWS::Events::Rule {JOB_EVENTS_RULE}")
-
-    def render(node: Any) -> Any:
-        if isinstance(node, dict):
-            if node == {"Ref": "DatastoreIds"} or "Fn::Split" in node:
-                return list(datastore_ids)
-            if any(k == "Ref" or k.startswith("Fn::") for k in node):
-                raise ValueError(f"unexpected intrinsic {node!r} in {JOB_EVENTS_RULE}")
-            return {k: render(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [render(x) for x in node]
-        return node
-
-    return render(rule["Properties"]["EventPattern"])
+    return cfn.job_events_pattern(list(datastore_ids))
 
 
 def rfc3339(moment: datetime | None = None) -> str:

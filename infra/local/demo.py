@@ -2,16 +2,22 @@
 """`make demo`: the whole export pipeline, offline, in well under a minute after the build.
 
 It builds the workspace, starts the offline stack (moto for SNS, SQS, S3 and Step Functions; the
-HealthLake emulator; both functions under `cargo lambda watch`), deploys what the SAM template
-would (bucket, topic, a team's SQS queue subscribed to it, the state machine from
-infra/statemachine/export.asl.json), then runs two exports and shows what a team sees:
+HealthLake emulator; the three functions under `cargo lambda watch`), deploys what the SAM
+template would (bucket, topic, a team's SQS queue subscribed to it, the job table and the
+JobEventsRule, the state machine from infra/statemachine/export.asl.json), then runs two
+exports and shows what a team sees:
 
 1. the nightly schedule: the payload EventBridge Scheduler sends, to start-export;
 2. an analyst's request: POST /exports and GET /exports/{jobId}, as the API Gateway HTTP API
    (payload 2.0) events API Gateway sends to start-export.
 
-Waits are short by configuration only (FIRST_WAIT_SECONDS=1, MAX_WAIT_SECONDS=2, emulator jobs of
-a few seconds); the code is the code that runs in AWS.
+Job events are on (JOB_EVENTS, as deployed): HealthLake's `Export Job Completed` event goes through
+EventBridge (the JobEventsRule of template.yaml) to job-events, which ends the execution's wait,
+so the check runs at once; the nightly export shows that path with the seconds between each step.
+
+Waits are short by configuration only (fallback checks after 6-12 s, FIRST_WAIT_SECONDS=1 and
+MAX_WAIT_SECONDS=2 with events off, emulator jobs of a few seconds); the code is the code that
+runs in AWS.
 
     scripts/install-tools python && .tools/venv/bin/python infra/local/demo.py
 
@@ -41,7 +47,7 @@ BUCKET = "demo-healthlake-exports"
 # Each job: 1 s SUBMITTED, 3 s IN_PROGRESS, then its NDJSON files are written to S3.
 EMULATOR_ARGS = ["--datastore", DATASTORE_ID, "--submitted-ms", "1000", "--in-progress-ms", "3000",
                  "--patients", "20"]
-BINARIES = ("start-export", "poll-export", "healthlake-emulator")
+BINARIES = ("start-export", "poll-export", "job-events", "healthlake-emulator")
 EXPORT_TIMEOUT = 90  # seconds from trigger to notification before the demo calls it a failure
 
 
@@ -88,14 +94,15 @@ def start_stack(run_dir: Path):
     # 2-minute deadline (production: 60 s, 1.1, 900 s and 12 h).
     env = function_env([DATASTORE_ID], bucket=BUCKET)
     try:
+        # HealthLake's events reach EventBridge about half a second after a change.
         stack = Stack.start(env, healthlake_args=EMULATOR_ARGS, run_dir=run_dir,
-                            log=lambda message: None)
+                            log=lambda message: None, event_delay_seconds=0.5)
     except StackError as err:
         raise DemoFailure("stack start", str(err), str(run_dir)) from None
     took = time.monotonic() - started
     say(f"      moto (SNS, SQS, S3, Step Functions)  {stack.moto_url}")
     say(f"      HealthLake emulator                  {stack.healthlake_url}")
-    say(f"      start-export, poll-export            {stack.lambda_url}  (Lambda invoke API)")
+    say(f"      start-export, poll-export, job-events {stack.lambda_url}  (Lambda invoke API)")
     say(f"      up in {seconds(took)}")
     return stack, took
 
@@ -176,8 +183,43 @@ class Deployment:
                     str(self.stack.run_dir / "lambda.log"))
             time.sleep(0.2)
         elapsed = time.monotonic() - started
+        self.notified_at = time.time() - (time.monotonic() - first_seen)
         say(f"      +{elapsed:4.1f} s  notification received by the team's queue")
         return note, execution
+
+    def show_event_path(self, job_id: str, execution_arn: str) -> None:
+        """The event path, from the records of each part: the job's end (emulator), its event
+        sent (emulator), the wait ended (Step Functions history), the check (history), the team
+        told (the queue); with the seconds between each."""
+        job = next(j for j in self.pipeline.jobs(DATASTORE_ID) if j["jobId"] == job_id)
+        steps = [("the job ended (HealthLake)", job["endTime"])]
+        terminal = [e for e in self.pipeline.emulator.events(job_id)
+                    if e["detailType"] in ("Export Job Completed",
+                                           "Export Job Completed With Errors", "Export Job Failed")]
+        if terminal and terminal[0]["sentAt"]:
+            steps.append((f"'{terminal[0]['detailType']}' event sent to EventBridge",
+                          terminal[0]["sentAt"][0]))
+        current, woke, checked = None, None, None
+        for event in self.pipeline.history(execution_arn):
+            if event["type"].endswith("StateEntered"):
+                current = event["stateEnteredEventDetails"]["name"]
+                if current == "CheckExport" and woke and checked is None:
+                    checked = event["timestamp"].timestamp()
+            elif current == "WaitForJobEvent" and event["type"] in ("TaskSucceeded", "TaskTimedOut"):
+                woke = (event["type"], event["timestamp"].timestamp())
+        if woke:
+            how = "job-events ended the wait" if woke[0] == "TaskSucceeded" else \
+                "the fallback wait timed out"
+            steps.append((f"{how} (Step Functions)", woke[1]))
+        if checked:
+            steps.append(("poll-export checked the job", checked))
+        steps.append(("the team was told (SQS)", self.notified_at))
+        say("      The event path:")
+        previous = steps[0][1]
+        for what, at in steps:
+            say(f"        {'+' + format(at - previous, '.2f') + ' s':>9}  {what}")
+            previous = at
+        say(f"        {steps[-1][1] - steps[0][1]:.2f} s from the job's end to the team")
 
     def files(self, folder: str) -> dict[str, tuple[int, int]]:
         """{resource type: (files, bytes)} below an export folder."""
@@ -234,6 +276,7 @@ def nightly_export(deployment: Deployment) -> float:
     took = time.monotonic() - started
     checks = json.loads(execution.get("output") or "{}").get("attempt")
     say(f"      poll-export checked the job {checks} times")
+    deployment.show_event_path(job_id, result["executionArn"])
     show_notification(note, full=True)
     if note.body["outcome"] != "succeeded":
         raise DemoFailure("export", f"the export did not succeed: {note.body}",
@@ -303,12 +346,12 @@ def main() -> int:
         say(f"\ndemo FAILED in {failure.part}: {failure}")
         say(f"log: {failure.log or run_dir}")
         say(f"all logs: {run_dir} (cargo-build.log, moto.log: AWS services, healthlake.log: "
-            "the emulator, lambda.log: both functions)")
+            "the emulator, lambda.log: the functions)")
         return 1
     except Exception as error:  # an AWS call or a check failed: name it, point at the logs
         say(f"\ndemo FAILED in {part}: {type(error).__name__}: {error}")
         say(f"logs: {run_dir} (moto.log: AWS services, healthlake.log: the emulator, "
-            "lambda.log: both functions)")
+            "lambda.log: the functions)")
         return 1
     except KeyboardInterrupt:
         say("\ndemo: interrupted")

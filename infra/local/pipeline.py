@@ -54,6 +54,14 @@ ENVELOPE_QUEUE = "notification-envelopes"
 # Scaled-down waits, by configuration only: a check every 1-2 s instead of 1-15 min, and a
 # 2-minute deadline instead of 12 h.
 FAST_POLLING = {"FIRST_WAIT_SECONDS": "1", "WAIT_GROWTH_FACTOR": "1.1", "MAX_WAIT_SECONDS": "2"}
+# With job events on, checks are the safety net: 900 s growing x2 to 3600 s in AWS; here 6 s
+# growing x1.5 to 12 s, long enough that an event-driven check is clearly earlier.
+FAST_FALLBACK = {"FALLBACK_FIRST_WAIT_SECONDS": "6", "FALLBACK_WAIT_GROWTH_FACTOR": "1.5",
+                 "FALLBACK_MAX_WAIT_SECONDS": "12"}
+# The job state table (template.yaml: key pk (S), TTL expiresAt) and the rule that wakes waits.
+JOB_TABLE = "healthlake-export-jobs"
+JOB_EVENTS_RULE = "JobEventsRule"
+JOB_EVENTS_FUNCTION = "job-events"
 # A first invocation may wait for `cargo run` behind another build's lock.
 INVOKE_TIMEOUT = 900
 
@@ -69,9 +77,24 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
         "STATE_MACHINE_ARN": state_machine_arn(STATE_MACHINE),
         "TOPIC_ARN": TOPIC_ARN,
         "DEADLINE_SECONDS": "120",
+        "JOB_TABLE_NAME": JOB_TABLE,
         **FAST_POLLING,
+        **FAST_FALLBACK,
         **overrides,
     }
+
+
+def job_events_pattern(datastore_ids: list[str]) -> dict:
+    """The EventPattern of template.yaml's JobEventsRule for these data stores, rendered by
+    infra/checks/cfn.py's `job_events_pattern` from the template every time: never a copy."""
+    import sys
+
+    checks = str(ROOT / "infra" / "checks")
+    if checks not in sys.path:
+        sys.path.append(checks)
+    import cfn
+
+    return cfn.job_events_pattern(list(datastore_ids))
 
 
 def rfc3339(moment: datetime | None = None) -> str:
@@ -238,9 +261,10 @@ class EmulatorControl:
         return self._call("GET", "jobs")["jobs"]
 
     def config(self, **changes: Any) -> dict:
-        """The job settings (submittedMs, inProgressMs, cancelMs, creatingMs, patients, seed, and
-        describeS3Uri: "given" or "jobFolder"); with arguments, changes them first (durations apply
-        to phases that begin afterwards, describeS3Uri to jobs started afterwards)."""
+        """The job settings (submittedMs, inProgressMs, cancelMs, creatingMs, patients, seed,
+        describeS3Uri: "given" or "jobFolder", and eventDelaySeconds); with arguments, changes them
+        first (durations apply to phases that begin afterwards, describeS3Uri to jobs started
+        afterwards)."""
         if changes:
             return self._call("POST", "config", changes)
         return self._call("GET", "config")
@@ -251,6 +275,12 @@ class EmulatorControl:
         account's export slot until then. Returns the job's line of `jobs()`."""
         body = {} if outcome is None else {"outcome": outcome}
         return self._call("POST", f"jobs/{urllib.parse.quote(job_id, safe='')}/cancel", body)
+
+    def events(self, job_id: str | None = None) -> list[dict]:
+        """HealthLake job events the emulator emitted (in order: seq, detailType, jobId,
+        datastoreId, emittedAt, status pending/sent/lost/failed, sentAt, fault)."""
+        events = self._call("GET", "events")["events"]
+        return [e for e in events if job_id is None or e["jobId"] == job_id]
 
 
 class Pipeline:
@@ -270,6 +300,8 @@ class Pipeline:
         self.sqs = stack.client("sqs")
         self.sfn = stack.client("stepfunctions")
         self.healthlake = stack.client("healthlake")
+        self.dynamodb = stack.client("dynamodb")
+        self.events = stack.client("events")
         self.state_machine_arn = ""
         self.inbox: Inbox | None = None
 
@@ -281,10 +313,33 @@ class Pipeline:
         team = self._subscribed_queue(TEAM_QUEUE, raw=True)
         envelope = self._subscribed_queue(ENVELOPE_QUEUE, raw=False)
         self.inbox = Inbox(self.sqs, team, envelope)
+        self.deploy_job_events()
         self.state_machine_arn = self.stack.create_state_machine(
-            STATE_MACHINE, ASL, {"NotificationTopicArn": TOPIC_ARN})
+            STATE_MACHINE, ASL, {"NotificationTopicArn": TOPIC_ARN,
+                                 "JobEventsFunctionArn": self.stack.function_arn(JOB_EVENTS_FUNCTION)})
         assert self.state_machine_arn == state_machine_arn(STATE_MACHINE)
         return self
+
+    def deploy_job_events(self) -> None:
+        """The job state table (key pk, TTL expiresAt) and the rule that sends HealthLake's job
+        events for this deployment's data stores to job-events (its pattern from template.yaml).
+        The rule exists even when the stack sends no events (JOB_EVENTS off), as deployed."""
+        self.dynamodb.create_table(
+            TableName=JOB_TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        self.dynamodb.update_time_to_live(
+            TableName=JOB_TABLE,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"})
+        pattern = job_events_pattern(self.datastores)
+        self.events.put_rule(Name=JOB_EVENTS_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
+        self.events.put_targets(Rule=JOB_EVENTS_RULE, Targets=[
+            {"Id": "job-events", "Arn": self.stack.function_arn(JOB_EVENTS_FUNCTION)}])
+
+    def job_records(self) -> list[dict]:
+        """The job state table's items (tokens parked, events seen), as plain values."""
+        items = self.dynamodb.scan(TableName=JOB_TABLE).get("Items", [])
+        return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
     def _subscribed_queue(self, name: str, raw: bool) -> str:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -302,10 +357,12 @@ class Pipeline:
     def warm_up(self) -> None:
         """`cargo lambda watch` starts a function (`cargo run`) at its first invocation, which
         waits for cargo's lock while another build holds it. Do that here, not inside a test's
-        timeouts: an event each function rejects at once, with no side effect."""
+        timeouts: an event each function rejects (job-events: ignores) at once, with no side effect."""
         for function in ("start-export", "poll-export"):
             answer = self.invoke(function, {"warmUp": True}, timeout=INVOKE_TIMEOUT)
             assert answer.error_type, f"{function} accepted a warm-up event: {answer}"
+        answer = self.invoke(JOB_EVENTS_FUNCTION, {"warmUp": True}, timeout=INVOKE_TIMEOUT)
+        assert answer.ok and not answer.payload.get("woke"), f"job-events woke on a warm-up: {answer}"
 
     def fresh_store(self) -> str:
         """A data store no other test of this stack has used (notifications are told apart by

@@ -23,6 +23,13 @@ registered in moto as placeholders (moto must know a function to invoke it); the
 (with AWS_ENDPOINT_URL = moto, for its S3 output); then `cargo lambda watch`, whose functions get
 AWS_ENDPOINT_URL=<moto>, AWS_ENDPOINT_URL_HEALTHLAKE=<emulator>, AWS_REGION and dummy keys plus
 `env_for_functions`, through its inherited environment (exact values, no quoting rules).
+
+Job events (issue 11), on by default (`job_events=True`; CLI `--no-job-events`): the emulator runs
+with `--events eventbridge` (PutEvents to moto, `event_delay_seconds` later), moto_server.py
+delivers rule matches to Lambda targets through cargo lambda (retrying a function error after
+ASYNC_RETRY_SECONDS, as Lambda retries asynchronous invocations), and the functions get
+JOB_EVENTS=true. The job table and the JobEventsRule are the deployment's (pipeline.py). Off:
+no events and JOB_EVENTS=false, the plain Wait.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from typing import Any, Callable, Iterable, Mapping
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".tools" / "venv"
 MOTO_SERVER = Path(__file__).resolve().with_name("moto_server.py")
-FUNCTIONS = ("start-export", "poll-export")
+FUNCTIONS = ("start-export", "poll-export", "job-events")
 EMULATOR_BIN = "healthlake-emulator"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -64,6 +71,9 @@ FUNCTION_EXITED = re.compile(r"command exited\b.*")
 # holds cargo's lock.
 BUILD_TIMEOUT = float(os.environ.get("STACK_BUILD_TIMEOUT", 1200))
 START_TIMEOUT = float(os.environ.get("STACK_START_TIMEOUT", 60))
+# EventBridge -> Lambda is an asynchronous invocation: a function error is retried twice, about
+# 1 and 2 minutes later in AWS; scaled down here like the waits (moto_server.py --async-retry-seconds).
+ASYNC_RETRY_SECONDS = "1,2"
 
 
 class StackError(RuntimeError):
@@ -268,6 +278,7 @@ class Stack:
         self.lambda_url: str = ""
         self.functions: tuple[str, ...] = ()
         self.functions_env: dict[str, str] = {}
+        self.job_events = True
         self.region, self.account_id = REGION, ACCOUNT_ID
         self._stopped = False
         self._old_sigterm: Any = None
@@ -285,20 +296,31 @@ class Stack:
         reload: bool = False,
         run_dir: Path | None = None,
         log: Callable[[str], None] = _stderr_log,
+        job_events: bool = True,
+        event_delay_seconds: float = 0.0,
     ) -> "Stack":
         """Start everything and wait until each part is healthy, or raise StackError naming the
         part and its log (after stopping what had started). `workspace` is the Cargo workspace
-        that `cargo lambda watch` serves `functions` from; `reload=True` rebuilds on code changes."""
+        that `cargo lambda watch` serves `functions` from; `reload=True` rebuilds on code changes.
+        `job_events` (default on): the emulator sends HealthLake's job events to moto's
+        EventBridge (after `event_delay_seconds`) and the functions get JOB_EVENTS=true; off, no
+        events and JOB_EVENTS=false (today's plain Wait)."""
         if run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = ROOT / ".local" / f"run-{stamp}-{os.getpid()}"
         run_dir.mkdir(parents=True, exist_ok=True)
         stack = cls(run_dir.resolve(), log)
+        stack.job_events = job_events
         stack._install_sigterm()
         atexit.register(stack.stop)
         try:
-            stack._start(dict(env_for_functions or {}), tuple(functions), Path(workspace),
-                         healthlake, list(healthlake_args), reload)
+            env = {"JOB_EVENTS": "true" if job_events else "false", **(env_for_functions or {})}
+            if not job_events:
+                env["JOB_EVENTS"] = "false"
+            events_args = ["--events", "eventbridge" if job_events else "off",
+                           "--event-delay-seconds", str(event_delay_seconds)]
+            stack._start(env, tuple(functions), Path(workspace),
+                         healthlake, [*events_args, *healthlake_args], reload)
         except BaseException:
             stack.stop()
             raise
@@ -324,7 +346,8 @@ class Stack:
         self.lambda_url = f"http://127.0.0.1:{lambda_port}"
         python = VENV / "bin" / "python"
         moto = self._spawn("moto", [str(python), str(MOTO_SERVER), "--port", "0",
-                                    "--lambda-url", self.lambda_url], base_env, ROOT)
+                                    "--lambda-url", self.lambda_url,
+                                    "--async-retry-seconds", ASYNC_RETRY_SECONDS], base_env, ROOT)
         self.moto_url = moto.wait_for_line(LISTENING, START_TIMEOUT).group(1)
         register_functions(self.moto_url, functions)
         self.log(f"moto {self.moto_url} ({time.monotonic() - t0:.1f} s)")
@@ -409,7 +432,7 @@ class Stack:
         return {"moto_url": self.moto_url, "healthlake_url": self.healthlake_url,
                 "lambda_url": self.lambda_url, "functions": list(self.functions),
                 "run_dir": str(self.run_dir), "region": self.region, "account_id": self.account_id,
-                "functions_env": self.functions_env,
+                "functions_env": self.functions_env, "job_events": self.job_events,
                 "pids": {p.name: p.proc.pid for p in self.parts}}
 
     def aws_env(self) -> dict[str, str]:
@@ -579,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start everything, print the endpoints, wait for Ctrl-C")
     up.add_argument("--no-healthlake", action="store_true", help="without the HealthLake emulator")
     up.add_argument("--reload", action="store_true", help="cargo lambda watch rebuilds on changes")
+    up.add_argument("--no-job-events", action="store_true",
+                    help="no HealthLake job events, JOB_EVENTS=false (the plain Wait)")
     up.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="an environment variable for the functions (repeatable)")
     up.add_argument("--env-file", action="append", default=[], metavar="PATH",
@@ -593,7 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     env = _parse_env(args.env, args.env_file)
     try:
         with Stack.start(env, functions=args.functions or FUNCTIONS, workspace=args.workspace,
-                         healthlake=not args.no_healthlake, reload=args.reload) as stack:
+                         healthlake=not args.no_healthlake, reload=args.reload,
+                         job_events=not args.no_job_events) as stack:
             port = stack.lambda_url.rsplit(":", 1)[1]
             exports = " ".join(f"{k}={v}" for k, v in stack.aws_env().items())
             print(f"""

@@ -6,6 +6,8 @@ fixed for the life of a stack, so tests that need another environment live in an
     DATASTORES = ["e2eexp01", ...]          # ids the emulator creates and DATASTORE_IDS allows
     FUNCTION_ENV = {"DEADLINE_SECONDS": "3"} # overrides of pipeline.function_env()
     EMULATOR_ARGS = ["--in-progress-ms", "1500"]
+    JOB_EVENTS = False                       # HealthLake job events and JOB_EVENTS (default on)
+    EVENT_DELAY_SECONDS = 0.5                # the emulator's event delivery delay (default 0)
 
 The deployment, triggers, emulator control and inbox are infra/local/pipeline.py (shared with
 infra/local/demo.py). The first stack of a session builds the workspace (minutes on 2 cores when cold).
@@ -37,7 +39,9 @@ def pipeline(request):
     args = list(getattr(module, "EMULATOR_ARGS", DEFAULT_EMULATOR_ARGS))
     for store in datastores:
         args += ["--datastore", store]
-    with Stack.start(env, healthlake_args=args) as stack:
+    with Stack.start(env, healthlake_args=args,
+                     job_events=getattr(module, "JOB_EVENTS", True),
+                     event_delay_seconds=getattr(module, "EVENT_DELAY_SECONDS", 0.0)) as stack:
         deployed = Pipeline(stack, datastores, bucket=BUCKET).deploy()
         deployed.warm_up()
         yield deployed

@@ -93,6 +93,8 @@ impl Emulator {
         let id_seed = state.ids.next_u64();
         *state = State::new(&self.inner.settings, id_seed);
         self.inner.sink.clear();
+        drop(state);
+        self.reset_events();
         tracing::info!("emulator reset");
     }
 }

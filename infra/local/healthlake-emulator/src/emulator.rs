@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub(crate) next_worker_id: AtomicU64,
     /// Wakes the worker when a job is started or cancelled.
     pub(crate) wake: tokio::sync::Notify,
+    /// EventBridge events of job status changes ([`crate::events`]).
+    pub(crate) events: crate::events::Events,
 }
 
 /// A handle to the emulated service; clones share the same state.
@@ -107,6 +109,7 @@ impl Emulator {
                 state,
                 next_worker_id: AtomicU64::new(1),
                 wake: tokio::sync::Notify::new(),
+                events: Default::default(),
             }),
         }
     }

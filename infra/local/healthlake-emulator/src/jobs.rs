@@ -355,6 +355,11 @@ impl Emulator {
         });
         state.job_tokens.insert(client_token, job_id.clone());
         tracing::info!(%job_id, %datastore_id, "export job submitted");
+        self.job_event(&state, &job_id, JobStatus::Submitted);
+        self.watch_for_queued(
+            &job_id,
+            Duration::from_millis(state.jobs_settings.submitted_ms),
+        );
         self.ensure_worker(&mut state);
         Ok(StartExportJobResponse {
             job_id,

@@ -3,16 +3,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use healthlake_emulator::config::USAGE;
+use healthlake_emulator::events::{self, EventBridgeBus, EventBus, EventSettings};
 use healthlake_emulator::{
     Emulator, MemorySink, ObjectSink, OutputSinkKind, S3Sink, Settings, serve,
 };
 use tokio::net::TcpListener;
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_args(std::env::args().skip(1)) {
+    let (events, args) = match EventSettings::take_from_args(std::env::args().skip(1).collect()) {
+        Ok(taken) => taken,
+        Err(message) => {
+            eprintln!("healthlake-emulator: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match Settings::from_args(args) {
         Ok(Some(settings)) => settings,
         Ok(None) => {
-            print!("{USAGE}");
+            print!("{USAGE}{}", events::USAGE);
             return ExitCode::SUCCESS;
         }
         Err(message) => {
@@ -33,7 +41,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(settings)) {
+    match runtime.block_on(run(settings, events)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -42,7 +50,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(settings: Settings) -> Result<(), String> {
+async fn run(settings: Settings, events: EventSettings) -> Result<(), String> {
     let sink: Arc<dyn ObjectSink> = match settings.output_sink {
         OutputSinkKind::S3 => Arc::new(S3Sink::from_env(&settings.region).await),
         OutputSinkKind::Memory => Arc::new(MemorySink::new()),
@@ -60,7 +68,18 @@ async fn run(settings: Settings) -> Result<(), String> {
         datastores = ?settings.datastores,
         "healthlake emulator starting"
     );
+    let bus: Option<Arc<dyn EventBus>> = if events.enabled {
+        Some(Arc::new(EventBridgeBus::from_env(&settings.region).await))
+    } else {
+        None
+    };
+    tracing::info!(
+        enabled = events.enabled,
+        delay_seconds = events.delay_seconds,
+        "export job events"
+    );
     let emulator = Emulator::new(settings, sink);
+    emulator.set_event_bus(bus, events);
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{address}")
         .and_then(|()| stdout.flush())

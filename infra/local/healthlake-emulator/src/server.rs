@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use crate::api::ApiError;
 use crate::config::{JobSettings, S3UriForm};
 use crate::emulator::Emulator;
+use crate::events::control as events_control;
 use crate::faults::{ArmedFault, ErrorKind, ForcedOutcome, KINDS, OutcomeFault, SERVICE};
 use crate::jobs::CancelOutcome;
 
@@ -104,18 +105,35 @@ async fn handle(
             control_ok(json!({ "status": "ok", "service": "healthlake-emulator" }))
         }
         (&Method::GET, "/_emulator/jobs") => control_ok(emulator.jobs_report()),
-        (&Method::GET, "/_emulator/faults") => control_json(&emulator.faults()),
-        (&Method::POST, "/_emulator/faults") => match parse_fault_requests(&body) {
-            Ok(armed) => control_json(&emulator.arm(armed)),
-            Err(message) => control_error(StatusCode::BAD_REQUEST, &message),
-        },
-        (&Method::DELETE, "/_emulator/faults") => control_json(&emulator.disarm()),
-        (&Method::GET, "/_emulator/config") => control_json(&emulator.jobs_settings()),
+        (&Method::GET, "/_emulator/faults") => {
+            control_ok(events_control::faults(&emulator, emulator.faults()))
+        }
+        (&Method::POST, "/_emulator/faults") => {
+            match events_control::split_fault_requests(&body)
+                .and_then(|(others, events)| Ok((parse_fault_requests(&others)?, events)))
+            {
+                Ok((armed, event_faults)) => {
+                    emulator.arm_events(event_faults);
+                    control_ok(events_control::faults(&emulator, emulator.arm(armed)))
+                }
+                Err(message) => control_error(StatusCode::BAD_REQUEST, &message),
+            }
+        }
+        (&Method::DELETE, "/_emulator/faults") => {
+            emulator.disarm_events();
+            control_ok(events_control::faults(&emulator, emulator.disarm()))
+        }
+        (&Method::GET, "/_emulator/events") => control_ok(emulator.events_report()),
+        (&Method::GET, "/_emulator/config") => {
+            control_ok(events_control::config(&emulator, emulator.jobs_settings()))
+        }
         (&Method::POST, "/_emulator/config") => {
-            match update_config(emulator.jobs_settings(), &body) {
+            match events_control::take_config(&emulator, &body)
+                .and_then(|rest| update_config(emulator.jobs_settings(), &rest))
+            {
                 Ok(settings) => {
                     emulator.set_jobs_settings(settings);
-                    control_json(&settings)
+                    control_ok(events_control::config(&emulator, settings))
                 }
                 Err(message) => control_error(StatusCode::BAD_REQUEST, &message),
             }
@@ -302,10 +320,6 @@ fn control_response(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
 
 fn control_ok(body: Value) -> Response<Full<Bytes>> {
     control_response(StatusCode::OK, body)
-}
-
-fn control_json<T: serde::Serialize>(value: &T) -> Response<Full<Bytes>> {
-    control_ok(serde_json::to_value(value).expect("control responses serialize"))
 }
 
 fn control_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {

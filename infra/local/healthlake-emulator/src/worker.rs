@@ -148,6 +148,8 @@ impl Emulator {
             };
             job.started_at = Some(epoch_now());
             tracing::info!(job_id = %job.job_id, "export job in progress");
+            let started = job.job_id.clone();
+            self.job_event(&state, &started, JobStatus::InProgress);
         }
         if wake.is_none() && state.jobs.iter().all(|j| j.is_finished()) {
             state.worker = None;
@@ -165,6 +167,7 @@ impl Emulator {
         output_objects: Vec<String>,
     ) {
         let mut state = self.state();
+        let mut finished = false;
         if let Some(job) = state.job_mut(job_id) {
             job.output_objects = output_objects;
             if matches!(job.phase, Phase::Writing) {
@@ -174,7 +177,11 @@ impl Emulator {
                     message,
                 };
                 tracing::info!(%job_id, status = status.as_str(), "export job finished");
+                finished = true;
             }
+        }
+        if finished {
+            self.job_event(&state, job_id, status);
         }
     }
 

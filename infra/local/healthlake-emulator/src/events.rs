@@ -1,0 +1,851 @@
+//! HealthLake's EventBridge events for export jobs: `source` `aws.healthlake`, one event per
+//! status change (`Export Job Submitted`, `Queued`, `In Progress`, `Completed`, `Completed With
+//! Errors`, `Failed`; HealthLake sends no cancel events), `detail` `{datastoreId, jobId,
+//! submitTime, outputDataConfig: {s3Uri}}`, sent with PutEvents to the default bus of the
+//! EventBridge the SDK's standard variables point at (`AWS_ENDPOINT_URL_EVENTBRIDGE` /
+//! `AWS_ENDPOINT_URL`).
+//!
+//! Delivery is what the real service promises and no more: after a delay (`eventDelaySeconds`),
+//! at least once, in no guaranteed order. Faults make that visible on purpose, in the vocabulary
+//! of [`crate::faults`] (`{"operation", "kind", "count"}`; `operation` is a detail-type, or `*`):
+//! - `lose-event`: the event is never sent;
+//! - `duplicate-event`: it is sent twice;
+//! - `reorder-events`: it is held back and sent after the job's next event (or, for a job's last
+//!   event, [`REORDER_HOLD`] later than it would have been).
+//!
+//! Everything emitted is on record (`GET /_emulator/events`), with when it was sent.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::emulator::{Emulator, State, epoch_now};
+use crate::faults::SERVICE;
+use crate::jobs::{ExportJob, JobStatus};
+
+pub const SOURCE: &str = "aws.healthlake";
+/// Every export job detail-type HealthLake sends.
+pub const DETAIL_TYPES: [&str; 6] = [
+    "Export Job Submitted",
+    "Export Job Queued",
+    "Export Job In Progress",
+    "Export Job Completed",
+    "Export Job Completed With Errors",
+    "Export Job Failed",
+];
+/// The kinds of event faults (the `kind` of a fault spec).
+pub const EVENT_FAULT_KINDS: [&str; 3] = ["lose-event", "duplicate-event", "reorder-events"];
+/// How much later than its delay a held-back last event of a job is sent.
+pub const REORDER_HOLD: Duration = Duration::from_secs(2);
+
+pub const USAGE: &str = "\
+  --events eventbridge|off  send aws.healthlake export job events with PutEvents to EventBridge
+                            (AWS_ENDPOINT_URL_EVENTBRIDGE / AWS_ENDPOINT_URL), or not (default off)
+  --event-delay-seconds S   delay before each event is sent (default 0; also /_emulator/config)
+";
+
+/// The event HealthLake sends for a status; none for the cancel statuses (it sends no cancel
+/// events).
+pub fn detail_type(status: JobStatus) -> Option<&'static str> {
+    match status {
+        JobStatus::Submitted => Some(DETAIL_TYPES[0]),
+        JobStatus::Queued => Some(DETAIL_TYPES[1]),
+        JobStatus::InProgress => Some(DETAIL_TYPES[2]),
+        JobStatus::Completed => Some(DETAIL_TYPES[3]),
+        JobStatus::CompletedWithErrors => Some(DETAIL_TYPES[4]),
+        JobStatus::Failed => Some(DETAIL_TYPES[5]),
+        JobStatus::CancelSubmitted
+        | JobStatus::CancelInProgress
+        | JobStatus::CancelCompleted
+        | JobStatus::CancelFailed => None,
+    }
+}
+
+/// One export job event, before it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobEvent {
+    /// Order of emission (1, 2, ...), so the record shows reordering.
+    pub seq: u64,
+    pub detail_type: &'static str,
+    pub datastore_id: String,
+    pub job_id: String,
+    pub submit_time: f64,
+    pub s3_uri: String,
+    pub resources: Vec<String>,
+}
+
+impl JobEvent {
+    /// The `detail` object, exactly HealthLake's members.
+    pub fn detail(&self) -> Value {
+        json!({
+            "datastoreId": self.datastore_id,
+            "jobId": self.job_id,
+            "submitTime": rfc3339_millis(self.submit_time),
+            "outputDataConfig": {"s3Uri": self.s3_uri},
+        })
+    }
+}
+
+fn rfc3339_millis(epoch: f64) -> String {
+    let millis = (epoch * 1000.0).round() as i64;
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Where events go: EventBridge (PutEvents), or memory (tests).
+pub trait EventBus: Send + Sync {
+    fn put_event(&self, event: JobEvent) -> SendFuture<'_>;
+}
+
+/// PutEvents to the default event bus, with the SDK's standard configuration.
+pub struct EventBridgeBus {
+    client: aws_sdk_eventbridge::Client,
+}
+
+impl EventBridgeBus {
+    pub async fn from_env(region: &str) -> Self {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .load()
+            .await;
+        Self {
+            client: aws_sdk_eventbridge::Client::new(&shared),
+        }
+    }
+}
+
+impl EventBus for EventBridgeBus {
+    fn put_event(&self, event: JobEvent) -> SendFuture<'_> {
+        Box::pin(async move {
+            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(SOURCE)
+                .detail_type(event.detail_type)
+                .detail(event.detail().to_string())
+                .set_resources(Some(event.resources.clone()))
+                .build();
+            let output = self
+                .client
+                .put_events()
+                .entries(entry)
+                .send()
+                .await
+                .map_err(|e| format!("PutEvents failed: {}", error_chain(&e)))?;
+            if output.failed_entry_count() > 0 {
+                let why = output
+                    .entries()
+                    .iter()
+                    .filter_map(|e| e.error_message())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(format!("PutEvents rejected the event: {why}"));
+            }
+            Ok(())
+        })
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Keeps what was sent, in order of sending (tests).
+#[derive(Debug, Default)]
+pub struct MemoryBus {
+    sent: Mutex<Vec<JobEvent>>,
+}
+
+impl MemoryBus {
+    pub fn sent(&self) -> Vec<JobEvent> {
+        self.sent.lock().expect("bus lock").clone()
+    }
+}
+
+impl EventBus for MemoryBus {
+    fn put_event(&self, event: JobEvent) -> SendFuture<'_> {
+        self.sent.lock().expect("bus lock").push(event);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Event settings taken from the command line (before [`crate::Settings`] parses the rest).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EventSettings {
+    pub enabled: bool,
+    pub delay_seconds: f64,
+}
+
+impl EventSettings {
+    /// Takes `--events` and `--event-delay-seconds` (both spellings) out of `args`.
+    pub fn take_from_args(args: Vec<String>) -> Result<(Self, Vec<String>), String> {
+        let mut settings = Self::default();
+        let mut rest = Vec::new();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_string(), Some(v.to_string())),
+                None => (arg.clone(), None),
+            };
+            if flag != "--events" && flag != "--event-delay-seconds" {
+                rest.push(arg);
+                continue;
+            }
+            let value = inline
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))?;
+            if flag == "--events" {
+                settings.enabled = match value.as_str() {
+                    "eventbridge" => true,
+                    "off" => false,
+                    other => {
+                        return Err(format!(
+                            "--events must be eventbridge or off, not '{other}'"
+                        ));
+                    }
+                };
+            } else {
+                settings.delay_seconds = delay(&value)
+                    .ok_or_else(|| format!("--event-delay-seconds must be a number of seconds from 0 to 3600, not '{value}'"))?;
+            }
+        }
+        Ok((settings, rest))
+    }
+}
+
+fn delay(value: &str) -> Option<f64> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|d| d.is_finite() && (0.0..=3600.0).contains(d))
+}
+
+/// What an armed event fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventFaultKind {
+    #[serde(rename = "lose-event")]
+    Lose,
+    #[serde(rename = "duplicate-event")]
+    Duplicate,
+    #[serde(rename = "reorder-events")]
+    Reorder,
+}
+
+impl EventFaultKind {
+    pub fn parse(kind: &str) -> Option<Self> {
+        match kind {
+            "lose-event" => Some(Self::Lose),
+            "duplicate-event" => Some(Self::Duplicate),
+            "reorder-events" => Some(Self::Reorder),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArmedEventFault {
+    pub service: &'static str,
+    /// A detail-type, or `*` for any event.
+    pub operation: String,
+    pub kind: EventFaultKind,
+    pub remaining: u32,
+}
+
+impl ArmedEventFault {
+    pub fn new(operation: Option<&str>, kind: &str, count: u32) -> Result<Self, String> {
+        let operation = operation.unwrap_or("*");
+        if operation != "*" && !DETAIL_TYPES.contains(&operation) {
+            return Err(format!(
+                "event fault operation '{operation}' must be a detail-type ({}) or '*'",
+                DETAIL_TYPES.join(", ")
+            ));
+        }
+        let kind = EventFaultKind::parse(kind).ok_or_else(|| {
+            format!(
+                "kind '{kind}' must be one of {}",
+                EVENT_FAULT_KINDS.join(", ")
+            )
+        })?;
+        if count == 0 {
+            return Err("count must be at least 1".to_string());
+        }
+        Ok(Self {
+            service: SERVICE,
+            operation: operation.to_string(),
+            kind,
+            remaining: count,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FiredEventFault {
+    pub service: &'static str,
+    pub operation: String,
+    pub kind: EventFaultKind,
+    pub job_id: String,
+    pub datastore_id: String,
+    pub time: f64,
+}
+
+/// One emitted event on record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    #[serde(flatten)]
+    pub event: JobEvent,
+    pub detail: Value,
+    pub emitted_at: f64,
+    /// `pending`, `sent`, `lost` (a fault), `failed` (PutEvents failed) or `off` (no bus).
+    pub status: &'static str,
+    /// When each copy was sent (two for a duplicated event).
+    pub sent_at: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<EventFaultKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Default)]
+struct EventsState {
+    bus: Option<Arc<dyn EventBus>>,
+    delay_seconds: f64,
+    initial: EventSettings,
+    armed: Vec<ArmedEventFault>,
+    fired: Vec<FiredEventFault>,
+    records: Vec<EventRecord>,
+    /// Held back by `reorder-events`, each with the task that sends it if nothing follows.
+    held: Vec<(JobEvent, tokio::task::AbortHandle)>,
+    next_seq: u64,
+}
+
+/// The emulator's events: bus, delay, faults and record, behind a lock of their own.
+#[derive(Default)]
+pub struct Events {
+    state: Mutex<EventsState>,
+}
+
+impl Events {
+    fn lock(&self) -> MutexGuard<'_, EventsState> {
+        self.state.lock().expect("events lock poisoned")
+    }
+}
+
+impl Emulator {
+    /// Sends events to `bus` from now on, with the settings' delay (kept across resets).
+    pub fn set_event_bus(&self, bus: Option<Arc<dyn EventBus>>, settings: EventSettings) {
+        let mut events = self.inner.events.lock();
+        events.bus = bus;
+        events.delay_seconds = settings.delay_seconds;
+        events.initial = settings;
+    }
+
+    pub fn event_delay_seconds(&self) -> f64 {
+        self.inner.events.lock().delay_seconds
+    }
+
+    pub fn set_event_delay_seconds(&self, seconds: f64) -> Result<(), String> {
+        let seconds = delay(&seconds.to_string())
+            .ok_or_else(|| format!("eventDelaySeconds must be from 0 to 3600, not {seconds}"))?;
+        self.inner.events.lock().delay_seconds = seconds;
+        Ok(())
+    }
+
+    pub fn arm_events(&self, faults: impl IntoIterator<Item = ArmedEventFault>) {
+        self.inner.events.lock().armed.extend(faults);
+    }
+
+    pub fn event_faults(&self) -> (Vec<ArmedEventFault>, Vec<FiredEventFault>) {
+        let events = self.inner.events.lock();
+        (events.armed.clone(), events.fired.clone())
+    }
+
+    pub fn disarm_events(&self) {
+        self.inner.events.lock().armed.clear();
+    }
+
+    /// Everything emitted since start (or the last reset), in order of emission.
+    pub fn events_report(&self) -> Value {
+        let events = self.inner.events.lock();
+        json!({
+            "enabled": events.bus.is_some(),
+            "eventDelaySeconds": events.delay_seconds,
+            "events": events.records,
+        })
+    }
+
+    /// Back to the start: no record, nothing armed or held, the flag's delay.
+    pub(crate) fn reset_events(&self) {
+        let mut events = self.inner.events.lock();
+        for (_, handle) in events.held.drain(..) {
+            handle.abort();
+        }
+        events.armed.clear();
+        events.fired.clear();
+        events.records.clear();
+        events.delay_seconds = events.initial.delay_seconds;
+    }
+
+    /// Emits the event of `job_id`'s new `status`; called with the state lock held, at the change.
+    pub(crate) fn job_event(&self, state: &State, job_id: &str, status: JobStatus) {
+        if let Some(job) = state.job(job_id) {
+            self.emit(
+                job,
+                status,
+                &self.settings().region,
+                &self.settings().account_id,
+            );
+        }
+    }
+
+    /// A job that waits behind another when its SUBMITTED time is up becomes QUEUED then: checks
+    /// at that moment and emits `Export Job Queued` if so.
+    pub(crate) fn watch_for_queued(&self, job_id: &str, after: Duration) {
+        if self.inner.events.lock().bus.is_none() {
+            return;
+        }
+        let emulator = self.clone();
+        let job_id = job_id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let state = emulator.state();
+            if let Some(job) = state.job(&job_id)
+                && state.status(job, tokio::time::Instant::now()) == JobStatus::Queued
+            {
+                emulator.job_event(&state, &job_id, JobStatus::Queued);
+            }
+        });
+    }
+
+    fn emit(&self, job: &ExportJob, status: JobStatus, region: &str, account_id: &str) {
+        let Some(detail_type) = detail_type(status) else {
+            return;
+        };
+        let mut events = self.inner.events.lock();
+        let Some(bus) = events.bus.clone() else {
+            return;
+        };
+        events.next_seq += 1;
+        let event = JobEvent {
+            seq: events.next_seq,
+            detail_type,
+            datastore_id: job.datastore_id.clone(),
+            job_id: job.job_id.clone(),
+            submit_time: job.submit_time,
+            s3_uri: job.output.s3_uri.clone(),
+            resources: vec![format!(
+                "arn:aws:healthlake:{region}:{account_id}:datastore/fhir/{}",
+                job.datastore_id
+            )],
+        };
+        let fault = take_fault(&mut events, &event);
+        events.records.push(EventRecord {
+            detail: event.detail(),
+            event: event.clone(),
+            emitted_at: epoch_now(),
+            status: if fault == Some(EventFaultKind::Lose) {
+                "lost"
+            } else {
+                "pending"
+            },
+            sent_at: Vec::new(),
+            fault,
+            error: None,
+        });
+        let delay = Duration::from_secs_f64(events.delay_seconds);
+        // A held event of the same job goes right after this one.
+        let mut batch = Vec::new();
+        match fault {
+            Some(EventFaultKind::Lose) => {
+                tracing::info!(job_id = %event.job_id, detail_type = event.detail_type, "event lost (fault)");
+            }
+            Some(EventFaultKind::Reorder) => {
+                let emulator = self.clone();
+                let held = event.clone();
+                let bus = bus.clone();
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep(delay + REORDER_HOLD).await;
+                    let still_held = {
+                        let mut events = emulator.inner.events.lock();
+                        let before = events.held.len();
+                        events.held.retain(|(e, _)| e.seq != held.seq);
+                        events.held.len() < before
+                    };
+                    if still_held {
+                        emulator.send(bus.as_ref(), held).await;
+                    }
+                });
+                events.held.push((event.clone(), task.abort_handle()));
+                tracing::info!(job_id = %event.job_id, detail_type = event.detail_type, "event held back (fault)");
+            }
+            Some(EventFaultKind::Duplicate) => batch.extend([event.clone(), event.clone()]),
+            None => batch.push(event.clone()),
+        }
+        if fault != Some(EventFaultKind::Reorder) && fault != Some(EventFaultKind::Lose) {
+            let mut i = 0;
+            while i < events.held.len() {
+                if events.held[i].0.job_id == event.job_id {
+                    let (held, handle) = events.held.remove(i);
+                    handle.abort();
+                    batch.push(held);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        drop(events);
+        if batch.is_empty() {
+            return;
+        }
+        let emulator = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for event in batch {
+                emulator.send(bus.as_ref(), event).await;
+            }
+        });
+    }
+
+    async fn send(&self, bus: &dyn EventBus, event: JobEvent) {
+        let (seq, job_id, detail_type) = (event.seq, event.job_id.clone(), event.detail_type);
+        let result = bus.put_event(event).await;
+        let mut events = self.inner.events.lock();
+        let record = events.records.iter_mut().find(|r| r.event.seq == seq);
+        match result {
+            Ok(()) => {
+                tracing::info!(%job_id, detail_type, "event sent");
+                if let Some(record) = record {
+                    record.status = "sent";
+                    record.sent_at.push(epoch_now());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%job_id, detail_type, %error, "event not sent");
+                if let Some(record) = record {
+                    record.status = "failed";
+                    record.error = Some(error);
+                }
+            }
+        }
+    }
+}
+
+fn take_fault(events: &mut EventsState, event: &JobEvent) -> Option<EventFaultKind> {
+    let index = events
+        .armed
+        .iter()
+        .position(|f| f.operation == "*" || f.operation == event.detail_type)?;
+    let fault = &mut events.armed[index];
+    let kind = fault.kind;
+    fault.remaining -= 1;
+    if fault.remaining == 0 {
+        events.armed.remove(index);
+    }
+    events.fired.push(FiredEventFault {
+        service: SERVICE,
+        operation: event.detail_type.to_string(),
+        kind,
+        job_id: event.job_id.clone(),
+        datastore_id: event.datastore_id.clone(),
+        time: epoch_now(),
+    });
+    Some(kind)
+}
+
+/// The control API's side of events, merged into `/_emulator/faults` and `/_emulator/config`.
+pub mod control {
+    use serde_json::{Value, json};
+
+    use super::{ArmedEventFault, EVENT_FAULT_KINDS};
+    use crate::config::JobSettings;
+    use crate::emulator::Emulator;
+    use crate::faults::{Faults, SERVICE};
+
+    /// Splits a `POST /_emulator/faults` body into the other faults (a JSON array, for the
+    /// existing parser) and event faults (`kind` one of [`EVENT_FAULT_KINDS`]), all checked.
+    pub fn split_fault_requests(body: &[u8]) -> Result<(Vec<u8>, Vec<ArmedEventFault>), String> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+        let entries = match value {
+            Value::Array(entries) => entries,
+            single => vec![single],
+        };
+        let (mut others, mut events) = (Vec::new(), Vec::new());
+        for entry in entries {
+            let kind = entry
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !EVENT_FAULT_KINDS.contains(&kind) {
+                others.push(entry);
+                continue;
+            }
+            let object = entry.as_object().expect("has a kind");
+            if let Some(unknown) = object
+                .keys()
+                .find(|k| !["service", "operation", "kind", "count"].contains(&k.as_str()))
+            {
+                return Err(format!(
+                    "bad fault: unknown field `{unknown}` for kind '{kind}'"
+                ));
+            }
+            if let Some(service) = object.get("service").and_then(Value::as_str)
+                && service != SERVICE
+                && service != "*"
+            {
+                return Err(format!("service '{service}' must be {SERVICE} (or *)"));
+            }
+            let count = match object.get("count") {
+                None => 1,
+                Some(n) => n
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| format!("bad fault: count {n} is not a number"))?,
+            };
+            let operation = object.get("operation").and_then(Value::as_str);
+            events.push(ArmedEventFault::new(operation, kind, count)?);
+        }
+        let others = serde_json::to_vec(&Value::Array(others)).expect("JSON");
+        Ok((others, events))
+    }
+
+    /// `{"armed", "fired"}` of every fault, event faults included (fired in order of time).
+    pub fn faults(emulator: &Emulator, faults: Faults) -> Value {
+        let (armed, fired) = emulator.event_faults();
+        let mut value = serde_json::to_value(&faults).expect("faults serialize");
+        let all_armed = value["armed"].as_array_mut().expect("armed list");
+        all_armed.extend(armed.iter().map(|f| serde_json::to_value(f).expect("JSON")));
+        let all_fired = value["fired"].as_array_mut().expect("fired list");
+        all_fired.extend(fired.iter().map(|f| serde_json::to_value(f).expect("JSON")));
+        all_fired.sort_by(|a, b| {
+            let (a, b) = (a["time"].as_f64(), b["time"].as_f64());
+            a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        value
+    }
+
+    pub fn config(emulator: &Emulator, settings: JobSettings) -> Value {
+        let mut value = serde_json::to_value(settings).expect("settings serialize");
+        value["eventDelaySeconds"] = json!(emulator.event_delay_seconds());
+        value
+    }
+
+    /// Applies `eventDelaySeconds` of a `POST /_emulator/config` body; returns the rest.
+    pub fn take_config(emulator: &Emulator, body: &[u8]) -> Result<Vec<u8>, String> {
+        let mut value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("bad config: {e}"))?;
+        if let Some(delay) = value
+            .as_object_mut()
+            .and_then(|o| o.remove("eventDelaySeconds"))
+        {
+            let seconds = delay
+                .as_f64()
+                .ok_or_else(|| format!("eventDelaySeconds must be a number, not {delay}"))?;
+            emulator.set_event_delay_seconds(seconds)?;
+        }
+        Ok(serde_json::to_vec(&value).expect("JSON"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::faults::{ArmedFault, ForcedOutcome, OutcomeFault};
+    use crate::test_support::*;
+
+    fn with_bus(delay_seconds: f64) -> (Emulator, Arc<MemoryBus>) {
+        let (emulator, _) = emulator(0, 20);
+        let bus = Arc::new(MemoryBus::default());
+        emulator.set_event_bus(
+            Some(bus.clone()),
+            EventSettings {
+                enabled: true,
+                delay_seconds,
+            },
+        );
+        (emulator, bus)
+    }
+
+    fn types_of(bus: &MemoryBus, job_id: &str) -> Vec<&'static str> {
+        bus.sent()
+            .into_iter()
+            .filter(|e| e.job_id == job_id)
+            .map(|e| e.detail_type)
+            .collect()
+    }
+
+    async fn settle(bus: &MemoryBus, job_id: &str, count: usize) -> Vec<&'static str> {
+        for _ in 0..500 {
+            if types_of(bus, job_id).len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        types_of(bus, job_id)
+    }
+
+    #[tokio::test]
+    async fn every_status_change_is_an_event_with_healthlakes_detail() {
+        let (emulator, bus) = with_bus(0.0);
+        let job_id = start(&emulator, "ds1", "events-1");
+        wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+        assert_eq!(
+            settle(&bus, &job_id, 3).await,
+            [
+                "Export Job Submitted",
+                "Export Job In Progress",
+                "Export Job Completed"
+            ]
+        );
+        let event = bus.sent().pop().unwrap();
+        let detail = event.detail();
+        assert_eq!(
+            detail.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["datastoreId", "jobId", "outputDataConfig", "submitTime"]
+        );
+        assert_eq!(detail["datastoreId"], "ds1");
+        assert_eq!(detail["jobId"], job_id.as_str());
+        assert_eq!(
+            detail["outputDataConfig"]["s3Uri"],
+            "s3://exports-bucket/healthlake/"
+        );
+        assert!(detail["submitTime"].as_str().unwrap().ends_with('Z'));
+        let report = emulator.events_report();
+        assert_eq!(report["events"].as_array().unwrap().len(), 3);
+        assert_eq!(report["events"][2]["status"], "sent");
+    }
+
+    #[tokio::test]
+    async fn queued_and_failed_jobs_have_their_events() {
+        let (emulator, bus) = with_bus(0.0);
+        emulator.set_jobs_settings(crate::config::JobSettings {
+            in_progress_ms: 300,
+            ..emulator.jobs_settings()
+        });
+        emulator.arm([
+            ArmedFault::job_outcome(OutcomeFault::new(ForcedOutcome::Failed, None), 1).unwrap(),
+        ]);
+        let first = start(&emulator, "ds1", "q-1");
+        let second = start(&emulator, "ds1", "q-2");
+        wait_for(&emulator, "ds1", &second, "COMPLETED").await;
+        assert_eq!(
+            settle(&bus, &first, 3).await,
+            [
+                "Export Job Submitted",
+                "Export Job In Progress",
+                "Export Job Failed"
+            ]
+        );
+        assert_eq!(
+            settle(&bus, &second, 4).await,
+            [
+                "Export Job Submitted",
+                "Export Job Queued",
+                "Export Job In Progress",
+                "Export Job Completed"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn lost_duplicated_and_reordered_events() {
+        let (emulator, bus) = with_bus(0.0);
+        emulator.arm_events([
+            ArmedEventFault::new(Some("Export Job Submitted"), "lose-event", 1).unwrap(),
+            ArmedEventFault::new(Some("Export Job In Progress"), "reorder-events", 1).unwrap(),
+            ArmedEventFault::new(Some("Export Job Completed"), "duplicate-event", 1).unwrap(),
+        ]);
+        let job_id = start(&emulator, "ds1", "faulty");
+        wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+        assert_eq!(
+            settle(&bus, &job_id, 3).await,
+            [
+                "Export Job Completed",
+                "Export Job Completed",
+                "Export Job In Progress"
+            ]
+        );
+        let (armed, fired) = emulator.event_faults();
+        assert!(armed.is_empty());
+        let kinds: Vec<_> = fired.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventFaultKind::Lose,
+                EventFaultKind::Reorder,
+                EventFaultKind::Duplicate
+            ]
+        );
+        assert_eq!(emulator.events_report()["events"][0]["status"], "lost");
+    }
+
+    #[tokio::test]
+    async fn a_held_last_event_is_sent_late_and_the_delay_applies() {
+        let (emulator, bus) = with_bus(0.2);
+        emulator.arm_events([ArmedEventFault::new(
+            Some("Export Job Completed"),
+            "reorder-events",
+            1,
+        )
+        .unwrap()]);
+        let job_id = start(&emulator, "ds1", "held");
+        wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+        let ended = epoch_now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            types_of(&bus, &job_id).len(),
+            2,
+            "the completion is held back"
+        );
+        assert_eq!(settle(&bus, &job_id, 3).await.len(), 3);
+        let report = emulator.events_report();
+        let sent = report["events"][2]["sentAt"][0].as_f64().unwrap();
+        assert!(sent - ended >= 2.0, "{sent} - {ended}");
+    }
+
+    #[test]
+    fn flags_and_fault_specs_are_checked() {
+        let args = [
+            "--port",
+            "0",
+            "--events=eventbridge",
+            "--event-delay-seconds",
+            "0.5",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (settings, rest) = EventSettings::take_from_args(args).unwrap();
+        assert_eq!(
+            settings,
+            EventSettings {
+                enabled: true,
+                delay_seconds: 0.5
+            }
+        );
+        assert_eq!(rest, ["--port", "0"]);
+        assert!(EventSettings::take_from_args(vec!["--events".into(), "sqs".into()]).is_err());
+        assert!(EventSettings::take_from_args(vec!["--event-delay-seconds=-1".into()]).is_err());
+        assert!(ArmedEventFault::new(Some("Export Job Cancelled"), "lose-event", 1).is_err());
+        assert!(ArmedEventFault::new(None, "drop", 1).is_err());
+        assert!(ArmedEventFault::new(None, "lose-event", 0).is_err());
+    }
+}

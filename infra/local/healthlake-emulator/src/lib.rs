@@ -7,6 +7,7 @@ pub mod config;
 mod control;
 mod datastores;
 pub mod emulator;
+pub mod event_bus;
 pub mod events;
 pub mod faults;
 pub mod fhir;

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessInput, SendTaskSuccessOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use export_core::contract::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
-use testkit::{Recorded, error_type, wire_error};
+use testkit::{Recorded, error_type};
 
 use super::*;
 
@@ -54,12 +54,7 @@ fn update_item_finds(old: &[(&str, &str)], seen: Recorded<UpdateItemInput>) -> R
 }
 
 fn update_item_fails(status: u16, error_type: &str) -> Rule {
-    let (status, body) = wire_error(status, error_type);
-    mock!(aws_sdk_dynamodb::Client::update_item)
-        .sequence()
-        .http_status(status, body)
-        .repeatedly()
-        .build()
+    testkit::fails_with!(aws_sdk_dynamodb::Client::update_item, status, error_type)
 }
 
 fn resume_ok(seen: Recorded<SendTaskSuccessInput>) -> Rule {
@@ -72,12 +67,7 @@ fn resume_ok(seen: Recorded<SendTaskSuccessInput>) -> Rule {
 }
 
 fn resume_fails(status: u16, error_type: &str) -> Rule {
-    let (status, body) = wire_error(status, error_type);
-    mock!(aws_sdk_sfn::Client::send_task_success)
-        .sequence()
-        .http_status(status, body)
-        .repeatedly()
-        .build()
+    testkit::fails_with!(aws_sdk_sfn::Client::send_task_success, status, error_type)
 }
 
 struct Harness {

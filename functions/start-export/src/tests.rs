@@ -60,12 +60,11 @@ fn start_job_ok(seen: Recorded<StartFhirExportJobInput>) -> Rule {
 }
 
 fn start_job_fails(status: u16, error_type: &str) -> Rule {
-    let (status, body) = wire_error(status, error_type);
-    mock!(aws_sdk_healthlake::Client::start_fhir_export_job)
-        .sequence()
-        .http_status(status, body)
-        .repeatedly()
-        .build()
+    testkit::fails_with!(
+        aws_sdk_healthlake::Client::start_fhir_export_job,
+        status,
+        error_type
+    )
 }
 
 fn start_execution_ok(seen: Recorded<StartExecutionInput>) -> Rule {
@@ -86,12 +85,7 @@ fn start_execution_ok(seen: Recorded<StartExecutionInput>) -> Rule {
 }
 
 fn start_execution_fails(status: u16, error_type: &str) -> Rule {
-    let (status, body) = wire_error(status, error_type);
-    mock!(aws_sdk_sfn::Client::start_execution)
-        .sequence()
-        .http_status(status, body)
-        .repeatedly()
-        .build()
+    testkit::fails_with!(aws_sdk_sfn::Client::start_execution, status, error_type)
 }
 
 fn describe_ok() -> Rule {

@@ -12,6 +12,9 @@ use export_core::contract::state::ExecutionState;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 
+/// For [`fails_with!`]: the callers need not name the mock crate.
+pub use aws_smithy_mocks;
+
 pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:exports";
 
 /// Requests a rule saw, in order.
@@ -40,12 +43,11 @@ pub fn wire_error(status: u16, error_type: &str) -> (u16, Option<String>) {
 
 /// DescribeFHIRExportJob failing every time with `error_type`.
 pub fn describe_fails(status: u16, error_type: &str) -> Rule {
-    let (status, body) = wire_error(status, error_type);
-    mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
-        .sequence()
-        .http_status(status, body)
-        .repeatedly()
-        .build()
+    fails_with!(
+        aws_sdk_healthlake::Client::describe_fhir_export_job,
+        status,
+        error_type
+    )
 }
 
 /// Publish succeeding, recording each request in `seen`.
@@ -80,4 +82,18 @@ pub fn attribute<'a>(published: &'a PublishInput, name: &str) -> &'a str {
 pub fn body_of(published: &PublishInput) -> Value {
     let envelope: Value = serde_json::from_str(published.message().unwrap()).unwrap();
     serde_json::from_str(envelope["default"].as_str().unwrap()).unwrap()
+}
+
+/// A rule for an SDK operation that fails every time with an AWS JSON error:
+/// `fails_with!(aws_sdk_sfn::Client::start_execution, 400, "ExecutionLimitExceeded")`.
+#[macro_export]
+macro_rules! fails_with {
+    ($operation:path, $status:expr, $error_type:expr) => {{
+        let (status, body) = $crate::wire_error($status, $error_type);
+        $crate::aws_smithy_mocks::mock!($operation)
+            .sequence()
+            .http_status(status, body)
+            .repeatedly()
+            .build()
+    }};
 }

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Mutex;
 
 use crate::events::{JobEvent, SOURCE};
+use crate::sink::error_chain;
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
@@ -59,17 +60,6 @@ impl EventBus for EventBridgeBus {
             Ok(())
         })
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Keeps what was sent, in order of sending (tests).

@@ -85,7 +85,7 @@ impl ObjectSink for S3Sink {
 }
 
 /// An error and its sources, e.g. "dispatch failure: io error: ...: Connection refused".
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

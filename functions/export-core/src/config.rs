@@ -6,9 +6,12 @@
 
 use std::fmt;
 
+mod vars;
+
 use crate::contract::naming::ExportDestination;
-use crate::contract::validate::{InvalidInput, is_datastore_id, quote_for_message};
+use crate::contract::validate::{InvalidInput, quote_for_message};
 use crate::poll::policy::{WaitPolicies, WaitPolicy};
+use vars::{Vars, is_bucket_name, is_prefix};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -47,178 +50,6 @@ pub struct PollSettings {
     pub policies: WaitPolicies,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
     pub warnings: Vec<String>,
-}
-
-/// Reads variables through `lookup`, so tests need not touch the process environment.
-struct Vars<F: Fn(&str) -> Option<String>>(F);
-
-impl<F: Fn(&str) -> Option<String>> Vars<F> {
-    fn optional(&self, variable: &'static str) -> Option<String> {
-        (self.0)(variable)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn required(&self, variable: &'static str) -> Result<String, ConfigError> {
-        self.optional(variable).ok_or_else(|| ConfigError {
-            variable,
-            problem: "is not set".into(),
-        })
-    }
-
-    fn parsed<T: std::str::FromStr>(
-        &self,
-        variable: &'static str,
-        default: T,
-        expected: &str,
-    ) -> Result<T, ConfigError> {
-        match self.optional(variable) {
-            None => Ok(default),
-            Some(raw) => raw.parse().map_err(|_| ConfigError {
-                variable,
-                problem: format!("must be {expected}, got {raw:?}"),
-            }),
-        }
-    }
-
-    fn arn(
-        &self,
-        variable: &'static str,
-        service: &str,
-        resource: &str,
-    ) -> Result<String, ConfigError> {
-        let value = self.required(variable)?;
-        let parts: Vec<&str> = value.splitn(6, ':').collect();
-        let ok = parts.len() == 6
-            && parts[0] == "arn"
-            && parts[1].starts_with("aws")
-            && parts[2] == service
-            && parts[5].starts_with(resource);
-        if ok {
-            Ok(value)
-        } else {
-            Err(ConfigError {
-                variable,
-                problem: format!("must be an ARN of the form arn:aws:{service}:...:{resource}..."),
-            })
-        }
-    }
-
-    /// Both wait policies, and a warning for each that had to be resolved
-    /// (see [`WaitPolicy::resolved`]).
-    fn policies(&self) -> Result<(WaitPolicies, Vec<String>), ConfigError> {
-        let defaults = WaitPolicies::default();
-        let (polling, polling_warning) = self.policy(POLLING_VARIABLES, defaults.polling)?;
-        let (fallback, fallback_warning) = self.policy(FALLBACK_VARIABLES, defaults.fallback)?;
-        let warnings = polling_warning
-            .into_iter()
-            .chain(fallback_warning)
-            .collect();
-        Ok((WaitPolicies { polling, fallback }, warnings))
-    }
-
-    fn policy(
-        &self,
-        [first, growth, max]: [&'static str; 3],
-        defaults: WaitPolicy,
-    ) -> Result<(WaitPolicy, Option<String>), ConfigError> {
-        let policy = WaitPolicy {
-            first_wait_seconds: self.parsed(
-                first,
-                defaults.first_wait_seconds,
-                "a whole number of seconds",
-            )?,
-            growth_factor: self.parsed(growth, defaults.growth_factor, "a number such as 1.1")?,
-            max_wait_seconds: self.parsed(
-                max,
-                defaults.max_wait_seconds,
-                "a whole number of seconds",
-            )?,
-        };
-        policy.validate().map_err(|problem| {
-            // The policy's messages name the polling variables; say which ones were meant.
-            let (variable, problem) = if problem.starts_with("WAIT_GROWTH_FACTOR") {
-                (growth, problem.replacen("WAIT_GROWTH_FACTOR", growth, 1))
-            } else {
-                (first, problem.replacen("FIRST_WAIT_SECONDS", first, 1))
-            };
-            ConfigError { variable, problem }
-        })?;
-        let (policy, warning) = policy.resolved();
-        let warning = warning.map(|w| {
-            w.replacen("MAX_WAIT_SECONDS", max, 1)
-                .replacen("FIRST_WAIT_SECONDS", first, 1)
-        });
-        Ok((policy, warning))
-    }
-
-    /// `DATASTORE_IDS`: the data stores this deployment exports, comma-separated.
-    fn datastore_ids(&self) -> Result<Vec<String>, ConfigError> {
-        let datastore_ids: Vec<String> = self
-            .required("DATASTORE_IDS")?
-            .split(',')
-            .map(|id| id.trim().to_string())
-            .filter(|id| !id.is_empty())
-            .collect();
-        if datastore_ids.is_empty() {
-            return Err(ConfigError {
-                variable: "DATASTORE_IDS",
-                problem: "lists no data store".into(),
-            });
-        }
-        if let Some(bad) = datastore_ids.iter().find(|id| !is_datastore_id(id)) {
-            return Err(ConfigError {
-                variable: "DATASTORE_IDS",
-                problem: format!(
-                    "has {bad:?}, which is not a data store id (1-32 letters or digits)"
-                ),
-            });
-        }
-        Ok(datastore_ids)
-    }
-
-    fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.optional(variable).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if v == "true" || v == "on" || v == "1" => Ok(true),
-            Some(v) if v == "false" || v == "off" || v == "0" => Ok(false),
-            Some(v) => Err(ConfigError {
-                variable,
-                problem: format!("must be true or false, got {v:?}"),
-            }),
-        }
-    }
-}
-
-const POLLING_VARIABLES: [&str; 3] = [
-    "FIRST_WAIT_SECONDS",
-    "WAIT_GROWTH_FACTOR",
-    "MAX_WAIT_SECONDS",
-];
-const FALLBACK_VARIABLES: [&str; 3] = [
-    "FALLBACK_FIRST_WAIT_SECONDS",
-    "FALLBACK_WAIT_GROWTH_FACTOR",
-    "FALLBACK_MAX_WAIT_SECONDS",
-];
-
-/// S3 bucket naming rules, the subset that matters for building an `s3://` URI safely.
-fn is_bucket_name(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
-}
-
-fn is_prefix(prefix: &str) -> bool {
-    prefix.len() <= 512
-        && !prefix
-            .split('/')
-            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/!-_.*'()".contains(&b))
 }
 
 pub const DEFAULT_DEADLINE_SECONDS: u32 = 43_200;

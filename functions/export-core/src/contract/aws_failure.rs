@@ -1,6 +1,6 @@
 //! What went wrong in an AWS call, in terms a person can act on.
 //!
-//! Every adapter maps the SDK's error into an [`AwsFailure`] (`crate::aws::sdk_error`), so the
+//! Every adapter maps the SDK's error into an [`AwsFailure`] (the AWS side's one SDK-error reader), so the
 //! decision "retry or stop, and what to tell whom" is made in one place for every service.
 
 use std::fmt;

@@ -152,44 +152,4 @@ mod tests {
             "no internals in answers"
         );
     }
-
-    // The links in an answer come from the parsed call.
-    use crate::config::tests::settings;
-    use crate::contract::job::StartedJob;
-    use crate::start::api::parse_call;
-    use crate::start::api::tests::{get, sample};
-
-    #[test]
-    fn a_named_stage_is_part_of_the_links_not_the_route() {
-        let mut request = get("/prod/exports/abc123", Some("second"));
-        request.request_context.stage = Some("prod".into());
-        let call = parse_call(&request, &settings());
-        assert!(call.route.is_ok());
-        assert_eq!(
-            call.status_url("second", "abc123"),
-            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/exports/abc123?datastoreId=second"
-        );
-    }
-
-    #[test]
-    fn the_accepted_answer_links_to_the_status() {
-        let call = parse_call(&sample(), &settings());
-        let response = call.accepted(
-            "second",
-            &StartedJob {
-                job_id: "job1".into(),
-                status: crate::contract::job::JobStatus::Submitted,
-            },
-            "arn:exec",
-        );
-        assert_eq!(response.status, 202);
-        assert_eq!(response.body["jobId"], "job1");
-        assert_eq!(
-            response.headers,
-            [("location", "https://abc123.execute-api.us-east-1.amazonaws.com/exports/job1?datastoreId=second".to_string())]
-        );
-        let apigw = response.into_apigw();
-        assert_eq!(apigw.status_code, 202);
-        assert_eq!(apigw.headers["content-type"], "application/json");
-    }
 }

@@ -32,7 +32,7 @@ pub struct StartSettings {
     /// The data stores callers may export, in the configured order.
     pub datastore_ids: Vec<String>,
     pub destination: ExportDestination,
-    pub topic_arn: String,
+    pub announce: AnnounceSettings,
     pub state_machine_arn: String,
     /// Whether HealthLake's job events end waits early (`JOB_EVENTS`, default on).
     pub job_events: bool,
@@ -43,9 +43,17 @@ pub struct StartSettings {
     pub warnings: Vec<String>,
 }
 
+/// Where reports go: the team's topic, and the event bus automation listens on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnnounceSettings {
+    pub topic_arn: String,
+    /// `EVENT_BUS_NAME`: a bus name or ARN; the account's `default` bus when unset.
+    pub event_bus_name: String,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollSettings {
-    pub topic_arn: String,
+    pub announce: AnnounceSettings,
     /// Each execution follows the policy its `jobEvents` names.
     pub policies: WaitPolicies,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
@@ -105,7 +113,7 @@ impl StartSettings {
                 kms_key_id: vars.required("KMS_KEY_ID")?,
                 data_access_role_arn: vars.arn("DATA_ACCESS_ROLE_ARN", "iam", "role/")?,
             },
-            topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
+            announce: vars.announce()?,
             state_machine_arn: vars.arn("STATE_MACHINE_ARN", "states", "stateMachine:")?,
             job_events,
             policy: *policies.for_job(job_events),
@@ -197,7 +205,7 @@ impl PollSettings {
         let vars = Vars(lookup);
         let (policies, warnings) = vars.policies()?;
         Ok(PollSettings {
-            topic_arn: vars.arn("TOPIC_ARN", "sns", "")?,
+            announce: vars.announce()?,
             policies,
             warnings,
         })
@@ -263,6 +271,30 @@ pub(crate) mod tests {
         assert!(settings.job_events, "job events are on by default");
         assert_eq!(settings.policy, WaitPolicies::default().fallback);
         assert_eq!(settings.deadline_seconds, 43_200);
+        assert_eq!(settings.announce.event_bus_name, "default");
+    }
+
+    #[test]
+    fn the_event_bus_is_a_name_or_an_arn() {
+        for bus in [
+            "exports",
+            "team/exports.v1",
+            "arn:aws:events:us-east-1:123456789012:event-bus/exports",
+        ] {
+            let mut vars = sample_vars();
+            vars.insert("EVENT_BUS_NAME", bus.to_string());
+            assert_eq!(start_with(&vars).unwrap().announce.event_bus_name, bus);
+        }
+        for bad in [
+            "has space",
+            "arn:aws:sns:us-east-1:123456789012:exports",
+            &"b".repeat(257),
+        ] {
+            let mut vars = sample_vars();
+            vars.insert("EVENT_BUS_NAME", bad.to_string());
+            let err = start_with(&vars).unwrap_err();
+            assert_eq!(err.variable, "EVENT_BUS_NAME", "{bad:?} gave {err}");
+        }
     }
 
     #[test]

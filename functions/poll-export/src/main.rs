@@ -1,6 +1,5 @@
-use export_core::aws::announce::{Announcer, Channel};
+use export_core::aws::announce::Announcer;
 use export_core::aws::healthlake::ExportJobs;
-use export_core::aws::sns::SnsTopic;
 use export_core::aws::telemetry::{aws_config, init_tracing};
 use export_core::config::PollSettings;
 use export_core::contract::state::PollRequest;
@@ -16,10 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let config = aws_config().await;
     let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
-    let announcer = Announcer::new(vec![Channel::Sns(SnsTopic::new(
-        aws_sdk_sns::Client::new(&config),
-        &settings.topic_arn,
-    ))]);
+    let announcer = Announcer::for_deployment(&config, &settings.announce);
     let handler = PollExport::new(settings.policies, jobs, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(

@@ -315,3 +315,56 @@ async fn under_job_events_a_running_job_waits_by_the_fallback_policy() {
     );
     assert_eq!(h.publish.num_calls(), 0);
 }
+
+#[tokio::test]
+async fn an_end_puts_one_event_with_the_queue_document_on_the_bus() {
+    let published = Recorded::default();
+    let put = Recorded::default();
+    let describe = describe_returns("COMPLETED", true, None);
+    let publish = publish_ok(published.clone());
+    let put_events = testkit::put_events_ok(&put);
+    let healthlake = mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&describe]);
+    let handler = PollExport::new(
+        WaitPolicies::default(),
+        ExportJobs::new(healthlake),
+        testkit::announcer_with_bus(&publish, &put_events),
+    );
+    handler.handle(check(state()), after(1_900)).await.unwrap();
+    assert_eq!(put_events.num_calls(), 1);
+    let request = put.lock().unwrap()[0].clone();
+    let entry = &request.entries()[0];
+    assert_eq!(entry.event_bus_name(), Some(testkit::BUS));
+    assert_eq!(entry.source(), Some("healthlake-export-orchestrator"));
+    assert_eq!(entry.detail_type(), Some("HealthLake Export Finished"));
+    let detail: serde_json::Value = serde_json::from_str(entry.detail().unwrap()).unwrap();
+    assert_eq!(detail, body_of(&published.lock().unwrap()[0]));
+}
+
+#[tokio::test]
+async fn a_refused_event_fails_the_check_so_the_state_machine_retries_it() {
+    let describe = describe_returns("COMPLETED", true, None);
+    let publish = publish_ok(Recorded::default());
+    let refused = mock!(aws_sdk_eventbridge::Client::put_events).then_output(|| {
+        aws_sdk_eventbridge::operation::put_events::PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsResultEntry::builder()
+                    .error_code("ThrottlingException")
+                    .error_message("Rate exceeded")
+                    .build(),
+            )
+            .build()
+    });
+    let healthlake = mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&describe]);
+    let handler = PollExport::new(
+        WaitPolicies::default(),
+        ExportJobs::new(healthlake),
+        testkit::announcer_with_bus(&publish, &refused),
+    );
+    let err = handler
+        .handle(check(state()), after(1_900))
+        .await
+        .unwrap_err();
+    assert_eq!(error_type(err), TRANSIENT_ERROR_TYPE);
+    assert_eq!(publish.num_calls(), 1, "the topic had already taken it");
+}

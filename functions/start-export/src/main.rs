@@ -1,7 +1,6 @@
-use export_core::aws::announce::{Announcer, Channel};
+use export_core::aws::announce::Announcer;
 use export_core::aws::healthlake::ExportJobs;
 use export_core::aws::sfn::Workflows;
-use export_core::aws::sns::SnsTopic;
 use export_core::aws::telemetry::{aws_config, init_tracing};
 use export_core::config::StartSettings;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -21,10 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         aws_sdk_sfn::Client::new(&config),
         &settings.state_machine_arn,
     );
-    let announcer = Announcer::new(vec![Channel::Sns(SnsTopic::new(
-        aws_sdk_sns::Client::new(&config),
-        &settings.topic_arn,
-    ))]);
+    let announcer = Announcer::for_deployment(&config, &settings.announce);
     let handler = StartExport::new(settings, jobs, workflows, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

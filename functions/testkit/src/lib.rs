@@ -3,9 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
+use aws_sdk_eventbridge::types::PutEventsResultEntry;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use export_core::aws::announce::{Announcer, Channel};
+use export_core::aws::event_bus::EventBus;
 use export_core::aws::sns::SnsTopic;
 use export_core::contract::function_error::FunctionError;
 use export_core::contract::state::ExecutionState;
@@ -16,6 +19,7 @@ use serde_json::Value;
 pub use aws_smithy_mocks;
 
 pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:exports";
+pub const BUS: &str = "exports-bus";
 
 /// Requests a rule saw, in order.
 pub type Recorded<T> = Arc<Mutex<Vec<T>>>;
@@ -60,10 +64,36 @@ pub fn publish_ok(seen: Recorded<PublishInput>) -> Rule {
         .then_output(|| PublishOutput::builder().message_id("msg-1").build())
 }
 
-/// The announcer both functions use, on a mocked SNS client that answers with `publish`.
+/// The announcer both functions use, on a mocked SNS client that answers with `publish` and an
+/// event bus that takes every event.
 pub fn announcer(publish: &Rule) -> Announcer {
+    announcer_with_bus(publish, &put_events_ok(&Recorded::default()))
+}
+
+/// The announcer, with the event bus answering with `put_events`.
+pub fn announcer_with_bus(publish: &Rule, put_events: &Rule) -> Announcer {
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [publish]);
-    Announcer::new(vec![Channel::Sns(SnsTopic::new(sns, TOPIC))])
+    let events = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [put_events]);
+    Announcer::new(vec![
+        Channel::Sns(SnsTopic::new(sns, TOPIC)),
+        Channel::EventBus(EventBus::new(events, BUS)),
+    ])
+}
+
+/// PutEvents accepting every entry, recording each request in `seen`.
+pub fn put_events_ok(seen: &Recorded<PutEventsInput>) -> Rule {
+    let seen = seen.clone();
+    mock!(aws_sdk_eventbridge::Client::put_events)
+        .match_requests(move |req| {
+            seen.lock().unwrap().push(req.clone());
+            true
+        })
+        .then_output(|| {
+            PutEventsOutput::builder()
+                .failed_entry_count(0)
+                .entries(PutEventsResultEntry::builder().event_id("event-1").build())
+                .build()
+        })
 }
 
 /// The `errorType` Lambda would report for `error`.

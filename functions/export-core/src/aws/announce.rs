@@ -4,7 +4,9 @@
 
 use tracing::{error, info};
 
+use crate::aws::event_bus::EventBus;
 use crate::aws::sns::SnsTopic;
+use crate::config::AnnounceSettings;
 use crate::contract::aws_failure::AwsFailure;
 use crate::contract::notification::ExportReport;
 
@@ -13,6 +15,8 @@ use crate::contract::notification::ExportReport;
 pub enum Channel {
     /// The team's SNS topic (e-mail, chat and queue subscribers).
     Sns(SnsTopic),
+    /// The event bus automation's rules listen on.
+    EventBus(EventBus),
 }
 
 #[derive(Clone, Debug)]
@@ -25,6 +29,20 @@ impl Announcer {
         Announcer { channels }
     }
 
+    /// The deployment's channels: the topic first (people), then the event bus (automation).
+    pub fn for_deployment(config: &aws_config::SdkConfig, settings: &AnnounceSettings) -> Self {
+        Announcer::new(vec![
+            Channel::Sns(SnsTopic::new(
+                aws_sdk_sns::Client::new(config),
+                &settings.topic_arn,
+            )),
+            Channel::EventBus(EventBus::new(
+                aws_sdk_eventbridge::Client::new(config),
+                &settings.event_bus_name,
+            )),
+        ])
+    }
+
     /// Sends `report` on every channel, in order. Delivery is at least once: a failed channel
     /// is returned as the error, so the caller's retry sends the report again (a second copy
     /// on the channels that had already taken it).
@@ -32,20 +50,31 @@ impl Announcer {
         for channel in &self.channels {
             let sent = match channel {
                 Channel::Sns(topic) => topic.publish(&report.to_notification()).await,
+                Channel::EventBus(bus) => bus.put(&report.to_bus_event()).await,
             };
             match sent {
                 Ok(message_id) => info!(
                     %message_id,
+                    channel = channel.name(),
                     event = report.event.as_str(),
                     outcome = report.outcome.as_str(),
                     "team notified"
                 ),
                 Err(failure) => {
-                    error!(%failure, event = report.event.as_str(), "notification not sent");
+                    error!(%failure, channel = channel.name(), event = report.event.as_str(), "notification not sent");
                     return Err(failure);
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl Channel {
+    fn name(&self) -> &'static str {
+        match self {
+            Channel::Sns(_) => "sns",
+            Channel::EventBus(_) => "event-bus",
+        }
     }
 }

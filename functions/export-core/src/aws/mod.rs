@@ -3,6 +3,7 @@
 //! seam both functions tell people through; and the SDK set-up their `main`s share.
 
 pub mod announce;
+pub mod event_bus;
 pub mod healthlake;
 pub mod sdk_error;
 pub mod sfn;

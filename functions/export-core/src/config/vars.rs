@@ -1,7 +1,7 @@
 //! Reading the environment: each variable once, trimmed, parsed and validated, with an error
 //! that names it. The settings in [`super`] are built from these readers.
 
-use super::ConfigError;
+use super::{AnnounceSettings, ConfigError};
 use crate::contract::validate::is_datastore_id;
 use crate::poll::policy::{WaitPolicies, WaitPolicy};
 
@@ -58,6 +58,36 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 problem: format!("must be an ARN of the form arn:aws:{service}:...:{resource}..."),
             })
         }
+    }
+
+    /// The topic (`TOPIC_ARN`) and the event bus (`EVENT_BUS_NAME`, default `default`: a name
+    /// of 1-256 of `A-Za-z0-9._-/`, or an event bus ARN).
+    pub(super) fn announce(&self) -> Result<AnnounceSettings, ConfigError> {
+        let topic_arn = self.arn("TOPIC_ARN", "sns", "")?;
+        let event_bus_name = match self.optional("EVENT_BUS_NAME") {
+            None => "default".to_string(),
+            Some(arn) if arn.starts_with("arn:") => {
+                self.arn("EVENT_BUS_NAME", "events", "event-bus/")?
+            }
+            Some(name) => {
+                let ok = name.len() <= 256
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+                if !ok {
+                    return Err(ConfigError {
+                        variable: "EVENT_BUS_NAME",
+                        problem: "must be an event bus name (1-256 of A-Z a-z 0-9 . _ - /) or ARN"
+                            .into(),
+                    });
+                }
+                name
+            }
+        };
+        Ok(AnnounceSettings {
+            topic_arn,
+            event_bus_name,
+        })
     }
 
     /// Both wait policies, and a warning for each that had to be resolved

@@ -2,6 +2,7 @@
 //! notification schema, names, validation, time, and how failures are described.
 
 pub mod aws_failure;
+pub mod chat;
 pub mod function_error;
 pub mod job;
 pub mod naming;

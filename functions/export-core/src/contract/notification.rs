@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::contract::chat::ChatMessage;
 use crate::contract::job::JobStatus;
 use crate::contract::state::{Outcome, Trigger};
 
@@ -78,10 +79,22 @@ fn serialize_status<S: serde::Serializer>(
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notification {
     pub subject: String,
-    /// A `MessageStructure=json` document: `default` (the JSON report, for queues, Lambda,
-    /// HTTP and chat) and `email` (readable text).
+    /// A `MessageStructure=json` document, one form per subscription protocol: `https` (AWS
+    /// Chatbot's custom notification: chat), `email` (readable text) and `default` (the JSON
+    /// report: SQS, Lambda, HTTP, e-mail-json, and every other protocol).
     pub message: String,
     pub attributes: Vec<(&'static str, String)>,
+}
+
+/// The `source` of our events on the event bus (rules match on it; `aws.` is AWS's own).
+pub const EVENT_SOURCE: &str = "healthlake-export-orchestrator";
+
+/// What the event bus adapter puts: `detail` is the report's JSON document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusEvent {
+    pub source: &'static str,
+    pub detail_type: &'static str,
+    pub detail: String,
 }
 
 /// ASCII only, no line breaks, at most [`MAX_SUBJECT_LEN`]: what SNS accepts as a subject.
@@ -108,7 +121,7 @@ fn timestamp(time: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn human_duration(seconds: i64) -> String {
+pub(crate) fn human_duration(seconds: i64) -> String {
     let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
     if h > 0 {
         format!("{h}h {m:02}m {s:02}s")
@@ -204,9 +217,25 @@ impl ExportReport {
         lines.join("\n")
     }
 
+    /// The event for the event bus: the same document as the queues' (`default`) form.
+    pub fn to_bus_event(&self) -> BusEvent {
+        BusEvent {
+            source: EVENT_SOURCE,
+            detail_type: match self.event {
+                Event::ExportFinished => "HealthLake Export Finished",
+                Event::DeadlinePassed => "HealthLake Export Deadline Passed",
+                Event::WorkflowFailed => "HealthLake Export Workflow Failed",
+                Event::StartFailed => "HealthLake Export Start Failed",
+            },
+            detail: serde_json::to_string(self).expect("the report always serializes"),
+        }
+    }
+
     pub fn to_notification(&self) -> Notification {
         let body = serde_json::to_string(self).expect("the report always serializes");
-        let message = json!({"default": body, "email": self.email_text()}).to_string();
+        let chat = ChatMessage::of(self).to_chatbot(self).to_string();
+        let message =
+            json!({"default": body, "email": self.email_text(), "https": chat}).to_string();
         Notification {
             subject: self.subject(),
             message,
@@ -222,7 +251,7 @@ impl ExportReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -271,6 +300,20 @@ mod tests {
             notification.subject,
             "HealthLake export COMPLETED: 0123456789abcdef0123456789abcdef"
         );
+        let chat: serde_json::Value =
+            serde_json::from_str(envelope["https"].as_str().unwrap()).unwrap();
+        assert_eq!(chat["source"], "custom");
+        assert_eq!(chat["version"], "1.0");
+    }
+
+    #[test]
+    fn the_bus_event_carries_the_queue_document() {
+        let report = completed_report();
+        let event = report.to_bus_event();
+        assert_eq!(event.source, "healthlake-export-orchestrator");
+        assert_eq!(event.detail_type, "HealthLake Export Finished");
+        let detail: serde_json::Value = serde_json::from_str(&event.detail).unwrap();
+        assert_eq!(detail, serde_json::to_value(&report).unwrap());
     }
 
     #[test]

@@ -1,0 +1,220 @@
+//! The chat form of a report: AWS Chatbot's (Amazon Q Developer in chat applications) custom
+//! notification, the only format it renders in Slack and Teams; anything else it drops silently.
+//! It goes on the `https` key of the `MessageStructure=json` message, which is what Chatbot's
+//! HTTPS subscription receives. Job metadata only, like every other form of the report.
+
+use serde_json::{Value, json};
+
+use crate::contract::job::JobStatus;
+use crate::contract::notification::{Event, ExportReport};
+use crate::contract::state::Outcome;
+
+/// A chat message's parts, before they become Chatbot's JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatMessage {
+    pub title: String,
+    /// Chatbot's `client-markdown`: `*bold*`, `` `code` ``, line breaks.
+    pub description: String,
+    pub next_steps: Vec<String>,
+    pub keywords: Vec<String>,
+}
+
+impl ChatMessage {
+    pub fn of(report: &ExportReport) -> ChatMessage {
+        ChatMessage {
+            title: title(report),
+            description: description(report),
+            next_steps: next_steps(report),
+            keywords: vec![
+                report.status_text().to_string(),
+                report.outcome.as_str().to_string(),
+                report.trigger.as_str().to_string(),
+            ],
+        }
+    }
+
+    /// Chatbot's custom-notification document (version 1.0, source custom).
+    pub fn to_chatbot(&self, report: &ExportReport) -> Value {
+        let mut context = serde_json::Map::new();
+        context.insert("datastoreId".into(), report.datastore_id.clone().into());
+        if let Some(job_id) = &report.job_id {
+            context.insert("jobId".into(), job_id.clone().into());
+        }
+        context.insert("status".into(), report.status_text().into());
+        context.insert("outcome".into(), report.outcome.as_str().into());
+        context.insert("trigger".into(), report.trigger.as_str().into());
+        let related: Vec<&str> = report.output_s3_uri.iter().map(String::as_str).collect();
+        json!({
+            "version": "1.0",
+            "source": "custom",
+            "id": report.job_id.as_deref().unwrap_or(report.datastore_id.as_str()),
+            "content": {
+                "textType": "client-markdown",
+                "title": self.title,
+                "description": self.description,
+                "nextSteps": self.next_steps,
+                "keywords": self.keywords,
+            },
+            "metadata": {
+                // One thread per data store: a channel's nightly exports stay together.
+                "threadId": format!("healthlake-export-{}", report.datastore_id),
+                "summary": report.subject(),
+                "eventType": report.event.as_str(),
+                "relatedResources": related,
+                "additionalContext": context,
+            }
+        })
+    }
+}
+
+fn title(report: &ExportReport) -> String {
+    let store = &report.datastore_id;
+    match (report.event, &report.status) {
+        (Event::ExportFinished, Some(JobStatus::Completed)) => {
+            format!(":white_check_mark: HealthLake export completed: {store}")
+        }
+        (Event::ExportFinished, Some(JobStatus::CompletedWithErrors)) => {
+            format!(":warning: HealthLake export completed with errors: {store}")
+        }
+        (Event::ExportFinished, Some(JobStatus::CancelCompleted)) => {
+            format!(":no_entry_sign: HealthLake export cancelled: {store}")
+        }
+        (Event::ExportFinished, _) => format!(
+            ":x: HealthLake export {}: {store}",
+            report.status_text().to_lowercase().replace('_', " ")
+        ),
+        (Event::DeadlinePassed, _) => {
+            format!(":hourglass: HealthLake export still running at its deadline: {store}")
+        }
+        (Event::WorkflowFailed, _) => {
+            format!(":x: HealthLake export workflow failed: {store}")
+        }
+        (Event::StartFailed, _) => format!(":x: HealthLake export could not start: {store}"),
+    }
+}
+
+fn description(report: &ExportReport) -> String {
+    let mut lines = vec![format!("*Data store* `{}`", report.datastore_id)];
+    match (&report.job_id, &report.job_name) {
+        (Some(id), Some(name)) => lines.push(format!("*Job* `{id}` ({name})")),
+        (Some(id), None) => lines.push(format!("*Job* `{id}`")),
+        (None, Some(name)) => lines.push(format!("*Job* not started ({name})")),
+        (None, None) => lines.push("*Job* not started".into()),
+    }
+    lines.push(format!(
+        "*Status* {} · *Trigger* {}",
+        report.status_text(),
+        report.trigger.as_str()
+    ));
+    if let Some(seconds) = report.duration_seconds {
+        lines.push(format!(
+            "*Duration* {}",
+            crate::contract::notification::human_duration(seconds)
+        ));
+    }
+    if let Some(uri) = &report.output_s3_uri {
+        lines.push(format!("*Files* `{uri}`"));
+    }
+    if let Some(message) = &report.message {
+        lines.push(format!("*Message* {message}"));
+    }
+    lines.join("\n")
+}
+
+fn next_steps(report: &ExportReport) -> Vec<String> {
+    let job = report.job_id.as_deref().unwrap_or("-");
+    match (report.event, report.outcome, &report.status) {
+        (Event::ExportFinished, Outcome::Succeeded, Some(JobStatus::CompletedWithErrors)) => vec![
+            "Some resources were not exported: read the error files in the export folder.".into(),
+            "Load the exported files from the folder above.".into(),
+        ],
+        (Event::ExportFinished, Outcome::Succeeded, _) => {
+            vec!["Load the exported files from the folder above.".into()]
+        }
+        (Event::ExportFinished, _, Some(JobStatus::CancelCompleted)) => vec![
+            "The job was cancelled and its files are incomplete: start a new export if one is still needed.".into(),
+        ],
+        (Event::ExportFinished, _, _) => vec![
+            format!("Read the job's message (DescribeFHIRExportJob, job `{job}`)."),
+            "Fix the cause, then start again with POST /exports or wait for the next schedule.".into(),
+        ],
+        (Event::DeadlinePassed, _, _) => vec![
+            format!("The job was not cancelled and may still finish: check job `{job}` with DescribeFHIRExportJob."),
+            "If exports often run this long, raise the deployment's DeadlineSeconds.".into(),
+        ],
+        (Event::WorkflowFailed, _, _) => vec![
+            "Open the Step Functions execution for this job to see the failed step.".into(),
+            format!("The job itself may still be running: check job `{job}` with DescribeFHIRExportJob."),
+        ],
+        (Event::StartFailed, _, _) => vec![
+            "Read the message above: it names the failed call and its cause.".into(),
+            "Fix the cause, then start again with POST /exports or wait for the next schedule.".into(),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::notification::tests::completed_report;
+
+    #[test]
+    fn a_completed_export_renders_with_title_description_and_next_steps() {
+        let report = completed_report();
+        let chat = ChatMessage::of(&report).to_chatbot(&report);
+        assert_eq!(chat["version"], "1.0");
+        assert_eq!(chat["source"], "custom");
+        assert_eq!(chat["content"]["textType"], "client-markdown");
+        let title = chat["content"]["title"].as_str().unwrap();
+        assert!(title.contains("completed"), "{title}");
+        let description = chat["content"]["description"].as_str().unwrap();
+        assert!(description.contains("*Duration* 41m 03s"), "{description}");
+        assert!(description.contains("FHIR_EXPORT"), "{description}");
+        assert_eq!(chat["metadata"]["eventType"], "export-finished");
+        assert_eq!(chat["metadata"]["additionalContext"]["status"], "COMPLETED");
+    }
+
+    #[test]
+    fn each_kind_of_message_has_its_own_title_and_next_steps() {
+        let kinds = [
+            (
+                Event::ExportFinished,
+                Outcome::Failed,
+                Some(JobStatus::Failed),
+            ),
+            (
+                Event::ExportFinished,
+                Outcome::Failed,
+                Some(JobStatus::CancelCompleted),
+            ),
+            (
+                Event::ExportFinished,
+                Outcome::Succeeded,
+                Some(JobStatus::CompletedWithErrors),
+            ),
+            (
+                Event::DeadlinePassed,
+                Outcome::Failed,
+                Some(JobStatus::InProgress),
+            ),
+            (
+                Event::WorkflowFailed,
+                Outcome::Failed,
+                Some(JobStatus::InProgress),
+            ),
+            (Event::StartFailed, Outcome::Failed, None),
+        ];
+        let mut titles = std::collections::BTreeSet::new();
+        for (event, outcome, status) in kinds {
+            let report = ExportReport {
+                event,
+                outcome,
+                status,
+                ..completed_report()
+            };
+            let chat = ChatMessage::of(&report);
+            assert!(!chat.next_steps.is_empty(), "{event:?}");
+            assert!(titles.insert(chat.title.clone()), "{}", chat.title);
+        }
+    }
+}

@@ -41,6 +41,7 @@ START_ENV = {
     "KMS_KEY_ID",
     "DATA_ACCESS_ROLE_ARN",
     "TOPIC_ARN",
+    "EVENT_BUS_NAME",
     "STATE_MACHINE_ARN",
     "FIRST_WAIT_SECONDS",
     "WAIT_GROWTH_FACTOR",
@@ -53,7 +54,7 @@ FALLBACK_ENV = {
     "FALLBACK_MAX_WAIT_SECONDS": "FallbackMaxWaitSeconds",
 }
 START_ENV |= {"JOB_EVENTS", *FALLBACK_ENV}
-POLL_ENV = {"TOPIC_ARN", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
+POLL_ENV = {"TOPIC_ARN", "EVENT_BUS_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
 JOB_EVENTS_ENV = {"JOB_TABLE_NAME", "DATASTORE_IDS"}
 FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV}
 
@@ -240,7 +241,8 @@ def _env_wiring_problems(template: dict) -> list[str]:
             continue
         fid, fn = fns[binary]
         env = fn["Properties"].get("Environment", {}).get("Variables") or {}
-        wanted = dict(FALLBACK_ENV, **({"JOB_EVENTS": "JobEvents"} if binary == "start-export" else {}))
+        wanted = dict(FALLBACK_ENV, EVENT_BUS_NAME="EventBusName",
+                      **({"JOB_EVENTS": "JobEvents"} if binary == "start-export" else {}))
         for name, param in wanted.items():
             if env.get(name) != {"Ref": param}:
                 problems.append(f"{fid}: {name} must be !Ref {param}")
@@ -461,6 +463,59 @@ def check_alarms(template: dict) -> list[str]:
     return problems
 
 
+# poll-export's EMF metrics (functions/export-core/src/poll/metrics.rs): the dashboard must read
+# what the code writes.
+METRICS_SOURCE = cfn.ROOT / "functions/export-core/src/poll/metrics.rs"
+
+
+def emitted_metrics() -> tuple[str, set[str]]:
+    """The namespace and metric names poll/metrics.rs writes."""
+    import re
+    source = METRICS_SOURCE.read_text()
+    namespace = re.search(r'pub const NAMESPACE: &str = "([^"]+)"', source).group(1)
+    names = set(re.findall(r'\("(Export[A-Za-z]+)", "(?:Count|Seconds|Bytes)"', source))
+    return namespace, names
+
+
+def check_dashboard(template: dict) -> list[str]:
+    """One dashboard: every metric it searches is one poll-export writes (and every one written
+    is shown), and its alarm widget lists every alarm of the stack."""
+    import re
+    dashboards = {rid: r for rid, r in template["Resources"].items() if r.get("Type") == "AWS::CloudWatch::Dashboard"}
+    if len(dashboards) != 1:
+        return [f"expected one dashboard, found {sorted(dashboards)}"]
+    (rid, dashboard), = dashboards.items()
+    body = dashboard["Properties"].get("DashboardBody", {})
+    text = body.get("Fn::Sub") if isinstance(body, dict) else None
+    if not isinstance(text, str):
+        return [f"{rid}: DashboardBody must be a !Sub string"]
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as e:
+        return [f"{rid}: DashboardBody is not JSON: {e}"]
+    namespace, names = emitted_metrics()
+    problems = []
+    searched = set()
+    for widget in parsed.get("widgets", []):
+        for row in widget.get("properties", {}).get("metrics", []):
+            for item in row:
+                expression = item.get("expression", "") if isinstance(item, dict) else ""
+                for ns, metric in re.findall(r"\{(\w+),DatastoreId\} MetricName=\"(\w+)\"", expression):
+                    if ns != namespace:
+                        problems.append(f"{rid}: searches namespace {ns}, poll-export writes {namespace}")
+                    searched.add(metric)
+    problems += [f"{rid}: {m} is not a metric poll-export writes" for m in sorted(searched - names)]
+    problems += [f"{rid}: metric {m} is written but not shown" for m in sorted(names - searched)]
+    alarms = {k for k, r in template["Resources"].items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+    listed = set()
+    for widget in parsed.get("widgets", []):
+        if widget.get("type") == "alarm":
+            listed |= {a[2:-5] for a in widget["properties"].get("alarms", []) if a.startswith("${") and a.endswith(".Arn}")}
+    problems += [f"{rid}: alarm {a} is not on the dashboard" for a in sorted(alarms - listed)]
+    problems += [f"{rid}: lists {a}, which is not an alarm of the stack" for a in sorted(listed - alarms)]
+    return problems
+
+
 def check_parameters(template: dict) -> list[str]:
     """The state machine's TimeoutSeconds must stay above the longest allowed deadline plus one
     more wait, so the deadline (with its notification) always comes first."""
@@ -509,6 +564,7 @@ def check_all_expanded(template: dict) -> list[str]:
         + check_job_events_access(template)
         + check_state_machine(template)
         + check_alarms(template)
+        + check_dashboard(template)
         + check_parameters(template)
     )
 

@@ -27,8 +27,10 @@ from botocore.exceptions import ClientError  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function  # noqa: E402
+from moto.sns import models as sns_models  # noqa: E402
 
 import aslcheck  # noqa: E402
+import chatschema  # noqa: E402
 import cfn  # noqa: E402
 
 REGION = "us-east-1"
@@ -156,6 +158,10 @@ def sfn(monkeypatch):
         queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        # Chatbot's subscription: moto POSTs the SNS envelope of the `https` form to the endpoint.
+        sns.subscribe(TopicArn=topic, Protocol="https", Endpoint="https://global.sns-api.chatbot.amazonaws.com")
+        monkeypatch.setattr(sns_models, "requests", types.SimpleNamespace(
+            post=lambda url, json, headers: CHAT_DELIVERIES.append(json)))
         client = boto3.client("stepfunctions", region_name=REGION)
         definition = cfn.substitute_asl(
             cfn.ASL.read_text(),
@@ -169,6 +175,7 @@ def sfn(monkeypatch):
 
         def run(fake: FakePoll, state: dict, job_events: FakeJobEvents | None = None):
             monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", Lambdas(fake, job_events))
+            CHAT_DELIVERIES.clear()
             name = f"run-{next(counter)}"  # moto 5.2.5 names unnamed executions "None"
             ex = client.start_execution(stateMachineArn=arn, name=name, input=json.dumps(state))["executionArn"]
             deadline = time.monotonic() + 30
@@ -180,6 +187,10 @@ def sfn(monkeypatch):
             return d, events, messages
 
         yield run
+
+
+# What the https subscription received in the current run (SNS envelopes).
+CHAT_DELIVERIES: list[dict] = []
 
 
 def entered(events) -> list[str]:
@@ -257,7 +268,8 @@ def test_notify_failure_failing_falls_back_to_sns(sfn):
     state = example_state()
     d, events, messages = sfn(fake, state)
     assert d["status"] == "FAILED" and d["error"] == "PollError"
-    assert entered(events)[-3:] == ["ChooseFallback", "NotifyFailureFallback", "WorkflowFailed"]
+    assert entered(events)[-5:] == ["ChooseFallback", "ComposeFallbackMessage", "EncodeFallbackMessage",
+                                    "NotifyFailureFallback", "WorkflowFailed"]
     assert len(messages) == 1
     envelope = messages[0]
     assert envelope["Subject"] == f"HealthLake export workflow failed: {state['datastoreId']}"
@@ -276,6 +288,14 @@ def test_notify_failure_failing_falls_back_to_sns(sfn):
     assert body["jobId"] == state["jobId"] and body["submitTime"] == state["submittedAt"]
     assert "PollError" in body["message"] and "NotifyError" in body["message"]
     assert "arn:aws:states:" in body["message"]
+    # Chat: Chatbot's documented format on the https subscription, nothing else.
+    assert len(CHAT_DELIVERIES) == 1
+    chat = json.loads(CHAT_DELIVERIES[0]["Message"])
+    assert chatschema.problems(chat) == []
+    assert chat["content"]["title"] == f":x: HealthLake export workflow failed: {state['datastoreId']}"
+    assert state["jobId"] in chat["content"]["description"] and "NotifyError" in chat["content"]["description"]
+    assert chat["metadata"]["additionalContext"]["jobId"] == state["jobId"]
+    assert chat["metadata"]["eventType"] == "workflow-failed"
 
 
 def test_a_malformed_state_gets_the_last_resort_notice(sfn):
@@ -284,11 +304,16 @@ def test_a_malformed_state_gets_the_last_resort_notice(sfn):
     del state["datastoreId"]
     d, events, messages = sfn(fake, state)
     assert d["status"] == "FAILED" and d["error"] == "InvalidExecutionInput"
-    assert entered(events)[-3:] == ["ChooseFallback", "NotifyFailureLastResort", "WorkflowFailed"]
+    assert entered(events)[-5:] == ["ChooseFallback", "ComposeLastResortMessage", "EncodeLastResortMessage",
+                                    "NotifyFailureLastResort", "WorkflowFailed"]
     assert len(messages) == 1
     body = json.loads(messages[0]["Message"])
     assert body["status"] == "WORKFLOW_FAILED" and body["event"] == "workflow-failed"
     assert body["state"]["notifyError"]["Error"] == "NotifyError"
+    assert len(CHAT_DELIVERIES) == 1
+    chat = json.loads(CHAT_DELIVERIES[0]["Message"])
+    assert chatschema.problems(chat) == []
+    assert chat["metadata"]["relatedResources"][0].startswith("arn:aws:states:")
 
 
 def test_invalid_input_is_reported_not_waited_on(sfn):

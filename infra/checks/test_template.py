@@ -493,3 +493,41 @@ def test_cfn_lint_rejects_a_first_wait_above_its_range(tmp_path):
     path.write_text(t)
     result = run_tool("cfn-lint", str(path))
     assert result.returncode != 0 and "E2015" in result.stdout, result.stdout
+
+
+# ------------------------------------------------------------------ dashboard and outcome events
+def _dashboard_body(t: dict) -> dict:
+    return json.loads(t["Resources"]["ExportsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"])
+
+
+def test_the_dashboard_shows_every_emitted_metric_and_every_alarm():
+    assert templatecheck.check_dashboard(TEMPLATE) == []
+    namespace, names = templatecheck.emitted_metrics()
+    assert namespace == "HealthLakeExports"
+    assert {"ExportDurationSeconds", "ExportBytes", "ExportFiles", "ExportChecks",
+            "ExportSucceeded", "ExportFailed"} <= names
+    assert _dashboard_body(TEMPLATE)["start"] == "-P28D"
+
+
+def test_rejects_a_dashboard_metric_nobody_writes_and_a_missing_alarm():
+    def mutate(t):
+        body = _dashboard_body(t)
+        body["widgets"][1]["properties"]["metrics"][0][0]["expression"] = (
+            "SEARCH('{HealthLakeExports,DatastoreId} MetricName=\"ExportSpeed\"', 'Sum', 86400)")
+        alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
+        alarm_widget["properties"]["alarms"].remove("${JobEventsErrorsAlarm.Arn}")
+        t["Resources"]["ExportsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"] = json.dumps(body)
+
+    problems = templatecheck.check_dashboard(expanded(mutate))
+    assert "ExportsDashboard: ExportSpeed is not a metric poll-export writes" in problems
+    assert "ExportsDashboard: metric ExportSucceeded is written but not shown" in problems
+    assert "ExportsDashboard: alarm JobEventsErrorsAlarm is not on the dashboard" in problems
+
+
+def test_outcome_events_go_to_the_named_bus_only():
+    for role in ("StartExportRole", "PollExportRole"):
+        put = [s for s in statements(TEMPLATE, role) if s.get("Action") == "events:PutEvents"]
+        assert len(put) == 1, role
+        assert put[0]["Resource"] == {"Fn::Sub": (
+            "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")}
+    assert TEMPLATE["Parameters"]["EventBusName"]["Default"] == "default"

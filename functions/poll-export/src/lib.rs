@@ -9,6 +9,7 @@ use export_core::contract::job::JobStatus;
 use export_core::contract::notification::ExportReport;
 use export_core::contract::state::{Action, ExecutionState, PollRequest, TaskError};
 use export_core::poll::check::check;
+use export_core::poll::metrics::{Measured, emf_line};
 use export_core::poll::policy::WaitPolicies;
 use export_core::poll::workflow_failure::workflow_failure;
 use tracing::{error, info, warn};
@@ -68,7 +69,7 @@ impl PollExport {
             "check"
         );
         if let Some(report) = report {
-            self.announce(&report).await?;
+            self.announce(&report, Measured::of(&next), now).await?;
         }
         Ok(next)
     }
@@ -81,17 +82,25 @@ impl PollExport {
     ) -> Result<ExecutionState, FunctionError> {
         error!(job_id = %state.job_id, error = %caught.error, "workflow step failed");
         let (ended, report) = workflow_failure(state, caught, now);
-        self.announce(&report).await?;
+        self.announce(&report, Measured::of(&ended), now).await?;
         Ok(ended)
     }
 
     /// An error here fails the invocation, so the state machine retries the step: a terminal
-    /// status is never passed over without its message.
-    async fn announce(&self, report: &ExportReport) -> Result<(), FunctionError> {
+    /// status is never passed over without its message. Once it is out, the export's metrics
+    /// go to the log as one EMF line (stdout, where CloudWatch Logs extracts them).
+    async fn announce(
+        &self,
+        report: &ExportReport,
+        measured: Measured,
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
         self.announcer
             .announce(report)
             .await
-            .map_err(FunctionError::from_aws)
+            .map_err(FunctionError::from_aws)?;
+        println!("{}", emf_line(report, measured, now));
+        Ok(())
     }
 }
 

@@ -44,10 +44,9 @@ impl ChatMessage {
         context.insert("outcome".into(), report.outcome.as_str().into());
         context.insert("trigger".into(), report.trigger.as_str().into());
         let related: Vec<&str> = report.output_s3_uri.iter().map(String::as_str).collect();
-        json!({
+        let mut chat = json!({
             "version": "1.0",
             "source": "custom",
-            "id": report.job_id.as_deref().unwrap_or(report.datastore_id.as_str()),
             "content": {
                 "textType": "client-markdown",
                 "title": self.title,
@@ -63,7 +62,12 @@ impl ChatMessage {
                 "relatedResources": related,
                 "additionalContext": context,
             }
-        })
+        });
+        // Chatbot's `id` is a unique event id: the job's, when there is a job.
+        if let Some(job_id) = &report.job_id {
+            chat["id"] = job_id.clone().into();
+        }
+        chat
     }
 }
 
@@ -174,6 +178,74 @@ mod tests {
         assert_eq!(chat["metadata"]["additionalContext"]["status"], "COMPLETED");
     }
 
+    /// Every kind of message we send, with the name of its golden chat document.
+    fn every_kind() -> Vec<(&'static str, ExportReport)> {
+        let failed = |event, status| ExportReport {
+            event,
+            outcome: Outcome::Failed,
+            status,
+            output_s3_uri: None,
+            message: Some("HealthLake's or the workflow's reason".into()),
+            ..completed_report()
+        };
+        vec![
+            ("completed", completed_report()),
+            (
+                "completed-with-errors",
+                ExportReport {
+                    status: Some(JobStatus::CompletedWithErrors),
+                    ..completed_report()
+                },
+            ),
+            (
+                "failed",
+                failed(Event::ExportFinished, Some(JobStatus::Failed)),
+            ),
+            (
+                "cancelled",
+                failed(Event::ExportFinished, Some(JobStatus::CancelCompleted)),
+            ),
+            (
+                "deadline-passed",
+                failed(Event::DeadlinePassed, Some(JobStatus::InProgress)),
+            ),
+            (
+                "workflow-failed",
+                failed(Event::WorkflowFailed, Some(JobStatus::InProgress)),
+            ),
+            (
+                "start-failed",
+                ExportReport {
+                    job_id: None,
+                    duration_seconds: None,
+                    submit_time: None,
+                    end_time: None,
+                    ..failed(Event::StartFailed, None)
+                },
+            ),
+        ]
+    }
+
+    /// tests/golden/chat-<kind>.json holds each kind's chat document; infra/checks validates
+    /// every one against Chatbot's schema. `UPDATE_GOLDEN=1 cargo test` rewrites them.
+    #[test]
+    fn every_kind_matches_its_golden_chat_document() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden");
+        for (kind, report) in every_kind() {
+            let chat = ChatMessage::of(&report).to_chatbot(&report);
+            let path = golden.join(format!("chat-{kind}.json"));
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                let text = serde_json::to_string_pretty(&chat).unwrap() + "\n";
+                std::fs::write(&path, text).unwrap();
+            }
+            let expected: Value = serde_json::from_str(
+                &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")),
+            )
+            .unwrap();
+            assert_eq!(chat, expected, "{kind}");
+        }
+    }
+
     #[test]
     fn each_kind_of_message_has_its_own_title_and_next_steps() {
         let kinds = [
@@ -205,6 +277,7 @@ mod tests {
             (Event::StartFailed, Outcome::Failed, None),
         ];
         let mut titles = std::collections::BTreeSet::new();
+        assert_eq!(kinds.len() + 1, every_kind().len());
         for (event, outcome, status) in kinds {
             let report = ExportReport {
                 event,

@@ -2,6 +2,7 @@
 //! at an end, the report the team receives. Pure.
 
 pub mod check;
+pub mod metrics;
 pub mod phase;
 pub mod policy;
 pub mod workflow_failure;

@@ -170,7 +170,7 @@ def check_tasks(definition: dict) -> list[str]:
             problems.append(f"{name}: invokes something other than ${{PollExportFunctionArn}}")
         catch = state.get("Catch")
         if not catch:
-            if is_topic_publish(state) and states.get(state.get("Next"), {}).get("Type") == "Fail":
+            if is_topic_publish(state) and _ends_the_workflow(states, state.get("Next")):
                 continue  # the terminal fallback notification
             problems.append(f"{name}: Task without Catch")
             continue
@@ -375,6 +375,18 @@ def check_placeholders(text: str) -> list[str]:
         if literal in text:
             problems.append(f"literal ARN {literal!r}: ARNs come only from DefinitionSubstitutions")
     return problems
+
+
+def _ends_the_workflow(states: dict, name: str | None) -> bool:
+    """`name` is a Fail state, or the fallback's outcome event: a put to the bus whose every way
+    on (Next and each Catch) is a Fail state."""
+    state = states.get(name, {})
+    if state.get("Type") == "Fail":
+        return True
+    if state.get("Resource") != "arn:aws:states:::events:putEvents":
+        return False
+    onward = [state.get("Next")] + [c.get("Next") for c in state.get("Catch", [])]
+    return bool(state.get("Catch")) and all(states.get(n, {}).get("Type") == "Fail" for n in onward)
 
 
 def check_all(text: str) -> list[str]:

@@ -30,6 +30,7 @@ ASL_SUBSTITUTIONS = {
     "PollExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:poll-export",
     "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:healthlake-export-notifications",
     "JobEventsFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:job-events",
+    "EventBusName": "default",
 }
 
 # The EventBridge rule that wakes waiting executions (template.yaml); job_events_pattern reads it.

@@ -41,8 +41,9 @@ def test_the_real_file_passes_our_checks():
     assert aslcheck.check_all(TEXT) == []
 
 
-def test_only_the_three_substitutions_are_used():
-    assert cfn.asl_placeholders(TEXT) == {"PollExportFunctionArn", "NotificationTopicArn", "JobEventsFunctionArn"}
+def test_only_the_four_substitutions_are_used():
+    assert cfn.asl_placeholders(TEXT) == {"PollExportFunctionArn", "NotificationTopicArn", "JobEventsFunctionArn",
+                                          "EventBusName"}
     assert "arn:aws:lambda:" not in TEXT and "arn:aws:sns:" not in TEXT
 
 

@@ -162,10 +162,16 @@ def sfn(monkeypatch):
         sns.subscribe(TopicArn=topic, Protocol="https", Endpoint="https://global.sns-api.chatbot.amazonaws.com")
         monkeypatch.setattr(sns_models, "requests", types.SimpleNamespace(
             post=lambda url, json, headers: CHAT_DELIVERIES.append(json)))
+        bus_queue = sqs.create_queue(QueueName="outcome-events")["QueueUrl"]
+        events = boto3.client("events", region_name=REGION)
+        events.put_rule(Name="outcomes", EventPattern=json.dumps({"source": ["healthlake-export-orchestrator"]}))
+        events.put_targets(Rule="outcomes", Targets=[{"Id": "q", "Arn": sqs.get_queue_attributes(
+            QueueUrl=bus_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]}])
         client = boto3.client("stepfunctions", region_name=REGION)
         definition = cfn.substitute_asl(
             cfn.ASL.read_text(),
-            {"PollExportFunctionArn": POLL_ARN, "NotificationTopicArn": topic, "JobEventsFunctionArn": JOB_EVENTS_ARN},
+            {"PollExportFunctionArn": POLL_ARN, "NotificationTopicArn": topic, "JobEventsFunctionArn": JOB_EVENTS_ARN,
+             "EventBusName": "default"},
         )
         arn = client.create_state_machine(
             name="export", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
@@ -176,6 +182,7 @@ def sfn(monkeypatch):
         def run(fake: FakePoll, state: dict, job_events: FakeJobEvents | None = None):
             monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", Lambdas(fake, job_events))
             CHAT_DELIVERIES.clear()
+            BUS_EVENTS.clear()
             name = f"run-{next(counter)}"  # moto 5.2.5 names unnamed executions "None"
             ex = client.start_execution(stateMachineArn=arn, name=name, input=json.dumps(state))["executionArn"]
             deadline = time.monotonic() + 30
@@ -184,13 +191,17 @@ def sfn(monkeypatch):
                 time.sleep(0.02)
             events = client.get_execution_history(executionArn=ex, maxResults=1000)["events"]
             messages = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+            BUS_EVENTS.extend(json.loads(m["Body"]) for m in sqs.receive_message(
+                QueueUrl=bus_queue, MaxNumberOfMessages=10).get("Messages", []))
             return d, events, messages
 
         yield run
 
 
-# What the https subscription received in the current run (SNS envelopes).
+# What the https subscription received in the current run (SNS envelopes), and the events the
+# bus's rule delivered.
 CHAT_DELIVERIES: list[dict] = []
+BUS_EVENTS: list[dict] = []
 
 
 def entered(events) -> list[str]:
@@ -268,8 +279,8 @@ def test_notify_failure_failing_falls_back_to_sns(sfn):
     state = example_state()
     d, events, messages = sfn(fake, state)
     assert d["status"] == "FAILED" and d["error"] == "PollError"
-    assert entered(events)[-5:] == ["ChooseFallback", "ComposeFallbackMessage", "EncodeFallbackMessage",
-                                    "NotifyFailureFallback", "WorkflowFailed"]
+    assert entered(events)[-6:] == ["ChooseFallback", "ComposeFallbackMessage", "EncodeFallbackMessage",
+                                    "NotifyFailureFallback", "PutFallbackEvent", "WorkflowFailed"]
     assert len(messages) == 1
     envelope = messages[0]
     assert envelope["Subject"] == f"HealthLake export workflow failed: {state['datastoreId']}"
@@ -296,6 +307,9 @@ def test_notify_failure_failing_falls_back_to_sns(sfn):
     assert state["jobId"] in chat["content"]["description"] and "NotifyError" in chat["content"]["description"]
     assert chat["metadata"]["additionalContext"]["jobId"] == state["jobId"]
     assert chat["metadata"]["eventType"] == "workflow-failed"
+    # Automation: the same document on the bus, once.
+    assert [(e["source"], e["detail-type"], e["detail"]) for e in BUS_EVENTS] == [
+        ("healthlake-export-orchestrator", "HealthLake Export Workflow Failed", body)]
 
 
 def test_a_malformed_state_gets_the_last_resort_notice(sfn):
@@ -304,8 +318,8 @@ def test_a_malformed_state_gets_the_last_resort_notice(sfn):
     del state["datastoreId"]
     d, events, messages = sfn(fake, state)
     assert d["status"] == "FAILED" and d["error"] == "InvalidExecutionInput"
-    assert entered(events)[-5:] == ["ChooseFallback", "ComposeLastResortMessage", "EncodeLastResortMessage",
-                                    "NotifyFailureLastResort", "WorkflowFailed"]
+    assert entered(events)[-6:] == ["ChooseFallback", "ComposeLastResortMessage", "EncodeLastResortMessage",
+                                    "NotifyFailureLastResort", "PutLastResortEvent", "WorkflowFailed"]
     assert len(messages) == 1
     body = json.loads(messages[0]["Message"])
     assert body["status"] == "WORKFLOW_FAILED" and body["event"] == "workflow-failed"

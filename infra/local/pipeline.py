@@ -49,6 +49,10 @@ API_DOMAIN = f"abc123.execute-api.{REGION}.amazonaws.com"
 # The team's queue gets the JSON document as its body (RawMessageDelivery) and the message
 # attributes as SQS attributes; a second, plain subscription shows the SNS envelope (the subject).
 TEAM_QUEUE = "data-platform-team"
+# Another team's automation: a rule on the default bus for our outcome events, to a queue.
+OUTCOME_EVENTS_QUEUE = "export-outcome-events"
+OUTCOME_EVENTS_RULE = "ExportOutcomeEvents"
+OUTCOME_EVENT_SOURCE = "healthlake-export-orchestrator"
 ENVELOPE_QUEUE = "notification-envelopes"
 
 # Scaled-down waits, by configuration only: a check every 1-2 s instead of 1-15 min, and a
@@ -76,6 +80,7 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
         "DATA_ACCESS_ROLE_ARN": DATA_ACCESS_ROLE_ARN,
         "STATE_MACHINE_ARN": state_machine_arn(STATE_MACHINE),
         "TOPIC_ARN": TOPIC_ARN,
+        "EVENT_BUS_NAME": "default",
         "DEADLINE_SECONDS": "120",
         "JOB_TABLE_NAME": JOB_TABLE,
         **FAST_POLLING,
@@ -231,6 +236,64 @@ class Inbox:
         return self.for_store(datastore_id)
 
 
+class ChatHook:
+    """Chatbot's side of the topic: an `https` subscription (moto POSTs the SNS envelope of the
+    message's `https` form to the endpoint, as SNS does) served on loopback. `messages()` are the
+    chat documents received, parsed, in order."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received: list[dict] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/chat"
+        self.envelopes = received
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def messages(self) -> list[dict]:
+        return [json.loads(envelope["Message"]) for envelope in list(self.envelopes)]
+
+
+class OutcomeEvents:
+    """The events our functions put on the bus, as another team's rule delivers them to its
+    queue (EventBridge's event envelope: source, detail-type, detail)."""
+
+    def __init__(self, sqs, queue: str):
+        self.sqs, self.queue = sqs, queue
+        self._seen: list[dict] = []
+
+    def all(self) -> list[dict]:
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return list(self._seen)
+            for message in got:
+                self._seen.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def for_job(self, job_id: str) -> list[dict]:
+        return [e for e in self.all() if e["detail"].get("jobId") == job_id]
+
+    def for_store(self, datastore_id: str) -> list[dict]:
+        return [e for e in self.all() if e["detail"].get("datastoreId") == datastore_id]
+
+
 class EmulatorControl:
     """A client of the HealthLake emulator's control API (`/_emulator/`). Faults speak the
     vocabulary of infra/local/fault_proxy.py's `Control`: `arm(...)` faults (`operation`, `kind`,
@@ -304,6 +367,8 @@ class Pipeline:
         self.events = stack.client("events")
         self.state_machine_arn = ""
         self.inbox: Inbox | None = None
+        self.chat: ChatHook | None = None
+        self.outcome_events: OutcomeEvents | None = None
 
     # ---- deployment ------------------------------------------------------------------------
     def deploy(self) -> "Pipeline":
@@ -313,12 +378,27 @@ class Pipeline:
         team = self._subscribed_queue(TEAM_QUEUE, raw=True)
         envelope = self._subscribed_queue(ENVELOPE_QUEUE, raw=False)
         self.inbox = Inbox(self.sqs, team, envelope)
+        self.chat = ChatHook()
+        self.sns.subscribe(TopicArn=TOPIC_ARN, Protocol="https", Endpoint=self.chat.url)
+        self.deploy_outcome_events()
         self.deploy_job_events()
         self.state_machine_arn = self.stack.create_state_machine(
             STATE_MACHINE, ASL, {"NotificationTopicArn": TOPIC_ARN,
-                                 "JobEventsFunctionArn": self.stack.function_arn(JOB_EVENTS_FUNCTION)})
+                                 "JobEventsFunctionArn": self.stack.function_arn(JOB_EVENTS_FUNCTION),
+                                 "EventBusName": "default"})
         assert self.state_machine_arn == state_machine_arn(STATE_MACHINE)
         return self
+
+    def deploy_outcome_events(self) -> None:
+        """What README's "succeeded exports" rule looks like from another team's side: every
+        outcome event of this deployment, from the default bus to that team's queue."""
+        url = self.sqs.create_queue(QueueName=OUTCOME_EVENTS_QUEUE)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        self.events.put_rule(Name=OUTCOME_EVENTS_RULE, State="ENABLED",
+                             EventPattern=json.dumps({"source": [OUTCOME_EVENT_SOURCE]}))
+        self.events.put_targets(Rule=OUTCOME_EVENTS_RULE, Targets=[{"Id": "team-queue", "Arn": arn}])
+        self.outcome_events = OutcomeEvents(self.sqs, url)
 
     def deploy_job_events(self) -> None:
         """The job state table (key pk, TTL expiresAt) and the rule that sends HealthLake's job

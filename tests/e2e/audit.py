@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from checks import check_every_form
+
 LEDGERS: list["Ledger"] = []
 
 
@@ -81,6 +83,7 @@ class Ledger:
         assert len(executions) == len(found_jobs), f"{case}: executions {executions}"
         assert len(notes) == notifications, (
             f"{case}: {len(notes)} notifications, expected {notifications}: {notes}")
+        check_every_form(pipeline, notes)
         return row
 
     def close(self, pipeline) -> None:

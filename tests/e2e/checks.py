@@ -8,7 +8,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from pipeline import PREFIX, Notification, Pipeline, parse_time
+import chatschema
+from pipeline import PREFIX, Notification, Pipeline, parse_time, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "notification-v1-completed.json"
@@ -73,6 +74,72 @@ def check_notification(note: Notification, *, datastore_id: str, job_id: str | N
     assert note.subject.endswith(f": {datastore_id}"), note.subject
     assert "\n" not in note.subject
     return body
+
+
+def _key(body: dict) -> tuple:
+    return body.get("datastoreId"), body.get("jobId"), body.get("event")
+
+
+def check_every_form(pipeline: Pipeline, notes: list[Notification]) -> None:
+    """What else each notification's publish delivered: to Chatbot's https subscription, a chat
+    document in the documented format about the same job and event; on the bus, an outcome event
+    whose detail is the queues' document. As many of each as there are notifications (a retried
+    publish sends again everywhere: at least once, never silently fewer)."""
+    def chats_about(key: tuple) -> list[dict]:
+        found = []
+        for chat in pipeline.chat.messages():
+            context = chat.get("metadata", {}).get("additionalContext", {})
+            if (context.get("datastoreId"), context.get("jobId"), chat["metadata"]["eventType"]) == key:
+                found.append(chat)
+        return found
+
+    for note in notes:
+        key = _key(note.body)
+        twins = sum(1 for n in notes if _key(n.body) == key)
+        chats = wait_until(f"chat message about {key}", lambda: (c := chats_about(key)) and c, timeout=10)
+        assert len(chats) == twins, (key, chats)
+        for chat in chats:
+            assert chatschema.problems(chat) == [], chat
+        events = wait_until(f"outcome event about {key}",
+                            lambda: [e for e in pipeline.outcome_events.all() if _key(e["detail"]) == key],
+                            timeout=10)
+        assert len(events) == twins, (key, events)
+        for event in events:
+            assert event["source"] == "healthlake-export-orchestrator", event
+            assert event["detail"] in [n.body for n in notes if _key(n.body) == key], event
+
+
+def emf_lines(pipeline: Pipeline, job_id: str) -> list[dict]:
+    """The CloudWatch embedded-metric-format lines the functions logged about `job_id` (the
+    function log of `cargo lambda watch` holds their stdout, as CloudWatch Logs would)."""
+    found = []
+    for line in (pipeline.stack.run_dir / "lambda.log").read_text(errors="replace").splitlines():
+        if '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        if document.get("jobId") == job_id:
+            found.append(document)
+    return found
+
+
+def check_emf(document: dict, *, datastore_id: str, outcome: str) -> dict[str, float]:
+    """One EMF line as CloudWatch would read it: a directive naming the namespace, the dimension
+    set and each metric, and a number for every metric named. Returns the metric values."""
+    directive = document["_aws"]
+    assert isinstance(directive["Timestamp"], int), directive
+    (metrics,) = directive["CloudWatchMetrics"]
+    assert metrics["Namespace"] == "HealthLakeExports"
+    assert metrics["Dimensions"] == [["DatastoreId"]]
+    assert document["DatastoreId"] == datastore_id
+    values = {}
+    for metric in metrics["Metrics"]:
+        value = document[metric["Name"]]
+        assert isinstance(value, (int, float)) and value >= 0, (metric, value)
+        values[metric["Name"]] = value
+    assert values["ExportSucceeded"] == (outcome == "succeeded")
+    assert values["ExportFailed"] == (outcome == "failed")
+    assert document["outcome"] == outcome
+    return values
 
 
 def check_job_times(body: dict, job: dict) -> None:

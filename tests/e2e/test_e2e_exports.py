@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from checks import (BUCKET, check_exported_files, check_job_times, check_notification,
-                    export_folder, keyed_export_folder, output_uri)
+from checks import (BUCKET, check_emf, check_every_form, check_exported_files, check_job_times,
+                    check_notification, emf_lines, export_folder, keyed_export_folder, output_uri)
 from pipeline import DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
 
 DATASTORES = [f"e2estore{n:02d}" for n in range(1, 17)]
@@ -75,6 +75,18 @@ def test_nightly_schedule_completes_with_one_notification_and_files(pipeline, st
     assert sorted(written) == sorted(f"s3://{BUCKET}/{o['Key']}" for o in pipeline.objects(folder))
     assert sum(len(files) for files in sizes.values()) == len(written)
     assert folder.startswith(f"s3://{BUCKET}/{PREFIX}/")
+
+    # The same outcome as chat (Chatbot's format), as an event on the bus, and as metrics.
+    check_every_form(pipeline, notes)
+    (chat,) = [c for c in pipeline.chat.messages() if c.get("id") == job_id]
+    assert chat["content"]["title"] == f":white_check_mark: HealthLake export completed: {store}"
+    assert folder in chat["content"]["description"]
+    (event,) = pipeline.outcome_events.for_job(job_id)
+    assert event["detail-type"] == "HealthLake Export Finished" and event["detail"] == body
+    (metrics,) = emf_lines(pipeline, job_id)
+    values = check_emf(metrics, datastore_id=store, outcome="succeeded")
+    assert values["ExportDurationSeconds"] == body["durationSeconds"]
+    assert values["ExportChecks"] == out["attempt"]
 
 
 # ---- 2. the HTTP API ---------------------------------------------------------------------------
@@ -169,6 +181,9 @@ def test_failed_job_sends_one_failed_notification_with_the_reason(pipeline, stor
     assert body["endTime"] is not None
     assert notes[0].subject == f"HealthLake export FAILED: {store}"
     assert pipeline.describe_job(store, started["jobId"])["JobStatus"] == "FAILED"
+    check_every_form(pipeline, notes)
+    (metrics,) = emf_lines(pipeline, started["jobId"])
+    check_emf(metrics, datastore_id=store, outcome="failed")
 
 
 def test_completed_with_errors_is_a_success_that_says_so(pipeline, store):

@@ -248,6 +248,33 @@ def show_notification(note: Notification, full: bool) -> None:
             f"trigger={b['trigger']} jobName={b['jobName']} durationSeconds={b['durationSeconds']}")
 
 
+def show_chat(deployment: Deployment, job_id: str) -> None:
+    """The chat form of the outcome as Slack or Teams would show it, and the automation event."""
+    sys.path.append(str(ROOT / "infra" / "checks"))
+    import chatschema  # the schema check the tests use (needs jsonschema: the venv's)
+
+    chats = [c for c in deployment.pipeline.chat.messages() if c.get("id") == job_id]
+    if len(chats) != 1:
+        raise DemoFailure("chat", f"{len(chats)} chat messages for job {job_id}, expected 1")
+    chat = chats[0]
+    problems = chatschema.problems(chat)
+    if problems:
+        raise DemoFailure("chat", f"not Chatbot's format: {problems}")
+    content = chat["content"]
+    say("      Chat (SNS https subscription, Chatbot's custom notification, as it renders):")
+    say(f"        | {content['title']}")
+    for line in content["description"].splitlines():
+        say(f"        | {line}")
+    for step in content.get("nextSteps", []):
+        say(f"        | - {step}")
+    say(f"        (thread {chat['metadata']['threadId']})")
+    events = deployment.pipeline.outcome_events.for_job(job_id)
+    if len(events) != 1:
+        raise DemoFailure("events", f"{len(events)} outcome events for job {job_id}, expected 1")
+    say(f"      Event bus (default): source {events[0]['source']}, "
+        f"detail-type \"{events[0]['detail-type']}\", detail = the JSON body")
+
+
 def show_files(deployment: Deployment, folder: str | None) -> None:
     if not folder:
         raise DemoFailure("export", "the notification names no output folder")
@@ -278,6 +305,7 @@ def nightly_export(deployment: Deployment) -> float:
     say(f"      poll-export checked the job {checks} times")
     deployment.show_event_path(job_id, result["executionArn"])
     show_notification(note, full=True)
+    show_chat(deployment, job_id)
     if note.body["outcome"] != "succeeded":
         raise DemoFailure("export", f"the export did not succeed: {note.body}",
                           str(deployment.stack.run_dir / "lambda.log"))

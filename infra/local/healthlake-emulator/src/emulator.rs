@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub(crate) job_tokens: HashMap<String, String>,
     /// The worker running the account's export queue, while it has work.
     pub(crate) worker: Option<Worker>,
+    /// When the last FHIR REST cancel was accepted (one per second per account).
+    pub(crate) last_rest_cancel: Option<tokio::time::Instant>,
     next_seq: u64,
     pub(crate) ids: SeededRng,
 }
@@ -54,6 +56,7 @@ impl State {
             jobs: Vec::new(),
             job_tokens: HashMap::new(),
             worker: None,
+            last_rest_cancel: None,
             next_seq: 0,
             ids: SeededRng::new(id_seed),
         };

@@ -13,8 +13,11 @@ pub mod faults;
 pub mod fhir;
 pub mod jobs;
 mod pagination;
+pub mod rest;
 pub mod server;
 pub mod sink;
+pub mod store;
+mod store_control;
 pub mod validate;
 mod worker;
 

@@ -12,10 +12,12 @@ use std::time::Duration;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::config::JobSettings;
+use std::sync::Arc;
+
+use serde_json::Value;
+
 use crate::emulator::{Emulator, State, epoch_now};
 use crate::faults::{ForcedOutcome, OutcomeFault};
-use crate::fhir::{self, RESOURCE_TYPES};
 use crate::jobs::{CancelOutcome, JobStatus, Phase};
 use crate::sink::PutObject;
 use crate::validate::S3Location;
@@ -37,7 +39,8 @@ struct CompletionPlan {
     location: S3Location,
     folder: String,
     kms_key_id: String,
-    jobs_settings: JobSettings,
+    /// What it exports, taken from its data store when its in-progress time is up.
+    resources: Vec<(String, Vec<Arc<Value>>)>,
 }
 
 /// What the worker does next.
@@ -117,14 +120,16 @@ impl Emulator {
                         wake = earliest(wake, until);
                     } else {
                         job.phase = Phase::Writing;
-                        let plan = CompletionPlan {
+                        let mut plan = CompletionPlan {
                             job_id: job.job_id.clone(),
                             forced_outcome: job.forced_outcome.clone(),
                             location: job.location.clone(),
                             folder: job.output_folder(),
                             kms_key_id: job.output.kms_key_id.clone(),
-                            jobs_settings: settings,
+                            resources: Vec::new(),
                         };
+                        let (datastore_id, filter) = (job.datastore_id.clone(), job.filter.clone());
+                        plan.resources = state.select_resources(&datastore_id, &filter);
                         return Step::Write(plan);
                     }
                 }
@@ -159,17 +164,12 @@ impl Emulator {
     }
 
     /// Ends a written job, unless it was cancelled (or reset away) meanwhile.
-    fn finish(
-        &self,
-        job_id: &str,
-        status: JobStatus,
-        message: Option<String>,
-        output_objects: Vec<String>,
-    ) {
+    fn finish(&self, job_id: &str, status: JobStatus, message: Option<String>, output: Written) {
         let mut state = self.state();
         let mut finished = false;
         if let Some(job) = state.job_mut(job_id) {
-            job.output_objects = output_objects;
+            job.output_objects = output.objects;
+            job.output_counts = output.counts;
             if matches!(job.phase, Phase::Writing) {
                 job.phase = Phase::Finished {
                     status,
@@ -222,24 +222,23 @@ impl Emulator {
         Ok(())
     }
 
-    /// Writes the synthetic population as NDJSON, one file per resource type (and per
-    /// [`RESOURCES_PER_FILE`]); returns the URIs written.
-    async fn write_output(&self, plan: &CompletionPlan) -> Result<Vec<String>, String> {
-        let population = fhir::generate(plan.jobs_settings.seed, plan.jobs_settings.patients);
-        let mut written = Vec::new();
-        for resource_type in RESOURCE_TYPES {
-            for (n, chunk) in population
-                .of_type(resource_type)
-                .chunks(RESOURCES_PER_FILE)
-                .enumerate()
-            {
+    /// Writes the job's resources as NDJSON, one file per resource type (and per
+    /// [`RESOURCES_PER_FILE`]); returns the URIs written and the count of each type.
+    async fn write_output(&self, plan: &CompletionPlan) -> Result<Written, String> {
+        let mut written = Written::default();
+        for (resource_type, resources) in &plan.resources {
+            written
+                .counts
+                .push((resource_type.clone(), resources.len()));
+            for (n, chunk) in resources.chunks(RESOURCES_PER_FILE).enumerate() {
                 let key = plan.location.key(&format!(
                     "{}/{resource_type}/{resource_type}-{n}.ndjson",
                     plan.folder
                 ));
                 let mut body = Vec::new();
                 for resource in chunk {
-                    serde_json::to_writer(&mut body, resource).map_err(|e| e.to_string())?;
+                    serde_json::to_writer(&mut body, resource.as_ref())
+                        .map_err(|e| e.to_string())?;
                     body.push(b'\n');
                 }
                 let uri = format!("s3://{}/{key}", plan.location.bucket);
@@ -252,11 +251,18 @@ impl Emulator {
                         kms_key_id: plan.kms_key_id.clone(),
                     })
                     .await?;
-                written.push(uri);
+                written.objects.push(uri);
             }
         }
         Ok(written)
     }
+}
+
+/// What a job wrote: object URIs, and resources per type.
+#[derive(Debug, Default)]
+struct Written {
+    objects: Vec<String>,
+    counts: Vec<(String, usize)>,
 }
 
 /// Runs the account's jobs one at a time, in submission order, until none is left.
@@ -284,7 +290,7 @@ async fn run_queue(emulator: Emulator, worker_id: u64) {
             Some(OutcomeFault {
                 outcome: ForcedOutcome::Failed,
                 message,
-            }) => (JobStatus::Failed, Some(message.clone()), Vec::new()),
+            }) => (JobStatus::Failed, Some(message.clone()), Written::default()),
             forced => match emulator.write_output(&plan).await {
                 Ok(written) => match forced {
                     Some(fault) => (
@@ -296,7 +302,7 @@ async fn run_queue(emulator: Emulator, worker_id: u64) {
                 },
                 Err(reason) => {
                     tracing::warn!(%job_id, %reason, "export output could not be written");
-                    (JobStatus::Failed, Some(reason), Vec::new())
+                    (JobStatus::Failed, Some(reason), Written::default())
                 }
             },
         };

@@ -262,3 +262,160 @@ impl Emulator {
         Ok(answer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::test_support::*;
+
+    fn write(emulator: &crate::Emulator, body: Value) -> Result<Value, (u16, String)> {
+        emulator.control_write_resources("ds1", body.to_string().as_bytes())
+    }
+
+    #[tokio::test]
+    async fn the_first_write_materialises_the_default_population_unless_replaced() {
+        let (emulator, _) = emulator(0, 0);
+        let before = emulator.control_resources_summary("ds1", None).unwrap();
+        assert_eq!(before["materialized"], false);
+        assert_eq!(before["counts"]["Patient"], 2, "the settings' patients");
+        let added = write(
+            &emulator,
+            json!({"resources": [{"resourceType": "Patient", "id": "p-extra"}], "at": "2026-11-01T00:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(added["written"], 1);
+        assert_eq!(added["resources"][0]["versionId"], "1");
+        assert_eq!(
+            added["summary"]["counts"]["Patient"], 3,
+            "kept the default population"
+        );
+        let replaced = write(
+            &emulator,
+            json!({"generate": {"count": 10, "at": "2026-11-01T00:00:00Z", "replace": true, "groups": 1, "groupSize": 2}}),
+        )
+        .unwrap();
+        assert_eq!(replaced["generated"], 10);
+        assert_eq!(replaced["summary"]["total"], 11);
+        let group = replaced["groups"][0].as_str().unwrap();
+        let read = emulator.control_resource("ds1", "Group", group).unwrap();
+        assert_eq!(read["member"].as_array().unwrap().len(), 2);
+        let ids = emulator
+            .control_resources_summary("ds1", Some("Patient"))
+            .unwrap();
+        assert_eq!(ids["materialized"], true);
+        assert!(!ids["ids"].as_array().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn updates_by_fraction_and_by_id_give_new_versions_at_the_time_given() {
+        let (emulator, _) = emulator(0, 0);
+        write(
+            &emulator,
+            json!({"generate": {"count": 200, "at": "2026-11-01T00:00:00Z", "replace": true}}),
+        )
+        .unwrap();
+        let by_fraction = write(
+            &emulator,
+            json!({"update": {"fraction": 0.05, "at": "2026-11-02T00:00:00Z", "seed": 4}}),
+        )
+        .unwrap();
+        assert_eq!(by_fraction["updated"], 10);
+        let first = &by_fraction["resources"][0];
+        assert_eq!(first["versionId"], "2");
+        assert_eq!(first["lastUpdated"], "2026-11-02T00:00:00.000Z");
+        let reference = format!(
+            "{}/{}",
+            first["resourceType"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        );
+        let by_id = write(
+            &emulator,
+            json!({"update": {"ids": [reference], "at": "2026-11-03T00:00:00+00:00"}}),
+        )
+        .unwrap();
+        assert_eq!(by_id["resources"][0]["versionId"], "3");
+        let read = emulator
+            .control_resource(
+                "ds1",
+                first["resourceType"].as_str().unwrap(),
+                first["id"].as_str().unwrap(),
+            )
+            .unwrap();
+        assert_eq!(read["meta"]["versionId"], "3");
+        assert_eq!(read["meta"]["lastUpdated"], "2026-11-03T00:00:00.000Z");
+        assert_eq!(by_id["summary"]["updatedResources"], 10);
+        assert_eq!(
+            by_id["summary"]["lastUpdatedMax"],
+            "2026-11-03T00:00:00.000Z"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_control_requests_are_400_or_404_and_change_nothing() {
+        let (emulator, _) = emulator(0, 0);
+        let cases = [
+            json!({}),
+            json!({"generate": {"count": 1}, "update": {"fraction": 0.1}}),
+            json!({"update": {"fraction": 1.5}}),
+            json!({"update": {"fraction": 0.1, "ids": ["Patient/x"]}}),
+            json!({"update": {"ids": ["Patient/missing"]}}),
+            json!({"generate": {"count": 1, "at": "tomorrow"}}),
+            json!({"generate": {"count": 1, "colour": "red"}}),
+            json!({"resources": [{"resourceType": "Patient", "id": "ok"}, {"resourceType": "Nope"}]}),
+        ];
+        for body in cases {
+            let (status, message) = write(&emulator, body.clone()).unwrap_err();
+            assert_eq!(status, 400, "{body}: {message}");
+        }
+        assert!(
+            emulator.control_resource("ds1", "Patient", "ok").is_err(),
+            "nothing was written"
+        );
+        assert_eq!(
+            emulator
+                .control_write_resources("nope", b"{\"resources\": []}")
+                .unwrap_err()
+                .0,
+            404
+        );
+        assert_eq!(
+            emulator
+                .control_resources_summary("nope", None)
+                .unwrap_err()
+                .0,
+            404
+        );
+        assert_eq!(
+            emulator
+                .control_datastore("ds1", b"{\"createdAt\": true}")
+                .unwrap_err()
+                .0,
+            400
+        );
+    }
+
+    #[tokio::test]
+    async fn a_control_made_data_store_is_active_and_can_be_back_dated() {
+        let (emulator, _) = emulator(0, 0);
+        let made = emulator.control_datastore("made-here", b"").unwrap();
+        assert_eq!(made["preJune2023"], false);
+        let job = start(&emulator, "made-here", "on-made-store");
+        wait_for(&emulator, "made-here", &job, "COMPLETED").await;
+        let dated = emulator
+            .control_datastore("made-here", br#"{"createdAt": "2023-01-15T00:00:00Z"}"#)
+            .unwrap();
+        assert_eq!(dated["preJune2023"], true);
+        assert_eq!(dated["createdAtIso"], "2023-01-15T00:00:00.000Z");
+        let described = call(
+            &emulator,
+            "DescribeFHIRDatastore",
+            json!({"DatastoreId": "made-here"}),
+        )
+        .unwrap();
+        assert_eq!(
+            described["DatastoreProperties"]["CreatedAt"],
+            1_673_740_800.0
+        );
+    }
+}

@@ -699,3 +699,79 @@ fn queries_decode_percent_escapes_and_keep_plus_signs() {
     );
     assert_eq!(percent_decode("%24export"), "$export");
 }
+
+#[tokio::test]
+async fn rest_export_jobs_send_the_same_events_as_the_others() {
+    use crate::events::{EventSettings, MemoryBus};
+    let (emulator, _, _) = seeded(20);
+    let bus = std::sync::Arc::new(MemoryBus::default());
+    emulator.set_event_bus(
+        Some(bus.clone()),
+        EventSettings {
+            enabled: true,
+            delay_seconds: 0.0,
+        },
+    );
+    let job_id = started(&post(
+        &emulator,
+        "/datastore/ds1/r4/$export",
+        "_type=Patient",
+        &body(),
+    ));
+    wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+    let mut types = Vec::new();
+    for _ in 0..300 {
+        types = bus
+            .sent()
+            .into_iter()
+            .filter(|e| e.job_id == job_id)
+            .map(|e| e.detail_type)
+            .collect();
+        if types.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        types,
+        [
+            "Export Job Submitted",
+            "Export Job In Progress",
+            "Export Job Completed"
+        ]
+    );
+    let event = bus.sent().pop().unwrap();
+    assert_eq!(event.detail()["outputDataConfig"]["s3Uri"], BUCKET_URI);
+    assert_eq!(event.datastore_id, "ds1");
+}
+
+#[tokio::test]
+async fn fifty_thousand_resources_export_in_bounded_files_quickly() {
+    let (emulator, sink) = emulator(0, 0);
+    emulator
+        .control_write_resources(
+            "ds1",
+            json!({"generate": {"count": 50_000, "at": "2026-11-01T00:00:00Z", "replace": true}})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let begun = std::time::Instant::now();
+    let job_id = started(&post(&emulator, "/datastore/ds1/r4/$export", "", &body()));
+    wait_for(&emulator, "ds1", &job_id, "COMPLETED").await;
+    let took = begun.elapsed();
+    let report = report_of(&emulator, &job_id);
+    assert_eq!(report["resourceCount"], 50_000);
+    let objects = sink.objects();
+    let files: Vec<(&String, &Vec<u8>)> = objects
+        .iter()
+        .filter(|(k, _)| k.contains(&job_id))
+        .collect();
+    assert!(files.len() > 10);
+    for (key, body) in &files {
+        let lines = body.iter().filter(|b| **b == b'\n').count();
+        assert!((1..=1000).contains(&lines), "{key}: {lines} lines");
+    }
+    // Debug build, shared cores: generous. (A release build writes it in well under a second.)
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}

@@ -26,7 +26,8 @@ impl Emulator {
                     "jobName": job.job_name,
                     "datastoreId": job.datastore_id,
                     "jobStatus": properties.job_status,
-                    "clientToken": job.client_token,
+                    // None for FHIR REST jobs: that API has no ClientToken.
+                    "clientToken": (!job.client_token.is_empty()).then_some(&job.client_token),
                     "submitTime": job.submit_time,
                     "startTime": job.started_at,
                     "endTime": properties.end_time,

@@ -223,38 +223,87 @@ impl Emulator {
     }
 
     /// Writes the job's resources as NDJSON, one file per resource type (and per
-    /// [`RESOURCES_PER_FILE`]); returns the URIs written and the count of each type.
+    /// [`RESOURCES_PER_FILE`]), up to [`PUTS_IN_FLIGHT`] files at a time (serialised off the
+    /// runtime's thread); stops starting files once the job is no longer being written (a
+    /// cancellation). Returns the URIs written and the count of each type.
     async fn write_output(&self, plan: &CompletionPlan) -> Result<Written, String> {
         let mut written = Written::default();
+        let mut in_flight = tokio::task::JoinSet::new();
         for (resource_type, resources) in &plan.resources {
             written
                 .counts
                 .push((resource_type.clone(), resources.len()));
             for (n, chunk) in resources.chunks(RESOURCES_PER_FILE).enumerate() {
+                while in_flight.len() >= PUTS_IN_FLIGHT {
+                    joined(in_flight.join_next().await)?;
+                }
+                if !self.still_writing(&plan.job_id) {
+                    tracing::info!(job_id = %plan.job_id, "export output stopped: the job is no longer running");
+                    while let Some(result) = in_flight.join_next().await {
+                        joined(Some(result))?;
+                    }
+                    return Ok(written);
+                }
                 let key = plan.location.key(&format!(
                     "{}/{resource_type}/{resource_type}-{n}.ndjson",
                     plan.folder
                 ));
-                let mut body = Vec::new();
-                for resource in chunk {
-                    serde_json::to_writer(&mut body, resource.as_ref())
-                        .map_err(|e| e.to_string())?;
-                    body.push(b'\n');
-                }
-                let uri = format!("s3://{}/{key}", plan.location.bucket);
-                self.inner
-                    .sink
-                    .put_object(PutObject {
-                        bucket: plan.location.bucket.clone(),
+                written
+                    .objects
+                    .push(format!("s3://{}/{key}", plan.location.bucket));
+                let chunk: Vec<Arc<Value>> = chunk.to_vec();
+                let sink = self.inner.sink.clone();
+                let (bucket, kms_key_id) = (plan.location.bucket.clone(), plan.kms_key_id.clone());
+                in_flight.spawn(async move {
+                    let body = tokio::task::spawn_blocking(move || ndjson(&chunk))
+                        .await
+                        .map_err(|e| e.to_string())??;
+                    sink.put_object(PutObject {
+                        bucket,
                         key,
                         body,
-                        kms_key_id: plan.kms_key_id.clone(),
+                        kms_key_id,
                     })
-                    .await?;
-                written.objects.push(uri);
+                    .await
+                });
             }
         }
+        while let Some(result) = in_flight.join_next().await {
+            joined(Some(result))?;
+        }
         Ok(written)
+    }
+
+    /// Whether the job's output is still being written (not cancelled or reset away).
+    fn still_writing(&self, job_id: &str) -> bool {
+        matches!(
+            self.state().job(job_id).map(|j| &j.phase),
+            Some(Phase::Writing)
+        )
+    }
+}
+
+/// Objects written at once by one job.
+const PUTS_IN_FLIGHT: usize = 4;
+
+/// One resource per line.
+fn ndjson(resources: &[Arc<Value>]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    for resource in resources {
+        serde_json::to_writer(&mut body, resource.as_ref()).map_err(|e| e.to_string())?;
+        body.push(b'\n');
+    }
+    Ok(body)
+}
+
+/// The result of a finished write task, if there was one.
+fn joined(
+    result: Option<Result<Result<(), String>, tokio::task::JoinError>>,
+) -> Result<(), String> {
+    match result {
+        None => Ok(()),
+        Some(Ok(outcome)) => outcome,
+        Some(Err(e)) => Err(format!("export output task failed: {e}")),
     }
 }
 

@@ -149,6 +149,10 @@ async fn system_export_with_since_and_type_writes_only_what_changed() {
     );
     let report = report_of(&emulator, &job_id);
     assert_eq!(report["exportKind"], "system");
+    assert!(
+        report["clientToken"].is_null(),
+        "the REST API has no ClientToken"
+    );
     assert_eq!(report["exportQuery"]["_since"], "2026-11-02T00:00:00Z");
     assert_eq!(report["resourceCount"], expected.len());
     let folder = format!("s3://exports-bucket/rest/ds1-FHIR_EXPORT-{job_id}/");

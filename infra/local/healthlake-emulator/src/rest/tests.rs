@@ -779,3 +779,77 @@ async fn fifty_thousand_resources_export_in_bounded_files_quickly() {
     // Debug build, shared cores: generous. (A release build writes it in well under a second.)
     assert!(took < Duration::from_secs(30), "{took:?}");
 }
+
+/// A sink that takes its time over each object, so a test can act while a job writes.
+struct SlowSink {
+    inner: crate::sink::MemorySink,
+    each: Duration,
+}
+
+impl crate::sink::ObjectSink for SlowSink {
+    fn put_object(&self, object: crate::sink::PutObject) -> crate::sink::PutFuture<'_> {
+        Box::pin(async move {
+            tokio::time::sleep(self.each).await;
+            self.inner.put_object(object).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_job_cancelled_while_writing_starts_no_further_file() {
+    let sink = std::sync::Arc::new(SlowSink {
+        inner: crate::sink::MemorySink::new(),
+        each: Duration::from_millis(40),
+    });
+    let emulator = Emulator::new(
+        crate::config::Settings {
+            jobs: JobSettings {
+                submitted_ms: 0,
+                in_progress_ms: 0,
+                cancel_ms: 0,
+                rest_cancel_interval_ms: 0,
+                ..JobSettings::default()
+            },
+            datastores: vec!["ds1".into()],
+            ..crate::config::Settings::default()
+        },
+        sink.clone(),
+    );
+    emulator
+        .control_write_resources(
+            "ds1",
+            json!({"generate": {"count": 20_000, "at": "2026-11-01T00:00:00Z", "replace": true}})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let job_id = started(&post(&emulator, "/datastore/ds1/r4/$export", "", &body()));
+    // Wait until it writes (and a few files are done), then cancel.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sink.inner.objects().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "never wrote");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(call_job(&emulator, "DELETE", "ds1", &job_id).status, 202);
+    wait_for(&emulator, "ds1", &job_id, "CANCEL_COMPLETED").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let written = sink.inner.objects().len();
+    let counts = emulator.control_resources_summary("ds1", None).unwrap()["counts"].clone();
+    let all_files: u64 = counts
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap().div_ceil(1000))
+        .sum();
+    assert!(all_files >= 20, "{counts}");
+    assert!(
+        written < all_files as usize - 4,
+        "{written} of {all_files} files written"
+    );
+    assert!(
+        report_of(&emulator, &job_id)["resourceCount"]
+            .as_u64()
+            .unwrap()
+            <= 20_000
+    );
+}

@@ -853,3 +853,47 @@ async fn a_job_cancelled_while_writing_starts_no_further_file() {
             <= 20_000
     );
 }
+
+#[tokio::test]
+async fn rest_and_json_api_jobs_share_one_fifo_queue() {
+    let (emulator, _, _) = seeded(20);
+    let jobs = [
+        (
+            "ds1",
+            started(&post(&emulator, "/datastore/ds1/r4/$export", "", &body())),
+        ),
+        ("ds2", start(&emulator, "ds2", "fifo-json")),
+        (
+            "ds1",
+            started(&post(
+                &emulator,
+                "/datastore/ds1/r4/Patient/$export",
+                "",
+                &body(),
+            )),
+        ),
+    ];
+    for (store, job_id) in &jobs {
+        wait_for(&emulator, store, job_id, "COMPLETED").await;
+    }
+    for pair in jobs.windows(2) {
+        let (earlier, later) = (
+            report_of(&emulator, &pair[0].1),
+            report_of(&emulator, &pair[1].1),
+        );
+        assert!(
+            later["startTime"].as_f64().unwrap() >= earlier["endTime"].as_f64().unwrap(),
+            "{earlier} {later}"
+        );
+    }
+    let listed = call(
+        &emulator,
+        "ListFHIRExportJobs",
+        json!({"DatastoreId": "ds1"}),
+    )
+    .unwrap();
+    assert_eq!(
+        listed["ExportJobPropertiesList"].as_array().unwrap().len(),
+        2
+    );
+}

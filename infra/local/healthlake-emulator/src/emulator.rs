@@ -1,7 +1,9 @@
 //! The emulated service's shared core: the [`Emulator`] handle, the [`State`] behind its one
 //! mutex, and the dispatch of HealthLake operations to the modules that implement them:
 //! [`crate::datastores`] (data stores), [`crate::jobs`] (export jobs), [`crate::worker`] (the
-//! account's queue that runs jobs to completion) and [`crate::control`] (the control API).
+//! account's queue that runs jobs to completion), [`crate::rest`] (FHIR REST `$export`),
+//! [`crate::store`] (a data store's resources) and [`crate::control`] /
+//! [`crate::store_control`] (the control API).
 //!
 //! All state sits behind one mutex that is never held across an `.await`, so every operation is
 //! a short synchronous step. Time moves jobs along in two ways:

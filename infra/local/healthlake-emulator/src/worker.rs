@@ -6,15 +6,13 @@
 //! CANCEL_IN_PROGRESS, `cancel_ms` each, then CANCEL_COMPLETED or CANCEL_FAILED); a cancelled job
 //! that was running keeps the slot until its cancellation ends.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-
-use std::sync::Arc;
-
-use serde_json::Value;
 
 use crate::emulator::{Emulator, State, epoch_now};
 use crate::faults::{ForcedOutcome, OutcomeFault};

@@ -78,6 +78,9 @@ pub struct JobSettings {
     pub describe_s3_uri: S3UriForm,
     pub patients: u32,
     pub seed: u64,
+    /// Least time between two accepted FHIR REST cancels (HealthLake: one per second per
+    /// account); 0 turns the limit off.
+    pub rest_cancel_interval_ms: u64,
 }
 
 impl Default for JobSettings {
@@ -90,6 +93,7 @@ impl Default for JobSettings {
             describe_s3_uri: S3UriForm::Given,
             patients: 5,
             seed: 42,
+            rest_cancel_interval_ms: 1000,
         }
     }
 }
@@ -270,7 +274,8 @@ mod tests {
                 creating_ms: 40,
                 describe_s3_uri: S3UriForm::JobFolder,
                 patients: 3,
-                seed: 7
+                seed: 7,
+                rest_cancel_interval_ms: 1000,
             }
         );
         assert_eq!(settings.output_sink, OutputSinkKind::Memory);

@@ -9,6 +9,7 @@ use crate::config::JobSettings;
 use crate::emulator::{Emulator, State};
 use crate::faults::{ArmedFault, Faults};
 use crate::jobs::CancelOutcome;
+use crate::store::Scope;
 
 impl Emulator {
     /// Every job of every data store, with what the wire API does not show (for tests and demos).
@@ -25,7 +26,8 @@ impl Emulator {
                     "jobName": job.job_name,
                     "datastoreId": job.datastore_id,
                     "jobStatus": properties.job_status,
-                    "clientToken": job.client_token,
+                    // None for FHIR REST jobs: that API has no ClientToken.
+                    "clientToken": (!job.client_token.is_empty()).then_some(&job.client_token),
                     "submitTime": job.submit_time,
                     "startTime": job.started_at,
                     "endTime": properties.end_time,
@@ -33,6 +35,26 @@ impl Emulator {
                     "forcedOutcome": job.forced_outcome.as_ref().map(|f| f.outcome),
                     "outputS3Uri": job.output_folder_uri(),
                     "outputObjects": job.output_objects,
+                    "exportKind": match (&job.rest, &job.filter.scope) {
+                        (None, _) => "full",
+                        (Some(_), scope) => scope.name(),
+                    },
+                    "groupId": match &job.filter.scope {
+                        Scope::Group(id) => Some(id.as_str()),
+                        _ => None,
+                    },
+                    "exportQuery": job.rest.as_ref().map(|q| serde_json::json!({
+                        "_outputFormat": q.output_format,
+                        "_type": q.types,
+                        "_since": q.since,
+                        "_until": q.until,
+                    })),
+                    "outputCounts": job
+                        .output_counts
+                        .iter()
+                        .map(|(t, n)| (t.clone(), Value::from(*n)))
+                        .collect::<serde_json::Map<String, Value>>(),
+                    "resourceCount": job.output_counts.iter().map(|(_, n)| n).sum::<usize>(),
                 })
             })
             .collect();

@@ -2,14 +2,17 @@
 //! ListFHIRDatastores. A data store made by CreateFHIRDatastore is CREATING for `creating_ms`,
 //! then ACTIVE; those made at start (`--datastore`) are ACTIVE at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::api::*;
 use crate::config::Settings;
 use crate::emulator::{Emulator, State, epoch_now};
 use crate::pagination::{page_request, paginate};
+use crate::store::{ExportFilter, ResourceStore};
 use crate::validate::Violations;
 
 /// Every DatastoreStatus value in the service model (the SDK's `DatastoreStatus`).
@@ -23,17 +26,31 @@ pub const DATASTORE_STATUSES: [&str; 7] = [
     "UPDATE_FAILED",
 ];
 
+/// 1 June 2023 00:00:00 UTC: HealthLake data stores created before it support only
+/// system-wide FHIR REST `$export` and no `GET` of an export's status (AWS HealthLake developer
+/// guide, "Exporting HealthLake data with FHIR $export").
+pub const REST_EXPORT_CUTOFF: f64 = 1_685_577_600.0;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Datastore {
     seq: u64,
     id: String,
     name: Option<String>,
-    created_at: f64,
+    /// Epoch seconds; settable through the control API (to make a pre-June-2023 store).
+    pub(crate) created_at: f64,
     /// When CREATING ends (`None`: ACTIVE from the start).
     active_at: Option<Instant>,
+    /// Its resources once the control API has written to it; `None`: the default population
+    /// of the current settings (see [`crate::store`]).
+    pub(crate) resources: Option<ResourceStore>,
 }
 
 impl Datastore {
+    /// Created before 1 June 2023: system-wide `$export` only, no `GET` status.
+    pub(crate) fn is_pre_june_2023(&self) -> bool {
+        self.created_at < REST_EXPORT_CUTOFF
+    }
+
     pub(crate) fn status(&self, now: Instant) -> &'static str {
         match self.active_at {
             Some(at) if now < at => "CREATING",
@@ -56,8 +73,58 @@ impl State {
             name,
             created_at: epoch_now(),
             active_at,
+            resources: None,
         };
         self.datastores.entry(id).or_insert(datastore)
+    }
+}
+
+impl State {
+    /// The data store's resources for writing: the default population of the current settings
+    /// is materialised first (or an empty store, with `empty`).
+    pub(crate) fn resources_mut(&mut self, id: &str, empty: bool) -> Option<&mut ResourceStore> {
+        let (seed, patients) = (self.jobs_settings.seed, self.jobs_settings.patients);
+        let datastore = self.datastores.get_mut(id)?;
+        if empty {
+            datastore.resources = Some(ResourceStore::default());
+        }
+        Some(
+            datastore
+                .resources
+                .get_or_insert_with(|| ResourceStore::default_population(seed, patients)),
+        )
+    }
+
+    /// What `filter` selects in the data store (nothing for an unknown one).
+    pub(crate) fn select_resources(
+        &self,
+        id: &str,
+        filter: &ExportFilter,
+    ) -> Vec<(String, Vec<Arc<Value>>)> {
+        match self.datastores.get(id).map(|d| &d.resources) {
+            None => Vec::new(),
+            Some(Some(store)) => store.select(filter),
+            Some(None) => ResourceStore::default_population(
+                self.jobs_settings.seed,
+                self.jobs_settings.patients,
+            )
+            .select(filter),
+        }
+    }
+
+    /// Runs `read` on the data store's resources (the default population if never written).
+    pub(crate) fn with_resources<T>(
+        &self,
+        id: &str,
+        read: impl FnOnce(&ResourceStore) -> T,
+    ) -> Option<T> {
+        match &self.datastores.get(id)?.resources {
+            Some(store) => Some(read(store)),
+            None => Some(read(&ResourceStore::default_population(
+                self.jobs_settings.seed,
+                self.jobs_settings.patients,
+            ))),
+        }
     }
 }
 

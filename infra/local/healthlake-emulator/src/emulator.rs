@@ -1,7 +1,9 @@
 //! The emulated service's shared core: the [`Emulator`] handle, the [`State`] behind its one
 //! mutex, and the dispatch of HealthLake operations to the modules that implement them:
 //! [`crate::datastores`] (data stores), [`crate::jobs`] (export jobs), [`crate::worker`] (the
-//! account's queue that runs jobs to completion) and [`crate::control`] (the control API).
+//! account's queue that runs jobs to completion), [`crate::rest`] (FHIR REST `$export`),
+//! [`crate::store`] (a data store's resources) and [`crate::control`] /
+//! [`crate::store_control`] (the control API).
 //!
 //! All state sits behind one mutex that is never held across an `.await`, so every operation is
 //! a short synchronous step. Time moves jobs along in two ways:
@@ -40,6 +42,8 @@ pub(crate) struct State {
     pub(crate) job_tokens: HashMap<String, String>,
     /// The worker running the account's export queue, while it has work.
     pub(crate) worker: Option<Worker>,
+    /// When the last FHIR REST cancel was accepted (one per second per account).
+    pub(crate) last_rest_cancel: Option<tokio::time::Instant>,
     next_seq: u64,
     pub(crate) ids: SeededRng,
 }
@@ -54,6 +58,7 @@ impl State {
             jobs: Vec::new(),
             job_tokens: HashMap::new(),
             worker: None,
+            last_rest_cancel: None,
             next_seq: 0,
             ids: SeededRng::new(id_seed),
         };

@@ -195,10 +195,14 @@ impl ArmedFault {
 }
 
 fn check_operation(operation: &str) -> Result<(), String> {
-    if operation != "*" && !OPERATIONS.contains(&operation) {
+    if operation != "*"
+        && !OPERATIONS.contains(&operation)
+        && !crate::rest::OPERATIONS.contains(&operation)
+    {
         return Err(format!(
-            "unknown operation '{operation}': expected one of {} or '*'",
-            OPERATIONS.join(", ")
+            "unknown operation '{operation}': expected one of {}, {} or '*'",
+            OPERATIONS.join(", "),
+            crate::rest::OPERATIONS.join(", ")
         ));
     }
     Ok(())

@@ -8,6 +8,9 @@
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::{Value, json};
 
+/// `meta.lastUpdated` of the resources of [`generate`] (until the control API changes them).
+pub const DEFAULT_LAST_UPDATED: &str = "2024-06-30T00:00:00.000Z";
+
 /// The resource types an export writes, in the order their files are written.
 pub const RESOURCE_TYPES: [&str; 3] = ["Patient", "Encounter", "Observation"];
 
@@ -163,44 +166,114 @@ pub fn generate(seed: u64, patients: u32) -> Population {
         encounters: Vec::new(),
         observations: Vec::new(),
     };
-    // A fixed reference date, not today's: output must not depend on when the export runs.
-    let reference = NaiveDate::from_ymd_opt(2024, 6, 30).expect("valid date");
     for index in 0..patients {
-        let patient_id = rng.uuid();
-        population
-            .patients
-            .push(patient(&mut rng, &patient_id, index, reference));
-        for _ in 0..rng.between(1, 3) {
-            let encounter_id = rng.uuid();
-            let day = reference - Duration::days(rng.between(1, 720) as i64);
-            let start = day.and_time(
-                NaiveTime::from_hms_opt(rng.between(8, 16) as u32, 0, 0).expect("valid time"),
-            );
-            let end = start + Duration::minutes(rng.between(15, 90) as i64);
-            population
-                .encounters
-                .push(encounter(&mut rng, &encounter_id, &patient_id, start, end));
-            let first_vital = rng.between(0, VITAL_SIGNS.len() as u64 - 1) as usize;
-            for offset in 0..2 {
-                let vital = &VITAL_SIGNS[(first_vital + offset) % VITAL_SIGNS.len()];
-                let observation_id = rng.uuid();
-                population.observations.push(observation(
-                    &mut rng,
-                    vital,
-                    &observation_id,
-                    &patient_id,
-                    &encounter_id,
-                    start,
-                ));
-            }
-        }
+        let record = patient_record(&mut rng, index);
+        population.patients.push(record.patient);
+        population.encounters.extend(record.encounters);
+        population.observations.extend(record.observations);
     }
     population
 }
 
+/// One synthetic patient with one to three encounters and two vital-sign observations per
+/// encounter (what [`generate`] makes per patient, drawn from `rng` in the same order).
+pub struct PatientRecord {
+    pub patient: Value,
+    pub encounters: Vec<Value>,
+    pub observations: Vec<Value>,
+}
+
+/// The date synthetic clinical times are counted back from: fixed, so output never depends on
+/// when it is made.
+fn reference_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 6, 30).expect("valid date")
+}
+
+/// One patient's record; `index` numbers the patient (its MRN).
+pub fn patient_record(rng: &mut SeededRng, index: u32) -> PatientRecord {
+    let reference = reference_date();
+    let patient_id = rng.uuid();
+    let mut record = PatientRecord {
+        patient: patient(rng, &patient_id, index, reference),
+        encounters: Vec::new(),
+        observations: Vec::new(),
+    };
+    for _ in 0..rng.between(1, 3) {
+        let encounter_id = rng.uuid();
+        let day = reference - Duration::days(rng.between(1, 720) as i64);
+        let start = day.and_time(
+            NaiveTime::from_hms_opt(rng.between(8, 16) as u32, 0, 0).expect("valid time"),
+        );
+        let end = start + Duration::minutes(rng.between(15, 90) as i64);
+        record
+            .encounters
+            .push(encounter(rng, &encounter_id, &patient_id, start, end));
+        let first_vital = rng.between(0, VITAL_SIGNS.len() as u64 - 1) as usize;
+        for offset in 0..2 {
+            let vital = &VITAL_SIGNS[(first_vital + offset) % VITAL_SIGNS.len()];
+            let observation_id = rng.uuid();
+            record.observations.push(observation(
+                rng,
+                vital,
+                &observation_id,
+                &patient_id,
+                &encounter_id,
+                start,
+            ));
+        }
+    }
+    record
+}
+
+/// (SNOMED CT code, display) of common, non-identifying conditions.
+const CONDITIONS: [(&str, &str); 5] = [
+    ("38341003", "Hypertensive disorder"),
+    ("44054006", "Diabetes mellitus type 2"),
+    ("195967001", "Asthma"),
+    ("55822004", "Hyperlipidemia"),
+    ("40055000", "Chronic sinusitis"),
+];
+
+/// A synthetic Condition in `patient_id`'s compartment (`subject`).
+pub fn condition(rng: &mut SeededRng, patient_id: &str) -> Value {
+    let (code, display) = *rng.pick(&CONDITIONS);
+    let onset = reference_date() - Duration::days(rng.between(30, 3650) as i64);
+    json!({
+        "resourceType": "Condition",
+        "id": rng.uuid(),
+        "meta": meta(),
+        "clinicalStatus": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": "active"
+        }] },
+        "code": { "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }] },
+        "subject": { "reference": format!("Patient/{patient_id}") },
+        "onsetDateTime": onset.format("%Y-%m-%d").to_string()
+    })
+}
+
+/// A synthetic Group (`type` person, `actual`) whose members are `patient_ids`.
+pub fn group(id: &str, name: &str, patient_ids: &[String]) -> Value {
+    let members: Vec<Value> = patient_ids
+        .iter()
+        .map(|p| json!({ "entity": { "reference": format!("Patient/{p}") } }))
+        .collect();
+    json!({
+        "resourceType": "Group",
+        "id": id,
+        "meta": meta(),
+        "type": "person",
+        "actual": true,
+        "name": name,
+        "quantity": members.len(),
+        "member": members
+    })
+}
+
 fn meta() -> Value {
     json!({
-        "lastUpdated": "2024-06-30T00:00:00.000Z",
+        "versionId": "1",
+        "lastUpdated": DEFAULT_LAST_UPDATED,
         "tag": [{
             "system": "https://example.org/fhir/CodeSystem/data-origin",
             "code": "synthetic",

@@ -13,6 +13,7 @@ use crate::datastores::datastore_not_found;
 use crate::emulator::{Emulator, State, epoch_now};
 use crate::faults::OutcomeFault;
 use crate::pagination::{page_request, paginate};
+use crate::store::ExportFilter;
 use crate::validate::{S3Location, Violations};
 
 /// Every JobStatus value in the service model (what a ListFHIRExportJobs filter may name).
@@ -49,12 +50,14 @@ pub enum JobStatus {
 pub enum CancelOutcome {
     Completed,
     Failed,
+    /// Completed, asked for by `DELETE .../r4/export/<jobId>` (FHIR REST).
+    Requested,
 }
 
 impl CancelOutcome {
     pub fn status(self) -> JobStatus {
         match self {
-            Self::Completed => JobStatus::CancelCompleted,
+            Self::Completed | Self::Requested => JobStatus::CancelCompleted,
             Self::Failed => JobStatus::CancelFailed,
         }
     }
@@ -65,6 +68,7 @@ impl CancelOutcome {
             Self::Failed => {
                 "Export job could not be cancelled (injected through the emulator's control API)"
             }
+            Self::Requested => "Export job cancelled (DELETE of its FHIR REST export URL)",
         }
     }
 }
@@ -130,6 +134,33 @@ pub(crate) struct ExportJob {
     pub(crate) phase: Phase,
     pub(crate) forced_outcome: Option<OutcomeFault>,
     pub(crate) output_objects: Vec<String>,
+    /// What it exports (every resource, for StartFHIRExportJob).
+    pub(crate) filter: ExportFilter,
+    /// How a FHIR REST `$export` asked for it; `None` for StartFHIRExportJob.
+    pub(crate) rest: Option<RestQuery>,
+    /// Resources written, by type, in the order written.
+    pub(crate) output_counts: Vec<(String, usize)>,
+}
+
+/// The query of a FHIR REST `$export`, as given (for the jobs report).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct RestQuery {
+    pub(crate) output_format: Option<String>,
+    pub(crate) types: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+}
+
+/// A job to put in the account's queue.
+pub(crate) struct NewJob {
+    pub(crate) job_name: Option<String>,
+    pub(crate) datastore_id: String,
+    pub(crate) output: S3Configuration,
+    pub(crate) location: S3Location,
+    pub(crate) data_access_role_arn: String,
+    pub(crate) client_token: String,
+    pub(crate) filter: ExportFilter,
+    pub(crate) rest: Option<RestQuery>,
 }
 
 impl ExportJob {
@@ -230,42 +261,20 @@ impl Emulator {
         request: StartExportJobRequest,
     ) -> Result<StartExportJobResponse, ApiError> {
         let mut v = Violations::new();
-        if let Some(name) = &request.job_name {
-            v.identifier(name, "jobName", 1, 64);
-        }
-        let s3 = match &request.output_data_config {
-            None => {
-                v.required(None, "outputDataConfig");
-                None
-            }
-            Some(union) => s3_configuration(&mut v, union),
-        };
-        let location = s3.as_ref().and_then(|s3| {
-            let uri = v.required(
-                s3.s3_uri.as_deref(),
-                "outputDataConfig.s3Configuration.s3Uri",
-            );
-            let kms = v.required(
-                s3.kms_key_id.as_deref(),
-                "outputDataConfig.s3Configuration.kmsKeyId",
-            );
-            if let Some(kms) = kms {
-                v.kms_key_id(kms, "outputDataConfig.s3Configuration.kmsKeyId");
-            }
-            uri.and_then(|uri| v.s3_uri(uri, "outputDataConfig.s3Configuration.s3Uri"))
-        });
+        let target = check_target(
+            &mut v,
+            request.job_name.as_deref(),
+            request.output_data_config.as_ref(),
+        );
         if let Some(id) = v.required(request.datastore_id.as_deref(), "datastoreId") {
             v.identifier(id, "datastoreId", 1, 32);
         }
-        if let Some(arn) = v.required(request.data_access_role_arn.as_deref(), "dataAccessRoleArn")
-        {
-            v.role_arn(arn, "dataAccessRoleArn");
-        }
+        check_role(&mut v, request.data_access_role_arn.as_deref());
         if let Some(token) = &request.client_token {
             v.client_token(token, "clientToken");
         }
         v.finish()?;
-        let (Some(s3), Some(location)) = (s3, location) else {
+        let Some((s3, location)) = target else {
             unreachable!("validation reports a missing S3 configuration or URI")
         };
         let datastore_id = request.datastore_id.unwrap_or_default();
@@ -332,19 +341,44 @@ impl Emulator {
             )));
         }
 
+        let job_id = self.enqueue_job(
+            &mut state,
+            NewJob {
+                job_name: request.job_name,
+                datastore_id: datastore_id.clone(),
+                output,
+                location,
+                data_access_role_arn,
+                client_token: client_token.clone(),
+                filter: ExportFilter::full(),
+                rest: None,
+            },
+        );
+        state.job_tokens.insert(client_token, job_id.clone());
+        Ok(StartExportJobResponse {
+            job_id,
+            job_status: JobStatus::Submitted.as_str().to_string(),
+            datastore_id,
+        })
+    }
+
+    /// Puts a job at the end of the account's one queue (shared by StartFHIRExportJob and
+    /// FHIR REST `$export`), emits its Submitted event and wakes the worker; returns its id.
+    pub(crate) fn enqueue_job(&self, state: &mut State, job: NewJob) -> String {
         let job_id = state.new_id();
         let seq = state.seq();
         let forced_outcome = state.faults.take_job_outcome(&job_id);
         let describe_s3_uri = state.jobs_settings.describe_s3_uri;
+        let datastore_id = job.datastore_id.clone();
         state.jobs.push(ExportJob {
             seq,
             job_id: job_id.clone(),
-            job_name: request.job_name,
-            datastore_id: datastore_id.clone(),
-            output,
-            location,
-            data_access_role_arn,
-            client_token: client_token.clone(),
+            job_name: job.job_name,
+            datastore_id: job.datastore_id,
+            output: job.output,
+            location: job.location,
+            data_access_role_arn: job.data_access_role_arn,
+            client_token: job.client_token,
             describe_s3_uri,
             submit_time: epoch_now(),
             submitted: Instant::now(),
@@ -352,20 +386,18 @@ impl Emulator {
             phase: Phase::Waiting,
             forced_outcome,
             output_objects: Vec::new(),
+            filter: job.filter,
+            rest: job.rest,
+            output_counts: Vec::new(),
         });
-        state.job_tokens.insert(client_token, job_id.clone());
         tracing::info!(%job_id, %datastore_id, "export job submitted");
-        self.job_event(&state, &job_id, JobStatus::Submitted);
+        self.job_event(state, &job_id, JobStatus::Submitted);
         self.watch_for_queued(
             &job_id,
             Duration::from_millis(state.jobs_settings.submitted_ms),
         );
-        self.ensure_worker(&mut state);
-        Ok(StartExportJobResponse {
-            job_id,
-            job_status: JobStatus::Submitted.as_str().to_string(),
-            datastore_id,
-        })
+        self.ensure_worker(state);
+        job_id
     }
 
     pub fn describe_export_job(
@@ -458,6 +490,45 @@ impl Emulator {
             export_job_properties_list: page_items.into_iter().map(|(_, p)| p).collect(),
             next_token,
         })
+    }
+}
+
+/// Checks `JobName` and the `OutputDataConfig` union as StartFHIRExportJob does (FHIR REST
+/// `$export` takes the same body members); returns the configuration and where it points.
+pub(crate) fn check_target(
+    v: &mut Violations,
+    job_name: Option<&str>,
+    output_data_config: Option<&serde_json::Map<String, Value>>,
+) -> Option<(S3ConfigurationRequest, S3Location)> {
+    if let Some(name) = job_name {
+        v.identifier(name, "jobName", 1, 64);
+    }
+    let s3 = match output_data_config {
+        None => {
+            v.required(None, "outputDataConfig");
+            None
+        }
+        Some(union) => s3_configuration(v, union),
+    }?;
+    let uri = v.required(
+        s3.s3_uri.as_deref(),
+        "outputDataConfig.s3Configuration.s3Uri",
+    );
+    let kms = v.required(
+        s3.kms_key_id.as_deref(),
+        "outputDataConfig.s3Configuration.kmsKeyId",
+    );
+    if let Some(kms) = kms {
+        v.kms_key_id(kms, "outputDataConfig.s3Configuration.kmsKeyId");
+    }
+    let location = uri.and_then(|uri| v.s3_uri(uri, "outputDataConfig.s3Configuration.s3Uri"))?;
+    Some((s3, location))
+}
+
+/// `DataAccessRoleArn`: required, an IAM role ARN.
+pub(crate) fn check_role(v: &mut Violations, role: Option<&str>) {
+    if let Some(arn) = v.required(role, "dataAccessRoleArn") {
+        v.role_arn(arn, "dataAccessRoleArn");
     }
 }
 

@@ -1,6 +1,7 @@
 //! A local Amazon HealthLake for the offline stack: the real AWS JSON 1.0 wire protocol for data
-//! stores and FHIR export jobs, with validation, idempotency, a queued job lifecycle, injectable
-//! faults, and synthetic FHIR output written to S3.
+//! stores and FHIR export jobs, and the FHIR REST bulk `$export` (with status and cancel), with
+//! validation, idempotency, a queued job lifecycle, injectable faults, data stores of synthetic,
+//! versioned FHIR resources that change at given times, and NDJSON output written to S3.
 
 pub mod api;
 pub mod config;
@@ -13,8 +14,11 @@ pub mod faults;
 pub mod fhir;
 pub mod jobs;
 mod pagination;
+pub mod rest;
 pub mod server;
 pub mod sink;
+pub mod store;
+mod store_control;
 pub mod validate;
 mod worker;
 

@@ -21,6 +21,7 @@ use crate::emulator::Emulator;
 use crate::events::control as events_control;
 use crate::faults::{ArmedFault, ErrorKind, ForcedOutcome, KINDS, OutcomeFault, SERVICE};
 use crate::jobs::CancelOutcome;
+use crate::rest::{self, RestRequest, RestResponse};
 
 const AMZ_JSON: &str = "application/x-amz-json-1.0";
 
@@ -67,10 +68,17 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let authorization = request
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let header = |name: hyper::header::HeaderName| {
+        request
+            .headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let authorization = header(hyper::header::AUTHORIZATION);
+    let host = header(hyper::header::HOST)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()));
+    let content_type = header(CONTENT_TYPE);
+    let prefer = header(hyper::header::HeaderName::from_static("prefer"));
     let body = match request.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
@@ -80,6 +88,26 @@ async fn handle(
             ));
         }
     };
+    if rest::is_rest_path(&path) {
+        let response = emulator.rest(&RestRequest {
+            method: method.as_str(),
+            path: &path,
+            query: &query,
+            host: host.as_deref(),
+            content_type: content_type.as_deref(),
+            prefer: prefer.as_deref(),
+            authorization: authorization.as_deref(),
+            body: &body,
+        });
+        if let Some(delay) = response.delay {
+            tracing::info!(?delay, "answer delayed by an injected fault");
+            tokio::time::sleep(delay).await;
+        }
+        return Ok(rest_http(response));
+    }
+    if let Some(rest) = path.strip_prefix("/_emulator/datastores/") {
+        return Ok(datastore_control(&emulator, &method, rest, &query, &body));
+    }
     if let (&Method::POST, "/") = (&method, path.as_str()) {
         let (response, delay) = healthlake(
             &emulator,
@@ -301,6 +329,65 @@ fn cancel_job(emulator: &Emulator, job_id: &str, body: &[u8]) -> Response<Full<B
     }
 }
 
+/// A FHIR REST answer as HTTP.
+fn rest_http(answer: RestResponse) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(answer.body.to_string())));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(
+        "x-amzn-RequestId",
+        HeaderValue::from_str(&request_id()).expect("ascii"),
+    );
+    response
+}
+
+/// `/_emulator/datastores/<id>[/resources[/<type>/<rid>]]`: see [`crate::store_control`].
+fn datastore_control(
+    emulator: &Emulator,
+    method: &Method,
+    rest: &str,
+    query: &str,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
+    let segments: Vec<String> = rest.split('/').map(percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let result = match (method, &segments[..]) {
+        (&Method::POST, [id]) => emulator.control_datastore(id, body),
+        (&Method::GET, [id, "resources"]) => {
+            let resource_type = query
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(name, _)| *name == "type")
+                .map(|(_, value)| percent_decode(value));
+            emulator.control_resources_summary(id, resource_type.as_deref())
+        }
+        (&Method::POST, [id, "resources"]) => emulator.control_write_resources(id, body),
+        (&Method::GET, [id, "resources", resource_type, resource_id]) => {
+            emulator.control_resource(id, resource_type, resource_id)
+        }
+        _ => Err((
+            404,
+            format!(
+                "no control route {method} /_emulator/datastores/{rest}: POST <id>, GET or POST \
+                 <id>/resources, GET <id>/resources/<type>/<id>"
+            ),
+        )),
+    };
+    match result {
+        Ok(value) => control_ok(value),
+        Err((status, message)) => control_error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &message,
+        ),
+    }
+}
+
 fn request_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -414,6 +501,7 @@ struct ConfigUpdate {
     cancel_ms: Option<u64>,
     creating_ms: Option<u64>,
     describe_s3_uri: Option<S3UriForm>,
+    rest_cancel_interval_ms: Option<u64>,
 }
 
 fn update_config(current: JobSettings, body: &[u8]) -> Result<JobSettings, String> {
@@ -427,6 +515,9 @@ fn update_config(current: JobSettings, body: &[u8]) -> Result<JobSettings, Strin
         cancel_ms: update.cancel_ms.unwrap_or(current.cancel_ms),
         creating_ms: update.creating_ms.unwrap_or(current.creating_ms),
         describe_s3_uri: update.describe_s3_uri.unwrap_or(current.describe_s3_uri),
+        rest_cancel_interval_ms: update
+            .rest_cancel_interval_ms
+            .unwrap_or(current.rest_cancel_interval_ms),
     })
 }
 

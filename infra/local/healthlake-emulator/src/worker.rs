@@ -6,16 +6,16 @@
 //! CANCEL_IN_PROGRESS, `cancel_ms` each, then CANCEL_COMPLETED or CANCEL_FAILED); a cancelled job
 //! that was running keeps the slot until its cancellation ends.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::config::JobSettings;
 use crate::emulator::{Emulator, State, epoch_now};
 use crate::faults::{ForcedOutcome, OutcomeFault};
-use crate::fhir::{self, RESOURCE_TYPES};
 use crate::jobs::{CancelOutcome, JobStatus, Phase};
 use crate::sink::PutObject;
 use crate::validate::S3Location;
@@ -37,7 +37,8 @@ struct CompletionPlan {
     location: S3Location,
     folder: String,
     kms_key_id: String,
-    jobs_settings: JobSettings,
+    /// What it exports, taken from its data store when its in-progress time is up.
+    resources: Vec<(String, Vec<Arc<Value>>)>,
 }
 
 /// What the worker does next.
@@ -117,14 +118,16 @@ impl Emulator {
                         wake = earliest(wake, until);
                     } else {
                         job.phase = Phase::Writing;
-                        let plan = CompletionPlan {
+                        let mut plan = CompletionPlan {
                             job_id: job.job_id.clone(),
                             forced_outcome: job.forced_outcome.clone(),
                             location: job.location.clone(),
                             folder: job.output_folder(),
                             kms_key_id: job.output.kms_key_id.clone(),
-                            jobs_settings: settings,
+                            resources: Vec::new(),
                         };
+                        let (datastore_id, filter) = (job.datastore_id.clone(), job.filter.clone());
+                        plan.resources = state.select_resources(&datastore_id, &filter);
                         return Step::Write(plan);
                     }
                 }
@@ -159,17 +162,12 @@ impl Emulator {
     }
 
     /// Ends a written job, unless it was cancelled (or reset away) meanwhile.
-    fn finish(
-        &self,
-        job_id: &str,
-        status: JobStatus,
-        message: Option<String>,
-        output_objects: Vec<String>,
-    ) {
+    fn finish(&self, job_id: &str, status: JobStatus, message: Option<String>, output: Written) {
         let mut state = self.state();
         let mut finished = false;
         if let Some(job) = state.job_mut(job_id) {
-            job.output_objects = output_objects;
+            job.output_objects = output.objects;
+            job.output_counts = output.counts;
             if matches!(job.phase, Phase::Writing) {
                 job.phase = Phase::Finished {
                     status,
@@ -222,41 +220,96 @@ impl Emulator {
         Ok(())
     }
 
-    /// Writes the synthetic population as NDJSON, one file per resource type (and per
-    /// [`RESOURCES_PER_FILE`]); returns the URIs written.
-    async fn write_output(&self, plan: &CompletionPlan) -> Result<Vec<String>, String> {
-        let population = fhir::generate(plan.jobs_settings.seed, plan.jobs_settings.patients);
-        let mut written = Vec::new();
-        for resource_type in RESOURCE_TYPES {
-            for (n, chunk) in population
-                .of_type(resource_type)
-                .chunks(RESOURCES_PER_FILE)
-                .enumerate()
-            {
+    /// Writes the job's resources as NDJSON, one file per resource type (and per
+    /// [`RESOURCES_PER_FILE`]), up to [`PUTS_IN_FLIGHT`] files at a time (serialised off the
+    /// runtime's thread); stops starting files once the job is no longer being written (a
+    /// cancellation). Returns the URIs written and the count of each type.
+    async fn write_output(&self, plan: &CompletionPlan) -> Result<Written, String> {
+        let mut written = Written::default();
+        let mut in_flight = tokio::task::JoinSet::new();
+        for (resource_type, resources) in &plan.resources {
+            written
+                .counts
+                .push((resource_type.clone(), resources.len()));
+            for (n, chunk) in resources.chunks(RESOURCES_PER_FILE).enumerate() {
+                while in_flight.len() >= PUTS_IN_FLIGHT {
+                    joined(in_flight.join_next().await)?;
+                }
+                if !self.still_writing(&plan.job_id) {
+                    tracing::info!(job_id = %plan.job_id, "export output stopped: the job is no longer running");
+                    while let Some(result) = in_flight.join_next().await {
+                        joined(Some(result))?;
+                    }
+                    return Ok(written);
+                }
                 let key = plan.location.key(&format!(
                     "{}/{resource_type}/{resource_type}-{n}.ndjson",
                     plan.folder
                 ));
-                let mut body = Vec::new();
-                for resource in chunk {
-                    serde_json::to_writer(&mut body, resource).map_err(|e| e.to_string())?;
-                    body.push(b'\n');
-                }
-                let uri = format!("s3://{}/{key}", plan.location.bucket);
-                self.inner
-                    .sink
-                    .put_object(PutObject {
-                        bucket: plan.location.bucket.clone(),
+                written
+                    .objects
+                    .push(format!("s3://{}/{key}", plan.location.bucket));
+                let chunk: Vec<Arc<Value>> = chunk.to_vec();
+                let sink = self.inner.sink.clone();
+                let (bucket, kms_key_id) = (plan.location.bucket.clone(), plan.kms_key_id.clone());
+                in_flight.spawn(async move {
+                    let body = tokio::task::spawn_blocking(move || ndjson(&chunk))
+                        .await
+                        .map_err(|e| e.to_string())??;
+                    sink.put_object(PutObject {
+                        bucket,
                         key,
                         body,
-                        kms_key_id: plan.kms_key_id.clone(),
+                        kms_key_id,
                     })
-                    .await?;
-                written.push(uri);
+                    .await
+                });
             }
+        }
+        while let Some(result) = in_flight.join_next().await {
+            joined(Some(result))?;
         }
         Ok(written)
     }
+
+    /// Whether the job's output is still being written (not cancelled or reset away).
+    fn still_writing(&self, job_id: &str) -> bool {
+        matches!(
+            self.state().job(job_id).map(|j| &j.phase),
+            Some(Phase::Writing)
+        )
+    }
+}
+
+/// Objects written at once by one job.
+const PUTS_IN_FLIGHT: usize = 4;
+
+/// One resource per line.
+fn ndjson(resources: &[Arc<Value>]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    for resource in resources {
+        serde_json::to_writer(&mut body, resource.as_ref()).map_err(|e| e.to_string())?;
+        body.push(b'\n');
+    }
+    Ok(body)
+}
+
+/// The result of a finished write task, if there was one.
+fn joined(
+    result: Option<Result<Result<(), String>, tokio::task::JoinError>>,
+) -> Result<(), String> {
+    match result {
+        None => Ok(()),
+        Some(Ok(outcome)) => outcome,
+        Some(Err(e)) => Err(format!("export output task failed: {e}")),
+    }
+}
+
+/// What a job wrote: object URIs, and resources per type.
+#[derive(Debug, Default)]
+struct Written {
+    objects: Vec<String>,
+    counts: Vec<(String, usize)>,
 }
 
 /// Runs the account's jobs one at a time, in submission order, until none is left.
@@ -284,7 +337,7 @@ async fn run_queue(emulator: Emulator, worker_id: u64) {
             Some(OutcomeFault {
                 outcome: ForcedOutcome::Failed,
                 message,
-            }) => (JobStatus::Failed, Some(message.clone()), Vec::new()),
+            }) => (JobStatus::Failed, Some(message.clone()), Written::default()),
             forced => match emulator.write_output(&plan).await {
                 Ok(written) => match forced {
                     Some(fault) => (
@@ -296,7 +349,7 @@ async fn run_queue(emulator: Emulator, worker_id: u64) {
                 },
                 Err(reason) => {
                     tracing::warn!(%job_id, %reason, "export output could not be written");
-                    (JobStatus::Failed, Some(reason), Vec::new())
+                    (JobStatus::Failed, Some(reason), Written::default())
                 }
             },
         };

@@ -1,0 +1,625 @@
+//! HealthLake's FHIR REST bulk export, on the same port as the JSON API (AWS HealthLake
+//! developer guide, "Exporting HealthLake data with FHIR $export",
+//! <https://docs.aws.amazon.com/healthlake/latest/devguide/reference-fhir-operations-export.html>):
+//!
+//! - `POST /datastore/<id>/r4/$export` (system), `.../r4/Patient/$export` (all patients),
+//!   `.../r4/Group/<groupId>/$export` (one group's patients): query `_outputFormat`, `_type`,
+//!   `_since`, `_until`; headers `Content-Type: application/fhir+json`, `Prefer: respond-async`;
+//!   body `{"JobName", "OutputDataConfig": {"S3Configuration": {"S3Uri", "KmsKeyId"}},
+//!   "DataAccessRoleArn"}`. Answer 202, `Content-Location: .../r4/export/<jobId>`,
+//!   `{"datastoreId", "jobStatus", "jobId"}`. The job joins the account's one FIFO queue, with
+//!   StartFHIRExportJob's jobs, and shows in Describe/ListFHIRExportJobs.
+//! - `GET /datastore/<id>/r4/export/<jobId>`: `{"exportJobProperties": {...}}`.
+//! - `DELETE /datastore/<id>/r4/export/<jobId>`: cancel (one per second per account).
+//!
+//! Errors are FHIR `OperationOutcome` documents. Requests need a SigV4 `Authorization` header
+//! for service `healthlake` (checked as for the JSON API, the signature is not verified).
+//!
+//! Where the documentation is silent the emulator guesses; each guess says so below (`GUESS`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use crate::api::ApiError;
+use crate::emulator::{Emulator, State};
+use crate::faults::CallFault;
+use crate::jobs::{
+    CancelOutcome, ExportJob, JobStatus, NewJob, RestQuery, check_role, check_target,
+};
+use crate::server::check_authorization;
+use crate::store::{ExportFilter, Scope, format_instant, is_r4_resource_type, parse_instant};
+use crate::validate::Violations;
+
+/// The IAM actions of the three REST calls; also the `operation` of their injectable faults.
+pub const OPERATIONS: [&str; 3] = [
+    "StartFHIRExportJobWithPost",
+    "DescribeFHIRExportJobWithGet",
+    "CancelFHIRExportJobWithDelete",
+];
+/// `_outputFormat` values accepted (the Bulk Data spec's NDJSON names); all give NDJSON.
+pub const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// A FHIR REST request, as the HTTP layer hands it over.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestRequest<'a> {
+    pub method: &'a str,
+    /// The path, still percent-encoded.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub host: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub prefer: Option<&'a str>,
+    pub authorization: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// What to answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Value,
+    /// An injected delay before answering.
+    pub delay: Option<Duration>,
+}
+
+impl RestResponse {
+    fn json(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", "application/json".to_string())],
+            body,
+            delay: None,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A FHIR `OperationOutcome` with one error issue, as an error answer.
+pub fn operation_outcome(status: u16, code: &str, diagnostics: &str) -> RestResponse {
+    let mut response = RestResponse::json(
+        status,
+        json!({
+            "resourceType": "OperationOutcome",
+            "issue": [{ "severity": "error", "code": code, "diagnostics": diagnostics }],
+        }),
+    );
+    response.headers[0].1 = FHIR_JSON.to_string();
+    response
+}
+
+fn invalid(diagnostics: &str) -> RestResponse {
+    operation_outcome(400, "invalid", diagnostics)
+}
+
+fn not_found(diagnostics: &str) -> RestResponse {
+    operation_outcome(404, "not-found", diagnostics)
+}
+
+/// A modelled error (an injected fault, a failed authentication) as an OperationOutcome with
+/// the HTTP status a REST API gives it. GUESS: the documentation lists no REST error table;
+/// throttling is 429 and authentication failures 403 as on AWS's other REST front doors.
+pub fn outcome_of(error: &ApiError) -> RestResponse {
+    let (status, code) = match error {
+        ApiError::Validation(_) | ApiError::Serialization(_) => (400, "invalid"),
+        ApiError::ResourceNotFound(_) => (404, "not-found"),
+        ApiError::Throttling(_) => (429, "throttled"),
+        ApiError::InternalServer(_) => (500, "exception"),
+        ApiError::AccessDenied(_) => (403, "forbidden"),
+        ApiError::FailedDependency(_) => (424, "exception"),
+        ApiError::MissingAuthenticationToken(_)
+        | ApiError::IncompleteSignature(_)
+        | ApiError::InvalidSignature(_)
+        | ApiError::UnrecognizedClient(_) => (403, "security"),
+        ApiError::UnknownOperation(_) => (404, "not-supported"),
+    };
+    let mut response = operation_outcome(status, code, error.message());
+    response
+        .headers
+        .push(("x-amzn-ErrorType", error.type_name().to_string()));
+    if status == 429 {
+        response.headers.push(("retry-after", "1".to_string()));
+    }
+    response
+}
+
+/// Which REST call a request is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Start {
+        datastore_id: String,
+        scope: Scope,
+    },
+    Status {
+        datastore_id: String,
+        job_id: String,
+    },
+    Cancel {
+        datastore_id: String,
+        job_id: String,
+    },
+}
+
+impl Route {
+    fn operation(&self) -> &'static str {
+        match self {
+            Self::Start { .. } => OPERATIONS[0],
+            Self::Status { .. } => OPERATIONS[1],
+            Self::Cancel { .. } => OPERATIONS[2],
+        }
+    }
+}
+
+/// Whether `path` is one of the FHIR REST paths (`/datastore/...`).
+pub fn is_rest_path(path: &str) -> bool {
+    path.starts_with("/datastore/")
+}
+
+fn route(method: &str, path: &str) -> Result<Route, RestResponse> {
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let no_route = || {
+        not_found(&format!(
+            "The HealthLake emulator serves no FHIR REST route {method} {path}: it serves POST \
+             /datastore/<id>/r4/$export, POST /datastore/<id>/r4/Patient/$export, POST \
+             /datastore/<id>/r4/Group/<groupId>/$export, and GET or DELETE \
+             /datastore/<id>/r4/export/<jobId>"
+        ))
+    };
+    let ["datastore", datastore_id, "r4", rest @ ..] = &segments[..] else {
+        return Err(no_route());
+    };
+    let datastore_id = datastore_id.to_string();
+    let scope = match rest {
+        ["$export"] => Some(Scope::System),
+        ["Patient", "$export"] => Some(Scope::Patient),
+        ["Group", group_id, "$export"] if !group_id.is_empty() => {
+            Some(Scope::Group(group_id.to_string()))
+        }
+        _ => None,
+    };
+    if let Some(scope) = scope {
+        return match method {
+            "POST" => Ok(Route::Start {
+                datastore_id,
+                scope,
+            }),
+            // GUESS: HealthLake also lists GET kick-offs for Patient and Group; the emulator
+            // (like this project) uses POST only, which carries the output configuration.
+            _ => Err(operation_outcome(
+                405,
+                "not-supported",
+                &format!("{method} $export is not supported by the emulator: use POST"),
+            )),
+        };
+    }
+    match (method, rest) {
+        ("GET", ["export", job_id]) if !job_id.is_empty() => Ok(Route::Status {
+            datastore_id,
+            job_id: job_id.to_string(),
+        }),
+        ("DELETE", ["export", job_id]) if !job_id.is_empty() => Ok(Route::Cancel {
+            datastore_id,
+            job_id: job_id.to_string(),
+        }),
+        (_, ["export", _]) => Err(operation_outcome(
+            405,
+            "not-supported",
+            &format!("{method} is not supported on an export: use GET (status) or DELETE (cancel)"),
+        )),
+        _ => Err(no_route()),
+    }
+}
+
+/// The body of a `$export` POST: StartFHIRExportJob's members less DatastoreId (in the path)
+/// and ClientToken (the REST API has none). GUESS: other members are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct StartBody {
+    job_name: Option<String>,
+    output_data_config: Option<Map<String, Value>>,
+    data_access_role_arn: Option<String>,
+}
+
+/// A `$export` query, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ExportQuery {
+    filter_types: Option<Vec<String>>,
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    given: RestQuery,
+}
+
+fn parse_query(query: &str) -> Result<ExportQuery, String> {
+    let mut given = RestQuery::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (name, value) = (percent_decode(name), percent_decode(value));
+        let slot = match name.as_str() {
+            "_outputFormat" => &mut given.output_format,
+            "_type" => &mut given.types,
+            "_since" => &mut given.since,
+            "_until" => &mut given.until,
+            // GUESS: HealthLake documents these four; anything else is refused rather than
+            // ignored, so that a client's typo cannot silently widen an export.
+            other => {
+                return Err(format!(
+                    "Unsupported $export parameter '{other}': supported are _outputFormat, \
+                     _type, _since and _until"
+                ));
+            }
+        };
+        if slot.is_some() {
+            return Err(format!("Parameter {name} given more than once"));
+        }
+        *slot = Some(value);
+    }
+    if let Some(format) = &given.output_format
+        && !OUTPUT_FORMATS.contains(&format.as_str())
+    {
+        return Err(format!(
+            "_outputFormat '{format}' is not supported: use one of {}",
+            OUTPUT_FORMATS.join(", ")
+        ));
+    }
+    let filter_types = match &given.types {
+        None => None,
+        Some(list) => {
+            let mut types: Vec<String> = Vec::new();
+            for name in list.split(',').map(str::trim) {
+                if !is_r4_resource_type(name) {
+                    return Err(format!(
+                        "_type '{name}' is not a FHIR R4 resource type (in _type={list})"
+                    ));
+                }
+                if !types.iter().any(|t| t == name) {
+                    types.push(name.to_string());
+                }
+            }
+            Some(types)
+        }
+    };
+    let instant = |name: &str, value: &Option<String>| -> Result<Option<i64>, String> {
+        value
+            .as_deref()
+            .map(|text| {
+                parse_instant(text).ok_or_else(|| {
+                    format!(
+                        "{name} '{text}' is not a FHIR instant (e.g. 2026-11-01T00:00:00Z or \
+                         2026-11-01T00:00:00.000+00:00; encode '+' as %2B in a query)"
+                    )
+                })
+            })
+            .transpose()
+    };
+    let since_ms = instant("_since", &given.since)?;
+    let until_ms = instant("_until", &given.until)?;
+    if let (Some(since), Some(until)) = (since_ms, until_ms)
+        && since >= until
+    {
+        return Err(format!(
+            "_since ({}) must be before _until ({})",
+            given.since.as_deref().unwrap_or_default(),
+            given.until.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(ExportQuery {
+        filter_types,
+        since_ms,
+        until_ms,
+        given,
+    })
+}
+
+/// The media type of a header value, without parameters, lowercased.
+fn media_type(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+impl Emulator {
+    /// Answers one FHIR REST request: authentication first (403), then the route (404/405),
+    /// then injected faults, then the call.
+    pub fn rest(&self, request: &RestRequest<'_>) -> RestResponse {
+        if let Err(error) = check_authorization(request.authorization, &self.settings().region) {
+            return outcome_of(&error);
+        }
+        let route = match route(request.method, request.path) {
+            Ok(route) => route,
+            Err(response) => return response,
+        };
+        let fault = self.state().faults.take_call(route.operation());
+        let delay = match fault {
+            Some(CallFault::Error(error)) => return outcome_of(&error),
+            Some(CallFault::Delay(delay)) => Some(delay),
+            None => None,
+        };
+        let mut response = match route {
+            Route::Start {
+                datastore_id,
+                scope,
+            } => self.rest_start(&datastore_id, scope, request),
+            Route::Status {
+                datastore_id,
+                job_id,
+            } => self.rest_status(&datastore_id, &job_id),
+            Route::Cancel {
+                datastore_id,
+                job_id,
+            } => self.rest_cancel(&datastore_id, &job_id),
+        };
+        response.delay = delay;
+        response
+    }
+
+    fn rest_start(
+        &self,
+        datastore_id: &str,
+        scope: Scope,
+        request: &RestRequest<'_>,
+    ) -> RestResponse {
+        let mut state = self.state();
+        let Some(datastore) = state.datastores.get(datastore_id) else {
+            return not_found(&format!("Data store {datastore_id} does not exist"));
+        };
+        if scope != Scope::System && datastore.is_pre_june_2023() {
+            return operation_outcome(
+                400,
+                "not-supported",
+                &format!(
+                    "Data store {datastore_id} was created before June 1, 2023: it supports only \
+                     system-wide FHIR REST exports (POST /datastore/{datastore_id}/r4/$export), \
+                     not {} exports",
+                    scope.name()
+                ),
+            );
+        }
+        let datastore_status = datastore.status(Instant::now());
+        if request.content_type.map(media_type).as_deref() != Some(FHIR_JSON) {
+            return invalid(&format!(
+                "Content-Type must be {FHIR_JSON}, not {}",
+                request.content_type.unwrap_or("(none)")
+            ));
+        }
+        let prefers_async = request.prefer.is_some_and(|p| {
+            p.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("respond-async"))
+        });
+        if !prefers_async {
+            return invalid(&format!(
+                "$export is asynchronous: the Prefer header must be respond-async, not {}",
+                request.prefer.unwrap_or("(none)")
+            ));
+        }
+        let query = match parse_query(request.query) {
+            Ok(query) => query,
+            Err(message) => return invalid(&message),
+        };
+        let body: StartBody = if request.body.iter().all(u8::is_ascii_whitespace) {
+            StartBody::default()
+        } else {
+            match serde_json::from_slice(request.body) {
+                Ok(body) => body,
+                Err(e) => return invalid(&format!("Could not parse the request body: {e}")),
+            }
+        };
+        let mut v = Violations::new();
+        let target = check_target(
+            &mut v,
+            body.job_name.as_deref(),
+            body.output_data_config.as_ref(),
+        );
+        check_role(&mut v, body.data_access_role_arn.as_deref());
+        if let Err(error) = v.finish() {
+            return outcome_of(&error);
+        }
+        let Some((s3, location)) = target else {
+            unreachable!("validation reports a missing S3 configuration or URI")
+        };
+        if datastore_status != "ACTIVE" {
+            return invalid(&format!(
+                "Data store {datastore_id} is {datastore_status}: an export can start only on an \
+                 ACTIVE data store"
+            ));
+        }
+        if let Scope::Group(group_id) = &scope {
+            let exists = state
+                .with_resources(datastore_id, |store| store.has_group(group_id))
+                .unwrap_or(false);
+            if !exists {
+                return not_found(&format!(
+                    "Group {group_id} does not exist in data store {datastore_id}"
+                ));
+            }
+        }
+        let filter = ExportFilter {
+            scope,
+            types: query.filter_types,
+            since_ms: query.since_ms,
+            until_ms: query.until_ms,
+        };
+        let job_id = self.enqueue_job(
+            &mut state,
+            NewJob {
+                job_name: body.job_name,
+                datastore_id: datastore_id.to_string(),
+                output: crate::api::S3Configuration {
+                    s3_uri: s3.s3_uri.unwrap_or_default(),
+                    kms_key_id: s3.kms_key_id.unwrap_or_default(),
+                },
+                location,
+                data_access_role_arn: body.data_access_role_arn.unwrap_or_default(),
+                // The REST API has no ClientToken: idempotency is the caller's.
+                client_token: String::new(),
+                filter,
+                rest: Some(query.given),
+            },
+        );
+        let mut response = RestResponse::json(
+            202,
+            json!({
+                "datastoreId": datastore_id,
+                "jobStatus": JobStatus::Submitted.as_str(),
+                "jobId": job_id,
+            }),
+        );
+        // GUESS: the scheme and host the request came to (HealthLake answers its own endpoint).
+        let host = request.host.unwrap_or("127.0.0.1");
+        response.headers.push((
+            "content-location",
+            format!("http://{host}/datastore/{datastore_id}/r4/export/{job_id}"),
+        ));
+        response
+    }
+
+    fn rest_status(&self, datastore_id: &str, job_id: &str) -> RestResponse {
+        let state = self.state();
+        let Some(datastore) = state.datastores.get(datastore_id) else {
+            return not_found(&format!("Data store {datastore_id} does not exist"));
+        };
+        if datastore.is_pre_june_2023() {
+            // GUESS: the documentation says only that this is not supported; the emulator
+            // answers 400 with a diagnostic naming the way that works.
+            return operation_outcome(
+                400,
+                "not-supported",
+                &format!(
+                    "Data store {datastore_id} was created before June 1, 2023: getting an \
+                     export's status with GET is not supported; use DescribeFHIRExportJob"
+                ),
+            );
+        }
+        match job_in(&state, datastore_id, job_id) {
+            Err(response) => response,
+            Ok(job) => RestResponse::json(
+                200,
+                json!({ "exportJobProperties": rest_properties(&state, job) }),
+            ),
+        }
+    }
+
+    fn rest_cancel(&self, datastore_id: &str, job_id: &str) -> RestResponse {
+        {
+            let mut state = self.state();
+            // HealthLake allows one REST cancel per second per account (endpoints and quotas).
+            let interval = Duration::from_millis(state.jobs_settings.rest_cancel_interval_ms);
+            let now = Instant::now();
+            if let Some(last) = state.last_rest_cancel
+                && now < last + interval
+            {
+                return outcome_of(&ApiError::Throttling(format!(
+                    "Rate exceeded: one export cancel request per {} ms per account",
+                    interval.as_millis()
+                )));
+            }
+            state.last_rest_cancel = Some(now);
+            if !state.datastores.contains_key(datastore_id) {
+                return not_found(&format!("Data store {datastore_id} does not exist"));
+            }
+            if let Err(response) = job_in(&state, datastore_id, job_id) {
+                return response;
+            }
+        }
+        match self.cancel(job_id, CancelOutcome::Requested) {
+            // GUESS: 202 (as the Bulk Data spec's DELETE) with the start answer's shape.
+            Ok(()) => RestResponse::json(
+                202,
+                json!({
+                    "datastoreId": datastore_id,
+                    "jobStatus": JobStatus::CancelSubmitted.as_str(),
+                    "jobId": job_id,
+                }),
+            ),
+            // GUESS: an ended (or already cancelling) job is a 400 business-rule error.
+            Err((_, message)) => operation_outcome(400, "business-rule", &message),
+        }
+    }
+}
+
+fn job_in<'s>(
+    state: &'s State,
+    datastore_id: &str,
+    job_id: &str,
+) -> Result<&'s ExportJob, RestResponse> {
+    state
+        .job(job_id)
+        .filter(|j| j.datastore_id == datastore_id)
+        .ok_or_else(|| {
+            not_found(&format!(
+                "Export job {job_id} does not exist in data store {datastore_id}"
+            ))
+        })
+}
+
+/// DescribeFHIRExportJob's properties in the REST API's camelCase. GUESS: times are ISO 8601
+/// (UTC, milliseconds), like the `aws.healthlake` events; the S3 members camelCase too.
+fn rest_properties(state: &State, job: &ExportJob) -> Value {
+    let properties = state.job_properties(job, Instant::now());
+    let time = |epoch: f64| format_instant((epoch * 1000.0).round() as i64);
+    let mut value = json!({
+        "jobId": properties.job_id,
+        "jobStatus": properties.job_status,
+        "submitTime": time(properties.submit_time),
+        "datastoreId": properties.datastore_id,
+        "outputDataConfig": {
+            "s3Configuration": {
+                "s3Uri": properties.output_data_config.s3_configuration.s3_uri,
+                "kmsKeyId": properties.output_data_config.s3_configuration.kms_key_id,
+            }
+        },
+        "dataAccessRoleArn": properties.data_access_role_arn,
+    });
+    if let Some(name) = properties.job_name {
+        value["jobName"] = json!(name);
+    }
+    if let Some(end) = properties.end_time {
+        value["endTime"] = json!(time(end));
+    }
+    if let Some(message) = properties.message {
+        value["message"] = json!(message);
+    }
+    value
+}
+
+/// Decodes `%XX` escapes; a `+` stays a `+` (FHIR instants carry time zones like `+00:00`).
+pub(crate) fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(byte) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            decoded.push(byte);
+            i += 3;
+            continue;
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+#[cfg(test)]
+mod tests;

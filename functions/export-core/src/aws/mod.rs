@@ -4,6 +4,7 @@
 
 pub mod announce;
 pub mod healthlake;
+pub mod s3;
 pub mod sdk_error;
 pub mod sfn;
 pub mod sns;

@@ -196,6 +196,33 @@ impl JobEventsSettings {
     }
 }
 
+/// The write-manifest function's settings: the region, for the manifest's `request` URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestSettings {
+    /// `AWS_REGION`, which Lambda sets: the data stores' and the bucket's region.
+    pub region: String,
+}
+
+impl ManifestSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let region = Vars(lookup).required("AWS_REGION")?;
+        let valid = region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(ConfigError {
+                variable: "AWS_REGION",
+                problem: "must be a region name such as us-east-1".into(),
+            });
+        }
+        Ok(ManifestSettings { region })
+    }
+}
+
 impl PollSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -413,6 +440,22 @@ pub(crate) mod tests {
         assert_eq!(
             (poll.policies.polling.max_wait_seconds, poll.warnings.len()),
             (600, 1)
+        );
+    }
+
+    #[test]
+    fn manifest_settings_need_only_the_region() {
+        let read = |region: Option<&str>| {
+            ManifestSettings::from_lookup(|name| match name {
+                "AWS_REGION" => region.map(str::to_string),
+                _ => None,
+            })
+        };
+        assert_eq!(read(Some("eu-west-2")).unwrap().region, "eu-west-2");
+        assert_eq!(read(None).unwrap_err().variable, "AWS_REGION");
+        assert_eq!(
+            read(Some("evil.example/")).unwrap_err().variable,
+            "AWS_REGION"
         );
     }
 }

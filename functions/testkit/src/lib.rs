@@ -1,5 +1,6 @@
-//! What the two functions' handler tests share: the samples in `events/`, HealthLake and SNS
-//! answers for `aws-smithy-mocks`, and readers of what a handler published.
+//! What the functions' handler tests share: the samples in `events/`, HealthLake and SNS answers
+//! for `aws-smithy-mocks`, AWS errors as they come over the wire (JSON and S3's XML), and readers
+//! of what a handler published.
 
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +42,17 @@ pub fn wire_error(status: u16, error_type: &str) -> (u16, Option<String>) {
         status,
         Some(format!(
             r#"{{"__type": "{error_type}", "message": "from the service"}}"#
+        )),
+    )
+}
+
+/// An error exactly as S3 (REST-XML) sends it on the wire: status and an `<Error>` body.
+pub fn s3_wire_error(status: u16, code: &str) -> (u16, Option<String>) {
+    (
+        status,
+        Some(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+             <Message>from the service</Message><RequestId>req-1</RequestId></Error>"
         )),
     )
 }
@@ -115,11 +127,16 @@ pub fn body_of(published: &PublishInput) -> Value {
 }
 
 /// A rule for an SDK operation that fails every time with an AWS JSON error:
-/// `fails_with!(aws_sdk_sfn::Client::start_execution, 400, "ExecutionLimitExceeded")`.
+/// `fails_with!(aws_sdk_sfn::Client::start_execution, 400, "ExecutionLimitExceeded")`; or with
+/// a wire error given whole, for services that speak another protocol:
+/// `fails_with!(aws_sdk_s3::Client::put_object, s3_wire_error(503, "SlowDown"))`.
 #[macro_export]
 macro_rules! fails_with {
-    ($operation:path, $status:expr, $error_type:expr) => {{
-        let (status, body) = $crate::wire_error($status, $error_type);
+    ($operation:path, $status:expr, $error_type:expr) => {
+        $crate::fails_with!($operation, $crate::wire_error($status, $error_type))
+    };
+    ($operation:path, $wire_error:expr) => {{
+        let (status, body) = $wire_error;
         $crate::aws_smithy_mocks::mock!($operation)
             .sequence()
             .http_status(status, body)

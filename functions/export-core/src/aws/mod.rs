@@ -5,6 +5,7 @@
 pub mod announce;
 pub mod event_bus;
 pub mod healthlake;
+pub mod s3;
 pub mod sdk_error;
 pub mod sfn;
 pub mod sns;

@@ -37,7 +37,8 @@ impl FailureKind {
             | "Throttling"
             | "ThrottledException"
             | "RequestLimitExceeded"
-            | "ProvisionedThroughputExceededException" => FailureKind::Throttled,
+            | "ProvisionedThroughputExceededException"
+            | "SlowDown" => FailureKind::Throttled,
             "ValidationException"
             | "InvalidParameter"
             | "InvalidParameterException"
@@ -58,6 +59,7 @@ impl FailureKind {
             "ResourceNotFoundException"
             | "NotFound"
             | "NotFoundException"
+            | "NoSuchBucket"
             | "StateMachineDoesNotExist"
             | "StateMachineDeleting" => FailureKind::NotFound,
             "ExecutionAlreadyExists" => FailureKind::AlreadyExists,
@@ -129,6 +131,15 @@ impl AwsFailure {
                 "the job-events role needs dynamodb:UpdateItem on JOB_TABLE_NAME and use of its KMS key"
             }
             ("UpdateItem", FailureKind::NotFound) => "check JOB_TABLE_NAME",
+            ("ListObjectsV2", FailureKind::AccessDenied) => {
+                "the write-manifest role needs s3:ListBucket on the export bucket for the export prefix"
+            }
+            ("PutObject", FailureKind::AccessDenied) => {
+                "the write-manifest role needs s3:PutObject on the export prefix and use of the bucket's default KMS key (kms:GenerateDataKey)"
+            }
+            ("ListObjectsV2" | "PutObject", FailureKind::NotFound) => {
+                "the export bucket does not exist: check EXPORT_BUCKET"
+            }
             ("SendTaskSuccess", FailureKind::AccessDenied) => {
                 "the job-events role needs states:SendTaskSuccess on the export state machine"
             }
@@ -157,6 +168,9 @@ mod tests {
     fn codes_map_to_kinds() {
         let kind = |code| FailureKind::from_code(Some(code), Some(400));
         assert_eq!(kind("ThrottlingException"), FailureKind::Throttled);
+        assert_eq!(kind("SlowDown"), FailureKind::Throttled);
+        assert_eq!(kind("NoSuchBucket"), FailureKind::NotFound);
+        assert_eq!(kind("AccessDenied"), FailureKind::AccessDenied);
         assert_eq!(kind("ValidationException"), FailureKind::Invalid);
         assert_eq!(kind("AccessDeniedException"), FailureKind::AccessDenied);
         assert_eq!(kind("ResourceNotFoundException"), FailureKind::NotFound);

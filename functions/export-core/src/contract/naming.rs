@@ -85,6 +85,14 @@ pub fn export_folder_uri(output_s3_uri: &str, datastore_id: &str, job_id: &str) 
     }
 }
 
+/// `s3://<bucket>/<key>` as `(bucket, key)`; the key may be empty (`s3://bucket` or
+/// `s3://bucket/`). `None` for anything else, or an empty bucket.
+pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then_some((bucket, key))
+}
+
 /// What makes two start requests "the same export".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenSource<'a> {
@@ -208,6 +216,23 @@ mod tests {
                 export_folder_uri(answered, "store1", "job9"),
                 "s3://b/p/store1/2026/01/05/store1-FHIR_EXPORT-job9/"
             );
+        }
+    }
+
+    #[test]
+    fn s3_uris_split_into_bucket_and_key() {
+        assert_eq!(
+            split_s3_uri("s3://b/p/store1-FHIR_EXPORT-job9/"),
+            Some(("b", "p/store1-FHIR_EXPORT-job9/"))
+        );
+        assert_eq!(
+            split_s3_uri("s3://b/manifest.json"),
+            Some(("b", "manifest.json"))
+        );
+        assert_eq!(split_s3_uri("s3://b"), Some(("b", "")));
+        assert_eq!(split_s3_uri("s3://b/"), Some(("b", "")));
+        for not_s3 in ["", "s3://", "s3:///key", "https://b/key", "b/key"] {
+            assert_eq!(split_s3_uri(not_s3), None, "{not_s3}");
         }
     }
 

@@ -1,0 +1,20 @@
+use export_core::aws::s3::ExportFolder;
+use export_core::aws::telemetry::{aws_config, init_tracing};
+use export_core::config::ManifestSettings;
+use export_core::contract::state::ExecutionState;
+use lambda_runtime::{LambdaEvent, service_fn};
+use write_manifest::WriteManifest;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let settings = ManifestSettings::from_env()?;
+    let config = aws_config().await;
+    let folder = ExportFolder::new(aws_sdk_s3::Client::new(&config));
+    let handler = WriteManifest::new(folder, settings.region);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ExecutionState>| async move { handler.handle(event.payload).await },
+    ))
+    .await
+}

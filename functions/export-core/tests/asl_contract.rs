@@ -269,6 +269,13 @@ fn errors_land_in_error_with_the_shape_poll_export_reads() {
                 assert!(catcher["ResultPath"].is_null(), "{name}: {catcher}");
                 continue;
             }
+            // write-manifest failing is no workflow error either: the check announces the
+            // export with the summary marked missing, reading the error from $.summaryError.
+            if state["Parameters"]["FunctionName"] == "${WriteManifestFunctionArn}" {
+                assert_eq!(catcher["ResultPath"], "$.summaryError", "{name}");
+                assert!(invokes_poll, "{name}: a summary failure goes to the check");
+                continue;
+            }
             if invokes_poll {
                 catches_into_poll += 1;
                 assert_eq!(
@@ -316,6 +323,27 @@ fn poll_export_gets_the_whole_state_and_its_output_becomes_the_state() {
         })
         .expect("a check task followed by a Choice");
     assert_eq!(check["OutputPath"], "$.Payload");
+}
+
+#[test]
+fn write_manifest_gets_the_state_and_hands_it_back_with_the_summary() {
+    let asl = asl();
+    let (name, step) = states(&asl)
+        .iter()
+        .find(|(_, s)| s["Parameters"]["FunctionName"] == "${WriteManifestFunctionArn}")
+        .expect("a write-manifest step");
+    assert_eq!(step["Parameters"]["Payload.$"], "$", "{name}");
+    assert_eq!(step["OutputPath"], "$.Payload", "{name}");
+    assert_eq!(
+        states(&asl)[step["Next"].as_str().unwrap()]["Parameters"]["FunctionName"],
+        "${PollExportFunctionArn}",
+        "{name}: the check runs right after and announces"
+    );
+    // A caught failure: the state plus summaryError, which the check reads as a TaskError.
+    let mut value = serde_json::to_value(sample_state()).unwrap();
+    value["summaryError"] = serde_json::json!({"Error": "PermanentError", "Cause": "denied"});
+    let state: ExecutionState = serde_json::from_value(value).unwrap();
+    assert_eq!(state.summary_error.unwrap().error, "PermanentError");
 }
 
 #[test]

@@ -90,8 +90,49 @@ fn harness_with_publish(
     }
 }
 
+/// A check of `state` as it is after write-manifest: a success found now is announced.
 fn check(state: ExecutionState) -> PollRequest {
+    let state = ExecutionState {
+        summary: Some(testkit::sample_summary()),
+        ..state
+    };
     PollRequest { state, error: None }
+}
+
+#[tokio::test]
+async fn a_success_goes_to_write_manifest_first_and_announces_nothing_yet() {
+    for status in ["COMPLETED", "COMPLETED_WITH_ERRORS"] {
+        let h = harness(describe_returns(status, true, None));
+        let request = PollRequest {
+            state: state(),
+            error: None,
+        };
+        let next = h.handler.handle(request, after(1_900)).await.unwrap();
+        assert_eq!(next.action, Action::Summarize, "{status}");
+        assert_eq!(next.outcome, None);
+        assert_eq!(
+            h.publish.num_calls(),
+            0,
+            "{status}: announced after the summary"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_announcement_after_write_manifest_carries_the_summary() {
+    let h = harness(describe_returns("COMPLETED", true, None));
+    let next = h
+        .handler
+        .handle(check(state()), after(1_900))
+        .await
+        .unwrap();
+    assert_eq!(next.action, Action::Done);
+    let body = body_of(&h.published.lock().unwrap()[0]);
+    assert_eq!(
+        body["summary"],
+        serde_json::to_value(testkit::sample_summary()).unwrap()
+    );
+    assert_eq!(body["summaryError"], serde_json::Value::Null);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use export_core::aws::announce::{Announcer, Channel};
 use export_core::aws::event_bus::EventBus;
 use export_core::aws::sns::SnsTopic;
 use export_core::contract::function_error::FunctionError;
+use export_core::contract::manifest::{ExportSummary, FileTotals};
 use export_core::contract::state::ExecutionState;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
@@ -34,6 +35,45 @@ pub fn event(name: &str) -> Value {
 /// `events/poll-input.json`: a scheduled job, just started.
 pub fn sample_state() -> ExecutionState {
     serde_json::from_value(event("poll-input.json")).unwrap()
+}
+
+/// What write-manifest hands back for the sample job: two resource types, three files.
+pub fn sample_summary() -> ExportSummary {
+    let state = sample_state();
+    let folder = format!(
+        "{}{}-FHIR_EXPORT-{}/",
+        state.output_s3_uri, state.datastore_id, state.job_id
+    );
+    ExportSummary {
+        files: 3,
+        bytes: 7_000,
+        resource_types: [
+            (
+                "Observation".to_string(),
+                FileTotals {
+                    files: 2,
+                    bytes: 6_000,
+                },
+            ),
+            (
+                "Patient".to_string(),
+                FileTotals {
+                    files: 1,
+                    bytes: 1_000,
+                },
+            ),
+        ]
+        .into(),
+        manifest_s3_uri: format!("{folder}manifest.json"),
+    }
+}
+
+/// The sample job's state once write-manifest summarized its files.
+pub fn summarized_state() -> ExecutionState {
+    ExecutionState {
+        summary: Some(sample_summary()),
+        ..sample_state()
+    }
 }
 
 /// An error exactly as an AWS JSON service sends it on the wire: status and `__type` body.

@@ -28,10 +28,19 @@ impl WriteManifest {
         }
     }
 
-    /// Lists the job folder, writes its manifest, returns the summary (the ASL keeps it at
-    /// `$.summary`). An AWS failure fails the invocation: `TransientAwsError` when retrying may
-    /// help, which the state machine does.
-    pub async fn handle(&self, state: ExecutionState) -> Result<ExportSummary, FunctionError> {
+    /// Lists the job folder, writes its manifest, and returns the state with the summary (the
+    /// ASL's next step is the check that announces it). An AWS failure fails the invocation:
+    /// `TransientAwsError` when retrying may help, which the state machine does; the ASL catches
+    /// what is left into `$.summaryError`.
+    pub async fn handle(&self, state: ExecutionState) -> Result<ExecutionState, FunctionError> {
+        let summary = self.summarize(&state).await?;
+        Ok(ExecutionState {
+            summary: Some(summary),
+            ..state
+        })
+    }
+
+    async fn summarize(&self, state: &ExecutionState) -> Result<ExportSummary, FunctionError> {
         let job_id = state.job_id.as_str();
         let folder = JobFolder::of_job(&state.output_s3_uri, &state.datastore_id, job_id).map_err(
             |invalid| {

@@ -43,7 +43,12 @@ impl ChatMessage {
         context.insert("status".into(), report.status_text().into());
         context.insert("outcome".into(), report.outcome.as_str().into());
         context.insert("trigger".into(), report.trigger.as_str().into());
-        let related: Vec<&str> = report.output_s3_uri.iter().map(String::as_str).collect();
+        let related: Vec<&str> = report
+            .output_s3_uri
+            .iter()
+            .chain(report.summary.iter().map(|s| &s.manifest_s3_uri))
+            .map(String::as_str)
+            .collect();
         let mut chat = json!({
             "version": "1.0",
             "source": "custom",
@@ -117,7 +122,18 @@ fn description(report: &ExportReport) -> String {
         ));
     }
     if let Some(uri) = &report.output_s3_uri {
-        lines.push(format!("*Files* `{uri}`"));
+        lines.push(format!("*Folder* `{uri}`"));
+    }
+    if let Some(summary) = &report.summary {
+        let (total, types) = crate::contract::notification::summary_lines(summary);
+        lines.push(format!("*Files* {total}"));
+        lines.extend(types.iter().map(|t| format!("• {t}")));
+        if summary.files > 0 {
+            lines.push(format!("*Manifest* `{}`", summary.manifest_s3_uri));
+        }
+    }
+    if let Some(why) = &report.summary_error {
+        lines.push(format!("*Files* summary missing. {why}"));
     }
     if let Some(message) = &report.message {
         lines.push(format!("*Message* {message}"));
@@ -129,12 +145,13 @@ fn next_steps(report: &ExportReport) -> Vec<String> {
     let job = report.job_id.as_deref().unwrap_or("-");
     match (report.event, report.outcome, &report.status) {
         (Event::ExportFinished, Outcome::Succeeded, Some(JobStatus::CompletedWithErrors)) => vec![
-            "Some resources were not exported: read the error files in the export folder.".into(),
-            "Load the exported files from the folder above.".into(),
+            "Some resources were not exported: the manifest's error entries list the OperationOutcome files that say why.".into(),
+            "Load the exported files: manifest.json (FHIR Bulk Data format) lists every file.".into(),
         ],
-        (Event::ExportFinished, Outcome::Succeeded, _) => {
-            vec!["Load the exported files from the folder above.".into()]
-        }
+        (Event::ExportFinished, Outcome::Succeeded, _) => vec![
+            "Load the exported files: manifest.json (FHIR Bulk Data format) lists every file."
+                .into(),
+        ],
         (Event::ExportFinished, _, Some(JobStatus::CancelCompleted)) => vec![
             "The job was cancelled and its files are incomplete: start a new export if one is still needed.".into(),
         ],
@@ -174,6 +191,14 @@ mod tests {
         let description = chat["content"]["description"].as_str().unwrap();
         assert!(description.contains("*Duration* 41m 03s"), "{description}");
         assert!(description.contains("FHIR_EXPORT"), "{description}");
+        assert!(
+            description.contains("*Files* 9 files, 12 MB in 4 resource types"),
+            "{description}"
+        );
+        assert!(
+            description.contains("• Patient: 1 file, 402 KB"),
+            "{description}"
+        );
         assert_eq!(chat["metadata"]["eventType"], "export-finished");
         assert_eq!(chat["metadata"]["additionalContext"]["status"], "COMPLETED");
     }
@@ -186,6 +211,7 @@ mod tests {
             status,
             output_s3_uri: None,
             message: Some("HealthLake's or the workflow's reason".into()),
+            summary: None,
             ..completed_report()
         };
         vec![

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::contract::chat::ChatMessage;
 use crate::contract::job::JobStatus;
+use crate::contract::manifest::ExportSummary;
 use crate::contract::state::{Outcome, Trigger};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -66,6 +67,11 @@ pub struct ExportReport {
     /// The folder holding the exported files, when the export succeeded.
     pub output_s3_uri: Option<String>,
     pub message: Option<String>,
+    /// What the export wrote: files and bytes per resource type and in all, and the manifest's
+    /// URI. Null when the export did not succeed, or when its files could not be listed.
+    pub summary: Option<ExportSummary>,
+    /// Why `summary` is null although the export succeeded.
+    pub summary_error: Option<String>,
 }
 
 fn serialize_status<S: serde::Serializer>(
@@ -119,6 +125,54 @@ pub fn subject_line(text: &str) -> String {
 fn timestamp(time: Option<DateTime<Utc>>) -> String {
     time.map(crate::contract::time::rfc3339)
         .unwrap_or_else(|| "-".into())
+}
+
+/// `9.9 MB`, `402 KB`, `18 bytes`: decimal units, as the S3 console shows sizes.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1_000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1_000.0;
+    let mut unit = 0;
+    while value >= 1_000.0 && unit < UNITS.len() - 1 {
+        value /= 1_000.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// What the export wrote, in one line per part: totals, then each resource type.
+pub(crate) fn summary_lines(summary: &ExportSummary) -> (String, Vec<String>) {
+    if summary.files == 0 {
+        return (
+            "no files: the export matched no resources".into(),
+            Vec::new(),
+        );
+    }
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let total = format!(
+        "{}, {} in {}",
+        plural(summary.files, "file"),
+        human_bytes(summary.bytes),
+        plural(summary.resource_types.len() as u64, "resource type")
+    );
+    let types = summary
+        .resource_types
+        .iter()
+        .map(|(name, t)| {
+            format!(
+                "{name}: {}, {}",
+                plural(t.files, "file"),
+                human_bytes(t.bytes)
+            )
+        })
+        .collect();
+    (total, types)
 }
 
 pub(crate) fn human_duration(seconds: i64) -> String {
@@ -203,7 +257,18 @@ impl ExportReport {
             lines.push(format!("Duration:   {}", human_duration(seconds)));
         }
         if let Some(uri) = &self.output_s3_uri {
-            lines.push(format!("Files:      {uri}"));
+            lines.push(format!("Folder:     {uri}"));
+        }
+        if let Some(summary) = &self.summary {
+            let (total, types) = summary_lines(summary);
+            lines.push(format!("Files:      {total}"));
+            lines.extend(types.iter().map(|t| format!("            {t}")));
+            if summary.files > 0 {
+                lines.push(format!("Manifest:   {}", summary.manifest_s3_uri));
+            }
+        }
+        if let Some(why) = &self.summary_error {
+            lines.push(format!("Files:      summary missing. {why}"));
         }
         if let Some(message) = &self.message {
             lines.push(format!("Message:    {message}"));
@@ -253,9 +318,35 @@ impl ExportReport {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::contract::manifest::FileTotals;
 
     fn at(text: &str) -> DateTime<Utc> {
         crate::contract::time::parse(text).unwrap()
+    }
+
+    pub(crate) fn sample_summary() -> ExportSummary {
+        let folder = "s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/0123456789abcdef0123456789abcdef-FHIR_EXPORT-fedcba9876543210fedcba9876543210/";
+        let types = [
+            ("Condition", 1, 18_204),
+            ("Encounter", 2, 1_310_722),
+            ("Observation", 5, 9_873_001),
+            ("Patient", 1, 402_117),
+        ];
+        ExportSummary {
+            files: types.iter().map(|t| t.1).sum(),
+            bytes: types.iter().map(|t| t.2).sum(),
+            resource_types: types
+                .iter()
+                .map(|(name, files, bytes)| {
+                    let totals = FileTotals {
+                        files: *files,
+                        bytes: *bytes,
+                    };
+                    (name.to_string(), totals)
+                })
+                .collect(),
+            manifest_s3_uri: format!("{folder}manifest.json"),
+        }
     }
 
     pub(crate) fn completed_report() -> ExportReport {
@@ -273,6 +364,8 @@ pub(crate) mod tests {
             duration_seconds: Some(2463),
             output_s3_uri: Some("s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/0123456789abcdef0123456789abcdef-FHIR_EXPORT-fedcba9876543210fedcba9876543210/".into()),
             message: None,
+            summary: Some(sample_summary()),
+            summary_error: None,
         }
     }
 
@@ -296,6 +389,12 @@ pub(crate) mod tests {
         let email = envelope["email"].as_str().unwrap();
         assert!(email.contains("finished with status COMPLETED"), "{email}");
         assert!(email.contains("Duration:   41m 03s"), "{email}");
+        assert!(
+            email.contains("Files:      9 files, 12 MB in 4 resource types"),
+            "{email}"
+        );
+        assert!(email.contains("Observation: 5 files, 9.9 MB"), "{email}");
+        assert!(email.contains("Manifest:   s3://"), "{email}");
         assert_eq!(
             notification.subject,
             "HealthLake export COMPLETED: 0123456789abcdef0123456789abcdef"
@@ -304,6 +403,51 @@ pub(crate) mod tests {
             serde_json::from_str(envelope["https"].as_str().unwrap()).unwrap();
         assert_eq!(chat["source"], "custom");
         assert_eq!(chat["version"], "1.0");
+    }
+
+    #[test]
+    fn sizes_read_like_the_s3_console() {
+        let cases = [
+            (0, "0 bytes"),
+            (999, "999 bytes"),
+            (1_000, "1.0 KB"),
+            (18_204, "18 KB"),
+            (9_873_001, "9.9 MB"),
+            (4_200_000_000_000_000, "4200 TB"),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(human_bytes(bytes), text);
+        }
+    }
+
+    #[test]
+    fn an_empty_export_says_no_files_and_a_missing_summary_says_why() {
+        let empty = ExportSummary {
+            files: 0,
+            bytes: 0,
+            resource_types: Default::default(),
+            ..sample_summary()
+        };
+        let report = ExportReport {
+            summary: Some(empty),
+            ..completed_report()
+        };
+        let email = report.email_text();
+        assert!(
+            email.contains("no files: the export matched no resources"),
+            "{email}"
+        );
+        assert!(!email.contains("Manifest:"), "{email}");
+        let missing = ExportReport {
+            summary: None,
+            summary_error: Some("The export's files could not be listed".into()),
+            ..completed_report()
+        };
+        let email = missing.email_text();
+        assert!(
+            email.contains("summary missing. The export's files could not"),
+            "{email}"
+        );
     }
 
     #[test]

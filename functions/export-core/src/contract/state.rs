@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::job::JobStatus;
+use crate::contract::manifest::ExportSummary;
 
 /// What set an export going. Also a message attribute, so teams can filter on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,11 +24,13 @@ impl Trigger {
     }
 }
 
-/// What the state machine does after a check: wait again, or stop.
+/// What the state machine does after a check: wait again, summarize the export's files (then
+/// check once more, which announces), or stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Wait,
+    Summarize,
     Done,
 }
 
@@ -79,6 +82,13 @@ pub struct ExecutionState {
     /// Why the workflow ended, when it failed; HealthLake's job message when it gave one.
     #[serde(default)]
     pub message: Option<String>,
+    /// What the export wrote (write-manifest's result), once its folder was listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ExportSummary>,
+    /// Why write-manifest could not summarize (the ASL's Catch puts its error here); the
+    /// notification is sent anyway, saying the summary is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_error: Option<TaskError>,
 }
 
 /// The `error` member that an ASL Catch with `ResultPath: "$.error"` adds to the state.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::contract::job::{JobSnapshot, JobStatus};
 use crate::contract::naming::export_folder_uri;
 use crate::contract::notification::{Event, ExportReport, SCHEMA_VERSION};
-use crate::contract::state::{Action, ExecutionState, Outcome};
+use crate::contract::state::{Action, ExecutionState, Outcome, TaskError};
 use crate::poll::phase::JobPhase;
 use crate::poll::policy::WaitPolicy;
 
@@ -23,7 +23,7 @@ pub fn check(
     let decision = decide(policy, state, &job.status, now);
     let next = next_state(state, job, decision, now);
     let report = match decision {
-        PollDecision::Wait { .. } => None,
+        PollDecision::Wait { .. } | PollDecision::Summarize => None,
         PollDecision::Finish { event, outcome } => {
             Some(job_report(&next, job, event, outcome, now))
         }
@@ -35,6 +35,9 @@ pub fn check(
 enum PollDecision {
     /// Check again after `wait_seconds`.
     Wait { wait_seconds: u32 },
+    /// The export succeeded: write-manifest lists its files, then the check runs once more
+    /// and announces with the summary.
+    Summarize,
     /// Stop, and tell the team.
     Finish { event: Event, outcome: Outcome },
 }
@@ -47,6 +50,10 @@ fn decide(
     now: DateTime<Utc>,
 ) -> PollDecision {
     let phase = JobPhase::of(status);
+    let summarized = state.summary.is_some() || state.summary_error.is_some();
+    if phase == JobPhase::Finished(Outcome::Succeeded) && !summarized {
+        return PollDecision::Summarize;
+    }
     if let JobPhase::Finished(outcome) = phase {
         return PollDecision::Finish {
             event: Event::ExportFinished,
@@ -79,6 +86,7 @@ fn next_state(
             next.action = Action::Wait;
             next.wait_seconds = wait_seconds;
         }
+        PollDecision::Summarize => next.action = Action::Summarize,
         PollDecision::Finish { event, outcome } => {
             next.action = Action::Done;
             next.outcome = Some(outcome);
@@ -152,12 +160,32 @@ fn job_report(
         output_s3_uri: (outcome == Outcome::Succeeded)
             .then(|| export_folder_uri(&ended.output_s3_uri, &ended.datastore_id, &job.job_id)),
         message: ended.message.clone(),
+        summary: ended
+            .summary
+            .clone()
+            .filter(|_| outcome == Outcome::Succeeded),
+        summary_error: ended
+            .summary_error
+            .as_ref()
+            .filter(|_| outcome == Outcome::Succeeded)
+            .map(|caught| summary_missing(caught)),
     }
+}
+
+/// Why the notification carries no summary: what write-manifest's failure said, briefly.
+fn summary_missing(caught: &TaskError) -> String {
+    let cause = caught.cause.chars().take(300).collect::<String>();
+    format!(
+        "The export's files could not be listed, so this message has no file summary and no \
+         manifest.json was written ({}: {}). The files themselves are in place.",
+        caught.error, cause
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::notification::tests::sample_summary;
     use crate::contract::state::tests::sample as state;
     use chrono::Duration;
 
@@ -175,6 +203,14 @@ mod tests {
 
     fn after(seconds: i64) -> DateTime<Utc> {
         state().submitted_at + Duration::seconds(seconds)
+    }
+
+    /// The state after write-manifest: the export's files summarized.
+    fn summarized() -> ExecutionState {
+        ExecutionState {
+            summary: Some(sample_summary()),
+            ..state()
+        }
     }
 
     #[test]
@@ -200,11 +236,63 @@ mod tests {
         ];
         for (status, expected) in cases {
             assert_eq!(
-                decide(&policy, &state(), &JobStatus::from(status), after(60)),
+                decide(&policy, &summarized(), &JobStatus::from(status), after(60)),
                 expected,
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn a_success_is_summarized_once_before_it_is_announced() {
+        let policy = WaitPolicy::default();
+        for status in ["COMPLETED", "COMPLETED_WITH_ERRORS"] {
+            let finished = job(status);
+            let (next, report) = check(&policy, &state(), &finished, after(600));
+            assert_eq!(next.action, Action::Summarize, "{status}");
+            assert_eq!((next.outcome, report), (None, None), "{status}");
+            assert_eq!(next.status.as_str(), status);
+            // write-manifest's summary is in the state: now the end is announced with it.
+            let (next, report) = check(&policy, &summarized(), &finished, after(610));
+            assert_eq!(next.action, Action::Done, "{status}");
+            let report = report.expect("announced once summarized");
+            assert_eq!(report.summary, Some(sample_summary()));
+            assert_eq!(report.summary_error, None);
+        }
+        for status in ["FAILED", "CANCEL_COMPLETED", "CANCEL_FAILED"] {
+            let (next, report) = check(&policy, &state(), &job(status), after(600));
+            assert_eq!(next.action, Action::Done, "{status}: nothing to summarize");
+            assert_eq!(report.unwrap().summary, None);
+        }
+    }
+
+    #[test]
+    fn a_summary_that_failed_is_announced_as_missing_not_lost() {
+        let caught = ExecutionState {
+            summary_error: Some(TaskError {
+                error: "PermanentError".into(),
+                cause: "ListObjectsV2 failed (AccessDenied): the function's role may not".into(),
+            }),
+            ..state()
+        };
+        let (next, report) = check(
+            &WaitPolicy::default(),
+            &caught,
+            &job("COMPLETED"),
+            after(600),
+        );
+        assert_eq!(
+            (next.action, next.outcome),
+            (Action::Done, Some(Outcome::Succeeded))
+        );
+        let report = report.expect("the end is announced without the summary");
+        assert_eq!(report.summary, None);
+        let why = report.summary_error.unwrap();
+        assert!(why.contains("no file summary"), "{why}");
+        assert!(
+            why.contains("PermanentError: ListObjectsV2 failed (AccessDenied)"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -240,7 +328,7 @@ mod tests {
         assert!(matches!(
             decide(
                 &policy,
-                &state(),
+                &summarized(),
                 &JobStatus::Completed,
                 at_deadline + Duration::hours(1)
             ),
@@ -270,11 +358,11 @@ mod tests {
         };
         let decision = decide(
             &WaitPolicy::default(),
-            &state(),
+            &summarized(),
             &JobStatus::Completed,
             after(2_500),
         );
-        let ended = next_state(&state(), &finished, decision, after(2_500));
+        let ended = next_state(&summarized(), &finished, decision, after(2_500));
         assert_eq!(ended.action, Action::Done);
         assert_eq!(ended.outcome, Some(Outcome::Succeeded));
         let report = job_report(
@@ -303,11 +391,11 @@ mod tests {
         };
         let decision = decide(
             &WaitPolicy::default(),
-            &state(),
+            &summarized(),
             &finished.status,
             after(600),
         );
-        let ended = next_state(&state(), &finished, decision, after(600));
+        let ended = next_state(&summarized(), &finished, decision, after(600));
         assert_eq!(ended.outcome, Some(Outcome::Succeeded));
         let message = ended.message.as_deref().unwrap();
         assert!(
@@ -399,7 +487,7 @@ mod tests {
             end_time: Some(after(2_463)),
             ..job("COMPLETED")
         };
-        let (next, report) = check(&policy, &state(), &finished, after(2_500));
+        let (next, report) = check(&policy, &summarized(), &finished, after(2_500));
         assert_eq!(
             (next.action, next.outcome),
             (Action::Done, Some(Outcome::Succeeded))

@@ -26,8 +26,8 @@ impl Measured {
     pub fn of(state: &ExecutionState) -> Measured {
         Measured {
             checks: state.attempt,
-            files: None,
-            bytes: None,
+            files: state.summary.as_ref().map(|s| s.files),
+            bytes: state.summary.as_ref().map(|s| s.bytes),
         }
     }
 }

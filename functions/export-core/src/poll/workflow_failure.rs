@@ -68,6 +68,8 @@ pub fn workflow_failure(
         duration_seconds: Some((now - state.submitted_at).num_seconds().max(0)),
         output_s3_uri: None,
         message: Some(message),
+        summary: None,
+        summary_error: None,
     };
     (ended, report)
 }

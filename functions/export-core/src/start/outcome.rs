@@ -83,6 +83,8 @@ fn start_failed_report(
         duration_seconds: None,
         output_s3_uri: None,
         message: Some(message),
+        summary: None,
+        summary_error: None,
     }
 }
 
@@ -114,6 +116,8 @@ pub fn invalid_schedule_report(
         message: Some(format!(
             "No export was started: the schedule's input is invalid ({invalid}). Fix the schedule in the deployment."
         )),
+        summary: None,
+        summary_error: None,
     }
 }
 

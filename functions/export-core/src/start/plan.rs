@@ -102,6 +102,8 @@ impl ExportPlan {
             status: job_status.clone(),
             outcome: None,
             message: None,
+            summary: None,
+            summary_error: None,
         }
     }
 }

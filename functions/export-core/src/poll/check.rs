@@ -168,7 +168,7 @@ fn job_report(
             .summary_error
             .as_ref()
             .filter(|_| outcome == Outcome::Succeeded)
-            .map(|caught| summary_missing(caught)),
+            .map(summary_missing),
     }
 }
 

@@ -33,7 +33,7 @@ pub enum StartOutcome {
     /// Retrying cannot help: `report` is announced once, and the invocation ends as handled.
     Refused {
         failure: AwsFailure,
-        report: ExportReport,
+        report: Box<ExportReport>,
     },
 }
 
@@ -49,7 +49,7 @@ impl StartOutcome {
                 StartOutcome::RetryLater(failure)
             }
             Err(StartFailure { failure, job }) => StartOutcome::Refused {
-                report: start_failed_report(plan, &failure, job.as_ref(), now),
+                report: Box::new(start_failed_report(plan, &failure, job.as_ref(), now)),
                 failure,
             },
         }

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import cfn
 
 POLL_FUNCTION = "${PollExportFunctionArn}"
+MANIFEST_FUNCTION = "${WriteManifestFunctionArn}"
 TOPIC = "${NotificationTopicArn}"
 JOB_EVENTS_FUNCTION = "${JobEventsFunctionArn}"
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
@@ -166,8 +167,9 @@ def check_tasks(definition: dict) -> list[str]:
             problems.append(f"{name}: Task without TimeoutSeconds")
         lambda_task = state.get("Resource") == LAMBDA_INVOKE
         problems += _retry_problems(name, state, lambda_task)
-        if lambda_task and not is_poll_task(state):
-            problems.append(f"{name}: invokes something other than ${{PollExportFunctionArn}}")
+        manifest_task = lambda_task and state.get("Parameters", {}).get("FunctionName") == MANIFEST_FUNCTION
+        if lambda_task and not (is_poll_task(state) or manifest_task):
+            problems.append(f"{name}: invokes something other than poll-export or write-manifest")
         catch = state.get("Catch")
         if not catch:
             if is_topic_publish(state) and _ends_the_workflow(states, state.get("Next")):

@@ -28,6 +28,7 @@ ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
 # Values the offline checks use for the ASL placeholders (moto's account and region).
 ASL_SUBSTITUTIONS = {
     "PollExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:poll-export",
+    "WriteManifestFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:write-manifest",
     "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:healthlake-export-notifications",
     "JobEventsFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:job-events",
     "EventBusName": "default",

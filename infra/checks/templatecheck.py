@@ -56,7 +56,8 @@ FALLBACK_ENV = {
 START_ENV |= {"JOB_EVENTS", *FALLBACK_ENV}
 POLL_ENV = {"TOPIC_ARN", "EVENT_BUS_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
 JOB_EVENTS_ENV = {"JOB_TABLE_NAME", "DATASTORE_IDS"}
-FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV}
+FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV,
+             "write-manifest": set()}
 
 # The job events feature (issue 11): resource ids in template.yaml.
 JOB_TABLE = "JobTable"
@@ -372,7 +373,8 @@ def check_job_events_access(template: dict) -> list[str]:
         for st in _as_list(policy.get("PolicyDocument", {}).get("Statement"))
         if "lambda:InvokeFunction" in _as_list(st.get("Action"))
     )
-    want = sorted(json.dumps({"Fn::GetAtt": [f, "Arn"]}) for f in ("PollExportFunction", JOB_EVENTS_FUNCTION))
+    want = sorted(json.dumps({"Fn::GetAtt": [f, "Arn"]})
+                  for f in ("PollExportFunction", "WriteManifestFunction", JOB_EVENTS_FUNCTION))
     if invoked != want:
         problems.append(f"StateMachineRole: lambda:InvokeFunction on {invoked}, expected {want}")
     return problems

@@ -41,9 +41,9 @@ def test_the_real_file_passes_our_checks():
     assert aslcheck.check_all(TEXT) == []
 
 
-def test_only_the_four_substitutions_are_used():
-    assert cfn.asl_placeholders(TEXT) == {"PollExportFunctionArn", "NotificationTopicArn", "JobEventsFunctionArn",
-                                          "EventBusName"}
+def test_only_the_five_substitutions_are_used():
+    assert cfn.asl_placeholders(TEXT) == {"PollExportFunctionArn", "WriteManifestFunctionArn", "NotificationTopicArn",
+                                          "JobEventsFunctionArn", "EventBusName"}
     assert "arn:aws:lambda:" not in TEXT and "arn:aws:sns:" not in TEXT
 
 
@@ -66,7 +66,8 @@ def test_shape_the_brief_asks_for():
 def test_shape_of_the_interruptible_wait():
     s = DEFINITION["States"]
     assert s["ValidateInput"]["Choices"][0]["Next"] == "ChooseWait"
-    assert [r["Next"] for r in s["Route"]["Choices"]] == ["TooManyChecks", "ChooseWait", "ExportSucceeded", "HasFailureMessage"]
+    assert [r["Next"] for r in s["Route"]["Choices"]] == ["TooManyChecks", "ChooseWait", "WriteManifest", "ExportSucceeded",
+                                                              "HasFailureMessage"]
     assert s["ChooseWait"]["Default"] == "WaitForNextCheck"
     assert [r["Next"] for r in s["ChooseWait"]["Choices"]] == ["WaitForJobEvent"]
     wait = s["WaitForJobEvent"]
@@ -366,7 +367,7 @@ def test_every_lambda_task_retries_client_execution_timeouts():
     assert "Lambda.ClientExecutionTimeoutException" in aslcheck.REQUIRED_LAMBDA_RETRY
     real = aslcheck.load()
     lambda_tasks = [n for n, s in real["States"].items() if s.get("Resource") == aslcheck.LAMBDA_INVOKE]
-    assert lambda_tasks == ["CheckExport", "NotifyFailure"]
+    assert lambda_tasks == ["CheckExport", "WriteManifest", "NotifyFailure"]
     for name in lambda_tasks:
         d = broken(lambda d: d["States"][name]["Retry"][0]["ErrorEquals"].remove("Lambda.ClientExecutionTimeoutException"))
         assert f"{name}: Retry misses ['Lambda.ClientExecutionTimeoutException']" in aslcheck.check_tasks(d)

@@ -36,6 +36,10 @@ import cfn  # noqa: E402
 REGION = "us-east-1"
 POLL_ARN = cfn.ASL_SUBSTITUTIONS["PollExportFunctionArn"]
 JOB_EVENTS_ARN = cfn.ASL_SUBSTITUTIONS["JobEventsFunctionArn"]
+MANIFEST_ARN = cfn.ASL_SUBSTITUTIONS["WriteManifestFunctionArn"]
+SUMMARY = {"files": 3, "bytes": 7000, "resourceTypes": {"Patient": {"files": 1, "bytes": 1000},
+                                                        "Observation": {"files": 2, "bytes": 6000}},
+           "manifestS3Uri": "s3://example-exports/healthlake/x/manifest.json"}
 
 
 def example_state(**overrides) -> dict:
@@ -67,7 +71,7 @@ class FakePoll:
         self.calls: list[dict] = []
 
     def __call__(self, parameters, region, state_credentials):
-        assert parameters["FunctionName"] == POLL_ARN
+        assert parameters["FunctionName"] in (POLL_ARN, MANIFEST_ARN)
         payload = json.loads(parameters["Payload"])
         self.calls.append(payload)
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
@@ -91,6 +95,16 @@ def finished(status="COMPLETED", outcome="succeeded", message=None):
         return {**s, "attempt": s["attempt"] + 1, "action": "done", "status": status, "outcome": outcome, "message": message}
 
     return reply
+
+
+def summarize(s):
+    """poll-export seeing COMPLETED before the export's files are summarized."""
+    return {**s, "attempt": s["attempt"] + 1, "action": "summarize", "status": "COMPLETED"}
+
+
+def summarized(s):
+    """write-manifest: the state back, with the summary."""
+    return {**s, "summary": SUMMARY}
 
 
 def notified(s):
@@ -137,13 +151,16 @@ class FakeJobEvents:
 class Lambdas:
     """Routes each Lambda task to its stand-in by FunctionName."""
 
-    def __init__(self, poll: FakePoll, job_events: FakeJobEvents | None):
-        self.poll, self.job_events = poll, job_events
+    def __init__(self, poll: FakePoll, job_events: FakeJobEvents | None, manifest: FakePoll | None = None):
+        self.poll, self.job_events, self.manifest = poll, job_events, manifest
 
     def __call__(self, parameters, region, state_credentials):
         if parameters["FunctionName"] == JOB_EVENTS_ARN:
             assert self.job_events is not None, "job-events was invoked with job events off"
             return self.job_events(parameters, region, state_credentials)
+        if parameters["FunctionName"] == MANIFEST_ARN:
+            assert self.manifest is not None, "write-manifest was invoked unexpectedly"
+            return self.manifest(parameters, region, state_credentials)
         return self.poll(parameters, region, state_credentials)
 
 
@@ -171,7 +188,7 @@ def sfn(monkeypatch):
         definition = cfn.substitute_asl(
             cfn.ASL.read_text(),
             {"PollExportFunctionArn": POLL_ARN, "NotificationTopicArn": topic, "JobEventsFunctionArn": JOB_EVENTS_ARN,
-             "EventBusName": "default"},
+             "WriteManifestFunctionArn": MANIFEST_ARN, "EventBusName": "default"},
         )
         arn = client.create_state_machine(
             name="export", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
@@ -179,8 +196,9 @@ def sfn(monkeypatch):
 
         counter = itertools.count()
 
-        def run(fake: FakePoll, state: dict, job_events: FakeJobEvents | None = None):
-            monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", Lambdas(fake, job_events))
+        def run(fake: FakePoll, state: dict, job_events: FakeJobEvents | None = None,
+                manifest: FakePoll | None = None):
+            monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", Lambdas(fake, job_events, manifest))
             CHAT_DELIVERIES.clear()
             BUS_EVENTS.clear()
             name = f"run-{next(counter)}"  # moto 5.2.5 names unnamed executions "None"
@@ -218,6 +236,36 @@ def test_success_after_two_checks(sfn):
     assert json.loads(d["output"])["outcome"] == "succeeded"
     assert [c["attempt"] for c in fake.calls] == [0, 1]
     assert messages == []  # poll-export notifies, not the state machine
+
+
+def test_a_success_is_summarized_then_checked_once_more(sfn):
+    fake = FakePoll(summarize, finished())
+    manifest = FakePoll(summarized)
+    d, events, messages = sfn(fake, example_state(), manifest=manifest)
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events)[-6:] == ["CheckExport", "Route", "WriteManifest", "CheckExport", "Route", "ExportSucceeded"]
+    assert manifest.calls[0]["action"] == "summarize" and manifest.calls[0]["jobId"] == example_state()["jobId"]
+    assert fake.calls[1]["summary"] == SUMMARY, "the check that announces gets the summary"
+    assert messages == []
+
+
+def test_a_failed_summary_is_caught_into_the_check_never_lost(sfn):
+    fake = FakePoll(summarize, finished())
+    manifest = FakePoll(function_error("PermanentError", "ListObjectsV2 failed (AccessDenied)"))
+    d, events, _ = sfn(fake, example_state(), manifest=manifest)
+    assert d["status"] == "SUCCEEDED"
+    assert entered(events)[-6:] == ["CheckExport", "Route", "WriteManifest", "CheckExport", "Route", "ExportSucceeded"]
+    caught = fake.calls[1]["summaryError"]
+    assert caught["Error"] == "PermanentError" and "AccessDenied" in caught["Cause"]
+    assert "summary" not in fake.calls[1]
+
+
+def test_write_manifest_transient_errors_are_retried(sfn):
+    fake = FakePoll(summarize, finished())
+    manifest = FakePoll(service_error("TooManyRequestsException"), summarized)
+    d, _, _ = sfn(fake, example_state(), manifest=manifest)
+    assert d["status"] == "SUCCEEDED" and len(manifest.calls) == 2
+    assert fake.calls[1]["summary"] == SUMMARY
 
 
 def test_history_per_check_matches_the_model(sfn):

@@ -91,7 +91,7 @@ def test_one_schedule_and_one_policy_per_datastore():
 
 def test_rendered_template_has_the_expected_resources(rendered):
     types = [r["Type"] for r in rendered["Resources"].values()]
-    assert types.count("AWS::Lambda::Function") == 3
+    assert types.count("AWS::Lambda::Function") == 4
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
     assert types.count("AWS::CloudWatch::Alarm") == 10
@@ -117,11 +117,12 @@ def test_topic_is_encrypted_with_a_key_alarms_can_use():
         assert kms and kms[0]["Resource"] == {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]}, role
 
 
-def test_state_machine_role_invokes_only_poll_export_and_job_events():
+def test_state_machine_role_invokes_only_its_three_functions():
     invoke = [s for s in statements(TEMPLATE, "StateMachineRole") if s["Action"] == "lambda:InvokeFunction"]
     assert [s["Resource"] for s in invoke] == [
         {"Fn::GetAtt": ["PollExportFunction", "Arn"]},
         {"Fn::GetAtt": ["JobEventsFunction", "Arn"]},
+        {"Fn::GetAtt": ["WriteManifestFunction", "Arn"]},
     ]
     subs = TEMPLATE["Resources"]["ExportStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert subs["JobEventsFunctionArn"] == {"Fn::GetAtt": ["JobEventsFunction", "Arn"]}
@@ -531,3 +532,15 @@ def test_outcome_events_go_to_the_named_bus_only():
         assert put[0]["Resource"] == {"Fn::Sub": (
             "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}")}
     assert TEMPLATE["Parameters"]["EventBusName"]["Default"] == "default"
+
+
+def test_write_manifest_lists_the_prefix_and_puts_manifests_only():
+    by_action = {s["Action"]: s for s in statements(TEMPLATE, "WriteManifestRole") if isinstance(s["Action"], str)}
+    listing = by_action["s3:ListBucket"]
+    assert listing["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ExportBucketName}"}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${ExportPrefix}/*"}}}
+    assert by_action["s3:PutObject"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${ExportBucketName}/${ExportPrefix}/*/manifest.json"}
+    assert "s3:GetObject" not in by_action and "s3:DeleteObject" not in by_action
+    kms = by_action["kms:GenerateDataKey"]
+    assert kms["Resource"] == {"Ref": "KmsKeyArn"} and "kms:ViaService" in kms["Condition"]["StringEquals"]

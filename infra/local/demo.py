@@ -47,7 +47,7 @@ BUCKET = "demo-healthlake-exports"
 # Each job: 1 s SUBMITTED, 3 s IN_PROGRESS, then its NDJSON files are written to S3.
 EMULATOR_ARGS = ["--datastore", DATASTORE_ID, "--submitted-ms", "1000", "--in-progress-ms", "3000",
                  "--patients", "20"]
-BINARIES = ("start-export", "poll-export", "job-events", "healthlake-emulator")
+BINARIES = ("start-export", "poll-export", "job-events", "write-manifest", "healthlake-emulator")
 EXPORT_TIMEOUT = 90  # seconds from trigger to notification before the demo calls it a failure
 
 
@@ -102,7 +102,8 @@ def start_stack(run_dir: Path):
     took = time.monotonic() - started
     say(f"      moto (SNS, SQS, S3, Step Functions)  {stack.moto_url}")
     say(f"      HealthLake emulator                  {stack.healthlake_url}")
-    say(f"      start-export, poll-export, job-events {stack.lambda_url}  (Lambda invoke API)")
+    say(f"      start-export, poll-export, job-events, write-manifest {stack.lambda_url}  "
+        "(Lambda invoke API)")
     say(f"      up in {seconds(took)}")
     return stack, took
 
@@ -226,6 +227,8 @@ class Deployment:
         prefix = folder.removeprefix("s3://").partition("/")[2]
         found: dict[str, tuple[int, int]] = {}
         for obj in self.pipeline.objects(folder):
+            if not obj["Key"].endswith(".ndjson"):
+                continue
             resource_type = obj["Key"][len(prefix):].split("/", 1)[0]
             count, size = found.get(resource_type, (0, 0))
             found[resource_type] = (count + 1, size + obj["Size"])
@@ -275,6 +278,23 @@ def show_chat(deployment: Deployment, job_id: str) -> None:
         f"detail-type \"{events[0]['detail-type']}\", detail = the JSON body")
 
 
+def show_manifest(deployment: Deployment, body: dict) -> None:
+    """write-manifest's work: the summary the notification carries and manifest.json itself."""
+    summary = body.get("summary")
+    if not summary:
+        raise DemoFailure("manifest", f"the notification has no summary: {body.get('summaryError')}")
+    bucket, _, key = summary["manifestS3Uri"].removeprefix("s3://").partition("/")
+    manifest = json.loads(deployment.pipeline.read(bucket, key))
+    say(f"      Summary in the notification: {summary['files']} files, {summary['bytes']:,} bytes")
+    for resource_type, totals in summary["resourceTypes"].items():
+        say(f"        {resource_type + ':':<14} {totals['files']} file{'s' if totals['files'] > 1 else ' '} "
+            f"{totals['bytes']:>9,} bytes")
+    say(f"      manifest.json (FHIR Bulk Data) {summary['manifestS3Uri']}")
+    say(f"        transactionTime {manifest['transactionTime']}, requiresAccessToken "
+        f"{manifest['requiresAccessToken']}, {len(manifest['output'])} output and "
+        f"{len(manifest['error'])} error entries, e.g. {compact(manifest['output'][0])}")
+
+
 def show_files(deployment: Deployment, folder: str | None) -> None:
     if not folder:
         raise DemoFailure("export", "the notification names no output folder")
@@ -310,6 +330,7 @@ def nightly_export(deployment: Deployment) -> float:
         raise DemoFailure("export", f"the export did not succeed: {note.body}",
                           str(deployment.stack.run_dir / "lambda.log"))
     show_files(deployment, note.body["outputS3Uri"])
+    show_manifest(deployment, note.body)
     say(f"      end to end (trigger to notification): {seconds(took)}")
     return took
 

@@ -66,6 +66,7 @@ FAST_FALLBACK = {"FALLBACK_FIRST_WAIT_SECONDS": "6", "FALLBACK_WAIT_GROWTH_FACTO
 JOB_TABLE = "healthlake-export-jobs"
 JOB_EVENTS_RULE = "JobEventsRule"
 JOB_EVENTS_FUNCTION = "job-events"
+WRITE_MANIFEST_FUNCTION = "write-manifest"
 # A first invocation may wait for `cargo run` behind another build's lock.
 INVOKE_TIMEOUT = 900
 
@@ -385,6 +386,7 @@ class Pipeline:
         self.state_machine_arn = self.stack.create_state_machine(
             STATE_MACHINE, ASL, {"NotificationTopicArn": TOPIC_ARN,
                                  "JobEventsFunctionArn": self.stack.function_arn(JOB_EVENTS_FUNCTION),
+                                 "WriteManifestFunctionArn": self.stack.function_arn(WRITE_MANIFEST_FUNCTION),
                                  "EventBusName": "default"})
         assert self.state_machine_arn == state_machine_arn(STATE_MACHINE)
         return self
@@ -441,6 +443,8 @@ class Pipeline:
         for function in ("start-export", "poll-export"):
             answer = self.invoke(function, {"warmUp": True}, timeout=INVOKE_TIMEOUT)
             assert answer.error_type, f"{function} accepted a warm-up event: {answer}"
+        answer = self.invoke(WRITE_MANIFEST_FUNCTION, {"warmUp": True}, timeout=INVOKE_TIMEOUT)
+        assert answer.error_type, f"write-manifest accepted a warm-up event: {answer}"
         answer = self.invoke(JOB_EVENTS_FUNCTION, {"warmUp": True}, timeout=INVOKE_TIMEOUT)
         assert answer.ok and not answer.payload.get("woke"), f"job-events woke on a warm-up: {answer}"
 

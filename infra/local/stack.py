@@ -56,7 +56,7 @@ from typing import Any, Callable, Iterable, Mapping
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".tools" / "venv"
 MOTO_SERVER = Path(__file__).resolve().with_name("moto_server.py")
-FUNCTIONS = ("start-export", "poll-export", "job-events")
+FUNCTIONS = ("start-export", "poll-export", "job-events", "write-manifest")
 EMULATOR_BIN = "healthlake-emulator"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

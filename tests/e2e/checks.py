@@ -17,7 +17,7 @@ BUCKET = "e2e-healthlake-exports"  # EXPORT_BUCKET of every end-to-end stack
 
 NOTIFICATION_FIELDS = {
     "version", "event", "outcome", "status", "datastoreId", "jobId", "jobName", "trigger",
-    "submitTime", "endTime", "durationSeconds", "outputS3Uri", "message",
+    "submitTime", "endTime", "durationSeconds", "outputS3Uri", "message", "summary", "summaryError",
 }
 ATTRIBUTES = ("outcome", "status", "datastoreId", "trigger", "event")
 
@@ -61,6 +61,11 @@ def check_notification(note: Notification, *, datastore_id: str, job_id: str | N
         assert abs(body["durationSeconds"] - span) <= 1, body
     assert body["outputS3Uri"] is None or body["outputS3Uri"].startswith("s3://"), body
     assert body["message"] is None or isinstance(body["message"], str)
+    if (event, outcome) == ("export-finished", "succeeded"):
+        # write-manifest ran: a summary, or why there is none; never both, never neither.
+        assert (body["summary"] is None) != (body["summaryError"] is None), body
+    else:
+        assert body["summary"] is None and body["summaryError"] is None, body
 
     expected_attributes = {"outcome": outcome, "status": status, "datastoreId": datastore_id,
                            "trigger": trigger, "event": event}
@@ -142,6 +147,34 @@ def check_emf(document: dict, *, datastore_id: str, outcome: str) -> dict[str, f
     return values
 
 
+def check_manifest(pipeline: Pipeline, folder: str, body: dict) -> dict:
+    """manifest.json beside the files: the FHIR Bulk Data manifest of exactly the folder's NDJSON
+    files, and the notification's summary counting the same files and bytes."""
+    bucket, _, prefix = folder.removeprefix("s3://").partition("/")
+    listed = [o for o in pipeline.objects(folder) if o["Key"].endswith(".ndjson")]
+    manifest = json.loads(pipeline.s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
+    assert set(manifest) >= {"transactionTime", "request", "requiresAccessToken", "output", "error"}, manifest
+    assert RFC3339.match(manifest["transactionTime"]), manifest
+    assert manifest["request"].endswith(f"/datastore/{body['datastoreId']}/r4/$export"), manifest
+    assert manifest["requiresAccessToken"] is True
+    urls = sorted(e["url"] for e in manifest["output"] + manifest["error"])
+    assert urls == sorted(f"s3://{bucket}/{o['Key']}" for o in listed), (urls, listed)
+    for entry in manifest["output"]:
+        assert entry["url"].split("/")[-2] == entry["type"], entry
+    summary = body["summary"]
+    assert summary["manifestS3Uri"] == f"{folder}manifest.json"
+    assert summary["files"] == len(listed)
+    assert summary["bytes"] == sum(o["Size"] for o in listed)
+    per_type: dict[str, dict[str, int]] = {}
+    for o in listed:
+        kind = o["Key"][len(prefix):].split("/", 1)[0]
+        totals = per_type.setdefault(kind, {"files": 0, "bytes": 0})
+        totals["files"] += 1
+        totals["bytes"] += o["Size"]
+    assert summary["resourceTypes"] == per_type
+    return manifest
+
+
 def check_job_times(body: dict, job: dict) -> None:
     """The notification's times are the job's own (DescribeFHIRExportJob)."""
     def close(text: str, moment: datetime) -> bool:
@@ -156,7 +189,8 @@ def check_exported_files(pipeline: Pipeline, folder: str) -> dict[str, list[int]
     """HealthLake's layout below the folder: `{Type}/{Type}-*.ndjson`, one FHIR resource of that
     type per line. Returns {Type: [bytes per file]}."""
     bucket, _, folder_key = folder.removeprefix("s3://").partition("/")
-    objects = pipeline.objects(folder)
+    # manifest.json (write-manifest's) sits beside the type folders; the rest is HealthLake's.
+    objects = [o for o in pipeline.objects(folder) if o["Key"] != f"{folder_key}manifest.json"]
     assert objects, f"no files under {folder}"
     layout = re.compile(
         rf"^{re.escape(folder_key)}(?P<type>[A-Z][A-Za-z]+)/(?P=type)-[^/]+\.ndjson$")

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from checks import (BUCKET, check_emf, check_every_form, check_exported_files, check_job_times,
-                    check_notification, emf_lines, export_folder, keyed_export_folder, output_uri)
+                    check_manifest, check_notification, emf_lines, export_folder,
+                    keyed_export_folder, output_uri)
 from pipeline import DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
 
 DATASTORES = [f"e2estore{n:02d}" for n in range(1, 17)]
@@ -72,9 +73,14 @@ def test_nightly_schedule_completes_with_one_notification_and_files(pipeline, st
 
     sizes = check_exported_files(pipeline, folder)
     written = pipeline.jobs(store)[0]["outputObjects"]
-    assert sorted(written) == sorted(f"s3://{BUCKET}/{o['Key']}" for o in pipeline.objects(folder))
+    ndjson = [o for o in pipeline.objects(folder) if o["Key"].endswith(".ndjson")]
+    assert sorted(written) == sorted(f"s3://{BUCKET}/{o['Key']}" for o in ndjson)
     assert sum(len(files) for files in sizes.values()) == len(written)
     assert folder.startswith(f"s3://{BUCKET}/{PREFIX}/")
+
+    # What the export left: manifest.json beside the files, and the summary in the message.
+    check_manifest(pipeline, folder, body)
+    assert (out["summary"], out.get("summaryError")) == (body["summary"], None)
 
     # The same outcome as chat (Chatbot's format), as an event on the bus, and as metrics.
     check_every_form(pipeline, notes)
@@ -86,6 +92,8 @@ def test_nightly_schedule_completes_with_one_notification_and_files(pipeline, st
     (metrics,) = emf_lines(pipeline, job_id)
     values = check_emf(metrics, datastore_id=store, outcome="succeeded")
     assert values["ExportDurationSeconds"] == body["durationSeconds"]
+    assert (values["ExportFiles"], values["ExportBytes"]) == (body["summary"]["files"],
+                                                              body["summary"]["bytes"])
     assert values["ExportChecks"] == out["attempt"]
 
 
@@ -134,6 +142,9 @@ def test_api_post_then_get_then_completed_notification(pipeline, store):
     assert done.body["endTime"] is not None, done.body
     # The API gives whole seconds; the notification may carry a fraction.
     assert parse_time(done.body["endTime"]) == parse_time(body["endTime"]).replace(microsecond=0)
+    # The same summary as the notification, from the workflow that announced it.
+    assert done.body["summary"] == body["summary"] and body["summary"]["files"] > 0, done.body
+    check_manifest(pipeline, body["outputS3Uri"], body)
 
 
 def test_api_bad_bodies_answer_400_naming_the_field_and_start_nothing(pipeline, store):

@@ -7,9 +7,12 @@ use export_core::aws::healthlake::ExportJobs;
 use export_core::aws::sfn::Workflows;
 use export_core::config::StartSettings;
 use export_core::contract::function_error::FunctionError;
-use export_core::contract::job::StartedJob;
+use export_core::contract::job::{JobSnapshot, StartedJob};
+use export_core::contract::manifest::ExportSummary;
 use export_core::contract::naming::execution_name;
 use export_core::contract::notification::ExportReport;
+use export_core::contract::state::Outcome;
+use export_core::poll::phase::JobPhase;
 use export_core::start::api::{ApiCall, ApiRoute};
 use export_core::start::outcome::{
     ScheduleAnswer, StartFailure, StartOutcome, invalid_schedule_report,
@@ -113,12 +116,31 @@ impl StartExport {
                 datastore_id,
                 job_id,
             } => match self.jobs.describe(datastore_id, job_id).await {
-                Ok(job) => ApiResponse::job(datastore_id, &job),
+                Ok(job) => {
+                    let summary = self.summary_of(&job).await;
+                    ApiResponse::job(datastore_id, &job, summary.as_ref())
+                }
                 Err(failure) => {
                     warn!(%failure, "job lookup failed");
                     ApiResponse::from_failure(&failure)
                 }
             },
+        }
+    }
+
+    /// What a succeeded export wrote, from the final state of the workflow that followed it
+    /// (write-manifest's summary, the one the notification carried). A lookup that fails
+    /// leaves the summary out of the answer, not the answer out.
+    async fn summary_of(&self, job: &JobSnapshot) -> Option<ExportSummary> {
+        if JobPhase::of(&job.status) != JobPhase::Finished(Outcome::Succeeded) {
+            return None;
+        }
+        match self.workflows.final_state(&job.job_id).await {
+            Ok(state) => state.and_then(|s| s.summary),
+            Err(failure) => {
+                warn!(%failure, job_id = %job.job_id, "summary lookup failed");
+                None
+            }
         }
     }
 

@@ -6,7 +6,9 @@ use aws_sdk_healthlake::operation::start_fhir_export_job::{
 };
 use aws_sdk_healthlake::primitives::DateTime as SmithyTime;
 use aws_sdk_healthlake::types::{ExportJobProperties, JobStatus, OutputDataConfig};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::start_execution::{StartExecutionInput, StartExecutionOutput};
+use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sns::operation::publish::PublishInput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use export_core::contract::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
@@ -89,15 +91,19 @@ fn start_execution_fails(status: u16, error_type: &str) -> Rule {
 }
 
 fn describe_ok() -> Rule {
+    describe_returns(JobStatus::InProgress)
+}
+
+fn describe_returns(status: JobStatus) -> Rule {
     mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
         .match_requests(|req| req.job_id() == Some(JOB))
-        .then_output(|| {
+        .then_output(move || {
             DescribeFhirExportJobOutput::builder()
                 .export_job_properties(
                     ExportJobProperties::builder()
                         .job_id(JOB)
                         .job_name("api-cohort-42-2026-11-26-0200")
-                        .job_status(JobStatus::InProgress)
+                        .job_status(status.clone())
                         .submit_time(SmithyTime::from_secs(now().timestamp()))
                         .datastore_id(STORE)
                         .output_data_config(OutputDataConfig::S3Configuration(
@@ -379,6 +385,90 @@ async fn an_api_get_returns_the_jobs_status() {
         body["outputS3Uri"],
         format!("s3://example-exports/healthlake/x/2026/11/26/{STORE}-FHIR_EXPORT-{JOB}/")
     );
+}
+
+/// DescribeExecution answering with the final state of the workflow that followed JOB.
+fn final_state_is(status: ExecutionStatus, output: Option<Value>) -> Rule {
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(|req| {
+            req.execution_arn()
+                == Some(&format!(
+                    "{}:export-{JOB}",
+                    STATE_MACHINE.replace(":stateMachine:", ":execution:")
+                ))
+        })
+        .then_output(move || {
+            let mut answer = DescribeExecutionOutput::builder()
+                .execution_arn("arn")
+                .state_machine_arn(STATE_MACHINE)
+                .status(status.clone())
+                .start_date(SmithyTime::from_secs(0));
+            if let Some(output) = &output {
+                answer = answer.output(output.to_string());
+            }
+            answer.build().unwrap()
+        })
+}
+
+#[tokio::test]
+async fn an_api_get_of_a_succeeded_export_returns_its_summary() {
+    let summary = serde_json::to_value(testkit::sample_summary()).unwrap();
+    let mut final_state = serde_json::to_value(testkit::summarized_state()).unwrap();
+    final_state["action"] = "done".into();
+    let h = harness(Setup {
+        healthlake: Some(describe_returns(JobStatus::Completed)),
+        sfn: Some(final_state_is(
+            ExecutionStatus::Succeeded,
+            Some(final_state),
+        )),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["jobStatus"], "COMPLETED");
+    assert_eq!(body["summary"], summary);
+    assert_eq!(h.sfn_rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_api_get_answers_without_a_summary_when_there_is_none_to_read() {
+    // Still running: the workflow is not asked.
+    let h = harness(Setup {
+        healthlake: Some(describe_ok()),
+        sfn: Some(final_state_is(ExecutionStatus::Running, None)),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await;
+    let body: Value = serde_json::from_str(output.unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (body["summary"].clone(), h.sfn_rule.num_calls()),
+        (Value::Null, 0)
+    );
+    // Ended, but the lookup fails: the status is answered, the summary left out.
+    let h = harness(Setup {
+        healthlake: Some(describe_returns(JobStatus::Completed)),
+        sfn: Some(testkit::fails_with!(
+            aws_sdk_sfn::Client::describe_execution,
+            400,
+            "AccessDeniedException"
+        )),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await;
+    let output = output.unwrap();
+    assert_eq!(output["statusCode"], 200);
+    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["summary"], Value::Null);
 }
 
 #[tokio::test]

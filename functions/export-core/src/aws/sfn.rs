@@ -2,7 +2,9 @@ use aws_sdk_sfn::Client;
 
 use super::sdk_error::failure_from_sdk;
 use crate::contract::aws_failure::{AwsFailure, FailureKind};
-use crate::contract::naming::execution_arn;
+use aws_sdk_sfn::types::ExecutionStatus;
+
+use crate::contract::naming::{execution_arn, execution_name};
 use crate::contract::state::ExecutionState;
 
 /// The state machine that follows each export job.
@@ -41,6 +43,33 @@ impl Workflows {
                     Ok(execution_arn(&self.state_machine_arn, name))
                 } else {
                     Err(failure)
+                }
+            }
+        }
+    }
+}
+
+impl Workflows {
+    /// The final state of the execution that followed `job_id`, when it ended well (its output);
+    /// `None` while it runs, when it failed, or when Step Functions no longer keeps it (90 days).
+    pub async fn final_state(&self, job_id: &str) -> Result<Option<ExecutionState>, AwsFailure> {
+        let arn = execution_arn(&self.state_machine_arn, &execution_name(job_id));
+        let result = self
+            .client
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await;
+        match result {
+            Ok(execution) => Ok(execution
+                .output()
+                .filter(|_| execution.status() == &ExecutionStatus::Succeeded)
+                .and_then(|output| serde_json::from_str(output).ok())),
+            Err(err) => {
+                let failure = failure_from_sdk("DescribeExecution", &err);
+                match failure.code.as_str() {
+                    "ExecutionDoesNotExist" => Ok(None),
+                    _ => Err(failure),
                 }
             }
         }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::contract::aws_failure::{AwsFailure, FailureKind};
 use crate::contract::job::JobSnapshot;
+use crate::contract::manifest::ExportSummary;
 use crate::contract::naming::export_folder_uri;
 use crate::contract::validate::InvalidInput;
 
@@ -51,8 +52,14 @@ impl ApiResponse {
         self
     }
 
-    /// A job's status. `outputS3Uri` is the folder its files are (or will be) written to.
-    pub fn job(datastore_id: &str, job: &JobSnapshot) -> ApiResponse {
+    /// A job's status. `outputS3Uri` is the folder its files are (or will be) written to;
+    /// `summary` what the ended export wrote (the workflow's, as in the notification), null
+    /// while it runs or when the export did not succeed.
+    pub fn job(
+        datastore_id: &str,
+        job: &JobSnapshot,
+        summary: Option<&ExportSummary>,
+    ) -> ApiResponse {
         let output_s3_uri = job
             .output_s3_uri
             .as_deref()
@@ -69,6 +76,7 @@ impl ApiResponse {
                 "endTime": time(job.end_time),
                 "outputS3Uri": output_s3_uri,
                 "message": job.message,
+                "summary": summary,
             }),
             headers: Vec::new(),
         }

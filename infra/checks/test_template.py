@@ -94,7 +94,7 @@ def test_rendered_template_has_the_expected_resources(rendered):
     assert types.count("AWS::Lambda::Function") == 4
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
-    assert types.count("AWS::CloudWatch::Alarm") == 10
+    assert types.count("AWS::CloudWatch::Alarm") == 11
     assert types.count("AWS::DynamoDB::Table") == 1 and types.count("AWS::Events::Rule") == 1
     assert types.count("AWS::Scheduler::ScheduleGroup") == 1
     schedules = [r for r in rendered["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]

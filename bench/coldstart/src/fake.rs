@@ -4,7 +4,8 @@
 //! - Runtime API: `GET /2018-06-01/runtime/invocation/next` hands out the run's one event; a second
 //!   `next` is held open until the harness kills the process (as Lambda freezes it).
 //!   `POST .../invocation/{id}/response`, `.../{id}/error` and `/runtime/init/error` end the run.
-//! - HealthLake and Step Functions: AWS JSON 1.0, `POST /` dispatched on `X-Amz-Target`.
+//! - HealthLake and Step Functions: AWS JSON 1.0, `POST /` dispatched on `X-Amz-Target`;
+//!   EventBridge's PutEvents likewise (AWS JSON 1.1).
 //! - SNS: the AWS Query protocol, a form `POST /` dispatched on its `Action`, answered in XML.
 //!
 //! Every request is timestamped when its request line arrives and reported to the harness.
@@ -238,6 +239,12 @@ impl Server {
                     end = end,
                     store = DATASTORE_ID,
                 )
+            }
+            "AWSEvents.PutEvents" => {
+                let body = r#"{"FailedEntryCount":0,"Entries":[{"EventId":"11710aed-b79e-4468-a20b-bb3c0c3b4860"}]}"#;
+                let mut reply = Reply::json(200, body.into());
+                reply.content_type = "application/x-amz-json-1.1";
+                return (target.into(), reply);
             }
             "AWSStepFunctions.StartExecution" => format!(
                 r#"{{"executionArn":"arn:aws:states:us-east-1:123456789012:execution:export:export-{JOB_ID}","startDate":{now:.3}}}"#

@@ -336,6 +336,13 @@ fn subjects(args: &Args) -> Vec<Subject> {
     let mut poll: serde_json::Value = serde_json::from_slice(&read("poll-input.json"))
         .unwrap_or_else(|e| fail(&format!("events/poll-input.json: {e}")));
     poll["deadline"] = "2100-01-01T00:00:00Z".into();
+    // The check that announces a success comes after write-manifest: the state has the summary.
+    let mut summarized = poll.clone();
+    summarized["summary"] = serde_json::json!({
+        "files": 3, "bytes": 7000, "manifestS3Uri": "s3://example-exports/healthlake/manifest.json",
+        "resourceTypes": {"Observation": {"files": 2, "bytes": 6000}, "Patient": {"files": 1, "bytes": 1000}}
+    });
+    let summarized = serde_json::to_vec(&summarized).expect("json");
     let poll = serde_json::to_vec(&poll).expect("json");
 
     let start_calls: &[&str] = &[
@@ -343,7 +350,11 @@ fn subjects(args: &Args) -> Vec<Subject> {
         "AWSStepFunctions.StartExecution",
     ];
     let wait_calls: &[&str] = &["HealthLake.DescribeFHIRExportJob"];
-    let done_calls: &[&str] = &["HealthLake.DescribeFHIRExportJob", "SNS.Publish"];
+    let done_calls: &[&str] = &[
+        "HealthLake.DescribeFHIRExportJob",
+        "SNS.Publish",
+        "AWSEvents.PutEvents",
+    ];
     let cases = [
         (
             "start-export",
@@ -361,7 +372,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
         ),
         (
             "poll-export COMPLETED",
-            &poll,
+            &summarized,
             "COMPLETED",
             done_calls,
             ("action", Some("done")),

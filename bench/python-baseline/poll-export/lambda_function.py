@@ -1,5 +1,5 @@
 """poll-export as teams commonly write it in Python: one DescribeFHIRExportJob, a decision, and
-on a terminal status one SNS Publish. The cold start benchmark's baseline only (bench/README.md)."""
+on a terminal status one SNS Publish and one EventBridge PutEvents (the same two channels as ours). The cold start benchmark's baseline only (bench/README.md)."""
 
 import json
 import os
@@ -9,6 +9,7 @@ import boto3
 
 healthlake = boto3.client("healthlake")
 sns = boto3.client("sns")
+events = boto3.client("events")
 
 TOPIC_ARN = os.environ["TOPIC_ARN"]
 FIRST_WAIT = int(os.environ.get("FIRST_WAIT_SECONDS", "60"))
@@ -64,6 +65,12 @@ def handler(event, context):
         Message=json.dumps({"default": json.dumps(body), "email": text}),
         MessageAttributes=attributes,
     )
+    events.put_events(Entries=[{
+        "EventBusName": os.environ.get("EVENT_BUS_NAME", "default"),
+        "Source": "healthlake-export-orchestrator",
+        "DetailType": "HealthLake Export Finished",
+        "Detail": json.dumps(body),
+    }])
     print(json.dumps({"level": "INFO", "message": "team notified", "jobId": job["JobId"], "outcome": outcome}))
     state.update(action="done", outcome=outcome, waitSeconds=0)
     return state

@@ -571,12 +571,13 @@ fn report(args: &Args, subjects: &[Subject]) {
 
     println!();
     println!("binaries (stripped release, {}):", args.bin_dir.display());
-    // job-events is sized here; its cold start is not measured yet (it needs fake DynamoDB and
-    // Step Functions endpoints in fake.rs).
+    // job-events and write-manifest are sized here; their cold starts are not measured yet (they
+    // need fake DynamoDB, Step Functions and S3 endpoints in fake.rs).
     for name in [
         "start-export",
         "poll-export",
         "job-events",
+        "write-manifest",
         "coldstart-floor",
     ] {
         let bytes = std::fs::metadata(args.bin_dir.join(name)).map_or(0, |m| m.len());

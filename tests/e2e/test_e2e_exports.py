@@ -117,7 +117,7 @@ def test_api_post_then_get_then_completed_notification(pipeline, store):
     got = pipeline.http("GET", f"/exports/{job_id}", query={"datastoreId": store})
     assert got.status == 200, got
     fields = {"jobId", "jobName", "jobStatus", "datastoreId", "submitTime", "endTime",
-              "outputS3Uri", "message"}
+              "outputS3Uri", "message", "summary"}
     assert set(got.body) == fields, got.body
     assert (got.body["jobId"], got.body["datastoreId"]) == (job_id, store)
     assert got.body["jobName"].startswith("api-cohort-42-"), got.body

@@ -6,6 +6,8 @@
 //!   `POST .../invocation/{id}/response`, `.../{id}/error` and `/runtime/init/error` end the run.
 //! - HealthLake and Step Functions: AWS JSON 1.0, `POST /` dispatched on `X-Amz-Target`;
 //!   EventBridge's PutEvents likewise (AWS JSON 1.1).
+//! - S3 (REST XML, path-style on a loopback endpoint): ListObjectsV2 answers one page of an
+//!   export folder's files, PutObject an ETag.
 //! - SNS: the AWS Query protocol, a form `POST /` dispatched on its `Action`, answered in XML.
 //!
 //! Every request is timestamped when its request line arrives and reported to the harness.
@@ -173,7 +175,8 @@ impl Server {
                 let body = String::from_utf8_lossy(&request.body).into_owned();
                 self.record(request.at, Seen::Answer { ok, body });
                 Reply::json(202, r#"{"status":"OK"}"#.into())
-            } else if request.method == "POST" && path == "/" {
+            } else if (request.method == "POST" && path == "/") || path.starts_with(S3_BUCKET_PATH)
+            {
                 let (name, reply) = self.aws(&request);
                 self.record(request.at, Seen::Call(name));
                 reply
@@ -249,6 +252,19 @@ impl Server {
             "AWSStepFunctions.StartExecution" => format!(
                 r#"{{"executionArn":"arn:aws:states:us-east-1:123456789012:execution:export:export-{JOB_ID}","startDate":{now:.3}}}"#
             ),
+            "" if request.path.contains("list-type=2") => {
+                return (
+                    "S3.ListObjectsV2".into(),
+                    Reply::xml(s3_listing(&request.path)),
+                );
+            }
+            "" if request.method == "PUT" => {
+                let mut reply = Reply::xml(String::new());
+                reply
+                    .headers
+                    .push(("ETag", "\"d41d8cd98f00b204e9800998ecf8427e\"".into()));
+                return ("S3.PutObject".into(), reply);
+            }
             "" => {
                 let form = String::from_utf8_lossy(&request.body);
                 if form.split('&').any(|pair| pair == "Action=Publish") {
@@ -408,4 +424,37 @@ fn epoch_seconds() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default()
+}
+
+/// S3 requests are path-style on a loopback endpoint: `/<bucket>?...` and `/<bucket>/<key>`.
+const S3_BUCKET_PATH: &str = "/example-exports";
+
+/// One page of ListObjectsV2 for the requested prefix: an export folder with three files.
+fn s3_listing(path_and_query: &str) -> String {
+    let prefix = path_and_query
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("prefix="))
+        .unwrap_or_default()
+        .replace("%2F", "/");
+    let files = [
+        ("Patient/Patient-0.ndjson", 1_000),
+        ("Observation/Observation-0.ndjson", 4_000),
+        ("Observation/Observation-1.ndjson", 2_000),
+    ];
+    let contents: String = files
+        .iter()
+        .map(|(name, size)| {
+            format!(
+                "<Contents><Key>{prefix}{name}</Key><LastModified>2026-11-26T02:40:00.000Z</LastModified>\
+                 <ETag>&quot;x&quot;</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>example-exports</Name>\
+         <Prefix>{prefix}</Prefix><KeyCount>{}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>\
+         {contents}</ListBucketResult>",
+        files.len()
+    )
 }

@@ -2,6 +2,7 @@
 //! [`Announcer::announce`]. A new channel (an event bus, a chat webhook) is one more
 //! [`Channel`] arm and adapter, not an edit of each handler.
 
+use futures_util::future::join_all;
 use tracing::{error, info};
 
 use crate::aws::event_bus::EventBus;
@@ -43,15 +44,19 @@ impl Announcer {
         ])
     }
 
-    /// Sends `report` on every channel, in order. Delivery is at least once: a failed channel
-    /// is returned as the error, so the caller's retry sends the report again (a second copy
-    /// on the channels that had already taken it).
+    /// Sends `report` on every channel at once (a cold poll-export ends one round trip sooner).
+    /// Delivery is at least once: a failed channel is returned as the error, so the caller's
+    /// retry sends the report again (a second copy on the channels that had already taken it).
     pub async fn announce(&self, report: &ExportReport) -> Result<(), AwsFailure> {
-        for channel in &self.channels {
+        let sends = self.channels.iter().map(|channel| async move {
             let sent = match channel {
                 Channel::Sns(topic) => topic.publish(&report.to_notification()).await,
                 Channel::EventBus(bus) => bus.put(&report.to_bus_event()).await,
             };
+            (channel, sent)
+        });
+        let mut first_failure = None;
+        for (channel, sent) in join_all(sends).await {
             match sent {
                 Ok(message_id) => info!(
                     %message_id,
@@ -62,11 +67,11 @@ impl Announcer {
                 ),
                 Err(failure) => {
                     error!(%failure, channel = channel.name(), event = report.event.as_str(), "notification not sent");
-                    return Err(failure);
+                    first_failure.get_or_insert(failure);
                 }
             }
         }
-        Ok(())
+        first_failure.map_or(Ok(()), Err)
     }
 }
 

@@ -1,8 +1,11 @@
 //! What the parts exchange: the execution state the state machine carries, a job's status, the
-//! notification schema, names, validation, time, and how failures are described.
+//! notification schema, names, validation, time, and how failures are described; the export
+//! kinds, the incremental window and its high-water mark, and the FHIR REST `$export` wire shapes.
 
 pub mod aws_failure;
 pub mod chat;
+pub mod export_kind;
+pub mod fhir_rest;
 pub mod function_error;
 pub mod job;
 pub mod naming;
@@ -10,3 +13,4 @@ pub mod notification;
 pub mod state;
 pub mod time;
 pub mod validate;
+pub mod watermark;

@@ -9,6 +9,11 @@ use export_core::start::trigger::{Invocation, ScheduledStart, parse_invocation};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+/// The parsers' clock: no time an export names may be later.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_702_320, 0).unwrap()
+}
+
 const STORES: [&str; 2] = ["0123456789abcdef0123456789abcdef", "second"];
 
 fn settings() -> StartSettings {
@@ -112,7 +117,7 @@ proptest! {
 
     #[test]
     fn any_event_is_parsed_or_refused_without_panicking(event in any_json()) {
-        let _ = parse_invocation(&event, &settings());
+        let _ = parse_invocation(&event, &settings(), now());
     }
 
     #[test]
@@ -129,7 +134,7 @@ proptest! {
         event["rawPath"] = json!(path);
         set_header(&mut event, "idempotency-key", key.as_deref());
         set_header(&mut event, "content-type", content_type.as_deref());
-        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings()) else {
+        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings(), now()) else {
             return Err(TestCaseError::fail("an HTTP API event must be read as one"));
         };
         if let Err(response) = &call.route {
@@ -154,7 +159,7 @@ proptest! {
         event["body"] = json!(body.to_string());
         set_header(&mut event, "idempotency-key", key.as_deref());
         let settings = settings();
-        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings) else {
+        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings, now()) else {
             return Err(TestCaseError::fail("not an API call"));
         };
         let route = call.route.map_err(|r| TestCaseError::fail(format!("refused: {r:?}")))?;
@@ -172,6 +177,7 @@ proptest! {
         let start = ScheduledStart {
             datastore_id: STORES[store].to_string(),
             scheduled_time: DateTime::<Utc>::from_timestamp(seconds, 0).unwrap(),
+            kind: Default::default(),
         };
         check_plan(&ExportPlan::scheduled(&settings(), &start))?;
     }

@@ -52,7 +52,7 @@ impl StartExport {
         invocation_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, FunctionError> {
-        match parse_invocation(&event, &self.settings) {
+        match parse_invocation(&event, &self.settings, now) {
             Ok(Invocation::Schedule(start)) => {
                 let plan = ExportPlan::scheduled(&self.settings, &start);
                 let answer = match self.start_export(&plan, now).await {

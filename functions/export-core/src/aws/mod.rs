@@ -4,6 +4,7 @@
 
 pub mod announce;
 pub mod event_bus;
+pub mod fhir_rest;
 pub mod healthlake;
 pub mod sdk_error;
 pub mod sfn;

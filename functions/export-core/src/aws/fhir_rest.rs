@@ -47,6 +47,7 @@ use crate::contract::fhir_rest::{self, RestAnswer, RestCall};
 use crate::contract::job::{JobSnapshot, JobStatus, StartedJob};
 use crate::contract::naming::ExportDestination;
 use crate::contract::watermark::Window;
+use crate::start::plan::ExportPlan;
 
 /// The SigV4 signing name.
 pub const SIGNING_NAME: &str = "healthlake";
@@ -163,22 +164,22 @@ impl FhirExports {
         &self.endpoint
     }
 
-    /// `POST .../$export` for `request` over `window`; HealthLake answers 202 and the job id.
+    /// `POST .../$export` for `request` over `window`, with the plan's data store, job name and
+    /// output location (its ClientToken is not sent: `$export` has none); HealthLake answers 202
+    /// and the job id.
     pub async fn start(
         &self,
-        datastore_id: &str,
+        plan: &ExportPlan,
         request: &FhirExportRequest,
         window: &Window,
-        job_name: &str,
-        output_s3_uri: &str,
         destination: &ExportDestination,
     ) -> Result<StartedJob, AwsFailure> {
         let call = fhir_rest::start_call(
-            datastore_id,
+            &plan.datastore_id,
+            &plan.job_name,
+            &plan.output_s3_uri,
             request,
             window,
-            job_name,
-            output_s3_uri,
             destination,
         );
         let (status, location, body) = self.send(&call).await?;

@@ -22,7 +22,7 @@ use crate::contract::aws_failure::{AwsFailure, FailureKind};
 use crate::contract::export_kind::{FhirExportRequest, Scope};
 use crate::contract::job::{JobSnapshot, JobStatus, StartedJob};
 use crate::contract::naming::ExportDestination;
-use crate::contract::validate::is_job_id;
+use crate::contract::validate::{is_job_id, shorten};
 use crate::contract::watermark::Window;
 
 /// The IAM actions, used as the operation names of failures.
@@ -106,13 +106,14 @@ fn fhir_segments(datastore_id: &str, rest: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The `$export` start for `request` over `window`, written to `output_s3_uri`.
+/// The `$export` start for `request` over `window`, named `job_name` and written below
+/// `output_s3_uri` (there is no ClientToken in `$export`: idempotency is ours).
 pub fn start_call(
     datastore_id: &str,
-    request: &FhirExportRequest,
-    window: &Window,
     job_name: &str,
     output_s3_uri: &str,
+    request: &FhirExportRequest,
+    window: &Window,
     destination: &ExportDestination,
 ) -> RestCall {
     let segments = match &request.scope {
@@ -397,22 +398,10 @@ impl Outcome {
         Outcome {
             code,
             aws_type,
-            detail: clean(&detail),
+            // Service text going into messages and logs: short, no control characters.
+            detail: shorten(&detail, 300),
         }
     }
-}
-
-/// At most 300 characters, no control characters: service text going into messages and logs.
-fn clean(text: &str) -> String {
-    let mut shown: String = text
-        .chars()
-        .take(300)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().count() > 300 {
-        shown.push_str("...");
-    }
-    shown
 }
 
 fn bad_response(operation: &'static str, detail: &str) -> AwsFailure {
@@ -459,4 +448,4 @@ fn time_of(value: &Value) -> Option<DateTime<Utc>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

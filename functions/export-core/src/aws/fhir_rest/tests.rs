@@ -46,12 +46,15 @@ fn response(status: u16, location: Option<&str>, body: &str) -> http::Response<S
     builder.body(SdkBody::from(body)).unwrap()
 }
 
-fn destination() -> ExportDestination {
-    ExportDestination {
-        bucket: "example-exports".into(),
-        prefix: "healthlake".into(),
-        kms_key_id: "arn:aws:kms:us-east-1:123456789012:key/k1".into(),
-        data_access_role_arn: "arn:aws:iam::123456789012:role/export".into(),
+use crate::contract::fhir_rest::tests::destination;
+
+fn plan(job_name: &str, output_s3_uri: &str) -> ExportPlan {
+    ExportPlan {
+        datastore_id: "store1".into(),
+        trigger: crate::contract::state::Trigger::Schedule,
+        job_name: job_name.into(),
+        client_token: "sched-0123456789abcdef0123456789abcdef".into(),
+        output_s3_uri: output_s3_uri.into(),
     }
 }
 
@@ -82,11 +85,12 @@ async fn a_start_is_signed_for_healthlake_and_sent_as_planned() {
     };
     let started = exports(client)
         .start(
-            "store1",
+            &plan(
+                "scheduled-2026-11-26-0200",
+                "s3://example-exports/healthlake/store1/2026/11/26/",
+            ),
             &request,
             &window,
-            "scheduled-2026-11-26-0200",
-            "s3://example-exports/healthlake/store1/2026/11/26/",
             &destination(),
         )
         .await
@@ -269,14 +273,7 @@ async fn a_patient_export_on_an_old_data_store_says_so() {
         until: at("2026-11-26T02:00:00Z"),
     };
     let failure = exports(client)
-        .start(
-            "store1",
-            &request,
-            &window,
-            "job",
-            "s3://b/p/",
-            &destination(),
-        )
+        .start(&plan("job", "s3://b/p/"), &request, &window, &destination())
         .await
         .unwrap_err();
     assert!(!failure.kind.is_transient());

@@ -7,7 +7,8 @@ fn at(text: &str) -> DateTime<Utc> {
     crate::contract::time::parse(text).unwrap()
 }
 
-fn destination() -> ExportDestination {
+/// The deployment's destination in the tests of both halves of `$export`.
+pub(crate) fn destination() -> ExportDestination {
     ExportDestination {
         bucket: "example-exports".into(),
         prefix: "healthlake".into(),
@@ -35,10 +36,10 @@ fn window() -> Window {
 fn start(scope: Scope, types: &[&str], window: &Window) -> RestCall {
     start_call(
         "store1",
-        &request(scope, types),
-        window,
         "scheduled-2026-11-26-0200",
         "s3://example-exports/healthlake/store1/2026/11/26/",
+        &request(scope, types),
+        window,
         &destination(),
     )
 }
@@ -291,7 +292,7 @@ fn a_failure_says_what_the_service_said_briefly() {
         &answer(400, &outcome("invalid", "Invalid _since\u{7} value")),
     );
     assert_eq!(failure.code, "HTTP 400 invalid");
-    assert_eq!(failure.detail, "Invalid _since  value");
+    assert_eq!(failure.detail, "Invalid _since? value");
     let long = failure_of(
         START,
         None,

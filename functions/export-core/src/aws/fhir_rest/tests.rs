@@ -385,3 +385,45 @@ fn a_config_without_credentials_or_region_is_refused_at_start_up() {
     let err = FhirExports::from_config(&no_region).unwrap_err();
     assert_eq!(err.variable, "AWS_REGION");
 }
+
+/// A known answer from another implementation: botocore 1.43's `SigV4Auth` (the AWS CLI's
+/// signer), given this same request, credentials and time, computes exactly this header. It
+/// checks what the tests above cannot: the canonical form of the `$` in the path and of the
+/// percent-encoded query.
+#[tokio::test]
+async fn the_signature_matches_an_independent_sigv4_implementation() {
+    let (client, captured) = capture_request(None);
+    let request = FhirExportRequest {
+        scope: Scope::Group("cohort-1".into()),
+        types: vec!["Observation".into(), "Patient".into()],
+        since: None,
+        until: None,
+    };
+    let window = Window {
+        since: Some(at("2026-11-25T02:00:00Z")),
+        until: at("2026-11-26T02:00:00Z"),
+    };
+    let _ = exports(client)
+        .start(
+            &plan("job-1", "s3://b/p/"),
+            &request,
+            &window,
+            &destination(),
+        )
+        .await;
+    let sent = captured.expect_request();
+    assert_eq!(
+        sent.uri(),
+        "https://healthlake.us-east-1.amazonaws.com/datastore/store1/r4/Group/cohort-1/$export\
+         ?_outputFormat=application%2Ffhir%2Bndjson&_type=Observation%2CPatient\
+         &_since=2026-11-25T02%3A00%3A00Z&_until=2026-11-26T02%3A00%3A00Z"
+    );
+    assert_eq!(
+        sent.headers().get("authorization"),
+        Some(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/healthlake/aws4_request, \
+             SignedHeaders=accept;content-type;host;prefer;x-amz-date;x-amz-security-token, \
+             Signature=b16fbf4d95b9e97fdf30bb60b37377dec665d7bf0d4eac695bbbedb5d36e73ee"
+        )
+    );
+}

@@ -85,20 +85,28 @@ impl FhirExports {
     /// From the functions' shared config (see [`super::telemetry::aws_config`]): the endpoint is
     /// read here, once.
     pub fn from_config(config: &SdkConfig) -> Result<Self, ConfigError> {
-        let missing = |variable: &'static str, what: &str| ConfigError {
+        let lacking = |variable: &'static str, problem: &str| ConfigError {
             variable,
-            problem: format!("is needed for FHIR REST exports: the AWS config has no {what}"),
+            problem: problem.to_string(),
         };
         let region = config
             .region()
-            .ok_or_else(|| missing("AWS_REGION", "region"))?
+            .ok_or_else(|| {
+                lacking(
+                    "AWS_REGION",
+                    "must be set: $export requests are signed for a region",
+                )
+            })?
             .to_string();
-        let http = config
-            .http_client()
-            .ok_or_else(|| missing("AWS_REGION", "HTTP client"))?;
+        let http = config.http_client().ok_or_else(|| {
+            lacking(
+                "SdkConfig",
+                "has no HTTP client; build it with telemetry::aws_config",
+            )
+        })?;
         let credentials = config
             .credentials_provider()
-            .ok_or_else(|| missing("AWS_ACCESS_KEY_ID", "credentials provider"))?;
+            .ok_or_else(|| lacking("SdkConfig", "has no credentials provider"))?;
         // As aws-sdk-healthlake's `Config::from(&SdkConfig)`: an endpoint set in code wins, else
         // the service's, else the global one.
         let service = if config.get_origin("endpoint_url").is_client_config() {
@@ -142,9 +150,11 @@ impl FhirExports {
             .with_identity_cache(Some(IdentityCache::no_cache()))
             .with_retry_strategy(Some(NeverRetryStrategy::new()))
             .build()
-            .map_err(|e| ConfigError {
-                variable: "AWS_REGION",
-                problem: format!("the HTTP client's components could not be set up: {e}"),
+            .map_err(|e| {
+                lacking(
+                    "SdkConfig",
+                    &format!("its HTTP client could not be set up: {e}"),
+                )
             })?;
         Ok(FhirExports {
             http,

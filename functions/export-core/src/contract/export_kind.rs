@@ -193,8 +193,9 @@ pub fn is_fhir_id(value: &str) -> bool {
 
 /// Whose data a `$export` covers: `system` (the whole data store), `patient` (every patient's
 /// compartment) or `group:<id>` (the compartments of one Group's members).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Scope {
+    #[default]
     System,
     Patient,
     Group(String),
@@ -291,6 +292,7 @@ impl<'de> Deserialize<'de> for Since {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FhirExportRequest {
+    #[serde(default)]
     pub scope: Scope,
     /// Sorted, without duplicates, each an R4 resource type; empty means every type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -659,6 +661,16 @@ mod tests {
         let back: ExportKind =
             serde_json::from_value(serde_json::to_value(&kind).unwrap()).unwrap();
         assert_eq!(back, kind);
+        // A state written by hand may leave the scope out: it is the system's.
+        let bare: ExportKind = serde_json::from_value(json!({"kind": "$export"})).unwrap();
+        assert_eq!(bare.follow(), Follow::RestStatus);
+        assert!(matches!(
+            bare,
+            ExportKind::FhirExport(FhirExportRequest {
+                scope: Scope::System,
+                ..
+            })
+        ));
         assert_eq!(
             serde_json::to_value(ExportKind::Full).unwrap(),
             json!({"kind": "full"})

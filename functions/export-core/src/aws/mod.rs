@@ -6,6 +6,7 @@ pub mod announce;
 pub mod event_bus;
 pub mod fhir_rest;
 pub mod healthlake;
+pub mod mark_store;
 pub mod sdk_error;
 pub mod sfn;
 pub mod sns;

@@ -150,7 +150,10 @@ impl AwsFailure {
             ("UpdateItem", FailureKind::AccessDenied) => {
                 "the job-events role needs dynamodb:UpdateItem on JOB_TABLE_NAME and use of its KMS key"
             }
-            ("UpdateItem", FailureKind::NotFound) => "check JOB_TABLE_NAME",
+            ("UpdateItem" | "GetItem", FailureKind::NotFound) => "check JOB_TABLE_NAME",
+            ("GetItem", FailureKind::AccessDenied) => {
+                "the function's role needs dynamodb:GetItem on JOB_TABLE_NAME and use of its KMS key"
+            }
             ("SendTaskSuccess", FailureKind::AccessDenied) => {
                 "the job-events role needs states:SendTaskSuccess on the export state machine"
             }

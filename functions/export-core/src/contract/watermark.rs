@@ -5,7 +5,8 @@
 //! `pk = mark#<datastoreId>#<scope>#<types>` ([`mark_key`]), holding `markedUntil` (RFC 3339).
 //! The check that sees `COMPLETED` writes [`advance`]'s answer with one conditional write
 //! (`attribute_not_exists(markedUntil) OR markedUntil < :until`; RFC 3339 in UTC with whole
-//! seconds sorts as text), so a late or repeated writer can never move it back.
+//! seconds sorts as text), so a late or repeated writer can never move it back; the adapter is
+//! [`crate::aws::mark_store::MarkStore`].
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -429,13 +429,18 @@ fn text_member(object: &Map<String, Value>, camel: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A time as the status document may give it: epoch seconds (the API's form), RFC 3339, or
-/// `Apr 21, 2023 5:58:02 PM` (a Java-style form seen in examples of the REST answer; read as
-/// UTC, a guess).
+/// A time as the status document may give it: epoch seconds (the API's form) or milliseconds,
+/// RFC 3339, or `Apr 21, 2023 5:58:02 PM` (a Java-style form remembered from the developer
+/// guide's example answer, not confirmed here; read as UTC). Anything else is no time, and
+/// the check falls back to the execution's own submit time (poll::check).
 fn time_of(value: &Value) -> Option<DateTime<Utc>> {
     match value {
         Value::Number(number) => {
-            let seconds = number.as_f64()?;
+            let mut seconds = number.as_f64()?;
+            // Epoch milliseconds, if that is what comes: no export runs in the year 5138.
+            if seconds > 1e11 {
+                seconds /= 1000.0;
+            }
             DateTime::from_timestamp(seconds.trunc() as i64, 0)
         }
         Value::String(text) => crate::contract::time::parse(text).or_else(|| {

@@ -5,6 +5,7 @@ use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::config::StartSettings;
@@ -48,21 +49,20 @@ const EXPECTED_SHAPES: &str = "expected an EventBridge Scheduler payload \
 /// refused.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
 struct SchedulerPayload {
     #[serde(default)]
     datastore_id: Option<String>,
     scheduled_time: String,
-    #[serde(default)]
-    kind: Option<Value>,
-    #[serde(default)]
-    scope: Option<Value>,
-    #[serde(default)]
-    types: Option<Value>,
-    #[serde(default)]
-    since: Option<Value>,
-    #[serde(default)]
-    until: Option<Value>,
+    #[serde(default, rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    #[serde(default, rename = "scope")]
+    _scope: Option<IgnoredAny>,
+    #[serde(default, rename = "types")]
+    _types: Option<IgnoredAny>,
+    #[serde(default, rename = "since")]
+    _since: Option<IgnoredAny>,
+    #[serde(default, rename = "until")]
+    _until: Option<IgnoredAny>,
 }
 
 /// Tells the three shapes apart by the members only that shape has. `now` bounds the times an

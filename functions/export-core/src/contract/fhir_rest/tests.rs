@@ -205,10 +205,12 @@ fn a_status_answer_is_a_snapshot_in_either_casing() {
     );
 
     let pascal = r#"{"ExportJobProperties": {"JobId": "job9", "JobStatus": "CANCEL_IN_PROGRESS",
-        "SubmitTime": "Apr 21, 2023 5:58:02 PM", "Message": "cancel requested"}}"#;
+        "SubmitTime": "Apr 21, 2023 5:58:02 PM", "EndTime": 1795662000123,
+        "Message": "cancel requested"}}"#;
     let snapshot = read_status(&answer(200, pascal)).unwrap();
     assert_eq!(snapshot.status, JobStatus::CancelInProgress);
     assert_eq!(snapshot.submit_time, Some(at("2023-04-21T17:58:02Z")));
+    assert_eq!(snapshot.end_time, Some(at("2026-11-26T03:00:00Z")));
     assert_eq!(snapshot.message.as_deref(), Some("cancel requested"));
     assert_eq!(snapshot.output_s3_uri, None);
 }

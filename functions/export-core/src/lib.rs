@@ -5,8 +5,10 @@
 //!   events that end the wait early.
 //! - [`poll`]: a check of a running job becomes the workflow's next state and, at an end, a report.
 //! - [`contract`]: what the parts exchange: execution state, job status, notification schema,
-//!   names, validation, time, and the failure types.
-//! - [`aws`]: one small adapter per AWS service, the announcing seam, and the SDK set-up.
+//!   names, validation, time, and the failure types; the export kinds (full or FHIR `$export`),
+//!   the incremental window and its high-water mark, and `$export`'s REST requests and answers.
+//! - [`aws`]: one small adapter per AWS service (HealthLake has two: the SDK's API and the signed
+//!   FHIR REST `$export`), the announcing seam, and the SDK set-up.
 //! - [`config`]: the deployment's settings, read once at start-up.
 //!
 //! Decisions (`start`, `wake`, `poll`) are pure and never import `aws`; the two Lambda functions glue

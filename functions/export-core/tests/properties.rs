@@ -1,13 +1,24 @@
 //! Property tests: arbitrary input never panics the parsers, and every valid request yields a
-//! valid ClientToken, JobName and S3 URI.
+//! valid ClientToken, JobName and S3 URI; resource types read as one sorted set, and every
+//! high-water mark key fits DynamoDB.
 
 use chrono::{DateTime, Utc};
 use export_core::config::StartSettings;
+use export_core::contract::export_kind::{
+    KindFields, R4_RESOURCE_TYPES, Scope, parse_kind, parse_types,
+};
+use export_core::contract::state::Trigger;
+use export_core::contract::watermark::mark_key;
 use export_core::start::api::{ApiRoute, ExportRequest};
 use export_core::start::plan::ExportPlan;
 use export_core::start::trigger::{Invocation, ScheduledStart, parse_invocation};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+
+/// The parsers' clock: no time an export names may be later.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_702_320, 0).unwrap()
+}
 
 const STORES: [&str; 2] = ["0123456789abcdef0123456789abcdef", "second"];
 
@@ -47,6 +58,11 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just("datastoreId".to_string()),
         Just("version".to_string()),
         Just("time".to_string()),
+        Just("kind".to_string()),
+        Just("scope".to_string()),
+        Just("types".to_string()),
+        Just("since".to_string()),
+        Just("until".to_string()),
         ".{0,12}",
     ];
     let leaf = prop_oneof![
@@ -59,6 +75,10 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just(json!("Scheduled Event")),
         Just(json!("2026-11-26T02:00:00Z")),
         Just(json!(STORES[0])),
+        Just(json!("$export")),
+        Just(json!("last-success")),
+        Just(json!("group:cohort-1")),
+        Just(json!("Patient,Observation")),
     ];
     leaf.prop_recursive(4, 64, 8, move |inner| {
         prop_oneof![
@@ -112,7 +132,7 @@ proptest! {
 
     #[test]
     fn any_event_is_parsed_or_refused_without_panicking(event in any_json()) {
-        let _ = parse_invocation(&event, &settings());
+        let _ = parse_invocation(&event, &settings(), now());
     }
 
     #[test]
@@ -129,7 +149,7 @@ proptest! {
         event["rawPath"] = json!(path);
         set_header(&mut event, "idempotency-key", key.as_deref());
         set_header(&mut event, "content-type", content_type.as_deref());
-        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings()) else {
+        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings(), now()) else {
             return Err(TestCaseError::fail("an HTTP API event must be read as one"));
         };
         if let Err(response) = &call.route {
@@ -154,7 +174,7 @@ proptest! {
         event["body"] = json!(body.to_string());
         set_header(&mut event, "idempotency-key", key.as_deref());
         let settings = settings();
-        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings) else {
+        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings, now()) else {
             return Err(TestCaseError::fail("not an API call"));
         };
         let route = call.route.map_err(|r| TestCaseError::fail(format!("refused: {r:?}")))?;
@@ -172,7 +192,46 @@ proptest! {
         let start = ScheduledStart {
             datastore_id: STORES[store].to_string(),
             scheduled_time: DateTime::<Utc>::from_timestamp(seconds, 0).unwrap(),
+            kind: Default::default(),
         };
         check_plan(&ExportPlan::scheduled(&settings(), &start))?;
+    }
+
+    #[test]
+    fn any_kind_fields_are_read_or_refused_without_panicking(body in any_json()) {
+        if let Some(object) = body.as_object() {
+            for trigger in [Trigger::Api, Trigger::Schedule] {
+                let _ = parse_kind(&KindFields::of(object), trigger, now());
+            }
+        }
+    }
+
+    #[test]
+    fn types_in_any_order_and_repetition_read_as_one_sorted_set(
+        picks in prop::collection::vec(0..R4_RESOURCE_TYPES.len(), 1..30),
+        as_text in any::<bool>(),
+    ) {
+        let names: Vec<&str> = picks.iter().map(|&i| R4_RESOURCE_TYPES[i]).collect();
+        let value = if as_text { json!(names.join(",")) } else { json!(names) };
+        let types = parse_types(&value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(types.windows(2).all(|w| w[0] < w[1]), "{types:?}");
+        let mut expected: Vec<&str> = names.clone();
+        expected.sort_unstable();
+        expected.dedup();
+        prop_assert_eq!(types, expected);
+    }
+
+    #[test]
+    fn every_mark_key_fits_one_dynamodb_key_and_ignores_order(
+        picks in prop::collection::vec(0..R4_RESOURCE_TYPES.len(), 0..200),
+        group in "[A-Za-z0-9.-]{1,64}",
+    ) {
+        let types: Vec<String> = picks.iter().map(|&i| R4_RESOURCE_TYPES[i].to_string()).collect();
+        let mut reversed = types.clone();
+        reversed.reverse();
+        let scope = Scope::Group(group);
+        let key = mark_key(STORES[0], &scope, &types);
+        prop_assert!(key.len() <= 1024, "{}", key.len());
+        prop_assert_eq!(key, mark_key(STORES[0], &scope, &reversed));
     }
 }

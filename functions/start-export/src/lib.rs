@@ -55,7 +55,15 @@ impl StartExport {
         invocation_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, FunctionError> {
-        match parse_invocation(&event, &self.settings) {
+        match parse_invocation(&event, &self.settings, now) {
+            Ok(Invocation::Schedule(start)) if start.kind.not_offered().is_some() => {
+                let refused = start.kind.not_offered().expect("checked");
+                warn!(field = %refused.field, "schedule asks for a kind not offered yet");
+                self.announce(&invalid_schedule_report(&event, &refused, now))
+                    .await?;
+                let answer = ScheduleAnswer::invalid_schedule(&refused);
+                Ok(serde_json::to_value(answer).expect("answers serialize"))
+            }
             Ok(Invocation::Schedule(start)) => {
                 let plan = ExportPlan::scheduled(&self.settings, &start);
                 let answer = match self.start_export(&plan, now).await {
@@ -97,6 +105,9 @@ impl StartExport {
             Err(rejection) => return rejection.clone(),
         };
         match route {
+            ApiRoute::StartExport(request) if request.kind.not_offered().is_some() => {
+                ApiResponse::invalid(&request.kind.not_offered().expect("checked"))
+            }
             ApiRoute::StartExport(request) => {
                 let plan = ExportPlan::requested(&self.settings, request, invocation_id, now);
                 match self.start_export(&plan, now).await {

@@ -367,6 +367,40 @@ async fn a_bad_api_body_is_a_400_and_starts_nothing() {
 }
 
 #[tokio::test]
+async fn a_valid_fhir_export_request_is_refused_not_started_as_a_full_export() {
+    let h = harness(Setup::default());
+    let mut request = event("api-post-exports.json");
+    request["body"] = json!(
+        r#"{"datastoreId": "0123456789abcdef0123456789abcdef", "kind": "$export", "scope": "patient", "types": ["Observation"]}"#
+    );
+    let output = h.handler.handle(request, "req", now()).await.unwrap();
+    assert_eq!(output["statusCode"], 400);
+    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"]["field"], "kind");
+    assert_eq!(h.healthlake_rule.num_calls(), 0);
+    assert_eq!(h.sfn_rule.num_calls(), 0);
+
+    // A schedule asking for one: refused once, announced, nothing started.
+    let h = harness(Setup::default());
+    let output = h
+        .handler
+        .handle(event("schedule-incremental.json"), "req", now())
+        .await
+        .unwrap();
+    assert_eq!(output["outcome"], "failed", "{output}");
+    assert_eq!(h.healthlake_rule.num_calls(), 0);
+    assert_eq!(h.sfn_rule.num_calls(), 0);
+    assert_eq!(h.publish_rule.num_calls(), 1);
+    let published = h.published.lock().unwrap();
+    assert!(
+        testkit::body_of(&published[0])["message"]
+            .as_str()
+            .unwrap()
+            .contains("not offered")
+    );
+}
+
+#[tokio::test]
 async fn an_api_get_returns_the_jobs_status() {
     let h = harness(Setup {
         healthlake: Some(describe_ok()),

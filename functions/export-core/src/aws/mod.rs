@@ -1,10 +1,12 @@
 //! The AWS side: one small adapter per service, each turning domain values into one SDK call and
 //! the answer or error back into domain values ([`sdk_error`] reads every error); the announcing
-//! seam both functions tell people through; and the SDK set-up their `main`s share.
+//! seam every function tells people through; and the SDK set-up their `main`s share.
 
 pub mod announce;
 pub mod event_bus;
+pub mod fhir_rest;
 pub mod healthlake;
+pub mod mark_store;
 pub mod s3;
 pub mod sdk_error;
 pub mod sfn;

@@ -97,6 +97,9 @@ pub struct AwsFailure {
 impl AwsFailure {
     /// What a person should check, for this call and this kind of failure.
     pub fn hint(&self) -> &'static str {
+        if self.code == crate::contract::fhir_rest::UNSUPPORTED_BY_DATA_STORE {
+            return "export this data store with kind full (StartFHIRExportJob)";
+        }
         match (self.operation, self.kind) {
             (_, FailureKind::Throttled) => {
                 "AWS throttled the call (StartFHIRExportJob allows about one call a minute); it is retried later"
@@ -119,6 +122,25 @@ impl AwsFailure {
             ("DescribeFHIRExportJob", FailureKind::AccessDenied) => {
                 "the function's role needs healthlake:DescribeFHIRExportJob on the data store"
             }
+            ("StartFHIRExportJobWithPost", FailureKind::AccessDenied) => {
+                "the start-export role needs healthlake:StartFHIRExportJobWithPost on the data store and iam:PassRole on DATA_ACCESS_ROLE_ARN; the data access role must be able to use KMS_KEY_ID"
+            }
+            ("StartFHIRExportJobWithPost", FailureKind::Invalid) => {
+                "check the export's scope, types and window, and EXPORT_BUCKET, KMS_KEY_ID and DATA_ACCESS_ROLE_ARN"
+            }
+            ("StartFHIRExportJobWithPost", FailureKind::NotFound) => {
+                "check that the data store (and the Group, for a group scope) exists in this account and region"
+            }
+            (
+                "DescribeFHIRExportJobWithGet" | "CancelFHIRExportJobWithDelete",
+                FailureKind::NotFound,
+            ) => "no such export job in that data store",
+            ("DescribeFHIRExportJobWithGet", FailureKind::AccessDenied) => {
+                "the function's role needs healthlake:DescribeFHIRExportJobWithGet on the data store"
+            }
+            ("CancelFHIRExportJobWithDelete", FailureKind::AccessDenied) => {
+                "the function's role needs healthlake:CancelFHIRExportJobWithDelete on the data store"
+            }
             ("StartExecution", FailureKind::AccessDenied) => {
                 "the start-export role needs states:StartExecution on STATE_MACHINE_ARN"
             }
@@ -130,7 +152,10 @@ impl AwsFailure {
             ("UpdateItem", FailureKind::AccessDenied) => {
                 "the job-events role needs dynamodb:UpdateItem on JOB_TABLE_NAME and use of its KMS key"
             }
-            ("UpdateItem", FailureKind::NotFound) => "check JOB_TABLE_NAME",
+            ("UpdateItem" | "GetItem", FailureKind::NotFound) => "check JOB_TABLE_NAME",
+            ("GetItem", FailureKind::AccessDenied) => {
+                "the function's role needs dynamodb:GetItem on JOB_TABLE_NAME and use of its KMS key"
+            }
             ("ListObjectsV2", FailureKind::AccessDenied) => {
                 "the write-manifest role needs s3:ListBucket on the export bucket for the export prefix"
             }

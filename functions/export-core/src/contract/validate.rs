@@ -55,15 +55,20 @@ pub fn is_idempotency_key(value: &str) -> bool {
 /// Shortens text that came from outside before it goes into an error message or a log line, so
 /// that neither can be flooded or carry control characters.
 pub fn quote_for_message(value: &str) -> String {
+    format!("{:?}", shorten(value, 40))
+}
+
+/// At most `max_chars` characters (then `...`), each control character shown as `?`.
+pub fn shorten(value: &str, max_chars: usize) -> String {
     let mut shown: String = value
         .chars()
-        .take(40)
+        .take(max_chars)
         .map(|c| if c.is_control() { '?' } else { c })
         .collect();
-    if value.chars().count() > 40 {
+    if value.chars().count() > max_chars {
         shown.push_str("...");
     }
-    format!("{shown:?}")
+    shown
 }
 
 #[cfg(test)]
@@ -117,5 +122,7 @@ mod tests {
         assert_eq!(quote_for_message("a\u{7}b"), "\"a?b\"");
         let long = quote_for_message(&"x".repeat(500));
         assert!(long.len() < 50 && long.ends_with("...\""), "{long}");
+        assert_eq!(shorten("a\nb", 300), "a?b");
+        assert_eq!(shorten("abcdef", 3), "abc...");
     }
 }

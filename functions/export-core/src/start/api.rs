@@ -2,10 +2,13 @@
 //! payload 2.0), parsed and validated. Pure; the answers are in [`crate::start::response`].
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::config::StartSettings;
+use crate::contract::export_kind::{ExportKind, KindFields, parse_kind};
 use crate::contract::job::StartedJob;
+use crate::contract::state::Trigger;
 use crate::contract::validate::{
     InvalidInput, is_idempotency_key, is_job_id, is_label, quote_for_message,
 };
@@ -22,6 +25,8 @@ pub struct ExportRequest {
     pub caller: String,
     /// API Gateway's request id.
     pub request_id: Option<String>,
+    /// `full` unless the body asks for a `$export` (`kind`, `scope`, `types`, `since`, `until`).
+    pub kind: ExportKind,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +81,12 @@ impl ApiCall {
     }
 }
 
-pub fn parse_call(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -> ApiCall {
+/// `now` bounds the times a `$export` body may name (none in the future).
+pub fn parse_call(
+    request: &ApiGatewayV2httpRequest,
+    settings: &StartSettings,
+    now: DateTime<Utc>,
+) -> ApiCall {
     let context = &request.request_context;
     let stage = context
         .stage
@@ -108,7 +118,7 @@ pub fn parse_call(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -
             "the request carries no IAM caller identity; call the API with SigV4 (AWS_IAM authorization)",
             None,
         )),
-        ("POST", ["exports"], Some(caller)) => parse_start(request, settings, caller),
+        ("POST", ["exports"], Some(caller)) => parse_start(request, settings, caller, now),
         ("GET", ["exports", job_id], _) => parse_get(request, settings, job_id),
         (_, ["exports"], _) | (_, ["exports", _], _) => Err(ApiResponse::error(
             405,
@@ -149,6 +159,7 @@ fn parse_start(
     request: &ApiGatewayV2httpRequest,
     settings: &StartSettings,
     caller: String,
+    now: DateTime<Utc>,
 ) -> Result<ApiRoute, ApiResponse> {
     let bytes = body_bytes(request)?;
     let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
@@ -183,10 +194,11 @@ fn parse_start(
         let slot = match name.as_str() {
             "datastoreId" => &mut datastore_id,
             "label" => &mut label,
+            kind_field if KindFields::NAMES.contains(&kind_field) => continue,
             other => {
                 return Err(invalid(InvalidInput::new(
                     quote_for_message(other).trim_matches('"'),
-                    "is not a field of this API; the body takes datastoreId and label",
+                    "is not a field of this API; the body takes datastoreId, label, kind, scope, types, since and until",
                 )));
             }
         };
@@ -211,6 +223,7 @@ fn parse_start(
             "must be 1-32 lowercase letters, digits or hyphens",
         )));
     }
+    let kind = parse_kind(&KindFields::of(&fields), Trigger::Api, now).map_err(invalid)?;
     let idempotency_key = header(&request.headers, "idempotency-key").map_err(invalid)?;
     if let Some(key) = idempotency_key
         && !is_idempotency_key(key)
@@ -226,6 +239,7 @@ fn parse_start(
         idempotency_key: idempotency_key.map(str::to_string),
         caller,
         request_id: request.request_context.request_id.clone(),
+        kind,
     }))
 }
 

@@ -125,6 +125,7 @@ mod tests {
             idempotency_key: key.map(str::to_string),
             caller: "arn:aws:iam::123456789012:user/analyst".into(),
             request_id: request_id.map(str::to_string),
+            kind: Default::default(),
         }
     }
 

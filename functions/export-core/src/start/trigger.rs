@@ -5,9 +5,12 @@ use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::config::StartSettings;
+use crate::contract::export_kind::{ExportKind, KindFields, parse_kind};
+use crate::contract::state::Trigger;
 use crate::contract::validate::{InvalidInput, quote_for_message};
 use crate::start::api::{self, ApiCall};
 
@@ -16,6 +19,9 @@ use crate::start::api::{self, ApiCall};
 pub struct ScheduledStart {
     pub datastore_id: String,
     pub scheduled_time: DateTime<Utc>,
+    /// `full` unless the schedule's Input asks for a `$export`; an EventBridge rule's
+    /// Scheduled Event is always `full`.
+    pub kind: ExportKind,
 }
 
 #[derive(Debug)]
@@ -37,17 +43,35 @@ const EXPECTED_SHAPES: &str = "expected an EventBridge Scheduler payload \
     HTTP API (payload 2.0) request";
 
 /// The Input a schedule is given in template.yaml; `<aws.scheduler.scheduled-time>` is
-/// substituted by EventBridge Scheduler at each firing.
+/// substituted by EventBridge Scheduler at each firing. The kind's fields (`kind`, `scope`,
+/// `types`, `since`, `until`; see [`crate::contract::export_kind`]) are optional and are read
+/// from the event itself by [`parse_kind`]; they are named here so that any other member is
+/// refused.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SchedulerPayload {
     #[serde(default)]
     datastore_id: Option<String>,
     scheduled_time: String,
+    #[serde(default, rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    #[serde(default, rename = "scope")]
+    _scope: Option<IgnoredAny>,
+    #[serde(default, rename = "types")]
+    _types: Option<IgnoredAny>,
+    #[serde(default, rename = "since")]
+    _since: Option<IgnoredAny>,
+    #[serde(default, rename = "until")]
+    _until: Option<IgnoredAny>,
 }
 
-/// Tells the three shapes apart by the members only that shape has.
-pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invocation, Rejection> {
+/// Tells the three shapes apart by the members only that shape has. `now` bounds the times an
+/// export may name (none in the future).
+pub fn parse_invocation(
+    event: &Value,
+    settings: &StartSettings,
+    now: DateTime<Utc>,
+) -> Result<Invocation, Rejection> {
     let Some(object) = event.as_object() else {
         return Err(Rejection::UnrecognizedEvent(format!(
             "the event is not a JSON object; {EXPECTED_SHAPES}"
@@ -66,7 +90,7 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
             )));
         }
         return Ok(Invocation::Api(Box::new(api::parse_call(
-            &request, settings,
+            &request, settings, now,
         ))));
     }
     if object.contains_key("detail-type") {
@@ -94,13 +118,14 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
         return Ok(Invocation::Schedule(ScheduledStart {
             datastore_id,
             scheduled_time,
+            kind: ExportKind::Full,
         }));
     }
     if object.contains_key("scheduledTime") {
         let payload: SchedulerPayload = serde_json::from_value(event.clone()).map_err(|e| {
             Rejection::InvalidSchedule(InvalidInput::new(
                 "schedule input",
-                format!("{e}; the schedule's Input must be {{\"datastoreId\": \"...\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}}"),
+                format!("{e}; the schedule's Input must be {{\"datastoreId\": \"...\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}}, optionally with kind, scope, types, since and until"),
             ))
         })?;
         let scheduled_time = crate::contract::time::parse(&payload.scheduled_time).ok_or_else(|| {
@@ -119,9 +144,12 @@ pub fn parse_invocation(event: &Value, settings: &StartSettings) -> Result<Invoc
                 "a schedule without datastoreId",
             )
             .map_err(Rejection::InvalidSchedule)?;
+        let kind = parse_kind(&KindFields::of(object), Trigger::Schedule, now)
+            .map_err(Rejection::InvalidSchedule)?;
         return Ok(Invocation::Schedule(ScheduledStart {
             datastore_id,
             scheduled_time,
+            kind,
         }));
     }
     Err(Rejection::UnrecognizedEvent(format!(
@@ -141,7 +169,7 @@ pub(crate) mod tests {
     }
 
     pub fn scheduled(event: &Value, settings: &StartSettings) -> ScheduledStart {
-        match parse_invocation(event, settings) {
+        match parse_invocation(event, settings, now()) {
             Ok(Invocation::Schedule(start)) => start,
             other => panic!("{other:?}"),
         }
@@ -149,6 +177,11 @@ pub(crate) mod tests {
 
     fn at(text: &str) -> DateTime<Utc> {
         crate::contract::time::parse(text).unwrap()
+    }
+
+    /// A few seconds after the samples' scheduled time.
+    pub fn now() -> DateTime<Utc> {
+        at("2026-11-26T02:00:07Z")
     }
 
     #[test]
@@ -163,7 +196,7 @@ pub(crate) mod tests {
         let event = json!({"scheduledTime": "2026-11-26T02:00:00Z"});
         let start = scheduled(&event, &single_store_settings());
         assert_eq!(start.datastore_id, "0123456789abcdef0123456789abcdef");
-        let err = parse_invocation(&event, &settings()).unwrap_err();
+        let err = parse_invocation(&event, &settings(), now()).unwrap_err();
         assert!(
             matches!(err, Rejection::InvalidSchedule(ref e) if e.field == "datastoreId"),
             "{err:?}"
@@ -197,7 +230,7 @@ pub(crate) mod tests {
             (json!({"scheduledTime": 5}), "schedule input"),
         ];
         for (event, field) in cases {
-            match parse_invocation(&event, &settings()) {
+            match parse_invocation(&event, &settings(), now()) {
                 Err(Rejection::InvalidSchedule(e)) => assert_eq!(e.field, field, "{event}: {e}"),
                 other => panic!("{event}: {other:?}"),
             }
@@ -214,7 +247,7 @@ pub(crate) mod tests {
             json!({"detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-26T02:00:00Z", "detail": {}, "id": "1", "account": "1", "region": "us-east-1", "resources": [], "version": "0"}),
             json!({"requestContext": {"http": {"method": "GET"}}, "version": "1.0"}),
         ] {
-            match parse_invocation(&event, &settings()) {
+            match parse_invocation(&event, &settings(), now()) {
                 Err(Rejection::UnrecognizedEvent(message)) => {
                     assert!(
                         message.contains("expected an EventBridge Scheduler payload"),
@@ -224,5 +257,88 @@ pub(crate) mod tests {
                 other => panic!("{event}: {other:?}"),
             }
         }
+    }
+    #[test]
+    fn a_schedule_input_may_ask_for_an_incremental_export() {
+        use crate::contract::export_kind::{FhirExportRequest, Scope, Since};
+        let event = json!({"datastoreId": "second", "scheduledTime": "2026-11-26T02:00:00Z",
+            "kind": "$export", "scope": "patient", "types": ["Observation"], "since": "last-success"});
+        let start = scheduled(&event, &settings());
+        assert_eq!(
+            start.kind,
+            ExportKind::FhirExport(FhirExportRequest {
+                scope: Scope::Patient,
+                types: vec!["Observation".into()],
+                since: Some(Since::LastSuccess),
+                until: None,
+            })
+        );
+        assert_eq!(
+            scheduled(&sample("schedule.json"), &settings()).kind,
+            ExportKind::Full
+        );
+        let rule = scheduled(
+            &sample("eventbridge-scheduled-event.json"),
+            &single_store_settings(),
+        );
+        assert_eq!(rule.kind, ExportKind::Full);
+    }
+
+    #[test]
+    fn a_bad_export_field_in_a_schedule_is_named() {
+        for (extra, field) in [
+            (json!({"kind": "full", "since": "last-success"}), "since"),
+            (json!({"types": "Observaton"}), "types"),
+            (json!({"scope": "group:"}), "scope"),
+            (json!({"kind": null}), "kind"),
+        ] {
+            let mut event =
+                json!({"datastoreId": "second", "scheduledTime": "2026-11-26T02:00:00Z"});
+            for (name, value) in extra.as_object().unwrap() {
+                event[name] = value.clone();
+            }
+            match parse_invocation(&event, &settings(), now()) {
+                Err(Rejection::InvalidSchedule(e)) => assert_eq!(e.field, field, "{event}: {e}"),
+                other => panic!("{event}: {other:?}"),
+            }
+        }
+    }
+
+    /// The corpus's `$export` files (`http-400-post-<field>-...`, `refused-scheduler-...`) are
+    /// refused for the field their name says.
+    #[test]
+    fn the_bad_input_corpus_names_the_export_fields() {
+        let folder = format!("{}/../../tests/bad-inputs", env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let field = ["kind", "scope", "types", "since", "until"]
+                .into_iter()
+                .find(|field| {
+                    name.starts_with(&format!("http-400-post-{field}-"))
+                        || name.starts_with(&format!("refused-scheduler-{field}-"))
+                });
+            let Some(field) = field else { continue };
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(format!("{folder}/{name}")).unwrap())
+                    .unwrap();
+            let refused_field = match parse_invocation(&event, &settings(), now()) {
+                Err(Rejection::InvalidSchedule(e)) => e.field,
+                Ok(Invocation::Api(call)) => match call.route {
+                    Err(response) => {
+                        assert_eq!(response.status, 400, "{name}");
+                        response.body["error"]["field"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    }
+                    Ok(route) => panic!("{name}: accepted as {route:?}"),
+                },
+                other => panic!("{name}: {other:?}"),
+            };
+            assert_eq!(refused_field, field, "{name}");
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} files");
     }
 }

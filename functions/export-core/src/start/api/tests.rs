@@ -6,6 +6,11 @@ use crate::contract::job::StartedJob;
 use crate::start::http::MAX_BODY_BYTES;
 use aws_lambda_events::http::HeaderValue;
 
+/// When API Gateway received the sample request (its `timeEpoch`).
+fn now() -> chrono::DateTime<chrono::Utc> {
+    crate::contract::time::parse("2026-11-26T14:12:00Z").unwrap()
+}
+
 fn sample() -> ApiGatewayV2httpRequest {
     let path = format!(
         "{}/../../events/api-post-exports.json",
@@ -33,14 +38,14 @@ fn get(path: &str, datastore: Option<&str>) -> ApiGatewayV2httpRequest {
 }
 
 fn rejected(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -> ApiResponse {
-    parse_call(request, settings)
+    parse_call(request, settings, now())
         .route
         .expect_err("should be rejected")
 }
 
 #[test]
 fn a_post_names_the_store_label_key_and_caller() {
-    let call = parse_call(&sample(), &settings());
+    let call = parse_call(&sample(), &settings(), now());
     assert_eq!(
         call.route.unwrap(),
         ApiRoute::StartExport(ExportRequest {
@@ -49,6 +54,7 @@ fn a_post_names_the_store_label_key_and_caller() {
             idempotency_key: Some("4b1c7d2e-run-1".into()),
             caller: "arn:aws:iam::123456789012:user/analyst".into(),
             request_id: Some("J7xq2iKuoAMEV4A=".into()),
+            kind: crate::contract::export_kind::ExportKind::Full,
         })
     );
     assert_eq!(
@@ -59,7 +65,7 @@ fn a_post_names_the_store_label_key_and_caller() {
 
 #[test]
 fn an_empty_post_exports_the_only_store() {
-    let call = parse_call(&post(None), &single_store_settings());
+    let call = parse_call(&post(None), &single_store_settings(), now());
     assert!(matches!(
         call.route,
         Ok(ApiRoute::StartExport(ExportRequest { label: None, .. }))
@@ -122,13 +128,13 @@ fn oversize_non_json_and_bad_headers_are_refused() {
 fn a_base64_body_is_decoded() {
     let mut request = post(Some("eyJkYXRhc3RvcmVJZCI6ICJzZWNvbmQifQ==")); // {"datastoreId": "second"}
     request.is_base64_encoded = true;
-    let call = parse_call(&request, &settings());
+    let call = parse_call(&request, &settings(), now());
     assert!(matches!(call.route, Ok(ApiRoute::StartExport(ref r)) if r.datastore_id == "second"));
 }
 
 #[test]
 fn a_get_validates_the_job_id_and_store() {
-    let call = parse_call(&get("/exports/abc123", Some("second")), &settings());
+    let call = parse_call(&get("/exports/abc123", Some("second")), &settings(), now());
     assert_eq!(
         call.route.unwrap(),
         ApiRoute::GetExport {
@@ -140,7 +146,11 @@ fn a_get_validates_the_job_id_and_store() {
     assert_eq!(bad.body["error"]["field"], "jobId");
     let no_store = rejected(&get("/exports/abc123", None), &settings());
     assert_eq!(no_store.body["error"]["field"], "datastoreId");
-    let single = parse_call(&get("/exports/abc123", None), &single_store_settings());
+    let single = parse_call(
+        &get("/exports/abc123", None),
+        &single_store_settings(),
+        now(),
+    );
     assert!(single.route.is_ok());
 }
 
@@ -170,7 +180,7 @@ fn unknown_routes_and_methods() {
 fn a_named_stage_is_part_of_the_links_not_the_route() {
     let mut request = get("/prod/exports/abc123", Some("second"));
     request.request_context.stage = Some("prod".into());
-    let call = parse_call(&request, &settings());
+    let call = parse_call(&request, &settings(), now());
     assert!(call.route.is_ok());
     assert_eq!(
         call.status_url("second", "abc123"),
@@ -180,7 +190,7 @@ fn a_named_stage_is_part_of_the_links_not_the_route() {
 
 #[test]
 fn the_accepted_answer_links_to_the_status() {
-    let call = parse_call(&sample(), &settings());
+    let call = parse_call(&sample(), &settings(), now());
     let response = call.accepted(
         "second",
         &StartedJob {
@@ -202,4 +212,62 @@ fn the_accepted_answer_links_to_the_status() {
     let apigw = response.into_apigw();
     assert_eq!(apigw.status_code, 202);
     assert_eq!(apigw.headers["content-type"], "application/json");
+}
+
+#[test]
+fn a_post_may_ask_for_a_fhir_export() {
+    use crate::contract::export_kind::{ExportKind, FhirExportRequest, Scope, Since};
+    let body = r#"{"datastoreId": "second", "kind": "$export", "scope": "group:cohort-1",
+        "types": "Patient,Observation", "since": "2026-11-25T00:00:00Z"}"#;
+    let Ok(ApiRoute::StartExport(request)) =
+        parse_call(&post(Some(body)), &settings(), now()).route
+    else {
+        panic!("refused")
+    };
+    assert_eq!(
+        request.kind,
+        ExportKind::FhirExport(FhirExportRequest {
+            scope: Scope::Group("cohort-1".into()),
+            types: vec!["Observation".into(), "Patient".into()],
+            since: Some(Since::At(
+                crate::contract::time::parse("2026-11-25T00:00:00Z").unwrap()
+            )),
+            until: None,
+        })
+    );
+    // Without the new fields, nothing changes: a full export.
+    let Ok(ApiRoute::StartExport(plain)) = parse_call(
+        &post(Some(r#"{"datastoreId": "second"}"#)),
+        &settings(),
+        now(),
+    )
+    .route
+    else {
+        panic!("refused")
+    };
+    assert_eq!(plain.kind, ExportKind::Full);
+}
+
+#[test]
+fn each_bad_export_field_is_a_400_naming_it() {
+    let cases = [
+        (r#"{"kind": "delta"}"#, "kind"),
+        (r#"{"kind": "full", "types": ["Patient"]}"#, "types"),
+        (r#"{"scope": "group:a/b"}"#, "scope"),
+        (r#"{"types": ["Patient", "Pateint"]}"#, "types"),
+        (r#"{"since": "last-success"}"#, "since"),
+        (r#"{"since": "2026-11-27T00:00:00Z"}"#, "since"),
+        (r#"{"until": "2026-11-26T14:12:01Z"}"#, "until"),
+        (
+            r#"{"since": "2026-11-26T00:00:00Z", "until": "2026-11-25T00:00:00Z"}"#,
+            "since",
+        ),
+    ];
+    for (fields, field) in cases {
+        let mut body: Value = serde_json::from_str(fields).unwrap();
+        body["datastoreId"] = json!("second");
+        let response = rejected(&post(Some(&body.to_string())), &settings());
+        assert_eq!(response.status, 400, "{body}");
+        assert_eq!(response.body["error"]["field"], field, "{body}");
+    }
 }

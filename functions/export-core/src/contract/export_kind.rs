@@ -1,0 +1,815 @@
+//! The kind of export a trigger asks for: `full` (StartFHIRExportJob, the default) or a FHIR
+//! bulk `$export` with a scope, resource types and a window. Pure and serde-able: the kind travels
+//! in the execution state, and decides how the workflow follows the job ([`Follow`]).
+//!
+//! The request fields (the API body and the schedule's Input share them), validated by
+//! [`parse_kind`]:
+//!
+//! | field   | value                                                                 | default |
+//! |---------|-----------------------------------------------------------------------|---------|
+//! | `kind`  | `"full"` or `"$export"`                                               | `"$export"` when any field below is given, else `"full"` |
+//! | `scope` | `"system"`, `"patient"` or `"group:<id>"` (`[A-Za-z0-9-.]{1,64}`)     | `"system"` |
+//! | `types` | FHIR R4 resource types: `["Patient", "Observation"]` or `"Patient,Observation"` | every type |
+//! | `since` | an RFC 3339 instant, or for schedules `"last-success"`                | none: everything up to `until` |
+//! | `until` | an RFC 3339 instant                                                   | the scheduled time, or now |
+//!
+//! The full kind takes none of `scope`, `types`, `since`, `until`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::contract::state::Trigger;
+use crate::contract::validate::{InvalidInput, quote_for_message};
+
+/// Every concrete resource type of FHIR R4 (4.0.1), sorted: the `ResourceType` code system
+/// without the abstract `Resource` and `DomainResource`. (Cross-checked against a published Go
+/// list of R4 types, which holds the same names except `Parameters`, a resource that is
+/// exchanged but never stored.)
+pub const R4_RESOURCE_TYPES: [&str; 146] = [
+    "Account",
+    "ActivityDefinition",
+    "AdverseEvent",
+    "AllergyIntolerance",
+    "Appointment",
+    "AppointmentResponse",
+    "AuditEvent",
+    "Basic",
+    "Binary",
+    "BiologicallyDerivedProduct",
+    "BodyStructure",
+    "Bundle",
+    "CapabilityStatement",
+    "CarePlan",
+    "CareTeam",
+    "CatalogEntry",
+    "ChargeItem",
+    "ChargeItemDefinition",
+    "Claim",
+    "ClaimResponse",
+    "ClinicalImpression",
+    "CodeSystem",
+    "Communication",
+    "CommunicationRequest",
+    "CompartmentDefinition",
+    "Composition",
+    "ConceptMap",
+    "Condition",
+    "Consent",
+    "Contract",
+    "Coverage",
+    "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse",
+    "DetectedIssue",
+    "Device",
+    "DeviceDefinition",
+    "DeviceMetric",
+    "DeviceRequest",
+    "DeviceUseStatement",
+    "DiagnosticReport",
+    "DocumentManifest",
+    "DocumentReference",
+    "EffectEvidenceSynthesis",
+    "Encounter",
+    "Endpoint",
+    "EnrollmentRequest",
+    "EnrollmentResponse",
+    "EpisodeOfCare",
+    "EventDefinition",
+    "Evidence",
+    "EvidenceVariable",
+    "ExampleScenario",
+    "ExplanationOfBenefit",
+    "FamilyMemberHistory",
+    "Flag",
+    "Goal",
+    "GraphDefinition",
+    "Group",
+    "GuidanceResponse",
+    "HealthcareService",
+    "ImagingStudy",
+    "Immunization",
+    "ImmunizationEvaluation",
+    "ImmunizationRecommendation",
+    "ImplementationGuide",
+    "InsurancePlan",
+    "Invoice",
+    "Library",
+    "Linkage",
+    "List",
+    "Location",
+    "Measure",
+    "MeasureReport",
+    "Media",
+    "Medication",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "MedicationKnowledge",
+    "MedicationRequest",
+    "MedicationStatement",
+    "MedicinalProduct",
+    "MedicinalProductAuthorization",
+    "MedicinalProductContraindication",
+    "MedicinalProductIndication",
+    "MedicinalProductIngredient",
+    "MedicinalProductInteraction",
+    "MedicinalProductManufactured",
+    "MedicinalProductPackaged",
+    "MedicinalProductPharmaceutical",
+    "MedicinalProductUndesirableEffect",
+    "MessageDefinition",
+    "MessageHeader",
+    "MolecularSequence",
+    "NamingSystem",
+    "NutritionOrder",
+    "Observation",
+    "ObservationDefinition",
+    "OperationDefinition",
+    "OperationOutcome",
+    "Organization",
+    "OrganizationAffiliation",
+    "Parameters",
+    "Patient",
+    "PaymentNotice",
+    "PaymentReconciliation",
+    "Person",
+    "PlanDefinition",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "RequestGroup",
+    "ResearchDefinition",
+    "ResearchElementDefinition",
+    "ResearchStudy",
+    "ResearchSubject",
+    "RiskAssessment",
+    "RiskEvidenceSynthesis",
+    "Schedule",
+    "SearchParameter",
+    "ServiceRequest",
+    "Slot",
+    "Specimen",
+    "SpecimenDefinition",
+    "StructureDefinition",
+    "StructureMap",
+    "Subscription",
+    "Substance",
+    "SubstanceNucleicAcid",
+    "SubstancePolymer",
+    "SubstanceProtein",
+    "SubstanceReferenceInformation",
+    "SubstanceSourceMaterial",
+    "SubstanceSpecification",
+    "SupplyDelivery",
+    "SupplyRequest",
+    "Task",
+    "TerminologyCapabilities",
+    "TestReport",
+    "TestScript",
+    "ValueSet",
+    "VerificationResult",
+    "VisionPrescription",
+];
+
+/// Whether `name` is a FHIR R4 resource type (case-sensitive, as FHIR is).
+pub fn is_r4_resource_type(name: &str) -> bool {
+    R4_RESOURCE_TYPES.binary_search(&name).is_ok()
+}
+
+/// A FHIR id as a Group's: `[A-Za-z0-9\-\.]{1,64}`.
+pub fn is_fhir_id(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Whose data a `$export` covers: `system` (the whole data store), `patient` (every patient's
+/// compartment) or `group:<id>` (the compartments of one Group's members).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scope {
+    #[default]
+    System,
+    Patient,
+    Group(String),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::System => f.write_str("system"),
+            Scope::Patient => f.write_str("patient"),
+            Scope::Group(id) => write!(f, "group:{id}"),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    /// The message says what is wrong, for an [`InvalidInput`] on `scope`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "system" => Ok(Scope::System),
+            "patient" => Ok(Scope::Patient),
+            _ => match text.strip_prefix("group:") {
+                Some(id) if is_fhir_id(id) => Ok(Scope::Group(id.to_string())),
+                Some(_) => Err(
+                    "a group id must be 1-64 letters, digits, hyphens or dots (group:<id>)".into(),
+                ),
+                None => Err(format!(
+                    "{} is not a scope; use \"system\", \"patient\" or \"group:<id>\"",
+                    quote_for_message(text)
+                )),
+            },
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The start of the requested window: an instant, or (schedules only) the end of the last
+/// export of the same data store, scope and types that ended `COMPLETED` (the high-water mark,
+/// see [`crate::contract::watermark`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    At(DateTime<Utc>),
+    LastSuccess,
+}
+
+/// The literal a schedule's Input uses for [`Since::LastSuccess`].
+pub const LAST_SUCCESS: &str = "last-success";
+
+impl fmt::Display for Since {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Since::At(time) => f.write_str(&crate::contract::time::rfc3339(*time)),
+            Since::LastSuccess => f.write_str(LAST_SUCCESS),
+        }
+    }
+}
+
+impl Serialize for Since {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Since {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == LAST_SUCCESS {
+            return Ok(Since::LastSuccess);
+        }
+        crate::contract::time::parse(&text)
+            .map(Since::At)
+            .ok_or_else(|| {
+                serde::de::Error::custom("since must be an RFC 3339 time or last-success")
+            })
+    }
+}
+
+/// A `$export` as asked, before any high-water mark is read: the window is resolved by
+/// [`crate::contract::watermark::window_of`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FhirExportRequest {
+    #[serde(default)]
+    pub scope: Scope,
+    /// Sorted, without duplicates, each an R4 resource type; empty means every type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::contract::time::serialize_optional"
+    )]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// What a trigger asks for. In JSON (the execution state): `{"kind": "full"}` or
+/// `{"kind": "$export", "scope": "group:cohort-1", "types": ["Observation", "Patient"],
+/// "since": "last-success", "until": "2026-11-26T02:00:00Z"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum ExportKind {
+    /// StartFHIRExportJob: the whole data store, followed with DescribeFHIRExportJob.
+    #[default]
+    #[serde(rename = "full")]
+    Full,
+    /// FHIR bulk `$export` over the data store's REST endpoint, followed with its status GET.
+    #[serde(rename = "$export")]
+    FhirExport(FhirExportRequest),
+}
+
+/// How the workflow follows a started job: the one status seam, decided by the kind. Both
+/// ways answer the same [`JobSnapshot`](crate::contract::job::JobSnapshot), so the check, its
+/// policy and its notifications are the same for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Follow {
+    /// DescribeFHIRExportJob (the SDK): [`crate::aws::healthlake::ExportJobs::describe`].
+    Describe,
+    /// `GET .../r4/export/<jobId>` (signed REST): [`crate::aws::fhir_rest::FhirExports::status`].
+    RestStatus,
+}
+
+impl ExportKind {
+    /// Why this deployment cannot start the kind yet, as the `kind` field's error: `$export`
+    /// requests are validated in full, but the start, the follow-up and the high-water mark are
+    /// not wired into the functions yet, so they are refused (400, or a refused schedule)
+    /// rather than started as something else.
+    pub fn not_offered(&self) -> Option<InvalidInput> {
+        match self {
+            ExportKind::Full => None,
+            ExportKind::FhirExport(_) => Some(InvalidInput::new(
+                "kind",
+                "$export exports (scope, types, since, until) are not offered by this version yet; \
+                 omit kind (or send \"full\") for a full export of the data store",
+            )),
+        }
+    }
+
+    pub fn follow(&self) -> Follow {
+        match self {
+            ExportKind::Full => Follow::Describe,
+            ExportKind::FhirExport(_) => Follow::RestStatus,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ExportKind::Full => KIND_FULL,
+            ExportKind::FhirExport(_) => KIND_FHIR_EXPORT,
+        }
+    }
+}
+
+pub const KIND_FULL: &str = "full";
+pub const KIND_FHIR_EXPORT: &str = "$export";
+
+/// The request's fields for the kind, as they came (absent is `None`; JSON `null` is a value,
+/// and refused like any other non-string).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KindFields<'a> {
+    pub kind: Option<&'a Value>,
+    pub scope: Option<&'a Value>,
+    pub types: Option<&'a Value>,
+    pub since: Option<&'a Value>,
+    pub until: Option<&'a Value>,
+}
+
+impl<'a> KindFields<'a> {
+    /// The names of the fields, as the API body and the schedule Input spell them.
+    pub const NAMES: [&'static str; 5] = ["kind", "scope", "types", "since", "until"];
+
+    /// Takes the kind's fields out of a JSON object; other members are left to the caller.
+    pub fn of(object: &'a serde_json::Map<String, Value>) -> Self {
+        KindFields {
+            kind: object.get("kind"),
+            scope: object.get("scope"),
+            types: object.get("types"),
+            since: object.get("since"),
+            until: object.get("until"),
+        }
+    }
+
+    /// The `$export`-only fields that are present, in the order they are checked.
+    fn export_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("scope", self.scope),
+            ("types", self.types),
+            ("since", self.since),
+            ("until", self.until),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|_| name))
+    }
+}
+
+/// Validates the kind's fields of an API request or a schedule's Input. `now` bounds the times
+/// (none may be in the future); `trigger` decides whether `since: "last-success"` is allowed
+/// (schedules only: an API caller names its window). Times keep whole seconds (the fraction is
+/// dropped, which widens `since` and narrows `until`: never a gap, at most a repeat).
+pub fn parse_kind(
+    fields: &KindFields<'_>,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+) -> Result<ExportKind, InvalidInput> {
+    let explicit = match fields.kind {
+        None => None,
+        Some(Value::String(kind)) if kind == KIND_FULL => Some(KIND_FULL),
+        Some(Value::String(kind)) if kind == KIND_FHIR_EXPORT => Some(KIND_FHIR_EXPORT),
+        Some(Value::String(kind)) => {
+            return Err(InvalidInput::new(
+                "kind",
+                format!(
+                    "{} is not a kind; use \"full\" or \"$export\"",
+                    quote_for_message(kind)
+                ),
+            ));
+        }
+        Some(_) => return Err(InvalidInput::new("kind", "must be a string")),
+    };
+    let first_export_field = fields.export_fields().next();
+    match (explicit, first_export_field) {
+        (Some(KIND_FULL), Some(field)) => {
+            return Err(InvalidInput::new(
+                field,
+                format!(
+                    "the full kind exports everything and takes no {field}; use kind \"$export\""
+                ),
+            ));
+        }
+        (Some(KIND_FULL), None) | (None, None) => return Ok(ExportKind::Full),
+        _ => {}
+    }
+
+    let scope = match fields.scope {
+        None => Scope::System,
+        Some(value) => string_of("scope", value)?
+            .parse()
+            .map_err(|message| InvalidInput::new("scope", message))?,
+    };
+    let types = match fields.types {
+        None => Vec::new(),
+        Some(value) => parse_types(value)?,
+    };
+    let until = match fields.until {
+        None => None,
+        Some(value) => Some(instant("until", string_of("until", value)?, now)?),
+    };
+    let since = match fields.since {
+        None => None,
+        Some(value) => {
+            let text = string_of("since", value)?;
+            if text == LAST_SUCCESS {
+                if trigger != Trigger::Schedule {
+                    return Err(InvalidInput::new(
+                        "since",
+                        "\"last-success\" is for schedules; give an RFC 3339 time",
+                    ));
+                }
+                Some(Since::LastSuccess)
+            } else {
+                Some(Since::At(instant("since", text, now)?))
+            }
+        }
+    };
+    if let (Some(Since::At(since)), Some(until)) = (since, until)
+        && since >= until
+    {
+        return Err(InvalidInput::new("since", "must be before until"));
+    }
+    Ok(ExportKind::FhirExport(FhirExportRequest {
+        scope,
+        types,
+        since,
+        until,
+    }))
+}
+
+fn string_of<'v>(field: &'static str, value: &'v Value) -> Result<&'v str, InvalidInput> {
+    value
+        .as_str()
+        .ok_or_else(|| InvalidInput::new(field, "must be a string"))
+}
+
+/// An RFC 3339 instant, whole seconds, not after `now`.
+fn instant(
+    field: &'static str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, InvalidInput> {
+    let time = crate::contract::time::parse(text).ok_or_else(|| {
+        InvalidInput::new(
+            field,
+            format!(
+                "{} is not an RFC 3339 time (e.g. 2026-11-25T02:00:00Z)",
+                quote_for_message(text)
+            ),
+        )
+    })?;
+    let time = DateTime::from_timestamp(time.timestamp(), 0).unwrap_or(time);
+    if time > now {
+        return Err(InvalidInput::new(field, "is in the future"));
+    }
+    Ok(time)
+}
+
+/// `["Patient", "Observation"]` or `"Patient,Observation"`: sorted, without duplicates.
+pub fn parse_types(value: &Value) -> Result<Vec<String>, InvalidInput> {
+    let invalid = |message: String| InvalidInput::new("types", message);
+    let names: Vec<&str> = match value {
+        Value::String(text) => text.split(',').map(str::trim).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::trim)
+                    .ok_or_else(|| invalid("must be a list of strings".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(invalid(
+                "must be a list of FHIR resource types or a comma-separated string".into(),
+            ));
+        }
+    };
+    if names.iter().all(|name| name.is_empty()) {
+        return Err(invalid(
+            "names no resource type; omit it to export every type".into(),
+        ));
+    }
+    let mut types = Vec::with_capacity(names.len());
+    for name in names {
+        if !is_r4_resource_type(name) {
+            let hint = R4_RESOURCE_TYPES
+                .iter()
+                .find(|known| known.eq_ignore_ascii_case(name))
+                .map(|known| format!(" (did you mean {known}?)"))
+                .unwrap_or_default();
+            return Err(invalid(format!(
+                "{} is not a FHIR R4 resource type{hint}",
+                quote_for_message(name)
+            )));
+        }
+        types.push(name.to_string());
+    }
+    types.sort();
+    types.dedup();
+    Ok(types)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_full_kind_is_offered_for_now() {
+        assert_eq!(ExportKind::Full.not_offered(), None);
+        let fhir = ExportKind::FhirExport(FhirExportRequest {
+            scope: Scope::System,
+            types: Vec::new(),
+            since: None,
+            until: None,
+        });
+        let refused = fhir.not_offered().expect("refused");
+        assert_eq!(refused.field, "kind");
+        assert!(
+            refused.message.contains("not offered"),
+            "{}",
+            refused.message
+        );
+    }
+    use serde_json::json;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        crate::contract::time::parse(text).unwrap()
+    }
+
+    const NOW: &str = "2026-11-26T02:00:07Z";
+
+    fn parse(body: Value, trigger: Trigger) -> Result<ExportKind, InvalidInput> {
+        parse_kind(&KindFields::of(body.as_object().unwrap()), trigger, at(NOW))
+    }
+
+    fn field_of(body: Value, trigger: Trigger) -> String {
+        match parse(body.clone(), trigger) {
+            Err(e) => e.field,
+            Ok(kind) => panic!("{body} was accepted as {kind:?}"),
+        }
+    }
+
+    #[test]
+    fn the_type_list_is_sorted_unique_and_r4() {
+        assert!(R4_RESOURCE_TYPES.windows(2).all(|w| w[0] < w[1]));
+        for name in [
+            "Patient",
+            "Observation",
+            "Group",
+            "Parameters",
+            "VisionPrescription",
+        ] {
+            assert!(is_r4_resource_type(name), "{name}");
+        }
+        // R5 additions, abstract types and wrong case are not R4 resource types.
+        for name in [
+            "patient",
+            "Resource",
+            "DomainResource",
+            "SubscriptionTopic",
+            "Ingredient",
+            "",
+        ] {
+            assert!(!is_r4_resource_type(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn scopes_read_and_print_as_their_strings() {
+        for text in [
+            "system",
+            "patient",
+            "group:cohort-1.v2",
+            &format!("group:{}", "a".repeat(64)),
+        ] {
+            let scope: Scope = text.parse().unwrap();
+            assert_eq!(scope.to_string(), text);
+            assert_eq!(serde_json::to_value(&scope).unwrap(), text);
+            assert_eq!(serde_json::from_value::<Scope>(json!(text)).unwrap(), scope);
+        }
+        for bad in [
+            "System",
+            "group:",
+            "group:a/b",
+            "group:a b",
+            "group:caf\u{e9}",
+            "all",
+            "",
+        ] {
+            assert!(bad.parse::<Scope>().is_err(), "{bad}");
+        }
+        assert!(
+            format!("group:{}", "a".repeat(65))
+                .parse::<Scope>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn without_export_fields_the_kind_is_full() {
+        assert_eq!(parse(json!({}), Trigger::Api), Ok(ExportKind::Full));
+        assert_eq!(
+            parse(json!({"kind": "full"}), Trigger::Schedule),
+            Ok(ExportKind::Full)
+        );
+        assert_eq!(ExportKind::default(), ExportKind::Full);
+        assert_eq!(ExportKind::Full.follow(), Follow::Describe);
+    }
+
+    #[test]
+    fn an_export_takes_scope_types_and_window() {
+        let kind = parse(
+            json!({"kind": "$export", "scope": "group:cohort-1", "types": ["Patient", "Observation", "Patient"],
+                   "since": "2026-11-25T02:00:00.750Z", "until": "2026-11-26T03:00:00+01:00"}),
+            Trigger::Api,
+        )
+        .unwrap();
+        assert_eq!(
+            kind,
+            ExportKind::FhirExport(FhirExportRequest {
+                scope: Scope::Group("cohort-1".into()),
+                types: vec!["Observation".into(), "Patient".into()],
+                since: Some(Since::At(at("2026-11-25T02:00:00Z"))),
+                until: Some(at("2026-11-26T02:00:00Z")),
+            })
+        );
+        assert_eq!(kind.follow(), Follow::RestStatus);
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            json!({"kind": "$export", "scope": "group:cohort-1", "types": ["Observation", "Patient"],
+                   "since": "2026-11-25T02:00:00Z", "until": "2026-11-26T02:00:00Z"})
+        );
+        let back: ExportKind =
+            serde_json::from_value(serde_json::to_value(&kind).unwrap()).unwrap();
+        assert_eq!(back, kind);
+        // A state written by hand may leave the scope out: it is the system's.
+        let bare: ExportKind = serde_json::from_value(json!({"kind": "$export"})).unwrap();
+        assert_eq!(bare.follow(), Follow::RestStatus);
+        assert!(matches!(
+            bare,
+            ExportKind::FhirExport(FhirExportRequest {
+                scope: Scope::System,
+                ..
+            })
+        ));
+        assert_eq!(
+            serde_json::to_value(ExportKind::Full).unwrap(),
+            json!({"kind": "full"})
+        );
+    }
+
+    #[test]
+    fn export_fields_imply_the_export_kind_with_a_system_scope() {
+        let kind = parse(json!({"types": " Observation , Condition"}), Trigger::Api).unwrap();
+        assert_eq!(
+            kind,
+            ExportKind::FhirExport(FhirExportRequest {
+                scope: Scope::System,
+                types: vec!["Condition".into(), "Observation".into()],
+                since: None,
+                until: None,
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            json!({"kind": "$export", "scope": "system", "types": ["Condition", "Observation"]})
+        );
+    }
+
+    #[test]
+    fn last_success_is_for_schedules() {
+        let kind = parse(
+            json!({"kind": "$export", "since": "last-success"}),
+            Trigger::Schedule,
+        );
+        assert!(matches!(
+            kind,
+            Ok(ExportKind::FhirExport(FhirExportRequest {
+                since: Some(Since::LastSuccess),
+                ..
+            }))
+        ));
+        assert_eq!(
+            serde_json::to_value(kind.unwrap()).unwrap(),
+            json!({"kind": "$export", "scope": "system", "since": "last-success"})
+        );
+        assert_eq!(
+            field_of(json!({"since": "last-success"}), Trigger::Api),
+            "since"
+        );
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            (json!({"kind": "incremental"}), "kind"),
+            (json!({"kind": 1}), "kind"),
+            (json!({"kind": null}), "kind"),
+            (json!({"kind": "full", "scope": "patient"}), "scope"),
+            (json!({"kind": "full", "types": "Patient"}), "types"),
+            (
+                json!({"kind": "full", "since": "2026-11-25T00:00:00Z"}),
+                "since",
+            ),
+            (
+                json!({"kind": "full", "until": "2026-11-25T00:00:00Z"}),
+                "until",
+            ),
+            (json!({"scope": "everyone"}), "scope"),
+            (json!({"scope": "group:../x"}), "scope"),
+            (json!({"scope": 5}), "scope"),
+            (json!({"types": ["Patient", "Pateint"]}), "types"),
+            (json!({"types": "patient"}), "types"),
+            (json!({"types": []}), "types"),
+            (json!({"types": ""}), "types"),
+            (json!({"types": [1]}), "types"),
+            (json!({"types": {"a": 1}}), "types"),
+            (json!({"types": "Patient,,Observation"}), "types"),
+            (json!({"since": "yesterday"}), "since"),
+            (json!({"since": "2026-11-25"}), "since"),
+            (json!({"until": "2026-11-26T02:00:08Z"}), "until"),
+            (json!({"since": "2027-01-01T00:00:00Z"}), "since"),
+            (
+                json!({"since": "2026-11-25T00:00:00Z", "until": "2026-11-24T00:00:00Z"}),
+                "since",
+            ),
+            (
+                json!({"since": "2026-11-25T00:00:00Z", "until": "2026-11-25T00:00:00Z"}),
+                "since",
+            ),
+            (json!({"until": 1795702320}), "until"),
+        ];
+        for (body, field) in cases {
+            assert_eq!(field_of(body.clone(), Trigger::Schedule), field, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_type_gets_a_hint() {
+        let err = parse(json!({"types": ["observation"]}), Trigger::Api).unwrap_err();
+        assert!(err.message.contains("did you mean Observation?"), "{err}");
+    }
+
+    #[test]
+    fn now_itself_is_not_the_future() {
+        assert!(
+            parse(
+                json!({"until": NOW, "since": "2026-11-26T02:00:06Z"}),
+                Trigger::Api
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,323 @@
+//! Incremental exports: the window a `$export` covers, and the high-water mark that moves only
+//! when an export of the same data store, scope and types ends `COMPLETED`. Pure.
+//!
+//! The mark lives in the job table as one item per data store + scope + types,
+//! `pk = mark#<datastoreId>#<scope>#<types>` ([`mark_key`]), holding `markedUntil` (RFC 3339).
+//! The check that sees `COMPLETED` writes [`advance`]'s answer with one conditional write
+//! (`attribute_not_exists(markedUntil) OR markedUntil < :until`; RFC 3339 in UTC with whole
+//! seconds sorts as text), so a late or repeated writer can never move it back; the adapter is
+//! [`crate::aws::mark_store::MarkStore`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::contract::export_kind::{Scope, Since};
+use crate::contract::job::JobStatus;
+
+/// The resolved window of a `$export`: `_since` (none: everything up to `until`) and `_until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Window {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::contract::time::serialize_optional"
+    )]
+    pub since: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "serialize_time")]
+    pub until: DateTime<Utc>,
+}
+
+fn serialize_time<S: serde::Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::contract::time::rfc3339(*time))
+}
+
+impl Window {
+    /// Nothing can have changed in it: the mark already reaches `until` (a late retry of a
+    /// schedule whose export, or a later one, already completed). The caller starts nothing and
+    /// says so.
+    pub fn is_empty(&self) -> bool {
+        self.since.is_some_and(|since| since >= self.until)
+    }
+
+    /// `2026-11-25T02:00:00Z .. 2026-11-26T02:00:00Z`, or `everything .. <until>`: for messages.
+    pub fn describe(&self) -> String {
+        let until = crate::contract::time::rfc3339(self.until);
+        match self.since {
+            Some(since) => format!("{} .. {until}", crate::contract::time::rfc3339(since)),
+            None => format!("everything .. {until}"),
+        }
+    }
+}
+
+/// The longest key written as is; longer type lists are hashed (DynamoDB allows 2048 bytes for
+/// a partition key, and all R4 types joined take about 2,300).
+const MAX_PLAIN_KEY: usize = 1024;
+
+/// `mark#<datastoreId>#<scope>#<types>`: the types sorted and comma-joined (as
+/// [`FhirExportRequest::types`](crate::contract::export_kind::FhirExportRequest) holds them),
+/// `*` for every type; a key over 1024 bytes ends in `sha256-<32 hex digits>` of the joined
+/// types instead. The same data store, scope and set of types always give the same key.
+pub fn mark_key(datastore_id: &str, scope: &Scope, types: &[String]) -> String {
+    let mut sorted: Vec<&str> = types.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let joined = if sorted.is_empty() {
+        "*".to_string()
+    } else {
+        sorted.join(",")
+    };
+    let key = format!("mark#{datastore_id}#{scope}#{joined}");
+    if key.len() <= MAX_PLAIN_KEY {
+        return key;
+    }
+    let digest = Sha256::digest(joined.as_bytes());
+    format!(
+        "mark#{datastore_id}#{scope}#sha256-{}",
+        hex::encode(&digest[..16])
+    )
+}
+
+/// The window to export. `since`: as asked; `last-success` reads the mark (none yet: no
+/// `_since`, a full export of that scope). `until`: as asked, else `at` (the scheduled time, or
+/// now for an API call); it is always sent, so the mark can be set to exactly what was covered.
+pub fn window_of(
+    since: Option<Since>,
+    until: Option<DateTime<Utc>>,
+    mark: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Window {
+    let since = match since {
+        None => None,
+        Some(Since::At(time)) => Some(time),
+        Some(Since::LastSuccess) => mark,
+    };
+    Window {
+        since,
+        until: until.unwrap_or(at),
+    }
+}
+
+/// The new mark after an export of `window` ended with `status`, or `None` to leave it.
+///
+/// Only `COMPLETED` moves it (never `COMPLETED_WITH_ERRORS`, `FAILED`, a cancel or a status not
+/// known yet), only forward, and only when the window leaves no gap: it starts at or before the
+/// mark, or has no start (then it covered everything up to `until`). An export with a later
+/// start (an API call's own window) cannot vouch for what came before it.
+pub fn advance(
+    mark: Option<DateTime<Utc>>,
+    window: &Window,
+    status: &JobStatus,
+) -> Option<DateTime<Utc>> {
+    if *status != JobStatus::Completed {
+        return None;
+    }
+    let no_gap = match (window.since, mark) {
+        (None, _) => true,
+        (Some(since), Some(mark)) => since <= mark,
+        (Some(_), None) => false,
+    };
+    let forward = mark.is_none_or(|mark| window.until > mark);
+    (no_gap && forward).then_some(window.until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::export_kind::R4_RESOURCE_TYPES;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        crate::contract::time::parse(text).unwrap()
+    }
+
+    fn types(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn mark_keys_name_store_scope_and_sorted_types() {
+        assert_eq!(
+            mark_key("store1", &Scope::System, &[]),
+            "mark#store1#system#*"
+        );
+        assert_eq!(
+            mark_key(
+                "store1",
+                &Scope::Group("g-1".into()),
+                &types(&["Patient", "Observation"])
+            ),
+            "mark#store1#group:g-1#Observation,Patient"
+        );
+        assert_eq!(
+            mark_key(
+                "s",
+                &Scope::Patient,
+                &types(&["Patient", "Observation", "Patient"])
+            ),
+            mark_key("s", &Scope::Patient, &types(&["Observation", "Patient"]))
+        );
+        assert_ne!(
+            mark_key("s", &Scope::Patient, &[]),
+            mark_key("s", &Scope::System, &[])
+        );
+        let all: Vec<String> = R4_RESOURCE_TYPES.iter().map(|t| t.to_string()).collect();
+        let long = mark_key("0123456789abcdef0123456789abcdef", &Scope::Patient, &all);
+        assert!(long.len() <= MAX_PLAIN_KEY, "{}", long.len());
+        assert!(long.starts_with("mark#0123456789abcdef0123456789abcdef#patient#sha256-"));
+        assert_ne!(
+            long,
+            mark_key(
+                "0123456789abcdef0123456789abcdef",
+                &Scope::Patient,
+                &all[1..]
+            )
+        );
+    }
+
+    #[test]
+    fn last_success_starts_at_the_mark_and_ends_at_the_scheduled_time() {
+        let night = at("2026-11-26T02:00:00Z");
+        let first = window_of(Some(Since::LastSuccess), None, None, night);
+        assert_eq!(
+            first,
+            Window {
+                since: None,
+                until: night
+            }
+        );
+        assert!(!first.is_empty());
+        assert_eq!(first.describe(), "everything .. 2026-11-26T02:00:00Z");
+
+        let mark = at("2026-11-25T02:00:00Z");
+        let next = window_of(Some(Since::LastSuccess), None, Some(mark), night);
+        assert_eq!(
+            next,
+            Window {
+                since: Some(mark),
+                until: night
+            }
+        );
+        assert_eq!(
+            next.describe(),
+            "2026-11-25T02:00:00Z .. 2026-11-26T02:00:00Z"
+        );
+        assert_eq!(
+            serde_json::to_value(next).unwrap(),
+            serde_json::json!({"since": "2026-11-25T02:00:00Z", "until": "2026-11-26T02:00:00Z"})
+        );
+    }
+
+    #[test]
+    fn explicit_times_win_and_the_mark_is_ignored_for_them() {
+        let now = at("2026-11-26T14:12:00Z");
+        let since = at("2026-11-20T00:00:00Z");
+        let until = at("2026-11-21T00:00:00Z");
+        let mark = Some(at("2026-11-25T02:00:00Z"));
+        assert_eq!(
+            window_of(Some(Since::At(since)), Some(until), mark, now),
+            Window {
+                since: Some(since),
+                until
+            }
+        );
+        assert_eq!(
+            window_of(None, None, mark, now),
+            Window {
+                since: None,
+                until: now
+            }
+        );
+    }
+
+    #[test]
+    fn a_mark_at_or_past_the_scheduled_time_leaves_an_empty_window() {
+        let night = at("2026-11-26T02:00:00Z");
+        let window = window_of(Some(Since::LastSuccess), None, Some(night), night);
+        assert!(window.is_empty());
+    }
+
+    #[test]
+    fn only_completed_moves_the_mark() {
+        let mark = Some(at("2026-11-25T02:00:00Z"));
+        let window = Window {
+            since: mark,
+            until: at("2026-11-26T02:00:00Z"),
+        };
+        assert_eq!(
+            advance(mark, &window, &JobStatus::Completed),
+            Some(window.until)
+        );
+        let others = JobStatus::KNOWN
+            .into_iter()
+            .filter(|status| *status != JobStatus::Completed)
+            .chain([JobStatus::Unknown("PAUSED".into())]);
+        for status in others {
+            assert_eq!(advance(mark, &window, &status), None, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_failed_night_keeps_the_mark_and_the_next_night_covers_both_days() {
+        let monday = at("2026-11-23T02:00:00Z");
+        let tuesday = at("2026-11-24T02:00:00Z");
+        let wednesday = at("2026-11-25T02:00:00Z");
+        let mut mark = Some(monday);
+
+        // Tuesday's export fails: the mark stays on Monday.
+        let tuesday_window = window_of(Some(Since::LastSuccess), None, mark, tuesday);
+        assert_eq!(tuesday_window.since, Some(monday));
+        if let Some(next) = advance(mark, &tuesday_window, &JobStatus::Failed) {
+            mark = Some(next);
+        }
+        assert_eq!(mark, Some(monday));
+
+        // Wednesday's covers Monday to Wednesday, and moves the mark when it completes.
+        let wednesday_window = window_of(Some(Since::LastSuccess), None, mark, wednesday);
+        assert_eq!(
+            wednesday_window,
+            Window {
+                since: Some(monday),
+                until: wednesday
+            }
+        );
+        assert_eq!(
+            advance(mark, &wednesday_window, &JobStatus::Completed),
+            Some(wednesday)
+        );
+    }
+
+    #[test]
+    fn the_mark_only_moves_forward() {
+        let mark = Some(at("2026-11-26T02:00:00Z"));
+        // A late check of an older export (say, a retried Tuesday completing after Wednesday).
+        let older = Window {
+            since: None,
+            until: at("2026-11-25T02:00:00Z"),
+        };
+        assert_eq!(advance(mark, &older, &JobStatus::Completed), None);
+        let same = Window {
+            since: mark,
+            until: at("2026-11-26T02:00:00Z"),
+        };
+        assert_eq!(advance(mark, &same, &JobStatus::Completed), None);
+    }
+
+    #[test]
+    fn a_window_that_starts_after_the_mark_leaves_it() {
+        let mark = Some(at("2026-11-20T02:00:00Z"));
+        let gap = Window {
+            since: Some(at("2026-11-25T00:00:00Z")),
+            until: at("2026-11-26T00:00:00Z"),
+        };
+        assert_eq!(advance(mark, &gap, &JobStatus::Completed), None);
+        assert_eq!(advance(None, &gap, &JobStatus::Completed), None);
+        // With no start, the window covered everything: a first mark, or a forward one.
+        let all = Window {
+            since: None,
+            until: at("2026-11-26T00:00:00Z"),
+        };
+        assert_eq!(advance(None, &all, &JobStatus::Completed), Some(all.until));
+        assert_eq!(advance(mark, &all, &JobStatus::Completed), Some(all.until));
+    }
+}

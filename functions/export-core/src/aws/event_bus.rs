@@ -6,7 +6,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use super::sdk_error::failure_from_sdk;
 use crate::contract::aws_failure::{AwsFailure, FailureKind};
-use crate::contract::notification::BusEvent;
+use crate::contract::delivery::BusEvent;
 
 #[derive(Clone, Debug)]
 pub struct EventBus {

@@ -3,7 +3,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::sdk_error::failure_from_sdk;
 use crate::contract::aws_failure::AwsFailure;
-use crate::contract::notification::Notification;
+use crate::contract::delivery::Notification;
 
 /// The team's topic: e-mail, chat and queue subscribers.
 #[derive(Clone, Debug)]

@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+/// The failure code for what a data store created before 1 June 2023 cannot do (FHIR REST
+/// `$export` of a patient or group, or a status GET).
+pub const UNSUPPORTED_BY_DATA_STORE: &str = "UnsupportedByDataStore";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
     /// Too many requests: wait and retry.
@@ -97,7 +101,7 @@ pub struct AwsFailure {
 impl AwsFailure {
     /// What a person should check, for this call and this kind of failure.
     pub fn hint(&self) -> &'static str {
-        if self.code == crate::contract::fhir_rest::UNSUPPORTED_BY_DATA_STORE {
+        if self.code == UNSUPPORTED_BY_DATA_STORE {
             return "export this data store with kind full (StartFHIRExportJob)";
         }
         match (self.operation, self.kind) {

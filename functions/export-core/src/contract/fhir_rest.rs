@@ -30,8 +30,7 @@ pub const START: &str = "StartFHIRExportJobWithPost";
 pub const STATUS: &str = "DescribeFHIRExportJobWithGet";
 pub const CANCEL: &str = "CancelFHIRExportJobWithDelete";
 
-/// The failure code for what a data store created before 1 June 2023 cannot do.
-pub const UNSUPPORTED_BY_DATA_STORE: &str = "UnsupportedByDataStore";
+pub use crate::contract::aws_failure::UNSUPPORTED_BY_DATA_STORE;
 pub const PRE_JUNE_2023: &str = "this data store was created before 1 June 2023: HealthLake \
     supports only system-wide $export and no status GET for it; use kind full";
 

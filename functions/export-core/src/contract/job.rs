@@ -7,6 +7,23 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// HealthLake's JobStatus. The one place a status is read from or written as text; a value the
 /// service adds later is kept as [`JobStatus::Unknown`], never dropped or guessed.
+/// What set an export going. Also a message attribute, so teams can filter on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Schedule,
+    Api,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Api => "api",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     Submitted,

@@ -5,6 +5,7 @@
 
 pub mod aws_failure;
 pub mod chat;
+pub mod delivery;
 pub mod export_kind;
 pub mod fhir_rest;
 pub mod function_error;

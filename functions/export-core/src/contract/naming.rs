@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::contract::state::Trigger;
+use crate::contract::job::Trigger;
 
 /// Where exports are written: fixed by the deployment, never chosen by a caller.
 #[derive(Clone, Debug, PartialEq, Eq)]

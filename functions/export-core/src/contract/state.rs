@@ -5,24 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::job::JobStatus;
+pub use crate::contract::job::Trigger;
 use crate::contract::manifest::ExportSummary;
-
-/// What set an export going. Also a message attribute, so teams can filter on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    Schedule,
-    Api,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Api => "api",
-        }
-    }
-}
 
 /// What the state machine does after a check: wait again, summarize the export's files (then
 /// check once more, which announces), or stop.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `sam build` for Lambda: both functions as arm64 (Graviton) bootstrap binaries, through the
+# `sam build` for Lambda: every function as arm64 (Graviton) bootstrap binaries, through the
 # template's BuildMethod rust-cargolambda (cargo-lambda + zig from .tools/venv, the aarch64 Rust
 # target from rustup). Offline; no AWS account. Prints the binary and zip sizes.
 # Output: target/sam/build (override with SAM_BUILD_DIR); the built template keeps its Fn::ForEach

@@ -2,7 +2,6 @@
 //! [`Announcer::announce`]. A new channel (an event bus, a chat webhook) is one more
 //! [`Channel`] arm and adapter, not an edit of each handler.
 
-use futures_util::future::join_all;
 use tracing::{error, info};
 
 use crate::aws::event_bus::EventBus;
@@ -44,19 +43,16 @@ impl Announcer {
         ])
     }
 
-    /// Sends `report` on every channel at once (a cold poll-export ends one round trip sooner).
-    /// Delivery is at least once: a failed channel is returned as the error, so the caller's
-    /// retry sends the report again (a second copy on the channels that had already taken it).
+    /// Sends `report` on every channel, in order: the topic (people) first, then the bus, so an
+    /// outcome event always follows a notification that went out. Delivery is at least once: a
+    /// failed channel is returned as the error and the rest are not tried, so the caller's retry
+    /// sends the report again (a second copy on the channels that had already taken it).
     pub async fn announce(&self, report: &ExportReport) -> Result<(), AwsFailure> {
-        let sends = self.channels.iter().map(|channel| async move {
+        for channel in &self.channels {
             let sent = match channel {
                 Channel::Sns(topic) => topic.publish(&report.to_notification()).await,
                 Channel::EventBus(bus) => bus.put(&report.to_bus_event()).await,
             };
-            (channel, sent)
-        });
-        let mut first_failure = None;
-        for (channel, sent) in join_all(sends).await {
             match sent {
                 Ok(message_id) => info!(
                     %message_id,
@@ -67,11 +63,11 @@ impl Announcer {
                 ),
                 Err(failure) => {
                     error!(%failure, channel = channel.name(), event = report.event.as_str(), "notification not sent");
-                    first_failure.get_or_insert(failure);
+                    return Err(failure);
                 }
             }
         }
-        first_failure.map_or(Ok(()), Err)
+        Ok(())
     }
 }
 

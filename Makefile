@@ -41,9 +41,11 @@ package:
 	scripts/install-tools python rust-targets
 	INFRA_CHECKS_SKIP_INSTALL=1 infra/checks/package.sh
 
-## bench: polling cost per export, cold start and memory against Python/boto3, and the
-## notification delay after a job's end with job events (bench/README.md)
+## bench: polling cost per export, cold start and memory against Python/boto3, the
+## notification delay after a job's end with job events, and a week of incremental exports
+## against full ones (bench/README.md)
 bench: tools
 	$(CARGO) run -q -p polling-cost
 	bench/run-coldstart
 	.tools/venv/bin/python bench/job-events-delay.py
+	.tools/venv/bin/python bench/incremental-week.py

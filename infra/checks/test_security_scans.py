@@ -171,6 +171,8 @@ def test_checkov_skips_only_what_the_template_justifies(checkov):
         ("CKV_AWS_117", "PollExportFunction"), ("CKV_AWS_173", "PollExportFunction"),
         ("CKV_AWS_116", "JobEventsFunction"), ("CKV_AWS_117", "JobEventsFunction"),
         ("CKV_AWS_173", "JobEventsFunction"),
+        ("CKV_AWS_115", "WriteManifestFunction"), ("CKV_AWS_116", "WriteManifestFunction"),
+        ("CKV_AWS_117", "WriteManifestFunction"), ("CKV_AWS_173", "WriteManifestFunction"),
     }
     for name in ("template.yaml", "rendered.json"):
         assert {(c, r.split(".")[-1]) for c, r in checkov[name]["skipped"]} == want, name

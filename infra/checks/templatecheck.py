@@ -43,6 +43,7 @@ START_ENV = {
     "TOPIC_ARN",
     "EVENT_BUS_NAME",
     "STATE_MACHINE_ARN",
+    "JOB_TABLE_NAME",
     "FIRST_WAIT_SECONDS",
     "WAIT_GROWTH_FACTOR",
     "MAX_WAIT_SECONDS",
@@ -54,7 +55,7 @@ FALLBACK_ENV = {
     "FALLBACK_MAX_WAIT_SECONDS": "FallbackMaxWaitSeconds",
 }
 START_ENV |= {"JOB_EVENTS", *FALLBACK_ENV}
-POLL_ENV = {"TOPIC_ARN", "EVENT_BUS_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
+POLL_ENV = {"TOPIC_ARN", "EVENT_BUS_NAME", "JOB_TABLE_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
 JOB_EVENTS_ENV = {"JOB_TABLE_NAME", "DATASTORE_IDS"}
 FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV,
              "write-manifest": set()}
@@ -341,6 +342,20 @@ JOB_EVENTS_STATEMENTS = {
 }
 
 
+def _leading_keys(*prefixes: str) -> dict:
+    return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{p}#*" for p in prefixes]}}
+
+
+# $export (issue 12): start-export claims starts and reads marks, poll-export moves marks; each
+# on its own items of the job table only (the leading key), never job-events' tokens (job#).
+FHIR_EXPORT_TABLE_ACCESS = {
+    "StartExportRole": (frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}),
+                        {"Fn::GetAtt": [JOB_TABLE, "Arn"]}, _leading_keys("start", "mark")),
+    "PollExportRole": (frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem"}),
+                       {"Fn::GetAtt": [JOB_TABLE, "Arn"]}, _leading_keys("mark")),
+}
+
+
 def check_job_events_access(template: dict) -> list[str]:
     """job-events may do exactly what it needs (one UpdateItem on the table, SendTaskSuccess, the
     key through DynamoDB and SQS, its logs, X-Ray, its dead letters) and nothing else; the state
@@ -361,9 +376,11 @@ def check_job_events_access(template: dict) -> list[str]:
         for actions in sorted(set(found) | set(JOB_EVENTS_STATEMENTS), key=sorted):
             if found.get(actions) != JOB_EVENTS_STATEMENTS.get(actions):
                 problems.append(f"{JOB_EVENTS_ROLE}: {sorted(actions)} -> {found.get(actions)}, expected {JOB_EVENTS_STATEMENTS.get(actions)}")
-    others = [rid for rid, _, doc in policy_documents(template) if rid != JOB_EVENTS_ROLE
-              for st in _as_list(doc.get("Statement")) if st.get("Effect") == "Allow"
-              and {"dynamodb:UpdateItem", "states:SendTaskSuccess"} & set(_as_list(st.get("Action")))]
+    table_writes = [(rid, st) for rid, _, doc in policy_documents(template) if rid != JOB_EVENTS_ROLE
+                    for st in _as_list(doc.get("Statement")) if st.get("Effect") == "Allow"
+                    and {"dynamodb:UpdateItem", "states:SendTaskSuccess"} & set(_as_list(st.get("Action")))]
+    others = [rid for rid, st in table_writes if FHIR_EXPORT_TABLE_ACCESS.get(rid) != (
+        frozenset(_as_list(st.get("Action"))), st.get("Resource"), st.get("Condition"))]
     if others:
         problems.append(f"only {JOB_EVENTS_ROLE} may write tokens or resume tasks, also: {sorted(set(others))}")
     sm = resources.get("StateMachineRole", {}).get("Properties", {})

@@ -433,6 +433,31 @@ def test_rejects_job_events_access_beyond_the_exact_set(mutate, message):
     assert any(message in p for p in problems), problems
 
 
+def _table_statement(resources: dict, role: str) -> dict:
+    return next(st for st in statements({"Resources": resources}, role)
+                if "dynamodb:UpdateItem" in templatecheck._as_list(st.get("Action")))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        # The $export grants reach job-events' task tokens (job#), or every item.
+        lambda r: _table_statement(r, "PollExportRole")["Condition"]["ForAllValues:StringLike"][
+            "dynamodb:LeadingKeys"].append("job#*"),
+        lambda r: _table_statement(r, "StartExportRole").pop("Condition"),
+        lambda r: _table_statement(r, "StartExportRole")["Action"].append("dynamodb:DeleteItem"),
+    ],
+)
+def test_fhir_export_table_grants_stay_on_their_own_items(mutate):
+    problems = templatecheck.check_job_events_access(job_events_expanded(mutate))
+    assert any("only JobEventsRole may write tokens" in p for p in problems), problems
+
+
+def test_the_fhir_export_table_grants_as_deployed_pass():
+    assert not [p for p in templatecheck.check_job_events_access(job_events_expanded(lambda r: None))
+                if "only JobEventsRole" in p]
+
+
 def test_rejects_missing_job_events_alarms():
     t = job_events_expanded(lambda r: [r.pop(k) for k in ("JobEventsThrottlesAlarm", "JobTableThrottlesAlarm", "JobEventsErrorsAlarm")])
     problems = templatecheck.check_alarms(t)

@@ -315,6 +315,7 @@ fn lambda_environment(subject: &Subject, port: u16) -> Vec<(String, String)> {
             "arn:aws:iam::123456789012:role/healthlake-export",
         ),
         ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:exports"),
+        ("JOB_TABLE_NAME", "export-jobs"),
         (
             "STATE_MACHINE_ARN",
             "arn:aws:states:us-east-1:123456789012:stateMachine:export",

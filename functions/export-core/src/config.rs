@@ -39,6 +39,8 @@ pub struct StartSettings {
     /// The policy new executions follow: the fallback one under job events, else polling's.
     pub policy: WaitPolicy,
     pub deadline_seconds: u32,
+    /// The job table (`JOB_TABLE_NAME`): `$export` start claims and high-water marks.
+    pub table_name: String,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
     pub warnings: Vec<String>,
 }
@@ -56,6 +58,8 @@ pub struct PollSettings {
     pub announce: AnnounceSettings,
     /// Each execution follows the policy its `jobEvents` names.
     pub policies: WaitPolicies,
+    /// The job table (`JOB_TABLE_NAME`): where a completed `$export` moves its high-water mark.
+    pub table_name: String,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
     pub warnings: Vec<String>,
 }
@@ -118,6 +122,7 @@ impl StartSettings {
             job_events,
             policy: *policies.for_job(job_events),
             deadline_seconds,
+            table_name: vars.table_name()?,
             warnings,
         })
     }
@@ -178,19 +183,8 @@ impl JobEventsSettings {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
-        let table_name = vars.required("JOB_TABLE_NAME")?;
-        let valid_table = (3..=255).contains(&table_name.len())
-            && table_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-        if !valid_table {
-            return Err(ConfigError {
-                variable: "JOB_TABLE_NAME",
-                problem: "must be a DynamoDB table name (3-255 letters, digits, _ - .)".into(),
-            });
-        }
         Ok(JobEventsSettings {
-            table_name,
+            table_name: vars.table_name()?,
             datastore_ids: vars.datastore_ids()?,
         })
     }
@@ -234,6 +228,7 @@ impl PollSettings {
         Ok(PollSettings {
             announce: vars.announce()?,
             policies,
+            table_name: vars.table_name()?,
             warnings,
         })
     }
@@ -251,6 +246,7 @@ pub(crate) mod tests {
                 "0123456789abcdef0123456789abcdef, second".to_string(),
             ),
             ("EXPORT_BUCKET", "example-exports".to_string()),
+            ("JOB_TABLE_NAME", "export-jobs".to_string()),
             ("EXPORT_PREFIX", "/healthlake/".to_string()),
             (
                 "KMS_KEY_ID",
@@ -333,6 +329,7 @@ pub(crate) mod tests {
             "DATA_ACCESS_ROLE_ARN",
             "TOPIC_ARN",
             "STATE_MACHINE_ARN",
+            "JOB_TABLE_NAME",
         ] {
             let mut vars = sample_vars();
             vars.remove(variable);
@@ -378,8 +375,10 @@ pub(crate) mod tests {
             ("FIRST_WAIT_SECONDS", "2".to_string()),
             ("MAX_WAIT_SECONDS", "5".to_string()),
             ("FALLBACK_FIRST_WAIT_SECONDS", "30".to_string()),
+            ("JOB_TABLE_NAME", "export-jobs".to_string()),
         ]);
         let settings = PollSettings::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        assert_eq!(settings.table_name, "export-jobs");
         assert_eq!(settings.policies.polling.first_wait_seconds, 2);
         assert_eq!(settings.policies.polling.max_wait_seconds, 5);
         assert_eq!(settings.policies.fallback.first_wait_seconds, 30);

@@ -33,6 +33,7 @@ fn settings() -> StartSettings {
                 "DATA_ACCESS_ROLE_ARN" => "arn:aws:iam::123456789012:role/r",
                 "TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:t",
                 "STATE_MACHINE_ARN" => "arn:aws:states:us-east-1:123456789012:stateMachine:s",
+                "JOB_TABLE_NAME" => "export-jobs",
                 _ => return None,
             }
             .to_string(),

@@ -3,11 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use export_core::aws::announce::Announcer;
+use export_core::aws::fhir_rest::FhirExports;
 use export_core::aws::healthlake::ExportJobs;
+use export_core::aws::mark_store::MarkStore;
+use export_core::contract::aws_failure::UNSUPPORTED_BY_DATA_STORE;
+use export_core::contract::export_kind::Follow;
 use export_core::contract::function_error::FunctionError;
 use export_core::contract::job::JobStatus;
 use export_core::contract::notification::ExportReport;
 use export_core::contract::state::{Action, ExecutionState, PollRequest, TaskError};
+use export_core::contract::watermark::{FhirExportRun, advance};
 use export_core::poll::check::check;
 use export_core::poll::metrics::{Measured, emf_line};
 use export_core::poll::policy::WaitPolicies;
@@ -17,14 +22,28 @@ use tracing::{error, info, warn};
 pub struct PollExport {
     policies: WaitPolicies,
     jobs: ExportJobs,
+    /// A `$export`'s status GET, and the high-water mark its `COMPLETED` moves.
+    fhir: FhirExportChecks,
     announcer: Announcer,
 }
 
+/// The `$export` side's adapters, built once in `main`.
+pub struct FhirExportChecks {
+    pub rest: FhirExports,
+    pub marks: MarkStore,
+}
+
 impl PollExport {
-    pub fn new(policies: WaitPolicies, jobs: ExportJobs, announcer: Announcer) -> Self {
+    pub fn new(
+        policies: WaitPolicies,
+        jobs: ExportJobs,
+        fhir: FhirExportChecks,
+        announcer: Announcer,
+    ) -> Self {
         PollExport {
             policies,
             jobs,
+            fhir,
             announcer,
         }
     }
@@ -46,14 +65,28 @@ impl PollExport {
         state: &ExecutionState,
         now: DateTime<Utc>,
     ) -> Result<ExecutionState, FunctionError> {
-        let job = self
-            .jobs
-            .describe(&state.datastore_id, &state.job_id)
-            .await
-            .map_err(|failure| {
-                warn!(job_id = %state.job_id, attempt = state.attempt + 1, %failure, "check failed");
-                FunctionError::from_aws(failure)
-            })?;
+        let job = match state.follow() {
+            Follow::Describe => self.jobs.describe(&state.datastore_id, &state.job_id).await,
+            Follow::RestStatus => {
+                match self
+                    .fhir
+                    .rest
+                    .status(&state.datastore_id, &state.job_id)
+                    .await
+                {
+                    // A data store created before June 2023 has no status GET; its (system)
+                    // `$export` jobs are export jobs that DescribeFHIRExportJob answers.
+                    Err(failure) if failure.code == UNSUPPORTED_BY_DATA_STORE => {
+                        self.jobs.describe(&state.datastore_id, &state.job_id).await
+                    }
+                    answer => answer,
+                }
+            }
+        };
+        let job = job.map_err(|failure| {
+            warn!(job_id = %state.job_id, attempt = state.attempt + 1, %failure, "check failed");
+            FunctionError::from_aws(failure)
+        })?;
         let policy = self.policies.for_job(state.job_events);
         let (next, report) = check(policy, state, &job, now);
         if let (Action::Wait, JobStatus::Unknown(status)) = (next.action, &job.status) {
@@ -69,9 +102,39 @@ impl PollExport {
             "check"
         );
         if let Some(report) = report {
+            if let Some(run) = &next.fhir_export {
+                self.move_mark(&next.datastore_id, run, &job.status).await?;
+            }
             self.announce(&report, Measured::of(&next), now).await?;
         }
         Ok(next)
+    }
+
+    /// A `$export` that ended `COMPLETED` moves its high-water mark to the end of its window
+    /// (forward only, one conditional write), before the team is told: a failed write fails
+    /// the check, which the state machine retries, and a repeat cannot move it back.
+    async fn move_mark(
+        &self,
+        datastore_id: &str,
+        run: &FhirExportRun,
+        status: &JobStatus,
+    ) -> Result<(), FunctionError> {
+        if *status != JobStatus::Completed {
+            return Ok(());
+        }
+        let key = run.mark_key(datastore_id);
+        let marks = &self.fhir.marks;
+        let mark = marks.get(&key).await.map_err(FunctionError::from_aws)?;
+        let Some(until) = advance(mark, &run.window, status) else {
+            info!(window = %run.window.describe(), "high-water mark left as it is");
+            return Ok(());
+        };
+        let moved = marks
+            .advance_to(&key, datastore_id, until)
+            .await
+            .map_err(FunctionError::from_aws)?;
+        info!(moved, until = %export_core::contract::time::rfc3339(until), "high-water mark");
+        Ok(())
     }
 
     async fn notify_failure(

@@ -1,10 +1,12 @@
 use export_core::aws::announce::Announcer;
+use export_core::aws::fhir_rest::FhirExports;
 use export_core::aws::healthlake::ExportJobs;
+use export_core::aws::mark_store::MarkStore;
 use export_core::aws::telemetry::{aws_config, init_tracing};
 use export_core::config::PollSettings;
 use export_core::contract::state::PollRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
-use poll_export::PollExport;
+use poll_export::{FhirExportChecks, PollExport};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -15,8 +17,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let config = aws_config().await;
     let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
+    let fhir = FhirExportChecks {
+        rest: FhirExports::from_config(&config)?,
+        marks: MarkStore::new(aws_sdk_dynamodb::Client::new(&config), &settings.table_name),
+    };
     let announcer = Announcer::for_deployment(&config, &settings.announce);
-    let handler = PollExport::new(settings.policies, jobs, announcer);
+    let handler = PollExport::new(settings.policies, jobs, fhir, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<PollRequest>| async move {

@@ -6,6 +6,7 @@ use export_core::aws::announce::Announcer;
 use export_core::aws::healthlake::ExportJobs;
 use export_core::aws::sfn::Workflows;
 use export_core::config::StartSettings;
+use export_core::contract::export_kind::ExportKind;
 use export_core::contract::function_error::FunctionError;
 use export_core::contract::job::{JobSnapshot, StartedJob};
 use export_core::contract::manifest::ExportSummary;
@@ -23,9 +24,14 @@ use export_core::start::trigger::{Invocation, Rejection, parse_invocation};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+mod fhir_export;
+
+pub use fhir_export::FhirExportStarts;
+
 pub struct StartExport {
     settings: StartSettings,
     jobs: ExportJobs,
+    fhir: FhirExportStarts,
     workflows: Workflows,
     announcer: Announcer,
 }
@@ -34,12 +40,14 @@ impl StartExport {
     pub fn new(
         settings: StartSettings,
         jobs: ExportJobs,
+        fhir: FhirExportStarts,
         workflows: Workflows,
         announcer: Announcer,
     ) -> Self {
         StartExport {
             settings,
             jobs,
+            fhir,
             workflows,
             announcer,
         }
@@ -56,14 +64,6 @@ impl StartExport {
         now: DateTime<Utc>,
     ) -> Result<Value, FunctionError> {
         match parse_invocation(&event, &self.settings, now) {
-            Ok(Invocation::Schedule(start)) if start.kind.not_offered().is_some() => {
-                let refused = start.kind.not_offered().expect("checked");
-                warn!(field = %refused.field, "schedule asks for a kind not offered yet");
-                self.announce(&invalid_schedule_report(&event, &refused, now))
-                    .await?;
-                let answer = ScheduleAnswer::invalid_schedule(&refused);
-                Ok(serde_json::to_value(answer).expect("answers serialize"))
-            }
             Ok(Invocation::Schedule(start)) => {
                 let plan = ExportPlan::scheduled(&self.settings, &start);
                 let answer = match self.start_export(&plan, now).await {
@@ -105,9 +105,6 @@ impl StartExport {
             Err(rejection) => return rejection.clone(),
         };
         match route {
-            ApiRoute::StartExport(request) if request.kind.not_offered().is_some() => {
-                ApiResponse::invalid(&request.kind.not_offered().expect("checked"))
-            }
             ApiRoute::StartExport(request) => {
                 let plan = ExportPlan::requested(&self.settings, request, invocation_id, now);
                 match self.start_export(&plan, now).await {
@@ -172,24 +169,35 @@ impl StartExport {
         outcome
     }
 
+    /// The job (StartFHIRExportJob, or a `$export` with its claim), then the execution.
     async fn start_job_and_workflow(
         &self,
         plan: &ExportPlan,
         now: DateTime<Utc>,
     ) -> Result<(StartedJob, String), StartFailure> {
-        let job = self
-            .jobs
-            .start(plan, &self.settings.destination)
-            .await
-            .map_err(|failure| StartFailure { failure, job: None })?;
+        let (job, fhir_export) = match &plan.kind {
+            ExportKind::Full => {
+                let job = self
+                    .jobs
+                    .start(plan, &self.settings.destination)
+                    .await
+                    .map_err(|failure| StartFailure { failure, job: None })?;
+                (job, None)
+            }
+            ExportKind::FhirExport(request) => {
+                let (job, run) = self.start_fhir_export(plan, request, now).await?;
+                (job, Some(run))
+            }
+        };
         info!(
             datastore_id = %plan.datastore_id,
             job_id = %job.job_id,
             status = %job.status,
             trigger = plan.trigger.as_str(),
+            kind = plan.kind.as_str(),
             "export job started"
         );
-        let state = plan.initial_state(&self.settings, &job.job_id, &job.status, now);
+        let state = plan.initial_state(&self.settings, &job.job_id, &job.status, fhir_export, now);
         match self
             .workflows
             .start(&execution_name(&job.job_id), &state)

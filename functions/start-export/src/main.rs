@@ -1,11 +1,14 @@
 use export_core::aws::announce::Announcer;
+use export_core::aws::fhir_rest::FhirExports;
 use export_core::aws::healthlake::ExportJobs;
+use export_core::aws::mark_store::MarkStore;
 use export_core::aws::sfn::Workflows;
+use export_core::aws::start_claims::StartClaims;
 use export_core::aws::telemetry::{aws_config, init_tracing};
 use export_core::config::StartSettings;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use start_export::StartExport;
+use start_export::{FhirExportStarts, StartExport};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -16,12 +19,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let config = aws_config().await;
     let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let fhir = FhirExportStarts {
+        rest: FhirExports::from_config(&config)?,
+        claims: StartClaims::new(dynamodb.clone(), &settings.table_name),
+        marks: MarkStore::new(dynamodb, &settings.table_name),
+    };
     let workflows = Workflows::new(
         aws_sdk_sfn::Client::new(&config),
         &settings.state_machine_arn,
     );
     let announcer = Announcer::for_deployment(&config, &settings.announce);
-    let handler = StartExport::new(settings, jobs, workflows, announcer);
+    let handler = StartExport::new(settings, jobs, fhir, workflows, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler

@@ -11,6 +11,8 @@ use aws_sdk_sfn::operation::start_execution::{StartExecutionInput, StartExecutio
 use aws_sdk_sfn::types::ExecutionStatus;
 use aws_sdk_sns::operation::publish::PublishInput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use export_core::aws::mark_store::MarkStore;
+use export_core::aws::start_claims::StartClaims;
 use export_core::contract::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
 use export_core::contract::state::ExecutionState;
 use serde_json::json;
@@ -33,6 +35,7 @@ fn settings(stores: &str) -> StartSettings {
                 "DATA_ACCESS_ROLE_ARN" => "arn:aws:iam::123456789012:role/healthlake-export",
                 "TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:exports",
                 "STATE_MACHINE_ARN" => STATE_MACHINE,
+                "JOB_TABLE_NAME" => "export-jobs",
                 _ => return None,
             }
             .to_string(),
@@ -120,6 +123,15 @@ fn describe_returns(status: JobStatus) -> Rule {
         })
 }
 
+/// The `$export` adapters of a test that starts none: any call fails the test's expectations.
+fn fhir_unused() -> FhirExportStarts {
+    FhirExportStarts {
+        rest: testkit::fhir_rest(Vec::new()).0,
+        claims: StartClaims::new(testkit::dynamodb(&[]), "export-jobs"),
+        marks: MarkStore::new(testkit::dynamodb(&[]), "export-jobs"),
+    }
+}
+
 struct Harness {
     handler: StartExport,
     healthlake_rule: Rule,
@@ -168,6 +180,7 @@ fn harness(setup: Setup) -> Harness {
             RuleMode::MatchAny,
             [&healthlake_rule]
         )),
+        fhir_unused(),
         Workflows::new(
             mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&sfn_rule]),
             STATE_MACHINE,
@@ -366,38 +379,460 @@ async fn a_bad_api_body_is_a_400_and_starts_nothing() {
     assert_eq!(h.publish_rule.num_calls(), 0);
 }
 
-#[tokio::test]
-async fn a_valid_fhir_export_request_is_refused_not_started_as_a_full_export() {
-    let h = harness(Setup::default());
-    let mut request = event("api-post-exports.json");
-    request["body"] = json!(
-        r#"{"datastoreId": "0123456789abcdef0123456789abcdef", "kind": "$export", "scope": "patient", "types": ["Observation"]}"#
-    );
-    let output = h.handler.handle(request, "req", now()).await.unwrap();
-    assert_eq!(output["statusCode"], 400);
-    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["error"]["field"], "kind");
-    assert_eq!(h.healthlake_rule.num_calls(), 0);
-    assert_eq!(h.sfn_rule.num_calls(), 0);
+// ---- `$export`: window, claim, signed POST ----
 
-    // A schedule asking for one: refused once, announced, nothing started.
-    let h = harness(Setup::default());
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_healthlake::operation::list_fhir_export_jobs::ListFhirExportJobsOutput;
+
+const INCREMENTAL_REQUEST: &str =
+    r#"{"scope":"system","types":["Condition","Observation","Patient"],"since":"last-success"}"#;
+
+fn mark_at(until: Option<&'static str>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::get_item).then_output(move || {
+        let output = GetItemOutput::builder();
+        match until {
+            Some(until) => output
+                .item("markedUntil", AttributeValue::S(until.into()))
+                .build(),
+            None => output.build(),
+        }
+    })
+}
+
+fn claimed(seen: Recorded<PutItemInput>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(move |req| {
+            seen.lock().unwrap().push(req.clone());
+            true
+        })
+        .then_output(|| PutItemOutput::builder().build())
+}
+
+/// The claim an earlier attempt left: its request, window, time and (maybe) job.
+fn claimed_before(
+    job_id: Option<&'static str>,
+    claimed_at: &'static str,
+    request: &'static str,
+) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::put_item).then_error(move || {
+        let mut item = std::collections::HashMap::from([
+            ("pk".to_string(), AttributeValue::S("start#t".into())),
+            ("request".to_string(), AttributeValue::S(request.into())),
+            (
+                "windowSince".to_string(),
+                AttributeValue::S("2026-11-25T02:00:00Z".into()),
+            ),
+            (
+                "windowUntil".to_string(),
+                AttributeValue::S("2026-11-26T02:00:00Z".into()),
+            ),
+            (
+                "claimedAt".to_string(),
+                AttributeValue::S(claimed_at.into()),
+            ),
+        ]);
+        if let Some(job_id) = job_id {
+            item.insert("jobId".into(), AttributeValue::S(job_id.into()));
+        }
+        PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .set_item(Some(item))
+                .build(),
+        )
+    })
+}
+
+fn recorded(seen: Recorded<UpdateItemInput>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(move |req| {
+            seen.lock().unwrap().push(req.clone());
+            true
+        })
+        .then_output(|| UpdateItemOutput::builder().build())
+}
+
+fn accepted() -> (u16, Value) {
+    (
+        202,
+        json!({"datastoreId": STORE, "jobStatus": "SUBMITTED", "jobId": JOB}),
+    )
+}
+
+struct FhirHarness {
+    handler: StartExport,
+    rest: aws_smithy_http_client::test_util::StaticReplayClient,
+    executions: Recorded<StartExecutionInput>,
+    published: Recorded<PublishInput>,
+}
+
+/// A handler whose `$export` side answers with `marks`, `claims` (in order) and `rest`; its
+/// HealthLake SDK client with `healthlake` (ListFHIRExportJobs) when given.
+fn fhir_harness(
+    marks: Vec<Rule>,
+    claims: Vec<Rule>,
+    rest: Vec<(u16, Value)>,
+    healthlake: Option<Rule>,
+) -> FhirHarness {
+    let executions = Recorded::default();
+    let published = Recorded::default();
+    let (rest_exports, rest) = testkit::fhir_rest(rest);
+    let marks: Vec<&Rule> = marks.iter().collect();
+    let claims: Vec<&Rule> = claims.iter().collect();
+    let healthlake = healthlake.unwrap_or_else(|| start_job_fails(500, "NotExpected"));
+    let sfn = start_execution_ok(executions.clone());
+    let publish = publish_ok(published.clone());
+    let handler = StartExport::new(
+        settings("0123456789abcdef0123456789abcdef,second"),
+        ExportJobs::new(mock_client!(
+            aws_sdk_healthlake,
+            RuleMode::MatchAny,
+            [&healthlake]
+        )),
+        FhirExportStarts {
+            rest: rest_exports,
+            claims: StartClaims::new(testkit::dynamodb(&claims), "export-jobs"),
+            marks: MarkStore::new(testkit::dynamodb(&marks), "export-jobs"),
+        },
+        Workflows::new(
+            mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&sfn]),
+            STATE_MACHINE,
+        ),
+        announcer(&publish),
+    );
+    FhirHarness {
+        handler,
+        rest,
+        executions,
+        published,
+    }
+}
+
+fn execution_input(h: &FhirHarness) -> ExecutionState {
+    let executions = h.executions.lock().unwrap();
+    assert_eq!(executions.len(), 1);
+    serde_json::from_str(executions[0].input().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_incremental_schedule_exports_from_the_mark_to_its_time_once() {
+    let puts = Recorded::default();
+    let updates = Recorded::default();
+    let h = fhir_harness(
+        vec![mark_at(Some("2026-11-25T02:00:00Z"))],
+        vec![claimed(puts.clone()), recorded(updates.clone())],
+        vec![accepted()],
+        None,
+    );
     let output = h
         .handler
-        .handle(event("schedule-incremental.json"), "req", now())
+        .handle(event("schedule-incremental.json"), "l1", now())
+        .await
+        .unwrap();
+    assert_eq!(output["jobId"], JOB, "{output}");
+
+    // The POST: the window from the mark to the scheduled time, the types asked.
+    let requests: Vec<_> = h.rest.actual_requests().collect();
+    assert_eq!(requests.len(), 1);
+    let uri = requests[0].uri().to_string();
+    assert!(
+        uri.contains(&format!("/datastore/{STORE}/r4/$export?")),
+        "{uri}"
+    );
+    assert!(uri.contains("_since=2026-11-25T02%3A00%3A00Z"), "{uri}");
+    assert!(uri.contains("_until=2026-11-26T02%3A00%3A00Z"), "{uri}");
+    assert!(
+        uri.contains("_type=Condition%2CObservation%2CPatient"),
+        "{uri}"
+    );
+    assert!(
+        requests[0]
+            .headers()
+            .get("authorization")
+            .is_some_and(|a| a.contains("/healthlake/aws4_request"))
+    );
+
+    // Claimed before the POST, with that window; the job recorded after it.
+    let put = puts.lock().unwrap()[0].clone();
+    assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
+    let item = put.item().unwrap();
+    assert_eq!(
+        item["request"],
+        AttributeValue::S(INCREMENTAL_REQUEST.into())
+    );
+    assert_eq!(
+        item["windowSince"],
+        AttributeValue::S("2026-11-25T02:00:00Z".into())
+    );
+    let update = updates.lock().unwrap()[0].clone();
+    assert_eq!(
+        update.expression_attribute_values().unwrap()[":job"],
+        AttributeValue::S(JOB.into())
+    );
+
+    // The workflow follows it by its REST status, and carries the window for the mark.
+    let state = execution_input(&h);
+    assert_eq!(
+        state.follow(),
+        export_core::contract::export_kind::Follow::RestStatus
+    );
+    let run = state.fhir_export.expect("a $export run");
+    assert!(run.incremental);
+    assert_eq!(
+        run.window.describe(),
+        "2026-11-25T02:00:00Z .. 2026-11-26T02:00:00Z"
+    );
+    assert!(
+        state.job_name.starts_with("scheduled-2026-11-26-0200-x"),
+        "{}",
+        state.job_name
+    );
+}
+
+#[tokio::test]
+async fn the_first_incremental_night_without_a_mark_exports_everything_up_to_its_time() {
+    let h = fhir_harness(
+        vec![mark_at(None)],
+        vec![claimed(Recorded::default()), recorded(Recorded::default())],
+        vec![accepted()],
+        None,
+    );
+    h.handler
+        .handle(event("schedule-incremental.json"), "l1", now())
+        .await
+        .unwrap();
+    let uri = h.rest.actual_requests().next().unwrap().uri().to_string();
+    assert!(!uri.contains("_since="), "{uri}");
+    assert!(uri.contains("_until=2026-11-26T02%3A00%3A00Z"), "{uri}");
+    assert_eq!(execution_input(&h).fhir_export.unwrap().window.since, None);
+}
+
+#[tokio::test]
+async fn a_retried_trigger_follows_the_recorded_job_and_posts_nothing() {
+    // The mark moved since (this very job completed): the claim's window is the one used.
+    let h = fhir_harness(
+        vec![mark_at(Some("2026-11-26T02:00:00Z"))],
+        vec![claimed_before(
+            Some(JOB),
+            "2026-11-26T02:00:05Z",
+            INCREMENTAL_REQUEST,
+        )],
+        Vec::new(),
+        None,
+    );
+    let output = h
+        .handler
+        .handle(event("schedule-incremental.json"), "l2", now())
+        .await
+        .unwrap();
+    assert_eq!(output["jobId"], JOB, "{output}");
+    assert_eq!(h.rest.actual_requests().count(), 0, "no second POST");
+    let state = execution_input(&h);
+    assert_eq!(state.job_id, JOB);
+    assert_eq!(
+        state.fhir_export.unwrap().window.describe(),
+        "2026-11-25T02:00:00Z .. 2026-11-26T02:00:00Z"
+    );
+}
+
+#[tokio::test]
+async fn a_start_whose_answer_was_lost_is_found_by_its_name_not_started_again() {
+    let updates = Recorded::default();
+    let listed = mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs)
+        .match_requests(|req| {
+            req.job_name()
+                .is_some_and(|n| n.starts_with("scheduled-2026-11-26-0200-x"))
+        })
+        .then_output(|| {
+            ListFhirExportJobsOutput::builder()
+                .export_job_properties_list(
+                    ExportJobProperties::builder()
+                        .job_id(JOB)
+                        .job_status(JobStatus::InProgress)
+                        .submit_time(SmithyTime::from_secs(now().timestamp()))
+                        .datastore_id(STORE)
+                        .output_data_config(OutputDataConfig::S3Configuration(
+                            aws_sdk_healthlake::types::S3Configuration::builder()
+                                .s3_uri("s3://example-exports/x/")
+                                .kms_key_id("k")
+                                .build()
+                                .unwrap(),
+                        ))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        });
+    let h = fhir_harness(
+        vec![mark_at(Some("2026-11-25T02:00:00Z"))],
+        vec![
+            claimed_before(None, "2026-11-26T02:00:05Z", INCREMENTAL_REQUEST),
+            recorded(updates.clone()),
+        ],
+        Vec::new(),
+        Some(listed),
+    );
+    let output = h
+        .handler
+        .handle(event("schedule-incremental.json"), "l2", now())
+        .await
+        .unwrap();
+    assert_eq!(output["jobId"], JOB, "{output}");
+    assert_eq!(h.rest.actual_requests().count(), 0, "no second POST");
+    assert_eq!(
+        updates.lock().unwrap().len(),
+        1,
+        "the found job is recorded"
+    );
+    assert_eq!(execution_input(&h).job_id, JOB);
+}
+
+fn nothing_listed() -> Rule {
+    mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs).then_output(|| {
+        ListFhirExportJobsOutput::builder()
+            .set_export_job_properties_list(Some(Vec::new()))
+            .build()
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn a_concurrent_duplicate_waits_for_the_start_in_progress() {
+    // Claimed 2 s ago, no job yet, none by that name: the other attempt is still posting.
+    let h = fhir_harness(
+        vec![mark_at(Some("2026-11-25T02:00:00Z"))],
+        vec![claimed_before(
+            None,
+            "2026-11-26T02:00:05Z",
+            INCREMENTAL_REQUEST,
+        )],
+        Vec::new(),
+        Some(nothing_listed()),
+    );
+    let err = h
+        .handler
+        .handle(event("schedule-incremental.json"), "l2", now())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_type(err),
+        TRANSIENT_ERROR_TYPE,
+        "the schedule's retry finds the job"
+    );
+    assert_eq!(h.rest.actual_requests().count(), 0);
+    assert!(h.executions.lock().unwrap().is_empty());
+    assert!(
+        h.published.lock().unwrap().is_empty(),
+        "nothing to announce: it is not a failure"
+    );
+}
+
+fn api_incremental(body: &str, key: &str) -> Value {
+    let mut request = event("api-post-exports.json");
+    request["body"] = json!(body);
+    request["headers"]["idempotency-key"] = json!(key);
+    request
+}
+
+#[tokio::test]
+async fn an_api_duplicate_in_flight_is_told_to_retry_and_a_reused_key_is_refused() {
+    let body = r#"{"datastoreId": "0123456789abcdef0123456789abcdef", "kind": "$export", "types": ["Patient"], "since": "2026-11-20T00:00:00Z"}"#;
+    let h = fhir_harness(
+        Vec::new(),
+        vec![claimed_before(
+            None,
+            "2026-11-26T02:00:05Z",
+            r#"{"scope":"system","types":["Patient"],"since":"2026-11-20T00:00:00Z"}"#,
+        )],
+        Vec::new(),
+        Some(nothing_listed()),
+    );
+    let output = h
+        .handler
+        .handle(api_incremental(body, "k-1"), "l1", now())
+        .await
+        .unwrap();
+    assert_eq!(output["statusCode"], 409, "{output}");
+    assert_eq!(output["headers"]["retry-after"], "30");
+
+    // The same key with another body: refused, naming the key; nothing started.
+    let h = fhir_harness(
+        Vec::new(),
+        vec![claimed_before(
+            Some(JOB),
+            "2026-11-26T02:00:05Z",
+            r#"{"scope":"patient"}"#,
+        )],
+        Vec::new(),
+        None,
+    );
+    let output = h
+        .handler
+        .handle(api_incremental(body, "k-1"), "l1", now())
+        .await
+        .unwrap();
+    assert_eq!(output["statusCode"], 422, "{output}");
+    let answer: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["error"]["field"], "Idempotency-Key");
+    assert!(h.executions.lock().unwrap().is_empty());
+    assert_eq!(h.rest.actual_requests().count(), 0);
+}
+
+#[tokio::test]
+async fn a_patient_export_of_a_pre_2023_data_store_is_answered_clearly() {
+    let body = r#"{"datastoreId": "0123456789abcdef0123456789abcdef", "kind": "$export", "scope": "patient"}"#;
+    let outcome = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported",
+        "diagnostics": "Patient and Group exports are not supported for data stores created before June 1, 2023"}]});
+    let h = fhir_harness(
+        Vec::new(),
+        vec![claimed(Recorded::default())],
+        vec![(400, outcome)],
+        None,
+    );
+    let output = h
+        .handler
+        .handle(api_incremental(body, "k-2"), "l1", now())
+        .await
+        .unwrap();
+    assert_eq!(output["statusCode"], 422, "{output}");
+    let answer: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["error"]["field"], "scope");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before 1 June 2023")
+    );
+    assert!(h.executions.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_window_the_mark_already_covers_starts_nothing_and_says_so() {
+    let h = fhir_harness(
+        vec![mark_at(Some("2026-11-26T02:00:00Z"))],
+        vec![claimed(Recorded::default())],
+        Vec::new(),
+        None,
+    );
+    let output = h
+        .handler
+        .handle(event("schedule-incremental.json"), "l1", now())
         .await
         .unwrap();
     assert_eq!(output["outcome"], "failed", "{output}");
-    assert_eq!(h.healthlake_rule.num_calls(), 0);
-    assert_eq!(h.sfn_rule.num_calls(), 0);
-    assert_eq!(h.publish_rule.num_calls(), 1);
+    assert_eq!(h.rest.actual_requests().count(), 0);
+    assert!(h.executions.lock().unwrap().is_empty());
     let published = h.published.lock().unwrap();
-    assert!(
-        testkit::body_of(&published[0])["message"]
-            .as_str()
-            .unwrap()
-            .contains("not offered")
-    );
+    assert_eq!(published.len(), 1);
+    let message = testkit::body_of(&published[0])["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("is empty"), "{message}");
 }
 
 #[tokio::test]

@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
 use aws_sdk_eventbridge::types::PutEventsResultEntry;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::body::SdkBody;
 use export_core::aws::announce::{Announcer, Channel};
 use export_core::aws::event_bus::EventBus;
+use export_core::aws::fhir_rest::FhirExports;
 use export_core::aws::sns::SnsTopic;
 use export_core::contract::function_error::FunctionError;
 use export_core::contract::manifest::{ExportSummary, FileTotals};
@@ -183,4 +186,44 @@ macro_rules! fails_with {
             .repeatedly()
             .build()
     }};
+}
+
+/// FHIR REST `$export` calls answered in order by `answers` (status, body; a start's answer
+/// also carries its `Content-Location`), each request kept for the test to read.
+pub fn fhir_rest(answers: Vec<(u16, Value)>) -> (FhirExports, StaticReplayClient) {
+    let events = answers
+        .into_iter()
+        .map(|(status, body)| {
+            let mut response = http_1x::Response::builder().status(status);
+            if let Some(job_id) = body.get("jobId").and_then(Value::as_str) {
+                response = response.header(
+                    "content-location",
+                    format!("https://healthlake.us-east-1.amazonaws.com/datastore/store/r4/export/{job_id}"),
+                );
+            }
+            ReplayEvent::new(
+                http_1x::Request::builder().body(SdkBody::empty()).unwrap(),
+                response.body(SdkBody::from(body.to_string())).unwrap(),
+            )
+        })
+        .collect();
+    let client = StaticReplayClient::new(events);
+    let config = aws_types::SdkConfig::builder()
+        .region(aws_types::region::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::for_tests(),
+            ),
+        )
+        .http_client(client.clone())
+        .sleep_impl(aws_smithy_async::rt::sleep::SharedAsyncSleep::new(
+            aws_smithy_async::rt::sleep::TokioSleep::new(),
+        ))
+        .build();
+    (FhirExports::from_config(&config).unwrap(), client)
+}
+
+/// A DynamoDB client answering with `rules`, in order.
+pub fn dynamodb(rules: &[&Rule]) -> aws_sdk_dynamodb::Client {
+    mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules)
 }

@@ -58,6 +58,32 @@ impl ExportJobs {
         })
     }
 
+    /// The export job of `datastore_id` named `job_name`, if one exists: how a `$export` start
+    /// whose answer was lost finds its job (its name carries the start's token). The newest
+    /// first; a name is never reused, so one page of one is enough.
+    pub async fn find_by_name(
+        &self,
+        datastore_id: &str,
+        job_name: &str,
+    ) -> Result<Option<StartedJob>, AwsFailure> {
+        let output = self
+            .client
+            .list_fhir_export_jobs()
+            .datastore_id(datastore_id)
+            .job_name(job_name)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| failure_from_sdk("ListFHIRExportJobs", &e))?;
+        Ok(output
+            .export_job_properties_list()
+            .first()
+            .map(|job| StartedJob {
+                job_id: job.job_id().to_string(),
+                status: job_status(job.job_status()),
+            }))
+    }
+
     pub async fn describe(
         &self,
         datastore_id: &str,

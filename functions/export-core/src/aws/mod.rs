@@ -11,6 +11,7 @@ pub mod s3;
 pub mod sdk_error;
 pub mod sfn;
 pub mod sns;
+pub mod start_claims;
 pub mod telemetry;
 pub mod token_store;
 

@@ -139,6 +139,22 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 
     /// `DATASTORE_IDS`: the data stores this deployment exports, comma-separated.
+    /// `JOB_TABLE_NAME`: the job table (interruptible waits, `$export` claims and marks).
+    pub(super) fn table_name(&self) -> Result<String, ConfigError> {
+        let table_name = self.required("JOB_TABLE_NAME")?;
+        let valid = (3..=255).contains(&table_name.len())
+            && table_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !valid {
+            return Err(ConfigError {
+                variable: "JOB_TABLE_NAME",
+                problem: "must be a DynamoDB table name (3-255 letters, digits, _ - .)".into(),
+            });
+        }
+        Ok(table_name)
+    }
+
     pub(super) fn datastore_ids(&self) -> Result<Vec<String>, ConfigError> {
         let datastore_ids: Vec<String> = self
             .required("DATASTORE_IDS")?

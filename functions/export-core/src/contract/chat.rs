@@ -121,6 +121,9 @@ fn description(report: &ExportReport) -> String {
             crate::contract::notification::human_duration(seconds)
         ));
     }
+    if let Some(run) = &report.fhir_export {
+        lines.push(format!("*Export* `$export`, {}", run.describe()));
+    }
     if let Some(uri) = &report.output_s3_uri {
         lines.push(format!("*Folder* `{uri}`"));
     }

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::contract::state::Trigger;
+use crate::contract::job::Trigger;
 use crate::contract::validate::{InvalidInput, quote_for_message};
 
 /// Every concrete resource type of FHIR R4 (4.0.1), sorted: the `ResourceType` code system
@@ -289,7 +289,7 @@ impl<'de> Deserialize<'de> for Since {
 
 /// A `$export` as asked, before any high-water mark is read: the window is resolved by
 /// [`crate::contract::watermark::window_of`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FhirExportRequest {
     #[serde(default)]
@@ -335,21 +335,6 @@ pub enum Follow {
 }
 
 impl ExportKind {
-    /// Why this deployment cannot start the kind yet, as the `kind` field's error: `$export`
-    /// requests are validated in full, but the start, the follow-up and the high-water mark are
-    /// not wired into the functions yet, so they are refused (400, or a refused schedule)
-    /// rather than started as something else.
-    pub fn not_offered(&self) -> Option<InvalidInput> {
-        match self {
-            ExportKind::Full => None,
-            ExportKind::FhirExport(_) => Some(InvalidInput::new(
-                "kind",
-                "$export exports (scope, types, since, until) are not offered by this version yet; \
-                 omit kind (or send \"full\") for a full export of the data store",
-            )),
-        }
-    }
-
     pub fn follow(&self) -> Follow {
         match self {
             ExportKind::Full => Follow::Describe,
@@ -565,23 +550,6 @@ pub fn parse_types(value: &Value) -> Result<Vec<String>, InvalidInput> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_the_full_kind_is_offered_for_now() {
-        assert_eq!(ExportKind::Full.not_offered(), None);
-        let fhir = ExportKind::FhirExport(FhirExportRequest {
-            scope: Scope::System,
-            types: Vec::new(),
-            since: None,
-            until: None,
-        });
-        let refused = fhir.not_offered().expect("refused");
-        assert_eq!(refused.field, "kind");
-        assert!(
-            refused.message.contains("not offered"),
-            "{}",
-            refused.message
-        );
-    }
     use serde_json::json;
 
     fn at(text: &str) -> DateTime<Utc> {

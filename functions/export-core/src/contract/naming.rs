@@ -100,6 +100,10 @@ pub enum TokenSource<'a> {
     Schedule {
         datastore_id: &'a str,
         scheduled_time: DateTime<Utc>,
+        /// What the schedule asks for beyond a full export (a `$export`'s canonical JSON), so
+        /// two schedules of one data store at the same time are two exports; empty for `full`
+        /// (whose tokens are unchanged by it).
+        kind: &'a str,
     },
     /// An API caller's `Idempotency-Key`, scoped to the caller and the data store.
     IdempotencyKey {
@@ -118,10 +122,15 @@ pub fn client_token(source: &TokenSource<'_>) -> String {
         TokenSource::Schedule {
             datastore_id,
             scheduled_time,
-        } => (
-            "sched",
-            format!("schedule\n{datastore_id}\n{}", scheduled_time.timestamp()),
-        ),
+            kind,
+        } => {
+            let mut material = format!("schedule\n{datastore_id}\n{}", scheduled_time.timestamp());
+            if !kind.is_empty() {
+                material.push('\n');
+                material.push_str(kind);
+            }
+            ("sched", material)
+        }
         TokenSource::IdempotencyKey {
             datastore_id,
             caller,
@@ -131,6 +140,14 @@ pub fn client_token(source: &TokenSource<'_>) -> String {
     };
     let digest = Sha256::digest(material.as_bytes());
     format!("{kind}-{}", hex::encode(&digest[..16]))
+}
+
+/// A `$export` job's name: the base name and `-x` with 8 hex digits of its token, so the job of
+/// one start is found by name (ListFHIRExportJobs) when the answer to its POST was lost. At most
+/// 52 + 10 characters, within HealthLake's 64.
+pub fn fhir_export_job_name(base: &str, token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    format!("{base}-x{}", &hex::encode(&digest[..4]))
 }
 
 /// One execution per job: a retried trigger gets ExecutionAlreadyExists instead of a second run.
@@ -256,21 +273,51 @@ mod tests {
     }
 
     #[test]
+    fn a_fhir_export_job_is_named_after_its_token_within_healthlakes_limit() {
+        let longest_base = keyed_job_name(Some(&"a".repeat(33)), "key-0123456789abcdef");
+        let name = fhir_export_job_name(&longest_base, "key-0123456789abcdef");
+        assert!(name.len() <= 64, "{name}");
+        assert!(name.starts_with(&format!("{longest_base}-x")), "{name}");
+        assert_eq!(
+            name,
+            fhir_export_job_name(&longest_base, "key-0123456789abcdef")
+        );
+        assert_ne!(
+            name,
+            fhir_export_job_name(&longest_base, "key-0123456789abcdee")
+        );
+        let base = job_name(
+            Trigger::Api,
+            Some(&"b".repeat(33)),
+            at("2026-11-26T02:00:00Z"),
+        );
+        assert!(fhir_export_job_name(&base, "req-1").len() <= 64);
+    }
+
+    #[test]
     fn client_tokens_are_deterministic_distinct_and_well_formed() {
         let time = at("2026-11-26T02:00:00Z");
         let schedule = TokenSource::Schedule {
             datastore_id: "store1",
             scheduled_time: time,
+            kind: "",
         };
         let tokens = [
             client_token(&schedule),
             client_token(&TokenSource::Schedule {
                 datastore_id: "store2",
                 scheduled_time: time,
+                kind: "",
+            }),
+            client_token(&TokenSource::Schedule {
+                datastore_id: "store1",
+                scheduled_time: time,
+                kind: r#"{"scope":"system","since":"last-success"}"#,
             }),
             client_token(&TokenSource::Schedule {
                 datastore_id: "store1",
                 scheduled_time: at("2026-11-27T02:00:00Z"),
+                kind: "",
             }),
             client_token(&TokenSource::IdempotencyKey {
                 datastore_id: "store1",

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::contract::job::JobStatus;
 use crate::contract::manifest::ExportSummary;
 use crate::contract::state::{Outcome, Trigger};
+use crate::contract::watermark::FhirExportRun;
 
 pub const SCHEMA_VERSION: u32 = 1;
 pub const MAX_SUBJECT_LEN: usize = 100;
@@ -70,6 +71,10 @@ pub struct ExportReport {
     pub summary: Option<ExportSummary>,
     /// Why `summary` is null although the export succeeded.
     pub summary_error: Option<String>,
+    /// A FHIR `$export`'s scope, types and window (`since` absent: everything up to `until`);
+    /// absent for a full export. Added within schema version 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fhir_export: Option<FhirExportRun>,
 }
 
 fn serialize_status<S: serde::Serializer>(
@@ -232,6 +237,9 @@ impl ExportReport {
         if let Some(seconds) = self.duration_seconds {
             lines.push(format!("Duration:   {}", human_duration(seconds)));
         }
+        if let Some(run) = &self.fhir_export {
+            lines.push(format!("Export:     $export, {}", run.describe()));
+        }
         if let Some(uri) = &self.output_s3_uri {
             lines.push(format!("Folder:     {uri}"));
         }
@@ -310,6 +318,7 @@ pub(crate) mod tests {
             message: None,
             summary: Some(sample_summary()),
             summary_error: None,
+            fhir_export: None,
         }
     }
 

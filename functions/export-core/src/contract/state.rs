@@ -4,9 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::contract::export_kind::Follow;
 use crate::contract::job::JobStatus;
 pub use crate::contract::job::Trigger;
 use crate::contract::manifest::ExportSummary;
+use crate::contract::watermark::FhirExportRun;
 
 /// What the state machine does after a check: wait again, summarize the export's files (then
 /// check once more, which announces), or stop.
@@ -73,6 +75,20 @@ pub struct ExecutionState {
     /// notification is sent anyway, saying the summary is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary_error: Option<TaskError>,
+    /// A FHIR `$export`: its scope, types and window; absent for a full export
+    /// (StartFHIRExportJob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir_export: Option<FhirExportRun>,
+}
+
+impl ExecutionState {
+    /// How the job is looked up: the one status seam, two adapters behind it.
+    pub fn follow(&self) -> Follow {
+        match self.fhir_export {
+            None => Follow::Describe,
+            Some(_) => Follow::RestStatus,
+        }
+    }
 }
 
 /// The `error` member that an ASL Catch with `ResultPath: "$.error"` adds to the state.

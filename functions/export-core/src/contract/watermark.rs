@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::contract::export_kind::{Scope, Since};
+use crate::contract::export_kind::{FhirExportRequest, Scope, Since};
 use crate::contract::job::JobStatus;
 
 /// The resolved window of a `$export`: `_since` (none: everything up to `until`) and `_until`.
@@ -48,6 +48,59 @@ impl Window {
             Some(since) => format!("{} .. {until}", crate::contract::time::rfc3339(since)),
             None => format!("everything .. {until}"),
         }
+    }
+}
+
+/// A started `$export` as the workflow carries it and its notification reports it: the scope
+/// and types as asked, and the window resolved at the start (the one the job was given, and so
+/// the one its `COMPLETED` vouches for when the high-water mark moves).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FhirExportRun {
+    pub scope: Scope,
+    /// Empty: every type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    pub window: Window,
+    /// The window starts at the high-water mark (`since: last-success`), or would have: with
+    /// no mark yet it has no start, a full export of the scope.
+    #[serde(default)]
+    pub incremental: bool,
+}
+
+impl FhirExportRun {
+    pub fn new(request: &FhirExportRequest, window: Window) -> Self {
+        FhirExportRun {
+            scope: request.scope.clone(),
+            types: request.types.clone(),
+            window,
+            incremental: request.since == Some(Since::LastSuccess),
+        }
+    }
+
+    /// The key of this data store, scope and types' high-water mark.
+    pub fn mark_key(&self, datastore_id: &str) -> String {
+        mark_key(datastore_id, &self.scope, &self.types)
+    }
+
+    /// `scope system, types Observation,Patient, 2026-11-25T02:00:00Z .. 2026-11-26T02:00:00Z`:
+    /// for messages (no data, only what was asked).
+    pub fn describe(&self) -> String {
+        let types = if self.types.is_empty() {
+            "every type".to_string()
+        } else {
+            format!("types {}", self.types.join(","))
+        };
+        let since = match (self.incremental, self.window.since) {
+            (true, Some(_)) => ", since the last successful export",
+            (true, None) => ", the first of its kind: everything",
+            (false, _) => "",
+        };
+        format!(
+            "scope {}, {types}, window {}{since}",
+            self.scope,
+            self.window.describe()
+        )
     }
 }
 
@@ -126,6 +179,7 @@ pub fn advance(
 mod tests {
     use super::*;
     use crate::contract::export_kind::R4_RESOURCE_TYPES;
+    use serde_json::json;
 
     fn at(text: &str) -> DateTime<Utc> {
         crate::contract::time::parse(text).unwrap()
@@ -135,6 +189,62 @@ mod tests {
         names.iter().map(|n| n.to_string()).collect()
     }
 
+    #[test]
+    fn a_run_carries_what_was_asked_and_the_window_it_was_given() {
+        let request = FhirExportRequest {
+            scope: Scope::Group("cohort-1".into()),
+            types: vec!["Observation".into(), "Patient".into()],
+            since: Some(Since::LastSuccess),
+            until: None,
+        };
+        let window = Window {
+            since: Some(at("2026-11-25T02:00:00Z")),
+            until: at("2026-11-26T02:00:00Z"),
+        };
+        let run = FhirExportRun::new(&request, window);
+        assert!(run.incremental);
+        assert_eq!(
+            run.mark_key("store1"),
+            "mark#store1#group:cohort-1#Observation,Patient"
+        );
+        assert_eq!(
+            run.describe(),
+            "scope group:cohort-1, types Observation,Patient, window \
+             2026-11-25T02:00:00Z .. 2026-11-26T02:00:00Z, since the last successful export"
+        );
+        let first = FhirExportRun::new(
+            &FhirExportRequest {
+                types: Vec::new(),
+                ..request.clone()
+            },
+            Window {
+                since: None,
+                ..window
+            },
+        );
+        assert_eq!(
+            first.describe(),
+            "scope group:cohort-1, every type, window everything .. 2026-11-26T02:00:00Z, \
+             the first of its kind: everything"
+        );
+        let asked = FhirExportRun::new(
+            &FhirExportRequest {
+                since: Some(Since::At(at("2026-11-20T00:00:00Z"))),
+                ..request
+            },
+            window,
+        );
+        assert!(!asked.incremental);
+        assert!(!asked.describe().contains("last successful"));
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!(
+            json,
+            json!({"scope": "group:cohort-1", "types": ["Observation", "Patient"],
+                   "window": {"since": "2026-11-25T02:00:00Z", "until": "2026-11-26T02:00:00Z"},
+                   "incremental": true})
+        );
+        assert_eq!(serde_json::from_value::<FhirExportRun>(json).unwrap(), run);
+    }
     #[test]
     fn mark_keys_name_store_scope_and_sorted_types() {
         assert_eq!(

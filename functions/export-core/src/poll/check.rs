@@ -169,6 +169,7 @@ fn job_report(
             .as_ref()
             .filter(|_| outcome == Outcome::Succeeded)
             .map(summary_missing),
+        fhir_export: ended.fhir_export.clone(),
     }
 }
 

@@ -70,6 +70,7 @@ pub fn workflow_failure(
         message: Some(message),
         summary: None,
         summary_error: None,
+        fhir_export: state.fhir_export.clone(),
     };
     (ended, report)
 }

@@ -2,6 +2,7 @@
 //! and what a start's result means. Pure.
 
 pub mod api;
+pub mod claim;
 pub mod http;
 pub mod outcome;
 pub mod plan;

@@ -85,6 +85,7 @@ fn start_failed_report(
         message: Some(message),
         summary: None,
         summary_error: None,
+        fhir_export: None,
     }
 }
 
@@ -118,6 +119,7 @@ pub fn invalid_schedule_report(
         )),
         summary: None,
         summary_error: None,
+        fhir_export: None,
     }
 }
 

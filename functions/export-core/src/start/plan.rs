@@ -4,24 +4,34 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::StartSettings;
+use crate::contract::export_kind::ExportKind;
 use crate::contract::job::JobStatus;
 use crate::contract::naming::{self, TokenSource};
 use crate::contract::state::{Action, ExecutionState, Trigger};
+use crate::contract::watermark::FhirExportRun;
 use crate::start::api::ExportRequest;
 use crate::start::trigger::ScheduledStart;
 
-/// Everything StartFHIRExportJob and the workflow need.
+/// Everything StartFHIRExportJob (or a `$export`) and the workflow need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExportPlan {
     pub datastore_id: String,
     pub trigger: Trigger,
+    /// A `$export`'s name ends in its token's digest, so a lost answer's job is found by name.
     pub job_name: String,
+    /// StartFHIRExportJob's ClientToken; for a `$export` (which has none) the key of the start
+    /// record that makes a retry find the job instead of starting another.
     pub client_token: String,
     pub output_s3_uri: String,
+    pub kind: ExportKind,
+    /// A schedule's firing time: where a `$export`'s window ends unless it names `until`
+    /// (an API call's ends at the time of the call).
+    pub scheduled_time: Option<DateTime<Utc>>,
 }
 
 impl ExportPlan {
     pub fn scheduled(settings: &StartSettings, start: &ScheduledStart) -> ExportPlan {
+        let kind = kind_material(&start.kind);
         ExportPlan {
             datastore_id: start.datastore_id.clone(),
             trigger: Trigger::Schedule,
@@ -29,13 +39,17 @@ impl ExportPlan {
             client_token: naming::client_token(&TokenSource::Schedule {
                 datastore_id: &start.datastore_id,
                 scheduled_time: start.scheduled_time,
+                kind: &kind,
             }),
             output_s3_uri: naming::output_s3_uri(
                 &settings.destination,
                 &start.datastore_id,
                 start.scheduled_time,
             ),
+            kind: start.kind.clone(),
+            scheduled_time: Some(start.scheduled_time),
         }
+        .named_for_its_kind()
     }
 
     /// An API call's export. Its ClientToken comes from the `Idempotency-Key` (scoped to the
@@ -76,7 +90,26 @@ impl ExportPlan {
             job_name,
             client_token,
             output_s3_uri,
+            kind: request.kind.clone(),
+            scheduled_time: None,
         }
+        .named_for_its_kind()
+    }
+
+    /// A `$export`'s job name carries its token (see [`naming::fhir_export_job_name`]).
+    fn named_for_its_kind(self) -> ExportPlan {
+        match self.kind {
+            ExportKind::Full => self,
+            ExportKind::FhirExport(_) => ExportPlan {
+                job_name: naming::fhir_export_job_name(&self.job_name, &self.client_token),
+                ..self
+            },
+        }
+    }
+
+    /// Where a `$export`'s window ends unless it names `until`.
+    pub fn window_end(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.scheduled_time.unwrap_or(now)
     }
 
     /// The execution's input: the first check comes after the policy's first wait.
@@ -85,6 +118,7 @@ impl ExportPlan {
         settings: &StartSettings,
         job_id: &str,
         job_status: &JobStatus,
+        fhir_export: Option<FhirExportRun>,
         now: DateTime<Utc>,
     ) -> ExecutionState {
         ExecutionState {
@@ -104,6 +138,18 @@ impl ExportPlan {
             message: None,
             summary: None,
             summary_error: None,
+            fhir_export,
+        }
+    }
+}
+
+/// A schedule's `$export` request as token material: its canonical JSON (fields in a fixed
+/// order, types sorted); nothing for a full export.
+fn kind_material(kind: &ExportKind) -> String {
+    match kind {
+        ExportKind::Full => String::new(),
+        ExportKind::FhirExport(request) => {
+            serde_json::to_string(request).expect("a request always serializes")
         }
     }
 }
@@ -147,7 +193,7 @@ mod tests {
         let start = scheduled(&sample("schedule.json"), &settings());
         let plan = ExportPlan::scheduled(&settings(), &start);
         let now = at("2026-11-26T02:00:07Z");
-        let state = plan.initial_state(&settings(), "job1", &JobStatus::Submitted, now);
+        let state = plan.initial_state(&settings(), "job1", &JobStatus::Submitted, None, now);
         assert_eq!(state.action, Action::Wait);
         // Job events on (the default): the first wait is the fallback policy's.
         assert!(state.job_events);
@@ -159,7 +205,7 @@ mod tests {
         let mut polling = settings();
         polling.job_events = false;
         polling.policy = crate::poll::policy::WaitPolicy::default();
-        let state = plan.initial_state(&polling, "job1", &JobStatus::Submitted, now);
+        let state = plan.initial_state(&polling, "job1", &JobStatus::Submitted, None, now);
         assert!(!state.job_events);
         assert_eq!(state.wait_seconds, 60);
     }

@@ -6,11 +6,12 @@ use aws_lambda_events::event::apigw::ApiGatewayV2httpResponse;
 use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use crate::contract::aws_failure::{AwsFailure, FailureKind};
+use crate::contract::aws_failure::{AwsFailure, FailureKind, UNSUPPORTED_BY_DATA_STORE};
 use crate::contract::job::JobSnapshot;
 use crate::contract::manifest::ExportSummary;
 use crate::contract::naming::export_folder_uri;
 use crate::contract::validate::InvalidInput;
+use crate::start::claim::{CLAIM_LEASE_SECONDS, START_IN_PROGRESS, TOKEN_REUSED};
 
 /// StartFHIRExportJob's quota is about one call a minute: retrying sooner only fails again.
 const THROTTLED_RETRY_AFTER_SECONDS: u32 = 60;
@@ -84,6 +85,35 @@ impl ApiResponse {
 
     /// A failed AWS call, as a caller should see it: what to do, not what broke inside.
     pub fn from_failure(failure: &AwsFailure) -> ApiResponse {
+        // What a `$export` start can meet that a caller can act on, named by the failure code.
+        match failure.code.as_str() {
+            START_IN_PROGRESS => {
+                return ApiResponse::error(
+                    409,
+                    "StartInProgress",
+                    "an export with this Idempotency-Key is being started; retry after the Retry-After delay with the same key",
+                    None,
+                )
+                .with_header("retry-after", CLAIM_LEASE_SECONDS.to_string());
+            }
+            TOKEN_REUSED => {
+                return ApiResponse::error(
+                    422,
+                    "IdempotencyKeyReused",
+                    "this Idempotency-Key was already used for a different export request; send a new key for a new request",
+                    Some("Idempotency-Key"),
+                );
+            }
+            UNSUPPORTED_BY_DATA_STORE => {
+                return ApiResponse::error(
+                    422,
+                    "UnsupportedByDataStore",
+                    "this data store was created before 1 June 2023: HealthLake offers it only system-wide $export exports; send scope system, or kind full",
+                    Some("scope"),
+                );
+            }
+            _ => {}
+        }
         match failure.kind {
             FailureKind::Throttled => ApiResponse::error(
                 429,

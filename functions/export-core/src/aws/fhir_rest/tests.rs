@@ -55,6 +55,8 @@ fn plan(job_name: &str, output_s3_uri: &str) -> ExportPlan {
         job_name: job_name.into(),
         client_token: "sched-0123456789abcdef0123456789abcdef".into(),
         output_s3_uri: output_s3_uri.into(),
+        kind: crate::contract::export_kind::ExportKind::FhirExport(Default::default()),
+        scheduled_time: None,
     }
 }
 

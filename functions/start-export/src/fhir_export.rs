@@ -1,0 +1,152 @@
+//! The start of a FHIR `$export`: its window (read from the high-water mark for
+//! `since: last-success`), its claim (idempotency; `$export` has no ClientToken), the signed
+//! POST. The decisions are the core's (`watermark`, `start::claim`); this glues them to AWS.
+
+use chrono::{DateTime, Utc};
+use export_core::aws::fhir_rest::FhirExports;
+use export_core::aws::mark_store::MarkStore;
+use export_core::aws::start_claims::StartClaims;
+use export_core::contract::aws_failure::{AwsFailure, FailureKind};
+use export_core::contract::export_kind::{FhirExportRequest, Since};
+use export_core::contract::job::{JobStatus, StartedJob};
+use export_core::contract::watermark::{FhirExportRun, Window, mark_key, window_of};
+use export_core::start::claim::{self, FoundClaim};
+use export_core::start::outcome::StartFailure;
+use export_core::start::plan::ExportPlan;
+use tracing::{info, warn};
+
+use crate::StartExport;
+
+/// The `$export` path's adapters, built once in `main`.
+pub struct FhirExportStarts {
+    pub rest: FhirExports,
+    pub claims: StartClaims,
+    pub marks: MarkStore,
+}
+
+fn not_started(failure: AwsFailure) -> StartFailure {
+    StartFailure { failure, job: None }
+}
+
+impl StartExport {
+    /// Starts `request` once per plan token, or finds the job an earlier attempt started.
+    pub(crate) async fn start_fhir_export(
+        &self,
+        plan: &ExportPlan,
+        request: &FhirExportRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(StartedJob, FhirExportRun), StartFailure> {
+        let fhir = &self.fhir;
+        let mark = match request.since {
+            Some(Since::LastSuccess) => fhir
+                .marks
+                .get(&mark_key(
+                    &plan.datastore_id,
+                    &request.scope,
+                    &request.types,
+                ))
+                .await
+                .map_err(not_started)?,
+            _ => None,
+        };
+        let asked = window_of(request.since, request.until, mark, plan.window_end(now));
+        let canonical = serde_json::to_string(request).expect("a request always serializes");
+        let token = &plan.client_token;
+        let found = fhir
+            .claims
+            .claim(token, &plan.datastore_id, &canonical, &asked, now)
+            .await
+            .map_err(not_started)?;
+        let (window, job) = match found {
+            None => (asked, None),
+            Some(found) => match claim::found(&found, &canonical).map_err(not_started)? {
+                FoundClaim::Started { job_id, window } => {
+                    info!(%job_id, "export already started by an earlier attempt");
+                    let job = StartedJob {
+                        job_id,
+                        status: JobStatus::Submitted,
+                    };
+                    (window, Some(job))
+                }
+                FoundClaim::LookUp { window } => {
+                    let job = self
+                        .jobs
+                        .find_by_name(&plan.datastore_id, &plan.job_name)
+                        .await
+                        .map_err(not_started)?;
+                    match job {
+                        Some(job) => {
+                            info!(job_id = %job.job_id, "an earlier attempt's job found by name");
+                            self.record(token, &job).await?;
+                            (window, Some(job))
+                        }
+                        None => {
+                            claim::unfound(&found, now).map_err(not_started)?;
+                            if !fhir
+                                .claims
+                                .take_over(token, &found, now)
+                                .await
+                                .map_err(not_started)?
+                            {
+                                // Another attempt took it or recorded its job meanwhile.
+                                return Err(not_started(busy()));
+                            }
+                            warn!("an earlier attempt started no job; starting it now");
+                            (window, None)
+                        }
+                    }
+                }
+            },
+        };
+        let run = FhirExportRun::new(request, window);
+        if let Some(job) = job {
+            return Ok((job, run));
+        }
+        if window.is_empty() {
+            return Err(not_started(nothing_to_export(&window)));
+        }
+        let job = fhir
+            .rest
+            .start(plan, request, &window, &self.settings.destination)
+            .await
+            .map_err(not_started)?;
+        self.record(token, &job).await?;
+        Ok((job, run))
+    }
+
+    /// Records the started job in its claim; a failure keeps the job in the answer, so the
+    /// report names it.
+    async fn record(&self, token: &str, job: &StartedJob) -> Result<(), StartFailure> {
+        self.fhir
+            .claims
+            .record_job(token, &job.job_id)
+            .await
+            .map_err(|failure| StartFailure {
+                failure,
+                job: Some(job.clone()),
+            })
+    }
+}
+
+fn busy() -> AwsFailure {
+    AwsFailure {
+        operation: "StartFHIRExportJobWithPost",
+        kind: FailureKind::Unavailable,
+        code: claim::START_IN_PROGRESS.into(),
+        detail: "another attempt is starting this export; retry in a minute".into(),
+    }
+}
+
+/// A window the high-water mark already covers: nothing to start, said plainly.
+fn nothing_to_export(window: &Window) -> AwsFailure {
+    AwsFailure {
+        operation: "StartFHIRExportJobWithPost",
+        kind: FailureKind::Invalid,
+        code: "NothingToExport".into(),
+        detail: format!(
+            "the window {} is empty: the last successful export of this data store, scope and \
+             types already reaches its end",
+            window.describe()
+        ),
+    }
+}

@@ -1,4 +1,4 @@
-//! The start of a FHIR `$export`: its window (read from the high-water mark for
+//! The FHIR `$export` side of start-export: the start, and cancel. The start: its window (read from the high-water mark for
 //! `since: last-success`), its claim (idempotency; `$export` has no ClientToken), the signed
 //! POST. The decisions are the core's (`watermark`, `start::claim`); this glues them to AWS.
 
@@ -10,9 +10,11 @@ use export_core::contract::aws_failure::{AwsFailure, FailureKind};
 use export_core::contract::export_kind::{FhirExportRequest, Since};
 use export_core::contract::job::{JobStatus, StartedJob};
 use export_core::contract::watermark::{FhirExportRun, Window, mark_key, window_of};
+use export_core::poll::phase::why_not_cancellable;
 use export_core::start::claim::{self, FoundClaim};
 use export_core::start::outcome::StartFailure;
 use export_core::start::plan::ExportPlan;
+use export_core::start::response::ApiResponse;
 use tracing::{info, warn};
 
 use crate::StartExport;
@@ -125,6 +127,35 @@ impl StartExport {
                 failure,
                 job: Some(job.clone()),
             })
+    }
+}
+
+impl StartExport {
+    /// `DELETE /exports/{jobId}`: a running job gets HealthLake's cancel; the workflow that
+    /// follows it then announces `CANCEL_COMPLETED` or `CANCEL_FAILED`, once.
+    pub(crate) async fn cancel(&self, datastore_id: &str, job_id: &str) -> ApiResponse {
+        let job = match self.jobs.describe(datastore_id, job_id).await {
+            Ok(job) => job,
+            Err(failure) => return ApiResponse::from_failure(&failure),
+        };
+        if let Some(why) = why_not_cancellable(&job.status) {
+            return ApiResponse::not_cancellable(&job, &why);
+        }
+        match self.fhir.rest.cancel(datastore_id, job_id).await {
+            Ok(status) => {
+                info!(%job_id, "cancel requested");
+                ApiResponse::cancel_submitted(datastore_id, job_id, status.as_ref())
+            }
+            // HealthLake refused it as a request: ended meanwhile, or not a job it cancels.
+            Err(failure) if failure.kind == FailureKind::Invalid => ApiResponse::not_cancellable(
+                &job,
+                &format!("HealthLake refused the cancel: {}", failure.detail),
+            ),
+            Err(failure) => {
+                warn!(%failure, %job_id, "cancel failed");
+                ApiResponse::from_failure(&failure)
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 mod fhir_export;
+mod listing;
 
 pub use fhir_export::FhirExportStarts;
 
@@ -120,6 +121,11 @@ impl StartExport {
                     }
                 }
             }
+            ApiRoute::CancelExport {
+                datastore_id,
+                job_id,
+            } => self.cancel(datastore_id, job_id).await,
+            ApiRoute::ListExports(query) => self.list(query).await,
             ApiRoute::GetExport {
                 datastore_id,
                 job_id,

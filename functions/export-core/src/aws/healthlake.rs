@@ -84,6 +84,37 @@ impl ExportJobs {
             }))
     }
 
+    /// One page of `datastore_id`'s export jobs, newest first: at most `limit`, from HealthLake's
+    /// `next_token`; the page and the token of the next one.
+    pub async fn list(
+        &self,
+        datastore_id: &str,
+        status: Option<&JobStatus>,
+        submitted_after: Option<chrono::DateTime<chrono::Utc>>,
+        limit: u32,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<JobSnapshot>, Option<String>), AwsFailure> {
+        let output = self
+            .client
+            .list_fhir_export_jobs()
+            .datastore_id(datastore_id)
+            .set_job_status(status.map(|s| aws_sdk_healthlake::types::JobStatus::from(s.as_str())))
+            .set_submitted_after(submitted_after.map(|t| {
+                aws_sdk_healthlake::primitives::DateTime::from_millis(t.timestamp_millis())
+            }))
+            .max_results(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_next_token(next_token.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| failure_from_sdk("ListFHIRExportJobs", &e))?;
+        let jobs = output
+            .export_job_properties_list()
+            .iter()
+            .map(snapshot_of)
+            .collect();
+        Ok((jobs, output.next_token().map(str::to_string)))
+    }
+
     pub async fn describe(
         &self,
         datastore_id: &str,
@@ -105,18 +136,22 @@ impl ExportJobs {
                 detail: "the answer held no ExportJobProperties".into(),
             });
         };
-        Ok(JobSnapshot {
-            job_id: job.job_id().to_string(),
-            job_name: job.job_name().map(str::to_string),
-            status: job_status(job.job_status()),
-            submit_time: to_utc(job.submit_time()),
-            end_time: job.end_time().and_then(to_utc),
-            output_s3_uri: match job.output_data_config() {
-                Some(OutputDataConfig::S3Configuration(s3)) => Some(s3.s3_uri().to_string()),
-                _ => None,
-            },
-            message: job.message().map(str::to_string),
-        })
+        Ok(snapshot_of(job))
+    }
+}
+
+fn snapshot_of(job: &aws_sdk_healthlake::types::ExportJobProperties) -> JobSnapshot {
+    JobSnapshot {
+        job_id: job.job_id().to_string(),
+        job_name: job.job_name().map(str::to_string),
+        status: job_status(job.job_status()),
+        submit_time: to_utc(job.submit_time()),
+        end_time: job.end_time().and_then(to_utc),
+        output_s3_uri: match job.output_data_config() {
+            Some(OutputDataConfig::S3Configuration(s3)) => Some(s3.s3_uri().to_string()),
+            _ => None,
+        },
+        message: job.message().map(str::to_string),
     }
 }
 

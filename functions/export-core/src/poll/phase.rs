@@ -34,9 +34,51 @@ impl JobPhase {
     }
 }
 
+/// Why a job with `status` cannot be cancelled (`DELETE /exports/{jobId}` answers 409), or
+/// `None` when a cancel may be sent.
+pub fn why_not_cancellable(status: &JobStatus) -> Option<String> {
+    match (status, JobPhase::of(status)) {
+        (JobStatus::CancelSubmitted | JobStatus::CancelInProgress, _) => {
+            Some("a cancel of this export is already in progress".into())
+        }
+        (_, JobPhase::Finished(_)) => Some(format!(
+            "the export has already ended with status {status}; there is nothing to cancel"
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_running_job_may_be_cancelled() {
+        for status in [
+            JobStatus::Submitted,
+            JobStatus::Queued,
+            JobStatus::InProgress,
+        ] {
+            assert_eq!(why_not_cancellable(&status), None, "{status}");
+        }
+        let unknown = JobStatus::Unknown("PAUSED".into());
+        assert_eq!(why_not_cancellable(&unknown), None, "HealthLake decides");
+        for status in [JobStatus::CancelSubmitted, JobStatus::CancelInProgress] {
+            assert!(
+                why_not_cancellable(&status)
+                    .unwrap()
+                    .contains("already in progress")
+            );
+        }
+        for status in [
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::CancelCompleted,
+        ] {
+            let why = why_not_cancellable(&status).unwrap();
+            assert!(why.contains(status.as_str()), "{why}");
+        }
+    }
 
     #[test]
     fn every_job_status_has_a_phase() {

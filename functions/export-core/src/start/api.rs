@@ -1,5 +1,5 @@
-//! The HTTP API's requests: `POST /exports` and `GET /exports/{jobId}` (API Gateway HTTP API,
-//! payload 2.0), parsed and validated. Pure; the answers are in [`crate::start::response`].
+//! The HTTP API's requests: `POST /exports`, `GET /exports`, `GET` and `DELETE /exports/{jobId}`
+//! (API Gateway HTTP API, payload 2.0), parsed and validated. Pure; the answers are in [`crate::start::response`].
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use chrono::{DateTime, Utc};
@@ -13,6 +13,7 @@ use crate::contract::validate::{
     InvalidInput, is_idempotency_key, is_job_id, is_label, quote_for_message,
 };
 use crate::start::http::{body_bytes, header};
+use crate::start::listing::{ListParams, ListQuery, parse_list};
 use crate::start::response::ApiResponse;
 
 /// A `POST /exports`, validated.
@@ -36,6 +37,13 @@ pub enum ApiRoute {
         datastore_id: String,
         job_id: String,
     },
+    /// `DELETE /exports/{jobId}`: cancel a running `$export` job.
+    CancelExport {
+        datastore_id: String,
+        job_id: String,
+    },
+    /// `GET /exports`: this deployment's recent exports.
+    ListExports(ListQuery),
 }
 
 /// A parsed call: the route to serve, or the answer already decided (a 4xx).
@@ -119,17 +127,31 @@ pub fn parse_call(
             None,
         )),
         ("POST", ["exports"], Some(caller)) => parse_start(request, settings, caller, now),
-        ("GET", ["exports", job_id], _) => parse_get(request, settings, job_id),
+        ("GET", ["exports"], _) => parse_list_call(request, settings),
+        ("GET", ["exports", job_id], _) => {
+            parse_get(request, settings, job_id).map(|(datastore_id, job_id)| ApiRoute::GetExport {
+                datastore_id,
+                job_id,
+            })
+        }
+        ("DELETE", ["exports", job_id], _) => {
+            parse_get(request, settings, job_id).map(|(datastore_id, job_id)| {
+                ApiRoute::CancelExport {
+                    datastore_id,
+                    job_id,
+                }
+            })
+        }
         (_, ["exports"], _) | (_, ["exports", _], _) => Err(ApiResponse::error(
             405,
             "MethodNotAllowed",
-            "use POST /exports to start an export and GET /exports/{jobId} to follow it",
+            "use POST /exports to start an export, GET /exports to list them, GET /exports/{jobId} to follow one and DELETE /exports/{jobId} to cancel one",
             None,
         )),
         _ => Err(ApiResponse::error(
             404,
             "NotFound",
-            "no such route; use POST /exports or GET /exports/{jobId}",
+            "no such route; use POST /exports, GET /exports, GET /exports/{jobId} or DELETE /exports/{jobId}",
             None,
         )),
     };
@@ -243,11 +265,12 @@ fn parse_start(
     }))
 }
 
+/// The job a `GET` or `DELETE /exports/{jobId}` names, and its data store.
 fn parse_get(
     request: &ApiGatewayV2httpRequest,
     settings: &StartSettings,
     job_id: &str,
-) -> Result<ApiRoute, ApiResponse> {
+) -> Result<(String, String), ApiResponse> {
     let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
     if !is_job_id(job_id) {
         return Err(invalid(InvalidInput::new(
@@ -262,10 +285,41 @@ fn parse_get(
             "the request",
         )
         .map_err(invalid)?;
-    Ok(ApiRoute::GetExport {
-        datastore_id,
-        job_id: job_id.to_string(),
-    })
+    Ok((datastore_id, job_id.to_string()))
+}
+
+/// `GET /exports`: every allowed data store, or the one `datastoreId` names.
+fn parse_list_call(
+    request: &ApiGatewayV2httpRequest,
+    settings: &StartSettings,
+) -> Result<ApiRoute, ApiResponse> {
+    let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
+    let query = &request.query_string_parameters;
+    for (name, _) in query.iter() {
+        if !["status", "submittedAfter", "limit", "next", "datastoreId"].contains(&name) {
+            return Err(invalid(InvalidInput::new(
+                quote_for_message(name).trim_matches('"'),
+                "is not a parameter of GET /exports; it takes status, submittedAfter, limit, next and datastoreId",
+            )));
+        }
+    }
+    let stores = match query.first("datastoreId") {
+        Some(id) => vec![
+            settings
+                .allowed_datastore(id, "datastoreId")
+                .map_err(invalid)?,
+        ],
+        None => settings.datastore_ids.clone(),
+    };
+    let params = ListParams {
+        status: query.first("status"),
+        submitted_after: query.first("submittedAfter"),
+        limit: query.first("limit"),
+        next: query.first("next"),
+    };
+    parse_list(&params, stores)
+        .map(ApiRoute::ListExports)
+        .map_err(invalid)
 }
 
 #[cfg(test)]

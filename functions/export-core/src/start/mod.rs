@@ -4,6 +4,7 @@
 pub mod api;
 pub mod claim;
 pub mod http;
+pub mod listing;
 pub mod outcome;
 pub mod plan;
 pub mod response;

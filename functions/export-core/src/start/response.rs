@@ -7,7 +7,7 @@ use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::contract::aws_failure::{AwsFailure, FailureKind, UNSUPPORTED_BY_DATA_STORE};
-use crate::contract::job::JobSnapshot;
+use crate::contract::job::{JobSnapshot, JobStatus};
 use crate::contract::manifest::ExportSummary;
 use crate::contract::naming::export_folder_uri;
 use crate::contract::validate::InvalidInput;
@@ -61,26 +61,51 @@ impl ApiResponse {
         job: &JobSnapshot,
         summary: Option<&ExportSummary>,
     ) -> ApiResponse {
-        let output_s3_uri = job
-            .output_s3_uri
-            .as_deref()
-            .map(|uri| export_folder_uri(uri, datastore_id, &job.job_id));
-        let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(crate::contract::time::rfc3339);
+        let mut body = job_json(datastore_id, job);
+        body["summary"] = json!(summary);
         ApiResponse {
             status: 200,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    /// `200` with a page of exports (`datastoreId`, job) and the cursor of the next page.
+    pub fn listed(jobs: &[(&str, JobSnapshot)], next: Option<String>) -> ApiResponse {
+        let exports: Vec<Value> = jobs
+            .iter()
+            .map(|(datastore_id, job)| job_json(datastore_id, job))
+            .collect();
+        ApiResponse {
+            status: 200,
+            body: json!({"exports": exports, "next": next}),
+            headers: Vec::new(),
+        }
+    }
+
+    /// `202` for a cancel HealthLake took: the workflow following the job announces how it ends.
+    pub fn cancel_submitted(
+        datastore_id: &str,
+        job_id: &str,
+        status: Option<&JobStatus>,
+    ) -> ApiResponse {
+        ApiResponse {
+            status: 202,
             body: json!({
-                "jobId": job.job_id,
-                "jobName": job.job_name,
-                "jobStatus": job.status,
+                "jobId": job_id,
                 "datastoreId": datastore_id,
-                "submitTime": time(job.submit_time),
-                "endTime": time(job.end_time),
-                "outputS3Uri": output_s3_uri,
-                "message": job.message,
-                "summary": summary,
+                "jobStatus": status.map_or("CANCEL_SUBMITTED", JobStatus::as_str),
+                "message": "cancel requested; the export's notification says how it ended",
             }),
             headers: Vec::new(),
         }
+    }
+
+    /// `409` for a job that cannot be cancelled (ended, being cancelled, or not a `$export`).
+    pub fn not_cancellable(job: &JobSnapshot, why: &str) -> ApiResponse {
+        let mut response = ApiResponse::error(409, "NotCancellable", why, Some("jobId"));
+        response.body["error"]["jobStatus"] = json!(job.status);
+        response
     }
 
     /// A failed AWS call, as a caller should see it: what to do, not what broke inside.
@@ -155,6 +180,25 @@ impl ApiResponse {
         response.body = Some(Body::Text(self.body.to_string()));
         response
     }
+}
+
+/// A job as the API shows it: metadata and where its files are, never their content.
+fn job_json(datastore_id: &str, job: &JobSnapshot) -> Value {
+    let output_s3_uri = job
+        .output_s3_uri
+        .as_deref()
+        .map(|uri| export_folder_uri(uri, datastore_id, &job.job_id));
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(crate::contract::time::rfc3339);
+    json!({
+        "jobId": job.job_id,
+        "jobName": job.job_name,
+        "jobStatus": job.status,
+        "datastoreId": datastore_id,
+        "submitTime": time(job.submit_time),
+        "endTime": time(job.end_time),
+        "outputS3Uri": output_s3_uri,
+        "message": job.message,
+    })
 }
 
 #[cfg(test)]

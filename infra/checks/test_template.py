@@ -78,9 +78,17 @@ def test_one_schedule_and_one_policy_per_datastore():
     assert len(schedules) == 3
     for i in ids:
         target = schedules[f"ExportSchedule{i}"]["Properties"]["Target"]
-        assert json.loads(target["Input"]["Fn::Sub"].replace("<aws.scheduler.scheduled-time>", "T")) == {
+        condition, incremental, full = target["Input"]["Fn::If"]
+        assert condition == "IncrementalSchedules"
+        assert json.loads(full["Fn::Sub"].replace("<aws.scheduler.scheduled-time>", "T")) == {
             "datastoreId": i,
             "scheduledTime": "T",
+        }
+        assert json.loads(incremental["Fn::Sub"].replace("<aws.scheduler.scheduled-time>", "T")) == {
+            "datastoreId": i,
+            "scheduledTime": "T",
+            "kind": "$export",
+            "since": "last-success",
         }
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
         assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1

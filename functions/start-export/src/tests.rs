@@ -102,25 +102,28 @@ fn describe_returns(status: JobStatus) -> Rule {
         .match_requests(|req| req.job_id() == Some(JOB))
         .then_output(move || {
             DescribeFhirExportJobOutput::builder()
-                .export_job_properties(
-                    ExportJobProperties::builder()
-                        .job_id(JOB)
-                        .job_name("api-cohort-42-2026-11-26-0200")
-                        .job_status(status.clone())
-                        .submit_time(SmithyTime::from_secs(now().timestamp()))
-                        .datastore_id(STORE)
-                        .output_data_config(OutputDataConfig::S3Configuration(
-                            aws_sdk_healthlake::types::S3Configuration::builder()
-                                .s3_uri("s3://example-exports/healthlake/x/2026/11/26/")
-                                .kms_key_id("k")
-                                .build()
-                                .unwrap(),
-                        ))
-                        .build()
-                        .unwrap(),
-                )
+                .export_job_properties(job_properties(JOB, status.clone()))
                 .build()
         })
+}
+
+/// A job as HealthLake describes or lists it.
+fn job_properties(job_id: &str, status: JobStatus) -> ExportJobProperties {
+    ExportJobProperties::builder()
+        .job_id(job_id)
+        .job_name("api-cohort-42-2026-11-26-0200")
+        .job_status(status)
+        .submit_time(SmithyTime::from_secs(now().timestamp()))
+        .datastore_id(STORE)
+        .output_data_config(OutputDataConfig::S3Configuration(
+            aws_sdk_healthlake::types::S3Configuration::builder()
+                .s3_uri("s3://example-exports/healthlake/x/2026/11/26/")
+                .kms_key_id("k")
+                .build()
+                .unwrap(),
+        ))
+        .build()
+        .unwrap()
 }
 
 /// The `$export` adapters of a test that starts none: any call fails the test's expectations.
@@ -648,22 +651,7 @@ async fn a_start_whose_answer_was_lost_is_found_by_its_name_not_started_again() 
         })
         .then_output(|| {
             ListFhirExportJobsOutput::builder()
-                .export_job_properties_list(
-                    ExportJobProperties::builder()
-                        .job_id(JOB)
-                        .job_status(JobStatus::InProgress)
-                        .submit_time(SmithyTime::from_secs(now().timestamp()))
-                        .datastore_id(STORE)
-                        .output_data_config(OutputDataConfig::S3Configuration(
-                            aws_sdk_healthlake::types::S3Configuration::builder()
-                                .s3_uri("s3://example-exports/x/")
-                                .kms_key_id("k")
-                                .build()
-                                .unwrap(),
-                        ))
-                        .build()
-                        .unwrap(),
-                )
+                .export_job_properties_list(job_properties(JOB, JobStatus::InProgress))
                 .build()
                 .unwrap()
         });
@@ -1308,22 +1296,7 @@ fn listed(job_ids: &'static [&'static str], next: Option<&'static str>) -> Rule 
     mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs).then_output(move || {
         let jobs = job_ids
             .iter()
-            .map(|id| {
-                ExportJobProperties::builder()
-                    .job_id(*id)
-                    .job_status(JobStatus::Completed)
-                    .submit_time(SmithyTime::from_secs(now().timestamp()))
-                    .datastore_id("x")
-                    .output_data_config(OutputDataConfig::S3Configuration(
-                        aws_sdk_healthlake::types::S3Configuration::builder()
-                            .s3_uri("s3://example-exports/healthlake/x/")
-                            .kms_key_id("k")
-                            .build()
-                            .unwrap(),
-                    ))
-                    .build()
-                    .unwrap()
-            })
+            .map(|id| job_properties(id, JobStatus::Completed))
             .collect();
         ListFhirExportJobsOutput::builder()
             .set_export_job_properties_list(Some(jobs))

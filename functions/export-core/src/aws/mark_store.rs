@@ -6,11 +6,11 @@
 //! move it back. Which value to write is [`advance`](crate::contract::watermark::advance)'s call.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::sdk_error::failure_from_sdk;
+use super::start_claims::conditional_update;
 use crate::contract::aws_failure::{AwsFailure, FailureKind};
 use crate::contract::time::rfc3339;
 
@@ -60,32 +60,20 @@ impl MarkStore {
         datastore_id: &str,
         until: DateTime<Utc>,
     ) -> Result<bool, AwsFailure> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table_name)
-            .key("pk", AttributeValue::S(key.to_string()))
-            .update_expression("SET #m = :until, #ds = :ds")
-            // Whole-second RFC 3339 times in UTC sort as text as they sort in time.
-            .condition_expression("attribute_not_exists(#m) OR #m < :until")
-            .expression_attribute_names("#m", MARKED_UNTIL)
-            .expression_attribute_names("#ds", "datastoreId")
-            .expression_attribute_values(":until", AttributeValue::S(rfc3339(until)))
-            .expression_attribute_values(":ds", AttributeValue::S(datastore_id.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(failure_from_sdk("UpdateItem", &e)),
-        }
+        // Whole-second RFC 3339 times in UTC sort as text as they sort in time.
+        conditional_update(
+            &self.client,
+            &self.table_name,
+            AttributeValue::S(key.to_string()),
+            "SET #m = :until, #ds = :ds",
+            "attribute_not_exists(#m) OR #m < :until",
+            &[("#m", MARKED_UNTIL), ("#ds", "datastoreId")],
+            &[
+                (":until", AttributeValue::S(rfc3339(until))),
+                (":ds", AttributeValue::S(datastore_id.to_string())),
+            ],
+        )
+        .await
     }
 }
 
@@ -105,7 +93,9 @@ fn unreadable(key: &str) -> AwsFailure {
 mod tests {
     use super::*;
     use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
-    use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::{
+        UpdateItemError, UpdateItemInput, UpdateItemOutput,
+    };
     use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use std::sync::{Arc, Mutex};

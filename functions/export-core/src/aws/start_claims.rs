@@ -96,8 +96,10 @@ impl StartClaims {
     /// Records the job a claim's POST started. Only a claim without a job takes it: a second
     /// writer (a taken-over claim's first start answering late) cannot replace the first job.
     pub async fn record_job(&self, token: &str, job_id: &str) -> Result<(), AwsFailure> {
-        self.conditional_update(
-            token,
+        conditional_update(
+            &self.client,
+            &self.table_name,
+            key(token),
             "SET #job = :job",
             "attribute_exists(pk) AND (attribute_not_exists(#job) OR #job = :job)",
             &[("#job", JOB_ID)],
@@ -125,8 +127,10 @@ impl StartClaims {
         claim: &StartClaim,
         now: DateTime<Utc>,
     ) -> Result<bool, AwsFailure> {
-        self.conditional_update(
-            token,
+        conditional_update(
+            &self.client,
+            &self.table_name,
+            key(token),
             "SET #at = :now",
             "#at = :then AND attribute_not_exists(#job)",
             &[("#at", CLAIMED_AT), ("#job", JOB_ID)],
@@ -137,40 +141,42 @@ impl StartClaims {
         )
         .await
     }
+}
 
-    async fn conditional_update(
-        &self,
-        token: &str,
-        update: &str,
-        condition: &str,
-        names: &[(&str, &str)],
-        values: &[(&str, AttributeValue)],
-    ) -> Result<bool, AwsFailure> {
-        let mut call = self
-            .client
-            .update_item()
-            .table_name(&self.table_name)
-            .key("pk", key(token))
-            .update_expression(update)
-            .condition_expression(condition);
-        for (name, attribute) in names {
-            call = call.expression_attribute_names(*name, *attribute);
+/// One conditional UpdateItem on the job table: `true` when written, `false` when the condition
+/// refused it (what the caller's condition means), a failure otherwise.
+pub(super) async fn conditional_update(
+    client: &Client,
+    table_name: &str,
+    key: AttributeValue,
+    update: &str,
+    condition: &str,
+    names: &[(&str, &str)],
+    values: &[(&str, AttributeValue)],
+) -> Result<bool, AwsFailure> {
+    let mut call = client
+        .update_item()
+        .table_name(table_name)
+        .key("pk", key)
+        .update_expression(update)
+        .condition_expression(condition);
+    for (name, attribute) in names {
+        call = call.expression_attribute_names(*name, *attribute);
+    }
+    for (name, value) in values {
+        call = call.expression_attribute_values(*name, value.clone());
+    }
+    match call.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
         }
-        for (name, value) in values {
-            call = call.expression_attribute_values(*name, value.clone());
-        }
-        match call.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(failure_from_sdk("UpdateItem", &e)),
-        }
+        Err(e) => Err(failure_from_sdk("UpdateItem", &e)),
     }
 }
 

@@ -346,6 +346,33 @@ class EmulatorControl:
         events = self._call("GET", "events")["events"]
         return [e for e in events if job_id is None or e["jobId"] == job_id]
 
+    # ---- data stores and their synthetic resources (FHIR `$export` reads them) --------------
+    def datastore(self, datastore_id: str, created_at: str | None = None) -> dict:
+        """Makes the data store if it is new; `created_at` (RFC 3339) back-dates it, e.g.
+        before 1 June 2023 (system `$export` only, no status GET)."""
+        body = {} if created_at is None else {"createdAt": created_at}
+        return self._call("POST", f"datastores/{urllib.parse.quote(datastore_id, safe='')}", body)
+
+    def resources(self, datastore_id: str, resource_type: str | None = None) -> dict:
+        """The data store's resources: counts per type (`counts`, `total`), and with a type the
+        ids of that type (`ids`)."""
+        query = "" if resource_type is None else f"?type={urllib.parse.quote(resource_type)}"
+        return self._call("GET", f"datastores/{urllib.parse.quote(datastore_id, safe='')}/resources{query}")
+
+    def generate(self, datastore_id: str, count: int, at: str, *, seed: int = 1,
+                 replace: bool = True) -> dict:
+        """`count` synthetic resources (Patient, Encounter, Observation, Condition) last updated
+        `at`; `replace` (the default) drops what the store held first."""
+        return self._call("POST", f"datastores/{urllib.parse.quote(datastore_id, safe='')}/resources",
+                          {"generate": {"count": count, "at": at, "seed": seed, "replace": replace}})
+
+    def update(self, datastore_id: str, references: list[str], at: str) -> list[dict]:
+        """New versions of these `Type/id` resources, last updated `at`; returns each one's
+        resourceType, id, versionId and lastUpdated."""
+        answer = self._call("POST", f"datastores/{urllib.parse.quote(datastore_id, safe='')}/resources",
+                            {"update": {"ids": list(references), "at": at}})
+        return answer["resources"]
+
 
 class Pipeline:
     """A deployed pipeline on a running stack. `datastores` are the ids DATASTORE_IDS allows (the
@@ -423,6 +450,15 @@ class Pipeline:
         items = self.dynamodb.scan(TableName=JOB_TABLE).get("Items", [])
         return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
+    def mark(self, datastore_id: str, scope: str = "system",
+             types: list[str] | tuple[str, ...] = ()) -> str | None:
+        """The high-water mark of a data store, scope and types (`markedUntil` of the job table's
+        item `mark#<datastoreId>#<scope>#<types sorted, comma-joined, or *>`), or None."""
+        joined = ",".join(sorted(set(types))) or "*"
+        item = self.dynamodb.get_item(TableName=JOB_TABLE, ConsistentRead=True,
+                                      Key={"pk": {"S": f"mark#{datastore_id}#{scope}#{joined}"}})
+        return item.get("Item", {}).get("markedUntil", {}).get("S")
+
     def _subscribed_queue(self, name: str, raw: bool) -> str:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
@@ -466,9 +502,12 @@ class Pipeline:
         return Invocation(status, payload)
 
     @staticmethod
-    def schedule_event(datastore_id: str, scheduled_time: str | None = None) -> dict:
-        """What the nightly EventBridge Scheduler schedule sends (its Input, time substituted)."""
-        return {"datastoreId": datastore_id, "scheduledTime": scheduled_time or rfc3339()}
+    def schedule_event(datastore_id: str, scheduled_time: str | None = None,
+                       **export: Any) -> dict:
+        """What the nightly EventBridge Scheduler schedule sends (its Input, time substituted).
+        `export` adds a FHIR `$export` schedule's fields (kind, scope, types, since, until), as
+        events/schedule-incremental.json has them."""
+        return {"datastoreId": datastore_id, "scheduledTime": scheduled_time or rfc3339(), **export}
 
     def api_event(self, method: str, path: str, body: Any = None, headers: dict | None = None,
                   query: dict | None = None) -> dict:

@@ -41,11 +41,18 @@ def keyed_export_folder(datastore_id: str, client_token: str, job_id: str) -> st
 
 
 def check_notification(note: Notification, *, datastore_id: str, job_id: str | None, event: str,
-                       outcome: str, status: str, trigger: str) -> dict:
-    """Every field of the README's schema table, the message attributes and the subject."""
+                       outcome: str, status: str, trigger: str, fhir_export: bool = False) -> dict:
+    """Every field of the README's schema table, the message attributes and the subject.
+    `fhir_export`: the export is a FHIR `$export`, whose notification has `fhirExport` too
+    (checked by `check_fhir_export`); a full export's never has it."""
     body = note.body
     golden = json.loads(GOLDEN.read_text())
-    assert set(body) == NOTIFICATION_FIELDS == set(golden), body
+    if fhir_export:
+        assert "fhirExport" in body, body
+        check_fhir_export(body["fhirExport"])
+        assert set(body) - {"fhirExport"} == NOTIFICATION_FIELDS == set(golden), body
+    else:
+        assert set(body) == NOTIFICATION_FIELDS == set(golden), body
     assert body["version"] == 1
     assert (body["event"], body["outcome"], body["status"]) == (event, outcome, status), body
     assert body["datastoreId"] == datastore_id
@@ -79,6 +86,24 @@ def check_notification(note: Notification, *, datastore_id: str, job_id: str | N
     assert note.subject.endswith(f": {datastore_id}"), note.subject
     assert "\n" not in note.subject
     return body
+
+
+def check_fhir_export(run: dict) -> None:
+    """A notification's `fhirExport`: `scope`, `types` (absent: every type; else sorted, at
+    least one), `window` (`until`, and `since` unless the window has no start, before it,
+    both RFC 3339 with whole seconds) and `incremental`."""
+    assert set(run) <= {"scope", "types", "window", "incremental"}, run
+    assert {"scope", "window", "incremental"} <= set(run), run
+    assert run["scope"] in ("system", "patient") or run["scope"].startswith("group:"), run
+    if "types" in run:
+        assert run["types"] and run["types"] == sorted(set(run["types"])), run
+    assert isinstance(run["incremental"], bool), run
+    window = run["window"]
+    assert set(window) <= {"since", "until"} and "until" in window, run
+    for name, value in window.items():
+        assert RFC3339.match(value) and "." not in value, (name, value)
+    if "since" in window:
+        assert parse_time(window["since"]) < parse_time(window["until"]), run
 
 
 def _key(body: dict) -> tuple:

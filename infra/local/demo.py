@@ -4,12 +4,15 @@
 It builds the workspace, starts the offline stack (moto for SNS, SQS, S3 and Step Functions; the
 HealthLake emulator; the three functions under `cargo lambda watch`), deploys what the SAM
 template would (bucket, topic, a team's SQS queue subscribed to it, the job table and the
-JobEventsRule, the state machine from infra/statemachine/export.asl.json), then runs two
-exports and shows what a team sees:
+JobEventsRule, the state machine from infra/statemachine/export.asl.json), then runs
+three kinds of export and shows what a team sees:
 
 1. the nightly schedule: the payload EventBridge Scheduler sends, to start-export;
 2. an analyst's request: POST /exports and GET /exports/{jobId}, as the API Gateway HTTP API
-   (payload 2.0) events API Gateway sends to start-export.
+   (payload 2.0) events API Gateway sends to start-export;
+3. an incremental FHIR `$export` (`since: last-success`) scheduled twice: the first, with no
+   high-water mark yet, exports everything up to its time T1; a few resources change (the
+   emulator's control API); the second exports the window T1 .. T2, only what changed.
 
 Job events are on (JOB_EVENTS, as deployed): HealthLake's `Export Job Completed` event goes through
 EventBridge (the JobEventsRule of template.yaml) to job-events, which ends the execution's wait,
@@ -32,11 +35,12 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 # Standard library only at import time (boto3 is imported when first used, in the venv).
-from pipeline import ASL, PREFIX, TEAM_QUEUE, TOPIC_ARN, Notification, Pipeline, function_env
+from pipeline import (ASL, PREFIX, TEAM_QUEUE, TOPIC_ARN, Notification, Pipeline,
+                      function_env, wait_until)
 from stack import FunctionExited, Stack, StackError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +78,7 @@ def build(run_dir: Path) -> float:
     """The same `cargo build` the stack runs, done first so that its time is shown on its own."""
     log = run_dir / "cargo-build.log"
     command = ["cargo", "build", *(a for b in BINARIES for a in ("--bin", b))]
-    say(f"[1/5] Build: {' '.join(command)}  (first time: about 2 min on 2 cores; log: {log})")
+    say(f"[1/6] Build: {' '.join(command)}  (first time: about 2 min on 2 cores; log: {log})")
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with open(log, "wb") as out:
@@ -88,7 +92,7 @@ def build(run_dir: Path) -> float:
 
 
 def start_stack(run_dir: Path):
-    say("[2/5] Offline stack: moto, HealthLake emulator, cargo lambda watch")
+    say("[2/6] Offline stack: moto, HealthLake emulator, cargo lambda watch")
     started = time.monotonic()
     # The deployment's parameters, with pipeline.FAST_POLLING: a check every 1-2 s and a
     # 2-minute deadline (production: 60 s, 1.1, 900 s and 12 h).
@@ -117,7 +121,7 @@ class Deployment:
         self.pipeline = Pipeline(stack, [DATASTORE_ID], bucket=BUCKET, client="make-demo")
 
     def create(self) -> None:
-        say("[3/5] Deploy")
+        say("[3/6] Deploy")
         self.pipeline.deploy()
         store = self.pipeline.describe_datastore(DATASTORE_ID)
         say(f"      export bucket  s3://{BUCKET}/{PREFIX}/")
@@ -222,6 +226,19 @@ class Deployment:
             previous = at
         say(f"        {steps[-1][1] - steps[0][1]:.2f} s from the job's end to the team")
 
+    def resources(self, folder: str) -> dict[str, tuple[int, int]]:
+        """{resource type: (files, resources)} below an export folder (NDJSON lines counted)."""
+        bucket, _, prefix = folder.removeprefix("s3://").partition("/")
+        found: dict[str, tuple[int, int]] = {}
+        for obj in self.pipeline.objects(folder):
+            if not obj["Key"].endswith(".ndjson"):
+                continue
+            resource_type = obj["Key"][len(prefix):].split("/", 1)[0]
+            lines = len(self.pipeline.read(bucket, obj["Key"]).splitlines())
+            count, resources = found.get(resource_type, (0, 0))
+            found[resource_type] = (count + 1, resources + lines)
+        return found
+
     def files(self, folder: str) -> dict[str, tuple[int, int]]:
         """{resource type: (files, bytes)} below an export folder."""
         prefix = folder.removeprefix("s3://").partition("/")[2]
@@ -310,7 +327,7 @@ def show_files(deployment: Deployment, folder: str | None) -> None:
 
 # ---- the two exports -----------------------------------------------------------------------------
 def nightly_export(deployment: Deployment) -> float:
-    say("[4/5] Nightly export: EventBridge Scheduler -> start-export -> HealthLake, state machine")
+    say("[4/6] Nightly export: EventBridge Scheduler -> start-export -> HealthLake, state machine")
     payload = {"datastoreId": DATASTORE_ID,
                "scheduledTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     say(f"      schedule payload {compact(payload)}")
@@ -336,7 +353,7 @@ def nightly_export(deployment: Deployment) -> float:
 
 
 def api_export(deployment: Deployment) -> float:
-    say("[5/5] On request: HTTP API (API Gateway payload 2.0) -> start-export")
+    say("[5/6] On request: HTTP API (API Gateway payload 2.0) -> start-export")
     request = {"datastoreId": DATASTORE_ID, "label": "demo"}
     key = f"demo-{int(time.time())}"
     say(f"      POST /exports {compact(request)}  Idempotency-Key: {key}")
@@ -360,6 +377,91 @@ def api_export(deployment: Deployment) -> float:
     show_files(deployment, got["outputS3Uri"])
     say(f"      end to end (request to notification): {seconds(took)}")
     return took
+
+
+def scheduled_fhir_export(deployment: Deployment, scheduled_time: datetime
+                          ) -> tuple[Notification, dict[str, tuple[int, int]], float]:
+    """One firing of an incremental `$export` schedule, followed to its notification. Returns
+    the notification, {resource type: (files, resources)} of what it exported, and its time."""
+    payload = {"datastoreId": DATASTORE_ID,
+               "scheduledTime": scheduled_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "kind": "$export", "since": "last-success"}
+    say(f"      schedule payload {compact(payload)}")
+    started = time.monotonic()
+    result = deployment.invoke_start_export(payload)
+    if "jobId" not in result:
+        raise DemoFailure("incremental export", f"start-export did not start it: {result}",
+                          str(deployment.stack.run_dir / "lambda.log"))
+    job_id = result["jobId"]
+    query = next(j for j in deployment.pipeline.jobs(DATASTORE_ID)
+                 if j["jobId"] == job_id)["exportQuery"] or {}
+    sent = "&".join(f"{k}={v}" for k, v in query.items() if v and k != "_outputFormat")
+    say(f"      +{time.monotonic() - started:4.1f} s  start-export: job {job_id}, "
+        f"POST /datastore/{DATASTORE_ID[:8]}../r4/$export?{sent}")
+    note, _ = deployment.follow(job_id, result["executionArn"], started)
+    took = time.monotonic() - started
+    if note.body["outcome"] != "succeeded":
+        raise DemoFailure("incremental export", f"the export did not succeed: {note.body}",
+                          str(deployment.stack.run_dir / "lambda.log"))
+    return note, deployment.resources(note.body["outputS3Uri"]), took
+
+
+def incremental_export(deployment: Deployment) -> float:
+    say("[6/6] Incremental export: a FHIR $export schedule with since: last-success, fired twice")
+    pipeline = deployment.pipeline
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    t1, t2 = now - timedelta(hours=1), now
+    began = time.monotonic()
+    first, first_files, _ = scheduled_fhir_export(deployment, t1)
+    window = first.body["fhirExport"]["window"]
+    say(f"      first: window {window.get('since', 'everything')} .. {window['until']} (no "
+        f"high-water mark yet): {totals(first_files)}")
+    say(f"      high-water mark {pipeline.mark(DATASTORE_ID)} (job table, "
+        f"mark#{DATASTORE_ID[:8]}..#system#*)")
+
+    changed_at = t1 + timedelta(minutes=20)
+    references = []
+    for resource_type, count in (("Patient", 2), ("Observation", 3)):
+        ids = pipeline.emulator.resources(DATASTORE_ID, resource_type)["ids"][:count]
+        references += [f"{resource_type}/{i}" for i in ids]
+    changed = pipeline.emulator.update(DATASTORE_ID, references,
+                                       changed_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    say(f"      {len(changed)} resources changed at {changed_at:%H:%M:%SZ} (2 Patient, 3 "
+        f"Observation; the emulator's control API)")
+
+    second, second_files, took = scheduled_fhir_export(deployment, t2)
+    run = second.body["fhirExport"]
+    say(f"      second: window {run['window'].get('since')} .. {run['window']['until']} "
+        f"(incremental: {str(run['incremental']).lower()}): {totals(second_files)}, against "
+        f"{totals(first_files)} the first time")
+    for resource_type, (files, resources) in sorted(second_files.items()):
+        say(f"        {resource_type + '/':<14} {files} file{'s' if files > 1 else ' '} "
+            f"{resources:>3} resource{'s' if resources != 1 else ''}")
+    exported = sum(n for _, n in second_files.values())
+    if exported != len(changed):
+        raise DemoFailure("incremental export", f"the second export holds {exported} resources, "
+                          f"{len(changed)} changed", str(deployment.stack.run_dir / "healthlake.log"))
+    def export_lines() -> list[str]:
+        chats = [c for c in pipeline.chat.messages() if c.get("id") == second.body["jobId"]]
+        return [line for chat in chats for line in chat["content"]["description"].splitlines()
+                if line.startswith("*Export*")]
+
+    try:
+        lines = wait_until("the chat message's Export line", export_lines, timeout=10)
+    except AssertionError as error:
+        raise DemoFailure("incremental export", str(error)) from None
+    say(f"      the notification's Export line (chat form; the e-mail's reads the same): {lines[0]}")
+    say(f"      and its JSON: \"fhirExport\": {compact(run)}")
+    say(f"      high-water mark {pipeline.mark(DATASTORE_ID)}: the next night exports from there")
+    say(f"      both exports, trigger to notification: {seconds(time.monotonic() - began)} "
+        f"(the second {seconds(took)})")
+    return time.monotonic() - began
+
+
+def totals(per_type: dict[str, tuple[int, int]]) -> str:
+    files = sum(f for f, _ in per_type.values())
+    resources = sum(n for _, n in per_type.values())
+    return f"{files} files, {resources} resources"
 
 
 # ---- main ----------------------------------------------------------------------------------------
@@ -391,6 +493,9 @@ def main() -> int:
         say()
         part = "API export"
         took_api = api_export(deployment)
+        say()
+        part = "incremental export"
+        took_incremental = incremental_export(deployment)
     except DemoFailure as failure:
         say(f"\ndemo FAILED in {failure.part}: {failure}")
         say(f"log: {failure.log or run_dir}")
@@ -411,7 +516,7 @@ def main() -> int:
     say()
     say(f"Done in {seconds(time.monotonic() - begun)}: build {seconds(took_build)}, stack "
         f"{seconds(took_stack)}, nightly export {seconds(took_nightly)}, API export "
-        f"{seconds(took_api)}.")
+        f"{seconds(took_api)}, incremental exports {seconds(took_incremental)}.")
     say("Next: `python infra/local/stack.py up` keeps the stack running to try things by hand; "
         "`.tools/venv/bin/pytest tests/e2e -q` runs the end-to-end tests.")
     return 0

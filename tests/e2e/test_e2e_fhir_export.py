@@ -413,6 +413,13 @@ def test_a_pre_2023_data_store_takes_system_exports_only_followed_by_describe(pi
     assert answer.body["error"]["field"] == "scope", answer
     assert "June 2023" in answer.body["error"]["message"], answer
     assert count_jobs_and_executions(pipeline, store) == (0, 0)
+    # A refused start frees its claim: the caller's retry gets the same answer at once (not a
+    # 409 "being started"), and the team hears of neither (the caller's to fix).
+    again = pipeline.http("POST", "/exports", headers={"Idempotency-Key": f"e2e-{store}-patients"},
+                          body={"datastoreId": store, "kind": "$export", "scope": "patient"})
+    assert again.status == 422, again
+    assert count_jobs_and_executions(pipeline, store) == (0, 0)
+    assert [n for n in pipeline.inbox.for_store(store) if n.body["event"] == "start-failed"] == []
 
     # Which status calls the checks make, seen through harmless faults (answers 50 ms late):
     # the status GET, which such a store refuses, then DescribeFHIRExportJob.
@@ -431,3 +438,37 @@ def test_a_pre_2023_data_store_takes_system_exports_only_followed_by_describe(pi
     notes = pipeline.inbox.for_store(store)
     assert [n.body["event"] for n in notes].count("export-finished") == 1, notes
     refused_only(notes)
+
+
+# ---- 6. cancel through the API ---------------------------------------------------------------------
+def test_a_running_export_is_cancelled_through_the_api_and_announced_once(pipeline, store):
+    (day,) = nights(1, days_ago=1)
+    seed(pipeline, store, 60, day - timedelta(hours=3))
+    before = pipeline.emulator_config()
+    pipeline.emulator_config(inProgressMs=60_000)  # long enough to be cancelled while it runs
+    try:
+        answer = pipeline.http("POST", "/exports", headers={"Idempotency-Key": f"e2e-{store}-cancel"},
+                               body={"datastoreId": store, "kind": "$export", "types": ["Patient"]})
+        assert answer.status == 202, answer
+        job_id = answer.body["jobId"]
+        wait_until("the job to run", lambda: job_of(pipeline, job_id)["jobStatus"] == "IN_PROGRESS", 30)
+        cancelled = pipeline.http("DELETE", f"/exports/{job_id}", query={"datastoreId": store})
+    finally:
+        pipeline.emulator_config(inProgressMs=before["inProgressMs"])
+    assert cancelled.status == 202, cancelled
+    assert cancelled.body["jobStatus"] == "CANCEL_SUBMITTED", cancelled
+
+    note = notification_of(pipeline, job_id)
+    assert note.body["status"] == "CANCEL_COMPLETED", note
+    assert note.body["outcome"] == "failed", note
+    assert note.body["fhirExport"]["window"]["until"], note
+    # Cancelling an ended export: 409 with its status, nothing sent to HealthLake.
+    ended = pipeline.http("DELETE", f"/exports/{job_id}", query={"datastoreId": store})
+    assert ended.status == 409, ended
+    assert ended.body["error"]["jobStatus"] == "CANCEL_COMPLETED", ended
+    assert count_jobs_and_executions(pipeline, store) == (1, 1)
+    # The listing shows it, with its end.
+    listed = pipeline.http("GET", "/exports", query={"datastoreId": store, "status": "CANCEL_COMPLETED"})
+    assert listed.status == 200, listed
+    assert [e["jobId"] for e in listed.body["exports"]] == [job_id], listed
+    assert listed.body["next"] is None, listed

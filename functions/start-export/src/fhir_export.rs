@@ -104,16 +104,30 @@ impl StartExport {
         if let Some(job) = job {
             return Ok((job, run));
         }
-        if window.is_empty() {
-            return Err(not_started(nothing_to_export(&window)));
+        // This attempt holds the claim (claimed or taken over at `now`).
+        let started = if window.is_empty() {
+            Err(nothing_to_export(&window))
+        } else {
+            fhir.rest
+                .start(plan, request, &window, &self.settings.destination)
+                .await
+        };
+        match started {
+            Ok(job) => {
+                self.record(token, &job).await?;
+                Ok((job, run))
+            }
+            Err(failure) => {
+                // Refused for good, so no job: free the claim for a corrected retry. A transient
+                // failure keeps it (a timed-out POST may still have started the job).
+                if !failure.kind.is_transient()
+                    && let Err(release) = fhir.claims.release(token, now).await
+                {
+                    warn!(%release, "the claim of a refused start stays until its lease ends");
+                }
+                Err(not_started(failure))
+            }
         }
-        let job = fhir
-            .rest
-            .start(plan, request, &window, &self.settings.destination)
-            .await
-            .map_err(not_started)?;
-        self.record(token, &job).await?;
-        Ok((job, run))
     }
 
     /// Records the started job in its claim; a failure keeps the job in the answer, so the
@@ -173,7 +187,7 @@ fn nothing_to_export(window: &Window) -> AwsFailure {
     AwsFailure {
         operation: "StartFHIRExportJobWithPost",
         kind: FailureKind::Invalid,
-        code: "NothingToExport".into(),
+        code: export_core::contract::aws_failure::NOTHING_TO_EXPORT.into(),
         detail: format!(
             "the window {} is empty: the last successful export of this data store, scope and \
              types already reaches its end",

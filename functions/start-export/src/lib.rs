@@ -115,8 +115,11 @@ impl StartExport {
                     StartOutcome::RetryLater(failure) => ApiResponse::from_failure(&failure),
                     StartOutcome::Refused { failure, report } => {
                         // The caller has its answer either way; an announcement that could not
-                        // be sent is in the log for the operators.
-                        let _ = self.announce(&report).await;
+                        // be sent is in the log for the operators. What only the caller can fix
+                        // (a reused key, a scope the data store lacks) is not the team's news.
+                        if !failure.is_callers_to_fix() {
+                            let _ = self.announce(&report).await;
+                        }
                         ApiResponse::from_failure(&failure)
                     }
                 }

@@ -775,9 +775,10 @@ async fn a_patient_export_of_a_pre_2023_data_store_is_answered_clearly() {
     let body = r#"{"datastoreId": "0123456789abcdef0123456789abcdef", "kind": "$export", "scope": "patient"}"#;
     let outcome = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported",
         "diagnostics": "Patient and Group exports are not supported for data stores created before June 1, 2023"}]});
+    let released = Recorded::default();
     let h = fhir_harness(
         Vec::new(),
-        vec![claimed(Recorded::default())],
+        vec![claimed(Recorded::default()), recorded(released.clone())],
         vec![(400, outcome)],
         None,
     );
@@ -796,13 +797,33 @@ async fn a_patient_export_of_a_pre_2023_data_store_is_answered_clearly() {
             .contains("before 1 June 2023")
     );
     assert!(h.executions.lock().unwrap().is_empty());
+    assert!(
+        h.published.lock().unwrap().is_empty(),
+        "the caller's to fix, not the team's news"
+    );
+    assert_claim_released(&released);
+}
+
+/// The claim of a start refused for good is freed at once, only if it is still this attempt's.
+fn assert_claim_released(released: &Recorded<UpdateItemInput>) {
+    let released = released.lock().unwrap();
+    assert_eq!(released.len(), 1, "the claim is released");
+    assert_eq!(
+        released[0].condition_expression(),
+        Some("#at = :mine AND attribute_not_exists(#job)")
+    );
+    assert_eq!(
+        released[0].expression_attribute_values().unwrap()[":released"],
+        AttributeValue::S("1970-01-01T00:00:00Z".into())
+    );
 }
 
 #[tokio::test]
 async fn a_window_the_mark_already_covers_starts_nothing_and_says_so() {
+    let released = Recorded::default();
     let h = fhir_harness(
         vec![mark_at(Some("2026-11-26T02:00:00Z"))],
-        vec![claimed(Recorded::default())],
+        vec![claimed(Recorded::default()), recorded(released.clone())],
         Vec::new(),
         None,
     );
@@ -812,6 +833,7 @@ async fn a_window_the_mark_already_covers_starts_nothing_and_says_so() {
         .await
         .unwrap();
     assert_eq!(output["outcome"], "failed", "{output}");
+    assert_claim_released(&released);
     assert_eq!(h.rest.actual_requests().count(), 0);
     assert!(h.executions.lock().unwrap().is_empty());
     let published = h.published.lock().unwrap();

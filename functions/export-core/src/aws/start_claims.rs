@@ -119,6 +119,30 @@ impl StartClaims {
         })
     }
 
+    /// Gives up a claim this attempt holds (`claimed_at` is when it claimed it) after a start
+    /// that failed for good without a job: its lease is ended at once, so a corrected retry of
+    /// the same request starts at once instead of waiting for it. `false` when the claim is no
+    /// longer this attempt's.
+    pub async fn release(
+        &self,
+        token: &str,
+        claimed_at: DateTime<Utc>,
+    ) -> Result<bool, AwsFailure> {
+        conditional_update(
+            &self.client,
+            &self.table_name,
+            key(token),
+            "SET #at = :released",
+            "#at = :mine AND attribute_not_exists(#job)",
+            &[("#at", CLAIMED_AT), ("#job", JOB_ID)],
+            &[
+                (":released", s(rfc3339(DateTime::<Utc>::UNIX_EPOCH))),
+                (":mine", s(rfc3339(claimed_at))),
+            ],
+        )
+        .await
+    }
+
     /// Takes over a claim whose lease passed without a job: `false` when another attempt
     /// recorded a job or took it over first.
     pub async fn take_over(

@@ -8,6 +8,12 @@ use std::fmt;
 /// The failure code for what a data store created before 1 June 2023 cannot do (FHIR REST
 /// `$export` of a patient or group, or a status GET).
 pub const UNSUPPORTED_BY_DATA_STORE: &str = "UnsupportedByDataStore";
+/// Another attempt is starting the same `$export` (its claim is younger than its lease).
+pub const START_IN_PROGRESS: &str = "StartInProgress";
+/// An `Idempotency-Key` already used for another `$export` request.
+pub const TOKEN_REUSED: &str = "IdempotencyKeyReused";
+/// A `$export` window the high-water mark already covers.
+pub const NOTHING_TO_EXPORT: &str = "NothingToExport";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
@@ -99,10 +105,24 @@ pub struct AwsFailure {
 }
 
 impl AwsFailure {
+    /// A refusal of what the API caller asked (answered 4xx, with what to change), not a
+    /// problem of the deployment: the caller is told, the team is not.
+    pub fn is_callers_to_fix(&self) -> bool {
+        matches!(self.code.as_str(), TOKEN_REUSED | UNSUPPORTED_BY_DATA_STORE)
+    }
+
     /// What a person should check, for this call and this kind of failure.
     pub fn hint(&self) -> &'static str {
-        if self.code == UNSUPPORTED_BY_DATA_STORE {
-            return "export this data store with kind full (StartFHIRExportJob)";
+        match self.code.as_str() {
+            UNSUPPORTED_BY_DATA_STORE => {
+                return "export it with scope system, or with kind full (StartFHIRExportJob)";
+            }
+            START_IN_PROGRESS => return "the trigger is retried and then follows that export",
+            TOKEN_REUSED => return "send a new Idempotency-Key with a new request",
+            NOTHING_TO_EXPORT => {
+                return "nothing to do: the next export of this scope starts where the last one ended";
+            }
+            _ => {}
         }
         match (self.operation, self.kind) {
             (_, FailureKind::Throttled) => {

@@ -32,7 +32,7 @@ pub const CANCEL: &str = "CancelFHIRExportJobWithDelete";
 
 pub use crate::contract::aws_failure::UNSUPPORTED_BY_DATA_STORE;
 pub const PRE_JUNE_2023: &str = "this data store was created before 1 June 2023: HealthLake \
-    supports only system-wide $export and no status GET for it; use kind full";
+    supports only system-wide $export and no status GET for it";
 
 pub const OUTPUT_FORMAT: &str = "application/fhir+ndjson";
 pub const FHIR_JSON: &str = "application/fhir+json";

@@ -16,10 +16,7 @@ use crate::contract::watermark::Window;
 /// How long a claim without a job id is left to the start that made it.
 pub const CLAIM_LEASE_SECONDS: i64 = 30;
 
-/// The code of the failure that says another attempt is starting the same export.
-pub const START_IN_PROGRESS: &str = "StartInProgress";
-/// The code of the failure that says a token was used for another request.
-pub const TOKEN_REUSED: &str = "IdempotencyKeyReused";
+pub use crate::contract::aws_failure::{START_IN_PROGRESS, TOKEN_REUSED};
 
 /// The operation a claim's failures are reported under: the start it guards.
 const OPERATION: &str = "StartFHIRExportJobWithPost";

@@ -281,7 +281,7 @@ async fn a_patient_export_on_an_old_data_store_says_so() {
     assert!(!failure.kind.is_transient());
     let text = failure.to_string();
     assert!(text.contains("created before 1 June 2023"), "{text}");
-    assert!(text.contains("use kind full"), "{text}");
+    assert!(text.contains("scope system, or with kind full"), "{text}");
 }
 
 #[tokio::test]

@@ -347,7 +347,12 @@ fn an_old_data_store_is_named_as_such() {
             failure.to_string().contains("created before 1 June 2023"),
             "{failure}"
         );
-        assert!(failure.to_string().contains("use kind full"), "{failure}");
+        assert!(
+            failure
+                .to_string()
+                .contains("scope system, or with kind full"),
+            "{failure}"
+        );
     }
     // A system export is never refused for that; a plain 404 on status is "no such job".
     let system = failure_of(START, Some(&Scope::System), &answer(400, &unsupported));

@@ -171,9 +171,33 @@ fn a_request_without_an_iam_caller_is_forbidden_on_every_route() {
 #[test]
 fn unknown_routes_and_methods() {
     assert_eq!(rejected(&get("/other", None), &settings()).status, 404);
-    let mut delete = get("/exports/abc", None);
+    let mut put = get("/exports/abc", None);
+    put.request_context.http.method = aws_lambda_events::http::Method::PUT;
+    assert_eq!(rejected(&put, &settings()).status, 405);
+    let mut delete_all = get("/exports", None);
+    delete_all.request_context.http.method = aws_lambda_events::http::Method::DELETE;
+    assert_eq!(rejected(&delete_all, &settings()).status, 405);
+}
+
+#[test]
+fn list_and_cancel_are_routes_of_their_own() {
+    let mut delete = get("/exports/abc123", Some("second"));
     delete.request_context.http.method = aws_lambda_events::http::Method::DELETE;
-    assert_eq!(rejected(&delete, &settings()).status, 405);
+    let route = parse_call(&delete, &settings(), now()).route.unwrap();
+    assert_eq!(
+        route,
+        ApiRoute::CancelExport {
+            datastore_id: "second".into(),
+            job_id: "abc123".into()
+        }
+    );
+    let list = parse_call(&get("/exports", Some("second")), &settings(), now())
+        .route
+        .unwrap();
+    let ApiRoute::ListExports(query) = list else {
+        panic!("{list:?}")
+    };
+    assert_eq!(query.datastore_ids, ["second"]);
 }
 
 #[test]

@@ -158,6 +158,8 @@ FUNCTION_ENV = {
     "KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
     "DATA_ACCESS_ROLE_ARN": "arn:aws:iam::123456789012:role/healthlake-export",
     "STATE_MACHINE_ARN": stack.state_machine_arn("export"),
+    # The job table ($export claims and high-water marks); this test touches neither.
+    "JOB_TABLE_NAME": "healthlake-export-jobs",
     "DEADLINE_SECONDS": "3600",
 }
 

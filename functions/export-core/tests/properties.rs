@@ -4,9 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use export_core::config::StartSettings;
-use export_core::contract::export_kind::{
-    KindFields, R4_RESOURCE_TYPES, Scope, parse_kind, parse_types,
-};
+use export_core::contract::export_kind::{KindFields, Scope, parse_kind, parse_types};
+use export_core::contract::r4::R4_RESOURCE_TYPES;
 use export_core::contract::state::Trigger;
 use export_core::contract::watermark::mark_key;
 use export_core::start::api::{ApiRoute, ExportRequest};

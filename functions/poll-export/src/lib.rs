@@ -7,11 +7,11 @@ use export_core::aws::fhir_rest::FhirExports;
 use export_core::aws::healthlake::ExportJobs;
 use export_core::aws::mark_store::MarkStore;
 use export_core::contract::aws_failure::UNSUPPORTED_BY_DATA_STORE;
-use export_core::contract::export_kind::Follow;
+
 use export_core::contract::function_error::FunctionError;
 use export_core::contract::job::JobStatus;
 use export_core::contract::notification::ExportReport;
-use export_core::contract::state::{Action, ExecutionState, PollRequest, TaskError};
+use export_core::contract::state::{Action, ExecutionState, Follow, PollRequest, TaskError};
 use export_core::contract::watermark::{FhirExportRun, advance};
 use export_core::poll::check::check;
 use export_core::poll::metrics::{Measured, emf_line};

@@ -580,7 +580,7 @@ async fn an_incremental_schedule_exports_from_the_mark_to_its_time_once() {
     let state = execution_input(&h);
     assert_eq!(
         state.follow(),
-        export_core::contract::export_kind::Follow::RestStatus
+        export_core::contract::state::Follow::RestStatus
     );
     let run = state.fhir_export.expect("a $export run");
     assert!(run.incremental);

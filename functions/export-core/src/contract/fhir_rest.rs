@@ -1,5 +1,5 @@
 //! HealthLake's FHIR REST bulk `$export` as data: the requests to send (start, status, cancel)
-//! and what their answers mean. Pure; [`crate::aws::fhir_rest`] signs and sends them.
+//! and what their answers mean. Pure; the aws side's `$export` adapter signs and sends them.
 //!
 //! From the developer guide ("Exporting HealthLake data with FHIR `$export`"): `POST` on
 //! `/datastore/<id>/r4/$export`, `.../r4/Patient/$export` or `.../r4/Group/<id>/$export` with
@@ -14,7 +14,6 @@
 //! status document's members (camelCase as in the start answer, or the API's PascalCase), its
 //! time format, the cancel answer's body, and how an old data store refuses what it lacks.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
@@ -252,8 +251,8 @@ pub fn read_status(answer: &RestAnswer<'_>) -> Result<JobSnapshot, AwsFailure> {
         job_id,
         job_name: text_member(job, "jobName"),
         status: JobStatus::from(status.as_str()),
-        submit_time: member(job, "submitTime").and_then(time_of),
-        end_time: member(job, "endTime").and_then(time_of),
+        submit_time: member(job, "submitTime").and_then(crate::contract::time::from_json),
+        end_time: member(job, "endTime").and_then(crate::contract::time::from_json),
         output_s3_uri,
         message: text_member(job, "message"),
     })
@@ -426,29 +425,6 @@ fn text_member(object: &Map<String, Value>, camel: &str) -> Option<String> {
         .and_then(Value::as_str)
         .filter(|text| !text.is_empty())
         .map(str::to_string)
-}
-
-/// A time as the status document may give it: epoch seconds (the API's form) or milliseconds,
-/// RFC 3339, or `Apr 21, 2023 5:58:02 PM` (a Java-style form remembered from the developer
-/// guide's example answer, not confirmed here; read as UTC). Anything else is no time, and
-/// the check falls back to the execution's own submit time (poll::check).
-fn time_of(value: &Value) -> Option<DateTime<Utc>> {
-    match value {
-        Value::Number(number) => {
-            let mut seconds = number.as_f64()?;
-            // Epoch milliseconds, if that is what comes: no export runs in the year 5138.
-            if seconds > 1e11 {
-                seconds /= 1000.0;
-            }
-            DateTime::from_timestamp(seconds.trunc() as i64, 0)
-        }
-        Value::String(text) => crate::contract::time::parse(text).or_else(|| {
-            NaiveDateTime::parse_from_str(text, "%b %d, %Y %I:%M:%S %p")
-                .ok()
-                .map(|naive| naive.and_utc())
-        }),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

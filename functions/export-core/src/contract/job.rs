@@ -108,7 +108,7 @@ pub struct JobSnapshot {
     pub submit_time: Option<DateTime<Utc>>,
     pub end_time: Option<DateTime<Utc>>,
     /// The S3 URI the job was given; its files are in
-    /// [`export_folder_uri`](crate::contract::naming::export_folder_uri) below it.
+    /// `export_folder_uri` (naming) below it.
     pub output_s3_uri: Option<String>,
     pub message: Option<String>,
 }

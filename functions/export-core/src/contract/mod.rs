@@ -13,6 +13,7 @@ pub mod job;
 pub mod manifest;
 pub mod naming;
 pub mod notification;
+pub mod r4;
 pub mod state;
 pub mod time;
 pub mod validate;

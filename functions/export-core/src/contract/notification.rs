@@ -1,5 +1,5 @@
 //! The one report a team receives per export outcome: subject, JSON body (schema version 1) and
-//! readable e-mail text. What each channel carries is built from it in [`crate::contract::delivery`].
+//! readable e-mail text. What each channel carries is built from it in the delivery module.
 //!
 //! Only job metadata goes in: ids, names, statuses, times, the S3 location and service
 //! messages. Never FHIR data, request bodies or tokens.

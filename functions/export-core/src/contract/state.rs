@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::contract::export_kind::Follow;
 use crate::contract::job::JobStatus;
 pub use crate::contract::job::Trigger;
 use crate::contract::manifest::ExportSummary;
@@ -91,6 +90,19 @@ impl ExecutionState {
     }
 }
 
+/// How the workflow follows a started job: the one status seam, decided by the state
+/// ([`ExecutionState::follow`]). Both ways answer the same
+/// [`JobSnapshot`](crate::contract::job::JobSnapshot), so the check, its policy and its
+/// notifications are the same for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Follow {
+    /// DescribeFHIRExportJob (the SDK's HealthLake client).
+    Describe,
+    /// `GET .../r4/export/<jobId>` (signed REST, the `$export` adapter).
+    RestStatus,
+}
+
 /// The `error` member that an ASL Catch with `ResultPath: "$.error"` adds to the state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskError {
@@ -119,6 +131,24 @@ pub(crate) mod tests {
     pub fn sample() -> ExecutionState {
         serde_json::from_str(include_str!("../../../../events/poll-input.json"))
             .expect("events/poll-input.json is an execution state")
+    }
+
+    #[test]
+    fn a_full_export_is_described_and_a_fhir_export_read_by_its_rest_status() {
+        assert_eq!(sample().follow(), Follow::Describe);
+        let fhir = ExecutionState {
+            fhir_export: Some(FhirExportRun {
+                scope: Default::default(),
+                types: Vec::new(),
+                window: crate::contract::watermark::Window {
+                    since: None,
+                    until: sample().submitted_at,
+                },
+                incremental: true,
+            }),
+            ..sample()
+        };
+        assert_eq!(fhir.follow(), Follow::RestStatus);
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! How times are shown to people and in the public schemas: RFC 3339, UTC, whole seconds.
+//! How times are shown to people and in the public schemas (RFC 3339, UTC, whole seconds), and
+//! read from what services send.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::Serializer;
+use serde_json::Value;
 
 /// `2026-11-26T02:00:07Z`. HealthLake reports times as fractional epoch seconds; the fraction
 /// is float noise, not information.
@@ -24,6 +26,29 @@ pub fn serialize_optional<S: Serializer>(
     match time {
         Some(time) => serializer.serialize_str(&rfc3339(*time)),
         None => serializer.serialize_none(),
+    }
+}
+
+/// A time as the status document may give it: epoch seconds (the API's form) or milliseconds,
+/// RFC 3339, or `Apr 21, 2023 5:58:02 PM` (a Java-style form remembered from the developer
+/// guide's example answer, not confirmed here; read as UTC). Anything else is no time, and
+/// the check falls back to the execution's own submit time (poll::check).
+pub fn from_json(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::Number(number) => {
+            let mut seconds = number.as_f64()?;
+            // Epoch milliseconds, if that is what comes: no export runs in the year 5138.
+            if seconds > 1e11 {
+                seconds /= 1000.0;
+            }
+            DateTime::from_timestamp(seconds.trunc() as i64, 0)
+        }
+        Value::String(text) => parse(text).or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%b %d, %Y %I:%M:%S %p")
+                .ok()
+                .map(|naive| naive.and_utc())
+        }),
+        _ => None,
     }
 }
 

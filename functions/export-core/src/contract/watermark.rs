@@ -5,8 +5,8 @@
 //! `pk = mark#<datastoreId>#<scope>#<types>` ([`mark_key`]), holding `markedUntil` (RFC 3339).
 //! The check that sees `COMPLETED` writes [`advance`]'s answer with one conditional write
 //! (`attribute_not_exists(markedUntil) OR markedUntil < :until`; RFC 3339 in UTC with whole
-//! seconds sorts as text), so a late or repeated writer can never move it back; the adapter is
-//! [`crate::aws::mark_store::MarkStore`].
+//! seconds sorts as text), so a late or repeated writer can never move it back; the aws side's
+//! mark store makes that write.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -178,7 +178,7 @@ pub fn advance(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::export_kind::R4_RESOURCE_TYPES;
+    use crate::contract::r4::R4_RESOURCE_TYPES;
     use serde_json::json;
 
     fn at(text: &str) -> DateTime<Utc> {

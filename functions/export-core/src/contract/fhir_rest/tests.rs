@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::contract::export_kind::Since;
+use chrono::{DateTime, Utc};
 
 fn at(text: &str) -> DateTime<Utc> {
     crate::contract::time::parse(text).unwrap()

@@ -425,7 +425,6 @@ async fn a_refused_event_fails_the_check_so_the_state_machine_retries_it() {
 
 // ---- `$export`: followed by its REST status; `COMPLETED` moves the high-water mark ----
 
-use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
 use export_core::contract::export_kind::Scope;
@@ -492,14 +491,7 @@ fn fhir_handler(
 async fn a_completed_fhir_export_moves_the_mark_then_announces_its_window() {
     let published = Recorded::default();
     let publish = publish_ok(published.clone());
-    let read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-        GetItemOutput::builder()
-            .item(
-                "markedUntil",
-                AttributeValue::S("2026-11-25T02:00:00Z".into()),
-            )
-            .build()
-    });
+    let read = testkit::mark_at(Some("2026-11-25T02:00:00Z"));
     let writes: Recorded<UpdateItemInput> = Recorded::default();
     let sink = writes.clone();
     let write = mock!(aws_sdk_dynamodb::Client::update_item)
@@ -584,14 +576,7 @@ async fn an_export_that_did_not_complete_cleanly_leaves_the_mark() {
 async fn a_mark_that_cannot_be_written_fails_the_check_before_the_team_is_told() {
     let published = Recorded::default();
     let publish = publish_ok(published.clone());
-    let read = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-        GetItemOutput::builder()
-            .item(
-                "markedUntil",
-                AttributeValue::S("2026-11-25T02:00:00Z".into()),
-            )
-            .build()
-    });
+    let read = testkit::mark_at(Some("2026-11-25T02:00:00Z"));
     let throttled = testkit::fails_with!(
         aws_sdk_dynamodb::Client::update_item,
         400,
@@ -621,8 +606,7 @@ async fn a_window_with_a_start_but_no_mark_leaves_a_gap_so_no_mark_is_set() {
     // what came before, so the mark is read and left.
     let published = Recorded::default();
     let publish = publish_ok(published.clone());
-    let read =
-        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let read = testkit::mark_at(None);
     let (handler, _) = fhir_handler(
         vec![rest_status("COMPLETED")],
         &[&read],

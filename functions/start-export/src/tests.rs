@@ -319,7 +319,7 @@ async fn an_api_post_answers_202_with_the_job_and_where_to_follow_it() {
         "https://abc123.execute-api.us-east-1.amazonaws.com/exports/{JOB}?datastoreId={STORE}"
     );
     assert_eq!(output["headers"]["location"], location.as_str());
-    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    let body = response_body(&output);
     assert_eq!(body["jobId"], JOB);
     assert_eq!(body["jobStatus"], "SUBMITTED");
     assert_eq!(body["datastoreId"], STORE);
@@ -375,7 +375,7 @@ async fn a_bad_api_body_is_a_400_and_starts_nothing() {
         json!(r#"{"datastoreId": "0123456789abcdef0123456789abcdef", "bucket": "attacker"}"#);
     let output = h.handler.handle(request, "req", now()).await.unwrap();
     assert_eq!(output["statusCode"], 400);
-    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    let body = response_body(&output);
     assert_eq!(body["error"]["field"], "bucket");
     assert_eq!(h.healthlake_rule.num_calls(), 0);
     assert_eq!(h.sfn_rule.num_calls(), 0);
@@ -384,7 +384,6 @@ async fn a_bad_api_body_is_a_400_and_starts_nothing() {
 
 // ---- `$export`: window, claim, signed POST ----
 
-use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -393,18 +392,6 @@ use aws_sdk_healthlake::operation::list_fhir_export_jobs::ListFhirExportJobsOutp
 
 const INCREMENTAL_REQUEST: &str =
     r#"{"scope":"system","types":["Condition","Observation","Patient"],"since":"last-success"}"#;
-
-fn mark_at(until: Option<&'static str>) -> Rule {
-    mock!(aws_sdk_dynamodb::Client::get_item).then_output(move || {
-        let output = GetItemOutput::builder();
-        match until {
-            Some(until) => output
-                .item("markedUntil", AttributeValue::S(until.into()))
-                .build(),
-            None => output.build(),
-        }
-    })
-}
 
 fn claimed(seen: Recorded<PutItemInput>) -> Rule {
     mock!(aws_sdk_dynamodb::Client::put_item)
@@ -525,7 +512,7 @@ async fn an_incremental_schedule_exports_from_the_mark_to_its_time_once() {
     let puts = Recorded::default();
     let updates = Recorded::default();
     let h = fhir_harness(
-        vec![mark_at(Some("2026-11-25T02:00:00Z"))],
+        vec![testkit::mark_at(Some("2026-11-25T02:00:00Z"))],
         vec![claimed(puts.clone()), recorded(updates.clone())],
         vec![accepted()],
         None,
@@ -598,7 +585,7 @@ async fn an_incremental_schedule_exports_from_the_mark_to_its_time_once() {
 #[tokio::test]
 async fn the_first_incremental_night_without_a_mark_exports_everything_up_to_its_time() {
     let h = fhir_harness(
-        vec![mark_at(None)],
+        vec![testkit::mark_at(None)],
         vec![claimed(Recorded::default()), recorded(Recorded::default())],
         vec![accepted()],
         None,
@@ -617,7 +604,7 @@ async fn the_first_incremental_night_without_a_mark_exports_everything_up_to_its
 async fn a_retried_trigger_follows_the_recorded_job_and_posts_nothing() {
     // The mark moved since (this very job completed): the claim's window is the one used.
     let h = fhir_harness(
-        vec![mark_at(Some("2026-11-26T02:00:00Z"))],
+        vec![testkit::mark_at(Some("2026-11-26T02:00:00Z"))],
         vec![claimed_before(
             Some(JOB),
             "2026-11-26T02:00:05Z",
@@ -656,7 +643,7 @@ async fn a_start_whose_answer_was_lost_is_found_by_its_name_not_started_again() 
                 .unwrap()
         });
     let h = fhir_harness(
-        vec![mark_at(Some("2026-11-25T02:00:00Z"))],
+        vec![testkit::mark_at(Some("2026-11-25T02:00:00Z"))],
         vec![
             claimed_before(None, "2026-11-26T02:00:05Z", INCREMENTAL_REQUEST),
             recorded(updates.clone()),
@@ -692,7 +679,7 @@ fn nothing_listed() -> Rule {
 async fn a_concurrent_duplicate_waits_for_the_start_in_progress() {
     // Claimed 2 s ago, no job yet, none by that name: the other attempt is still posting.
     let h = fhir_harness(
-        vec![mark_at(Some("2026-11-25T02:00:00Z"))],
+        vec![testkit::mark_at(Some("2026-11-25T02:00:00Z"))],
         vec![claimed_before(
             None,
             "2026-11-26T02:00:05Z",
@@ -764,7 +751,7 @@ async fn an_api_duplicate_in_flight_is_told_to_retry_and_a_reused_key_is_refused
         .await
         .unwrap();
     assert_eq!(output["statusCode"], 422, "{output}");
-    let answer: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    let answer = response_body(&output);
     assert_eq!(answer["error"]["field"], "Idempotency-Key");
     assert!(h.executions.lock().unwrap().is_empty());
     assert_eq!(h.rest.actual_requests().count(), 0);
@@ -788,7 +775,7 @@ async fn a_patient_export_of_a_pre_2023_data_store_is_answered_clearly() {
         .await
         .unwrap();
     assert_eq!(output["statusCode"], 422, "{output}");
-    let answer: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    let answer = response_body(&output);
     assert_eq!(answer["error"]["field"], "scope");
     assert!(
         answer["error"]["message"]
@@ -822,7 +809,7 @@ fn assert_claim_released(released: &Recorded<UpdateItemInput>) {
 async fn a_window_the_mark_already_covers_starts_nothing_and_says_so() {
     let released = Recorded::default();
     let h = fhir_harness(
-        vec![mark_at(Some("2026-11-26T02:00:00Z"))],
+        vec![testkit::mark_at(Some("2026-11-26T02:00:00Z"))],
         vec![claimed(Recorded::default()), recorded(released.clone())],
         Vec::new(),
         None,
@@ -857,7 +844,7 @@ async fn an_api_get_returns_the_jobs_status() {
         .await
         .unwrap();
     assert_eq!(output["statusCode"], 200);
-    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    let body = response_body(&output);
     assert_eq!(body["jobStatus"], "IN_PROGRESS");
     assert_eq!(body["submitTime"], "2026-11-26T02:00:07Z");
     assert_eq!(
@@ -907,7 +894,7 @@ async fn an_api_get_of_a_succeeded_export_returns_its_summary() {
         .handle(event("api-get-export.json"), "req", now())
         .await
         .unwrap();
-    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    let body = response_body(&output);
     assert_eq!(body["jobStatus"], "COMPLETED");
     assert_eq!(body["summary"], summary);
     assert_eq!(h.sfn_rule.num_calls(), 1);
@@ -946,7 +933,7 @@ async fn an_api_get_answers_without_a_summary_when_there_is_none_to_read() {
         .await;
     let output = output.unwrap();
     assert_eq!(output["statusCode"], 200);
-    let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+    let body = response_body(&output);
     assert_eq!(body["summary"], Value::Null);
 }
 
@@ -1155,7 +1142,7 @@ async fn every_bad_input_is_refused_clearly_and_starts_nothing() {
             let expected: i64 = rest[..3].parse().unwrap();
             let output = result.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(output["statusCode"], expected, "{name}");
-            let body: Value = serde_json::from_str(output["body"].as_str().unwrap()).unwrap();
+            let body = response_body(&output);
             let error = &body["error"];
             assert!(
                 error["code"].as_str().is_some_and(|c| !c.is_empty()),
@@ -1247,7 +1234,7 @@ fn api_call(method: &str, path: &str, query: Value) -> Value {
     request
 }
 
-fn answer(output: &Value) -> Value {
+fn response_body(output: &Value) -> Value {
     serde_json::from_str(output["body"].as_str().unwrap()).unwrap()
 }
 
@@ -1287,7 +1274,7 @@ async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
     );
     let output = handler.handle(request.clone(), "req", now()).await.unwrap();
     assert_eq!(output["statusCode"], 202, "{output}");
-    assert_eq!(answer(&output)["jobStatus"], "CANCEL_SUBMITTED");
+    assert_eq!(response_body(&output)["jobStatus"], "CANCEL_SUBMITTED");
     let sent: Vec<_> = replay.actual_requests().collect();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].method(), "DELETE");
@@ -1309,7 +1296,7 @@ async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
     });
     let output = h.handler.handle(request, "req", now()).await.unwrap();
     assert_eq!(output["statusCode"], 409, "{output}");
-    let error = &answer(&output)["error"];
+    let error = &response_body(&output)["error"];
     assert_eq!(error["jobStatus"], "COMPLETED");
     assert!(error["message"].as_str().unwrap().contains("already ended"));
 }
@@ -1364,7 +1351,7 @@ async fn the_listing_pages_through_every_store_with_an_opaque_cursor() {
         .await
         .unwrap();
     assert_eq!(output["statusCode"], 200, "{output}");
-    let page = answer(&output);
+    let page = response_body(&output);
     let ids: Vec<_> = page["exports"]
         .as_array()
         .unwrap()
@@ -1384,7 +1371,7 @@ async fn the_listing_pages_through_every_store_with_an_opaque_cursor() {
         )
         .await
         .unwrap();
-    let page = answer(&output);
+    let page = response_body(&output);
     assert_eq!(page["exports"].as_array().unwrap().len(), 1, "{page}");
     assert_eq!(page["exports"][0]["datastoreId"], "second");
     assert_eq!(page["next"], Value::Null, "every store listed");
@@ -1404,6 +1391,6 @@ async fn the_listing_pages_through_every_store_with_an_opaque_cursor() {
             .await
             .unwrap();
         assert_eq!(output["statusCode"], 400, "{output}");
-        assert_eq!(answer(&output)["error"]["field"], field);
+        assert_eq!(response_body(&output)["error"]["field"], field);
     }
 }

@@ -227,3 +227,19 @@ pub fn fhir_rest(answers: Vec<(u16, Value)>) -> (FhirExports, StaticReplayClient
 pub fn dynamodb(rules: &[&Rule]) -> aws_sdk_dynamodb::Client {
     mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules)
 }
+
+/// GetItem of a `$export` high-water mark: `markedUntil` = `until`, or no item.
+pub fn mark_at(until: Option<&'static str>) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::get_item).then_output(move || {
+        let output = aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder();
+        match until {
+            Some(until) => output
+                .item(
+                    "markedUntil",
+                    aws_sdk_dynamodb::types::AttributeValue::S(until.into()),
+                )
+                .build(),
+            None => output.build(),
+        }
+    })
+}

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use export_core::poll::policy::WaitPolicy;
+use export_core::wait::policy::WaitPolicy;
 
 use crate::history::HistoryModel;
 
@@ -173,7 +173,7 @@ mod tests {
     use super::*;
     use crate::history::HISTORY_EVENT_LIMIT;
     use export_core::config::DEFAULT_DEADLINE_SECONDS;
-    use export_core::poll::policy::FALLBACK_DEFAULT;
+    use export_core::wait::policy::FALLBACK_DEFAULT;
 
     const DEADLINE: u64 = DEFAULT_DEADLINE_SECONDS as u64;
 

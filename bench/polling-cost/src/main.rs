@@ -13,7 +13,7 @@ mod history;
 
 use cost::{fixed, simulate, simulate_with_events};
 use export_core::config::DEFAULT_DEADLINE_SECONDS;
-use export_core::poll::policy::{WaitPolicies, WaitPolicy};
+use export_core::wait::policy::{WaitPolicies, WaitPolicy};
 use history::{HISTORY_EVENT_LIMIT, HistoryModel};
 use serde_json::json;
 

@@ -8,9 +8,9 @@ use std::fmt;
 
 mod vars;
 
-use crate::contract::naming::ExportDestination;
-use crate::contract::validate::{InvalidInput, quote_for_message};
-use crate::poll::policy::{WaitPolicies, WaitPolicy};
+use crate::model::naming::ExportDestination;
+use crate::model::validate::{InvalidInput, quote_for_message};
+use crate::wait::policy::{WaitPolicies, WaitPolicy};
 use vars::{Vars, is_bucket_name, is_prefix};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -235,4 +235,4 @@ impl PollSettings {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -1,22 +1,21 @@
-//! The export orchestrator's core, laid out as the data flows:
+//! What the functions exchange and share: the vocabulary every step of an export speaks.
 //!
-//! - [`start`]: a trigger (schedule or API call) becomes an export plan and a typed start outcome.
-//! - [`wake`]: the interruptible wait between checks: a parked task token, and HealthLake's job
-//!   events that end the wait early.
-//! - [`poll`]: a check of a running job becomes the workflow's next state and, at an end, a report.
-//! - [`contract`]: what the parts exchange: execution state, job status, notification schema,
-//!   names, validation, time, and the failure types; the export kinds (full or FHIR `$export`),
-//!   the incremental window and its high-water mark, and `$export`'s REST requests and answers.
-//! - [`aws`]: one small adapter per AWS service (HealthLake has two: the SDK's API and the signed
-//!   FHIR REST `$export`), the announcing seam, and the SDK set-up.
+//! - [`model`]: the execution state the state machine carries, a job and its status, names,
+//!   validation, time, and how failures are described (with the typed AWS operations).
+//! - [`report`]: the one report of an export's outcome, the deliveries each channel carries (its
+//!   chat form among them), and the summary of what an export wrote.
+//! - [`bulk`]: the export kinds (full, or FHIR `$export` with scope, types and window), the
+//!   incremental window and its high-water mark, a `$export` start's claim, the R4 types.
+//! - [`wait`]: the wait between checks: its policy and the parked task token.
 //! - [`config`]: the deployment's settings, read once at start-up.
 //!
-//! Decisions (`start`, `wake`, `poll`) are pure and never import `aws`; the two Lambda functions glue
-//! decisions and adapters together.
+//! **Architecture invariant:** this crate does no I/O and depends on no AWS SDK crate; each
+//! function's own decisions live in its crate, the AWS adapters in `aws-adapters`.
 
-pub mod aws;
+pub mod bulk;
 pub mod config;
-pub mod contract;
-pub mod poll;
-pub mod start;
-pub mod wake;
+pub mod model;
+pub mod report;
+#[cfg(any(test, feature = "samples"))]
+pub mod samples;
+pub mod wait;

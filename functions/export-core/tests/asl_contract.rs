@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use export_core::contract::state::{Action, ExecutionState, Outcome, PollRequest, TaskError};
+use export_core::model::state::{Action, ExecutionState, Outcome, PollRequest, TaskError};
 use serde_json::Value;
 
 /// The sample execution input in `events/poll-input.json`.
@@ -367,7 +367,7 @@ fn every_poll_task_retries_the_functions_transient_error_type() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|e| e == export_core::contract::function_error::TRANSIENT_ERROR_TYPE)
+                .any(|e| e == export_core::model::function_error::TRANSIENT_ERROR_TYPE)
         });
         assert!(retried, "{state}");
     }

@@ -1,6 +1,6 @@
-use export_core::aws::sfn::WaitingTasks;
-use export_core::aws::telemetry::{aws_config, init_tracing};
-use export_core::aws::token_store::TokenStore;
+use aws_adapters::job_table::tokens::TokenStore;
+use aws_adapters::sfn::WaitingTasks;
+use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::JobEventsSettings;
 use job_events::JobEvents;
 use lambda_runtime::{LambdaEvent, service_fn};

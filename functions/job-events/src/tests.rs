@@ -7,17 +7,21 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessInput, SendTaskSuccessOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use export_core::contract::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
+use export_core::model::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
 use testkit::{Recorded, error_type};
 
 use super::*;
+use aws_adapters::job_table::tokens::TokenStore;
+use aws_adapters::sfn::WaitingTasks;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 const STORE: &str = "0123456789abcdef0123456789abcdef";
 const JOB: &str = "fedcba9876543210fedcba9876543210";
 const TABLE: &str = "export-jobs";
 
 fn now() -> DateTime<Utc> {
-    export_core::contract::time::parse("2026-11-26T02:41:10Z").unwrap()
+    export_core::model::time::parse("2026-11-26T02:41:10Z").unwrap()
 }
 
 fn park_payload(token: &str) -> Value {

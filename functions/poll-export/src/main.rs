@@ -1,12 +1,12 @@
-use export_core::aws::announce::Announcer;
-use export_core::aws::fhir_rest::FhirExports;
-use export_core::aws::healthlake::ExportJobs;
-use export_core::aws::mark_store::MarkStore;
-use export_core::aws::telemetry::{aws_config, init_tracing};
+use aws_adapters::announce::Announcer;
+use aws_adapters::bulk_rest::BulkExports;
+use aws_adapters::healthlake::ExportJobs;
+use aws_adapters::job_table::marks::MarkStore;
+use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::PollSettings;
-use export_core::contract::state::PollRequest;
+use export_core::model::state::PollRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
-use poll_export::{FhirExportChecks, PollExport};
+use poll_export::{BulkExportChecks, PollExport};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,8 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let config = aws_config().await;
     let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
-    let fhir = FhirExportChecks {
-        rest: FhirExports::from_config(&config)?,
+    let fhir = BulkExportChecks {
+        rest: BulkExports::from_config(&config)?,
         marks: MarkStore::new(aws_sdk_dynamodb::Client::new(&config), &settings.table_name),
     };
     let announcer = Announcer::for_deployment(&config, &settings.announce);

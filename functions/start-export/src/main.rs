@@ -1,14 +1,14 @@
-use export_core::aws::announce::Announcer;
-use export_core::aws::fhir_rest::FhirExports;
-use export_core::aws::healthlake::ExportJobs;
-use export_core::aws::mark_store::MarkStore;
-use export_core::aws::sfn::Workflows;
-use export_core::aws::start_claims::StartClaims;
-use export_core::aws::telemetry::{aws_config, init_tracing};
+use aws_adapters::announce::Announcer;
+use aws_adapters::bulk_rest::BulkExports;
+use aws_adapters::healthlake::ExportJobs;
+use aws_adapters::job_table::claims::StartClaims;
+use aws_adapters::job_table::marks::MarkStore;
+use aws_adapters::sfn::Workflows;
+use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::StartSettings;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use start_export::{FhirExportStarts, StartExport};
+use start_export::{BulkExportStarts, StartExport};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -20,8 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config().await;
     let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let fhir = FhirExportStarts {
-        rest: FhirExports::from_config(&config)?,
+    let fhir = BulkExportStarts {
+        rest: BulkExports::from_config(&config)?,
         claims: StartClaims::new(dynamodb.clone(), &settings.table_name),
         marks: MarkStore::new(dynamodb, &settings.table_name),
     };

@@ -1,27 +1,28 @@
-//! What the functions' handler tests share: the samples in `events/`, HealthLake and SNS answers
+//! What the functions' handler tests share: the core's samples and those in `events/`, HealthLake and SNS answers
 //! for `aws-smithy-mocks`, AWS errors as they come over the wire (JSON and S3's XML), and readers
 //! of what a handler published.
 
 use std::sync::{Arc, Mutex};
 
+use aws_adapters::announce::{Announcer, Channel};
+use aws_adapters::bulk_rest::BulkExports;
+use aws_adapters::event_bus::EventBus;
+use aws_adapters::sns::SnsTopic;
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
 use aws_sdk_eventbridge::types::PutEventsResultEntry;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
-use export_core::aws::announce::{Announcer, Channel};
-use export_core::aws::event_bus::EventBus;
-use export_core::aws::fhir_rest::FhirExports;
-use export_core::aws::sns::SnsTopic;
-use export_core::contract::function_error::FunctionError;
-use export_core::contract::manifest::{ExportSummary, FileTotals};
-use export_core::contract::state::ExecutionState;
+use export_core::model::function_error::FunctionError;
+use export_core::model::state::ExecutionState;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 
 /// For [`fails_with!`]: the callers need not name the mock crate.
 pub use aws_smithy_mocks;
+/// The samples every crate's tests share (the core's, built with its `samples` feature).
+pub use export_core::samples::{at, completed_report, sample_state, sample_summary};
 
 pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:exports";
 pub const BUS: &str = "exports-bus";
@@ -33,42 +34,6 @@ pub type Recorded<T> = Arc<Mutex<Vec<T>>>;
 pub fn event(name: &str) -> Value {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-/// `events/poll-input.json`: a scheduled job, just started.
-pub fn sample_state() -> ExecutionState {
-    serde_json::from_value(event("poll-input.json")).unwrap()
-}
-
-/// What write-manifest hands back for the sample job: two resource types, three files.
-pub fn sample_summary() -> ExportSummary {
-    let state = sample_state();
-    let folder = format!(
-        "{}{}-FHIR_EXPORT-{}/",
-        state.output_s3_uri, state.datastore_id, state.job_id
-    );
-    ExportSummary {
-        files: 3,
-        bytes: 7_000,
-        resource_types: [
-            (
-                "Observation".to_string(),
-                FileTotals {
-                    files: 2,
-                    bytes: 6_000,
-                },
-            ),
-            (
-                "Patient".to_string(),
-                FileTotals {
-                    files: 1,
-                    bytes: 1_000,
-                },
-            ),
-        ]
-        .into(),
-        manifest_s3_uri: format!("{folder}manifest.json"),
-    }
 }
 
 /// The sample job's state once write-manifest summarized its files.
@@ -190,7 +155,7 @@ macro_rules! fails_with {
 
 /// FHIR REST `$export` calls answered in order by `answers` (status, body; a start's answer
 /// also carries its `Content-Location`), each request kept for the test to read.
-pub fn fhir_rest(answers: Vec<(u16, Value)>) -> (FhirExports, StaticReplayClient) {
+pub fn fhir_rest(answers: Vec<(u16, Value)>) -> (BulkExports, StaticReplayClient) {
     let events = answers
         .into_iter()
         .map(|(status, body)| {
@@ -220,7 +185,7 @@ pub fn fhir_rest(answers: Vec<(u16, Value)>) -> (FhirExports, StaticReplayClient
             aws_smithy_async::rt::sleep::TokioSleep::new(),
         ))
         .build();
-    (FhirExports::from_config(&config).unwrap(), client)
+    (BulkExports::from_config(&config).unwrap(), client)
 }
 
 /// A DynamoDB client answering with `rules`, in order.

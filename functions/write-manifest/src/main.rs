@@ -1,9 +1,9 @@
-use export_core::aws::s3::ExportFolder;
-use export_core::aws::telemetry::{aws_config, init_tracing};
+use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::ManifestSettings;
-use export_core::contract::state::ExecutionState;
+use export_core::model::state::ExecutionState;
 use lambda_runtime::{LambdaEvent, service_fn};
 use write_manifest::WriteManifest;
+use write_manifest::handler::export_folder::ExportFolder;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

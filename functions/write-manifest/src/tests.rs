@@ -5,12 +5,13 @@ use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Input, ListObjectsV2Ou
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::types::Object;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use export_core::contract::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
-use export_core::contract::state::ExecutionState;
+use export_core::model::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
+use export_core::model::state::ExecutionState;
 use serde_json::{Value, json};
 use testkit::{Recorded, error_type, event, fails_with, s3_wire_error};
 
 use super::*;
+use crate::handler::export_folder::ExportFolder;
 
 const BUCKET: &str = "example-exports";
 /// The job folder of `events/write-manifest-input.json`, as a key prefix.

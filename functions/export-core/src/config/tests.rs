@@ -1,45 +1,7 @@
 use super::*;
 use std::collections::HashMap;
 
-pub fn sample_vars() -> HashMap<&'static str, String> {
-    HashMap::from([
-        (
-            "DATASTORE_IDS",
-            "0123456789abcdef0123456789abcdef, second".to_string(),
-        ),
-        ("EXPORT_BUCKET", "example-exports".to_string()),
-        ("JOB_TABLE_NAME", "export-jobs".to_string()),
-        ("EXPORT_PREFIX", "/healthlake/".to_string()),
-        (
-            "KMS_KEY_ID",
-            "arn:aws:kms:us-east-1:123456789012:key/1234abcd".to_string(),
-        ),
-        (
-            "DATA_ACCESS_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/healthlake-export".to_string(),
-        ),
-        (
-            "TOPIC_ARN",
-            "arn:aws:sns:us-east-1:123456789012:exports".to_string(),
-        ),
-        (
-            "STATE_MACHINE_ARN",
-            "arn:aws:states:us-east-1:123456789012:stateMachine:export".to_string(),
-        ),
-    ])
-}
-
-/// Two allowed data stores, default policy and deadline.
-pub fn settings() -> StartSettings {
-    start_with(&sample_vars()).unwrap()
-}
-
-/// One allowed data store, so requests may leave it out.
-pub fn single_store_settings() -> StartSettings {
-    let mut vars = sample_vars();
-    vars.insert("DATASTORE_IDS", "0123456789abcdef0123456789abcdef".into());
-    start_with(&vars).unwrap()
-}
+use crate::samples::sample_vars;
 
 fn start_with(vars: &HashMap<&'static str, String>) -> Result<StartSettings, ConfigError> {
     StartSettings::from_lookup(|name| vars.get(name).cloned())

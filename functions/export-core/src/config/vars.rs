@@ -2,8 +2,8 @@
 //! that names it. The settings in [`super`] are built from these readers.
 
 use super::{AnnounceSettings, ConfigError};
-use crate::contract::validate::is_datastore_id;
-use crate::poll::policy::{WaitPolicies, WaitPolicy};
+use crate::model::validate::is_datastore_id;
+use crate::wait::policy::{WaitPolicies, WaitPolicy};
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
 pub(super) struct Vars<F: Fn(&str) -> Option<String>>(pub(super) F);

@@ -1,0 +1,111 @@
+//! Logging and AWS configuration shared by both functions' `main`.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_healthlake::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use tracing_subscriber::filter::LevelFilter;
+
+/// JSON lines on stdout, as Lambda's JSON log format expects. The level comes from
+/// `AWS_LAMBDA_LOG_LEVEL` (set by the LoggingConfig) or `RUST_LOG`, default `info`.
+pub fn init_tracing() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|level| level.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_ansi(false)
+        .with_max_level(level)
+        .init();
+}
+
+/// How long one attempt of an AWS call may take, connecting included. A hung connection fails
+/// the attempt, the SDK retries it (standard mode: 3 attempts with backoff), and the call as a
+/// whole ends by [`OPERATION_TIMEOUT`] as a transient failure (`TransientAwsError`), which the
+/// state machine retries; never as a function timeout (`Lambda.Unknown`), which it cannot.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Well under the functions' 30 s timeout (template.yaml), so the function can still answer.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Region, credentials and endpoints from the standard sources, including `AWS_ENDPOINT_URL`
+/// and `AWS_ENDPOINT_URL_<SERVICE>`: the offline stack needs no other code path. Every client
+/// built from it shares one HTTPS client that trusts only Amazon's roots, and the timeouts above.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(amazon_https_client())
+        .timeout_config(timeouts())
+        .load()
+        .await
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The roots AWS endpoints chain to (see certs/README.md). Built in, so no cold start reads
+/// the system's certificate store.
+const AMAZON_ROOTS: [&[u8]; 5] = [
+    include_bytes!("../certs/Amazon_Root_CA_1.pem"),
+    include_bytes!("../certs/Amazon_Root_CA_2.pem"),
+    include_bytes!("../certs/Amazon_Root_CA_3.pem"),
+    include_bytes!("../certs/Amazon_Root_CA_4.pem"),
+    include_bytes!("../certs/Starfield_Services_Root_Certificate_Authority_-_G2.pem"),
+];
+
+/// The SDK's own rustls client (aws-lc, post-quantum key exchange preferred), with a trust
+/// store of Amazon's roots instead of the system's.
+pub fn amazon_https_client() -> SharedHttpClient {
+    let trust_store = AMAZON_ROOTS.iter().fold(
+        TrustStore::empty().with_native_roots(false),
+        |store, pem| store.with_pem_certificate(*pem),
+    );
+    let context = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        .expect("the built-in roots are valid PEM");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_is_bounded_well_inside_the_function_timeout() {
+        let config = timeouts();
+        assert_eq!(config.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(config.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(config.operation_timeout(), Some(OPERATION_TIMEOUT));
+        // Three attempts fit in the operation timeout, which leaves the 30 s function time to
+        // answer with a TransientAwsError.
+        assert!(ATTEMPT_TIMEOUT * 3 <= OPERATION_TIMEOUT);
+        assert!(OPERATION_TIMEOUT + Duration::from_secs(5) <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_built_in_roots_are_the_five_amazon_certificates() {
+        for pem in AMAZON_ROOTS {
+            let text = std::str::from_utf8(pem).unwrap();
+            assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 1);
+        }
+        // Builds without panicking: every PEM parses.
+        let _ = amazon_https_client();
+    }
+}

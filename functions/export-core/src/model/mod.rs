@@ -1,0 +1,11 @@
+//! The execution state, a job and its status, names, validation, time, and failures.
+
+pub mod failure;
+pub mod function_error;
+pub mod job;
+pub mod naming;
+pub mod operation;
+pub mod phase;
+pub mod state;
+pub mod time;
+pub mod validate;

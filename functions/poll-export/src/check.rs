@@ -1,0 +1,183 @@
+//! poll-export's decision for a look at the job: from its status and age, what the workflow does
+//! next and, at an end, what the team is told. One pure call: [`check`]. (A step the state machine
+//! caught failing is decided by [`crate::workflow_failure`].)
+
+use chrono::{DateTime, Utc};
+
+use export_core::model::job::{JobSnapshot, JobStatus};
+use export_core::model::naming::export_folder_uri;
+use export_core::model::phase::JobPhase;
+use export_core::model::state::{Action, ExecutionState, Outcome, TaskError};
+use export_core::report::notification::{Event, ExportReport};
+use export_core::wait::policy::WaitPolicy;
+
+/// A check of `job` at `now`: the workflow's next state (wait again, or done) and, when the
+/// workflow ends, the report to announce. A status this code does not know keeps it waiting
+/// until the deadline (the handler warns about it).
+pub fn check(
+    policy: &WaitPolicy,
+    state: &ExecutionState,
+    job: &JobSnapshot,
+    now: DateTime<Utc>,
+) -> (ExecutionState, Option<ExportReport>) {
+    let decision = decide(policy, state, &job.status, now);
+    let next = next_state(state, job, decision, now);
+    let report = match decision {
+        PollDecision::Wait { .. } | PollDecision::Summarize => None,
+        PollDecision::Finish { event, outcome } => {
+            Some(job_report(&next, job, event, outcome, now))
+        }
+    };
+    (next, report)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PollDecision {
+    /// Check again after `wait_seconds`.
+    Wait { wait_seconds: u32 },
+    /// The export succeeded: write-manifest lists its files, then the check runs once more
+    /// and announces with the summary.
+    Summarize,
+    /// Stop, and tell the team.
+    Finish { event: Event, outcome: Outcome },
+}
+
+/// The one place that turns a job's status and age into the workflow's next step.
+fn decide(
+    policy: &WaitPolicy,
+    state: &ExecutionState,
+    status: &JobStatus,
+    now: DateTime<Utc>,
+) -> PollDecision {
+    let phase = JobPhase::of(status);
+    let summarized = state.summary.is_some() || state.summary_error.is_some();
+    if phase == JobPhase::Finished(Outcome::Succeeded) && !summarized {
+        return PollDecision::Summarize;
+    }
+    if let JobPhase::Finished(outcome) = phase {
+        return PollDecision::Finish {
+            event: Event::ExportFinished,
+            outcome,
+        };
+    }
+    match policy.next_wait_before(state.submitted_at, now, state.deadline) {
+        Some(wait_seconds) => PollDecision::Wait { wait_seconds },
+        None => PollDecision::Finish {
+            event: Event::DeadlinePassed,
+            outcome: Outcome::Failed,
+        },
+    }
+}
+
+/// The state after a check: the next Wait's length, or the end with its outcome.
+fn next_state(
+    state: &ExecutionState,
+    job: &JobSnapshot,
+    decision: PollDecision,
+    now: DateTime<Utc>,
+) -> ExecutionState {
+    let mut next = ExecutionState {
+        attempt: state.attempt + 1,
+        status: job.status.clone(),
+        ..state.clone()
+    };
+    match decision {
+        PollDecision::Wait { wait_seconds } => {
+            next.action = Action::Wait;
+            next.wait_seconds = wait_seconds;
+        }
+        PollDecision::Summarize => next.action = Action::Summarize,
+        PollDecision::Finish { event, outcome } => {
+            next.action = Action::Done;
+            next.outcome = Some(outcome);
+            next.message = report_message(event, outcome, state, job, now);
+        }
+    }
+    next
+}
+
+/// Why the workflow ended. A failed outcome always has one (the state machine's Fail state
+/// shows it), even when HealthLake gave none.
+fn report_message(
+    event: Event,
+    outcome: Outcome,
+    state: &ExecutionState,
+    job: &JobSnapshot,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    match event {
+        Event::DeadlinePassed => Some(format!(
+            "The job was still {} after {} minutes, when the workflow's deadline ({}) passed. \
+             It was not cancelled and may still finish; check it with DescribeFHIRExportJob.",
+            job.status,
+            (now - state.submitted_at).num_minutes(),
+            state
+                .deadline
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )),
+        Event::ExportFinished if job.status == JobStatus::CompletedWithErrors => {
+            Some(match &job.message {
+                Some(message) => format!("The export completed with errors: {message}"),
+                None => {
+                    "The export completed with errors; some resources were not exported.".into()
+                }
+            })
+        }
+        _ => job.message.clone().or_else(|| {
+            (outcome == Outcome::Failed).then(|| {
+                format!(
+                    "The export job ended with status {} and HealthLake gave no reason.",
+                    job.status
+                )
+            })
+        }),
+    }
+}
+
+/// The notification for a job whose workflow has ended: finished, or past the deadline.
+fn job_report(
+    ended: &ExecutionState,
+    job: &JobSnapshot,
+    event: Event,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> ExportReport {
+    let submit_time = job.submit_time.or(Some(ended.submitted_at));
+    let duration_seconds =
+        submit_time.map(|start| (job.end_time.unwrap_or(now) - start).num_seconds().max(0));
+    ExportReport {
+        status: Some(job.status.clone()),
+        job_id: Some(job.job_id.clone()),
+        job_name: job.job_name.clone().or(Some(ended.job_name.clone())),
+        submit_time,
+        end_time: job.end_time,
+        duration_seconds,
+        output_s3_uri: (outcome == Outcome::Succeeded)
+            .then(|| export_folder_uri(&ended.output_s3_uri, &ended.datastore_id, &job.job_id)),
+        message: ended.message.clone(),
+        summary: ended
+            .summary
+            .clone()
+            .filter(|_| outcome == Outcome::Succeeded),
+        summary_error: ended
+            .summary_error
+            .as_ref()
+            .filter(|_| outcome == Outcome::Succeeded)
+            .map(summary_missing),
+        bulk: ended.bulk.clone(),
+        ..ExportReport::new(event, outcome, &ended.datastore_id, ended.trigger)
+    }
+}
+
+/// Why the notification carries no summary: what write-manifest's failure said, briefly.
+fn summary_missing(caught: &TaskError) -> String {
+    let cause = caught.cause.chars().take(300).collect::<String>();
+    format!(
+        "The export's files could not be listed, so this message has no file summary and no \
+         manifest.json was written ({}: {}). The files themselves are in place.",
+        caught.error, cause
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! The handler: a check's or a caught error's decision carried to AWS and back.
+
+use aws_adapters::announce::Announcer;
+use aws_adapters::bulk_rest::BulkExports;
+use aws_adapters::healthlake::ExportJobs;
+use aws_adapters::job_table::marks::MarkStore;
+use chrono::{DateTime, Utc};
+use export_core::model::failure::UNSUPPORTED_BY_DATA_STORE;
+
+use crate::check::check;
+use crate::metrics::{Measured, emf_line};
+use crate::workflow_failure::workflow_failure;
+use export_core::bulk::window::{BulkRun, advance};
+use export_core::model::function_error::FunctionError;
+use export_core::model::job::JobStatus;
+use export_core::model::state::{Action, ExecutionState, Follow, PollRequest, TaskError};
+use export_core::report::notification::ExportReport;
+use export_core::wait::policy::WaitPolicies;
+use tracing::{error, info, warn};
+
+pub struct PollExport {
+    policies: WaitPolicies,
+    jobs: ExportJobs,
+    /// A `$export`'s status GET, and the high-water mark its `COMPLETED` moves.
+    fhir: BulkExportChecks,
+    announcer: Announcer,
+}
+
+/// The `$export` side's adapters, built once in `main`.
+pub struct BulkExportChecks {
+    pub rest: BulkExports,
+    pub marks: MarkStore,
+}
+
+impl PollExport {
+    pub fn new(
+        policies: WaitPolicies,
+        jobs: ExportJobs,
+        fhir: BulkExportChecks,
+        announcer: Announcer,
+    ) -> Self {
+        PollExport {
+            policies,
+            jobs,
+            fhir,
+            announcer,
+        }
+    }
+
+    /// A check, or, when the state carries a caught `error`, the failure notification.
+    pub async fn handle(
+        &self,
+        request: PollRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionState, FunctionError> {
+        match &request.error {
+            Some(caught) => self.notify_failure(&request.state, caught, now).await,
+            None => self.check(&request.state, now).await,
+        }
+    }
+
+    async fn check(
+        &self,
+        state: &ExecutionState,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionState, FunctionError> {
+        let job = match state.follow() {
+            Follow::Describe => self.jobs.describe(&state.datastore_id, &state.job_id).await,
+            Follow::RestStatus => {
+                match self
+                    .fhir
+                    .rest
+                    .status(&state.datastore_id, &state.job_id)
+                    .await
+                {
+                    // A data store created before June 2023 has no status GET; its (system)
+                    // `$export` jobs are export jobs that DescribeFHIRExportJob answers.
+                    Err(failure) if failure.code == UNSUPPORTED_BY_DATA_STORE => {
+                        self.jobs.describe(&state.datastore_id, &state.job_id).await
+                    }
+                    answer => answer,
+                }
+            }
+        };
+        let job = job.map_err(|failure| {
+            warn!(job_id = %state.job_id, attempt = state.attempt + 1, %failure, "check failed");
+            FunctionError::from_aws(failure)
+        })?;
+        let policy = self.policies.for_job(state.job_events);
+        let (next, report) = check(policy, state, &job, now);
+        if let (Action::Wait, JobStatus::Unknown(status)) = (next.action, &job.status) {
+            warn!(job_id = %job.job_id, %status, "unrecognized job status; checking again until the deadline");
+        }
+        info!(
+            job_id = %job.job_id,
+            status = %job.status,
+            attempt = next.attempt,
+            action = ?next.action,
+            next_wait = next.wait_seconds,
+            outcome = next.outcome.map(|o| o.as_str()),
+            "check"
+        );
+        if let Some(report) = report {
+            if let Some(run) = &next.bulk {
+                self.move_mark(&next.datastore_id, run, &job.status).await?;
+            }
+            self.announce(&report, Measured::of(&next), now).await?;
+        }
+        Ok(next)
+    }
+
+    /// A `$export` that ended `COMPLETED` moves its high-water mark to the end of its window
+    /// (forward only, one conditional write), before the team is told: a failed write fails
+    /// the check, which the state machine retries, and a repeat cannot move it back.
+    async fn move_mark(
+        &self,
+        datastore_id: &str,
+        run: &BulkRun,
+        status: &JobStatus,
+    ) -> Result<(), FunctionError> {
+        if *status != JobStatus::Completed {
+            return Ok(());
+        }
+        let key = run.mark_id(datastore_id);
+        let marks = &self.fhir.marks;
+        let mark = marks.get(&key).await.map_err(FunctionError::from_aws)?;
+        let Some(until) = advance(mark, &run.window, status) else {
+            info!(window = %run.window.describe(), "high-water mark left as it is");
+            return Ok(());
+        };
+        let moved = marks
+            .advance_to(&key, datastore_id, until)
+            .await
+            .map_err(FunctionError::from_aws)?;
+        info!(moved, until = %export_core::model::time::rfc3339(until), "high-water mark");
+        Ok(())
+    }
+
+    async fn notify_failure(
+        &self,
+        state: &ExecutionState,
+        caught: &TaskError,
+        now: DateTime<Utc>,
+    ) -> Result<ExecutionState, FunctionError> {
+        error!(job_id = %state.job_id, error = %caught.error, "workflow step failed");
+        let (ended, report) = workflow_failure(state, caught, now);
+        self.announce(&report, Measured::of(&ended), now).await?;
+        Ok(ended)
+    }
+
+    /// An error here fails the invocation, so the state machine retries the step: a terminal
+    /// status is never passed over without its message. Once it is out, the export's metrics
+    /// go to the log as one EMF line (stdout, where CloudWatch Logs extracts them).
+    async fn announce(
+        &self,
+        report: &ExportReport,
+        measured: Measured,
+        now: DateTime<Utc>,
+    ) -> Result<(), FunctionError> {
+        self.announcer
+            .announce(report)
+            .await
+            .map_err(FunctionError::from_aws)?;
+        println!("{}", emf_line(report, measured, now));
+        Ok(())
+    }
+}

@@ -1,0 +1,231 @@
+//! The handler: each event's decisions carried to AWS and back.
+
+use crate::api::response::ApiResponse;
+use crate::api::{ApiCall, ApiRoute};
+use crate::outcome::{ScheduleAnswer, StartFailure, StartOutcome, invalid_schedule_report};
+use crate::plan::ExportPlan;
+use crate::trigger::{Invocation, Rejection, parse_invocation};
+use aws_adapters::announce::Announcer;
+use aws_adapters::healthlake::ExportJobs;
+use aws_adapters::sfn::Workflows;
+use chrono::{DateTime, Utc};
+use export_core::bulk::kind::ExportKind;
+use export_core::config::StartSettings;
+use export_core::model::function_error::FunctionError;
+use export_core::model::job::{JobSnapshot, StartedJob};
+use export_core::model::naming::execution_name;
+use export_core::model::phase::JobPhase;
+use export_core::model::state::Outcome;
+use export_core::report::notification::ExportReport;
+use export_core::report::summary::ExportSummary;
+use serde_json::Value;
+use tracing::{error, info, warn};
+
+mod bulk;
+mod listing;
+
+pub use bulk::BulkExportStarts;
+
+pub struct StartExport {
+    settings: StartSettings,
+    jobs: ExportJobs,
+    fhir: BulkExportStarts,
+    workflows: Workflows,
+    announcer: Announcer,
+}
+
+impl StartExport {
+    pub fn new(
+        settings: StartSettings,
+        jobs: ExportJobs,
+        fhir: BulkExportStarts,
+        workflows: Workflows,
+        announcer: Announcer,
+    ) -> Self {
+        StartExport {
+            settings,
+            jobs,
+            fhir,
+            workflows,
+            announcer,
+        }
+    }
+
+    /// Handles any of the three event shapes. An API call always gets an HTTP answer. For a
+    /// schedule, a transient failure is an error, so Lambda retries the event (and then sends it
+    /// to the dead-letter queue); a permanent one is announced once and returned as a handled
+    /// failure, since a retry could only fail again and announce it again.
+    pub async fn handle(
+        &self,
+        event: Value,
+        invocation_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value, FunctionError> {
+        match parse_invocation(&event, &self.settings, now) {
+            Ok(Invocation::Schedule(start)) => {
+                let plan = ExportPlan::scheduled(&self.settings, &start);
+                let answer = match self.start_export(&plan, now).await {
+                    StartOutcome::Started { job, execution_arn } => {
+                        ScheduleAnswer::started(&plan, &job, &execution_arn)
+                    }
+                    StartOutcome::RetryLater(failure) => {
+                        return Err(FunctionError::Transient(failure));
+                    }
+                    StartOutcome::Refused { failure, report } => {
+                        self.announce(&report).await?;
+                        ScheduleAnswer::failed(failure.to_string())
+                    }
+                };
+                Ok(serde_json::to_value(answer).expect("answers serialize"))
+            }
+            Ok(Invocation::Api(call)) => {
+                let response = self.serve(&call, invocation_id, now).await;
+                info!(status = response.status, "api answer");
+                Ok(serde_json::to_value(response.into_apigw()).expect("responses serialize"))
+            }
+            Err(Rejection::UnrecognizedEvent(message)) => {
+                warn!(%message, "event rejected");
+                Err(FunctionError::Permanent(message))
+            }
+            Err(Rejection::InvalidSchedule(invalid)) => {
+                warn!(field = %invalid.field, message = %invalid.message, "schedule rejected");
+                self.announce(&invalid_schedule_report(&event, &invalid, now))
+                    .await?;
+                let answer = ScheduleAnswer::invalid_schedule(&invalid);
+                Ok(serde_json::to_value(answer).expect("answers serialize"))
+            }
+        }
+    }
+
+    async fn serve(&self, call: &ApiCall, invocation_id: &str, now: DateTime<Utc>) -> ApiResponse {
+        let route = match &call.route {
+            Ok(route) => route,
+            Err(rejection) => return rejection.clone(),
+        };
+        match route {
+            ApiRoute::StartExport(request) => {
+                let plan = ExportPlan::requested(&self.settings, request, invocation_id, now);
+                match self.start_export(&plan, now).await {
+                    StartOutcome::Started { job, execution_arn } => {
+                        call.accepted(&plan.job.datastore_id, &job, &execution_arn)
+                    }
+                    StartOutcome::RetryLater(failure) => ApiResponse::from_failure(&failure),
+                    StartOutcome::Refused { failure, report } => {
+                        // The caller has its answer either way; an announcement that could not
+                        // be sent is in the log for the operators. What only the caller can fix
+                        // (a reused key, a scope the data store lacks) is not the team's news.
+                        if !failure.is_callers_to_fix() {
+                            let _ = self.announce(&report).await;
+                        }
+                        ApiResponse::from_failure(&failure)
+                    }
+                }
+            }
+            ApiRoute::CancelExport {
+                datastore_id,
+                job_id,
+            } => self.cancel(datastore_id, job_id).await,
+            ApiRoute::ListExports(query) => self.list(query).await,
+            ApiRoute::GetExport {
+                datastore_id,
+                job_id,
+            } => match self.jobs.describe(datastore_id, job_id).await {
+                Ok(job) => {
+                    let summary = self.summary_of(&job).await;
+                    ApiResponse::job(datastore_id, &job, summary.as_ref())
+                }
+                Err(failure) => {
+                    warn!(%failure, "job lookup failed");
+                    ApiResponse::from_failure(&failure)
+                }
+            },
+        }
+    }
+
+    /// What a succeeded export wrote, from the final state of the workflow that followed it
+    /// (write-manifest's summary, the one the notification carried). A lookup that fails
+    /// leaves the summary out of the answer, not the answer out.
+    async fn summary_of(&self, job: &JobSnapshot) -> Option<ExportSummary> {
+        if JobPhase::of(&job.status) != JobPhase::Finished(Outcome::Succeeded) {
+            return None;
+        }
+        match self.workflows.final_state(&job.job_id).await {
+            Ok(state) => state.and_then(|s| s.summary),
+            Err(failure) => {
+                warn!(%failure, job_id = %job.job_id, "summary lookup failed");
+                None
+            }
+        }
+    }
+
+    /// StartFHIRExportJob, then the execution that follows the job. Both are idempotent, so a
+    /// retried trigger completes a half-done start instead of duplicating it.
+    async fn start_export(&self, plan: &ExportPlan, now: DateTime<Utc>) -> StartOutcome {
+        let outcome = StartOutcome::of(plan, self.start_job_and_workflow(plan, now).await, now);
+        match &outcome {
+            StartOutcome::Started { .. } => {}
+            StartOutcome::RetryLater(failure) => {
+                warn!(%failure, "start failed for now; the trigger retries");
+            }
+            StartOutcome::Refused { failure, report } => {
+                let job_id = report.job_id.as_deref().unwrap_or("-");
+                error!(%failure, job_id, "start failed");
+            }
+        }
+        outcome
+    }
+
+    /// The job (StartFHIRExportJob, or a `$export` with its claim), then the execution.
+    async fn start_job_and_workflow(
+        &self,
+        plan: &ExportPlan,
+        now: DateTime<Utc>,
+    ) -> Result<(StartedJob, String), StartFailure> {
+        let (job, bulk) = match &plan.kind {
+            ExportKind::Full => {
+                let job = self
+                    .jobs
+                    .start(&plan.job, &self.settings.destination)
+                    .await
+                    .map_err(|failure| StartFailure { failure, job: None })?;
+                (job, None)
+            }
+            ExportKind::Bulk(request) => {
+                let (job, run) = self.start_bulk_export(plan, request, now).await?;
+                (job, Some(run))
+            }
+        };
+        info!(
+            datastore_id = %plan.job.datastore_id,
+            job_id = %job.job_id,
+            status = %job.status,
+            trigger = plan.trigger.as_str(),
+            kind = plan.kind.as_str(),
+            "export job started"
+        );
+        let state = plan.initial_state(&self.settings, &job.job_id, &job.status, bulk, now);
+        match self
+            .workflows
+            .start(&execution_name(&job.job_id), &state)
+            .await
+        {
+            Ok(execution_arn) => {
+                info!(job_id = %job.job_id, %execution_arn, first_wait = state.wait_seconds, "workflow started");
+                Ok((job, execution_arn))
+            }
+            Err(failure) => Err(StartFailure {
+                failure,
+                job: Some(job),
+            }),
+        }
+    }
+
+    /// A report that cannot be sent fails the invocation, so the trigger retries and the
+    /// failure is not lost.
+    async fn announce(&self, report: &ExportReport) -> Result<(), FunctionError> {
+        self.announcer
+            .announce(report)
+            .await
+            .map_err(FunctionError::from_aws)
+    }
+}

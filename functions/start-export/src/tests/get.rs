@@ -1,0 +1,127 @@
+//! `GET /exports/{jobId}`.
+
+use super::*;
+
+#[tokio::test]
+async fn an_api_get_returns_the_jobs_status() {
+    let h = harness(Setup {
+        healthlake: Some(describe_ok()),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await
+        .unwrap();
+    assert_eq!(output["statusCode"], 200);
+    let body = response_body(&output);
+    assert_eq!(body["jobStatus"], "IN_PROGRESS");
+    assert_eq!(body["submitTime"], "2026-11-26T02:00:07Z");
+    assert_eq!(
+        body["outputS3Uri"],
+        format!("s3://example-exports/healthlake/x/2026/11/26/{STORE}-FHIR_EXPORT-{JOB}/")
+    );
+}
+
+/// DescribeExecution answering with the final state of the workflow that followed JOB.
+fn final_state_is(status: ExecutionStatus, output: Option<Value>) -> Rule {
+    mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(|req| {
+            req.execution_arn()
+                == Some(&format!(
+                    "{}:export-{JOB}",
+                    STATE_MACHINE.replace(":stateMachine:", ":execution:")
+                ))
+        })
+        .then_output(move || {
+            let mut answer = DescribeExecutionOutput::builder()
+                .execution_arn("arn")
+                .state_machine_arn(STATE_MACHINE)
+                .status(status.clone())
+                .start_date(SmithyTime::from_secs(0));
+            if let Some(output) = &output {
+                answer = answer.output(output.to_string());
+            }
+            answer.build().unwrap()
+        })
+}
+
+#[tokio::test]
+async fn an_api_get_of_a_succeeded_export_returns_its_summary() {
+    let summary = serde_json::to_value(testkit::sample_summary()).unwrap();
+    let mut final_state = serde_json::to_value(testkit::summarized_state()).unwrap();
+    final_state["action"] = "done".into();
+    let h = harness(Setup {
+        healthlake: Some(describe_returns(JobStatus::Completed)),
+        sfn: Some(final_state_is(
+            ExecutionStatus::Succeeded,
+            Some(final_state),
+        )),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await
+        .unwrap();
+    let body = response_body(&output);
+    assert_eq!(body["jobStatus"], "COMPLETED");
+    assert_eq!(body["summary"], summary);
+    assert_eq!(h.sfn_rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_api_get_answers_without_a_summary_when_there_is_none_to_read() {
+    // Still running: the workflow is not asked.
+    let h = harness(Setup {
+        healthlake: Some(describe_ok()),
+        sfn: Some(final_state_is(ExecutionStatus::Running, None)),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await;
+    let body: Value = serde_json::from_str(output.unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (body["summary"].clone(), h.sfn_rule.num_calls()),
+        (Value::Null, 0)
+    );
+    // Ended, but the lookup fails: the status is answered, the summary left out.
+    let h = harness(Setup {
+        healthlake: Some(describe_returns(JobStatus::Completed)),
+        sfn: Some(testkit::fails_with!(
+            aws_sdk_sfn::Client::describe_execution,
+            400,
+            "AccessDeniedException"
+        )),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await;
+    let output = output.unwrap();
+    assert_eq!(output["statusCode"], 200);
+    let body = response_body(&output);
+    assert_eq!(body["summary"], Value::Null);
+}
+
+#[tokio::test]
+async fn an_api_get_for_an_unknown_job_is_a_404() {
+    let h = harness(Setup {
+        healthlake: Some(
+            mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
+                .sequence()
+                .http_status(400, wire_error(400, "ResourceNotFoundException").1)
+                .build(),
+        ),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await
+        .unwrap();
+    assert_eq!(output["statusCode"], 404);
+}

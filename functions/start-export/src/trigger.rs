@@ -1,0 +1,344 @@
+//! start-export's input: which of the three event shapes arrived, validated. Pure: no I/O, every
+//! rule tested here.
+
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+
+use crate::api::{self, ApiCall};
+use export_core::bulk::kind::{ExportKind, KindFields, parse_kind};
+use export_core::config::StartSettings;
+use export_core::model::state::Trigger;
+use export_core::model::validate::{InvalidInput, quote_for_message};
+
+/// A schedule's firing, from EventBridge Scheduler or an EventBridge rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledStart {
+    pub datastore_id: String,
+    pub scheduled_time: DateTime<Utc>,
+    /// `full` unless the schedule's Input asks for a `$export`; an EventBridge rule's
+    /// Scheduled Event is always `full`.
+    pub kind: ExportKind,
+}
+
+#[derive(Debug)]
+pub enum Invocation {
+    Schedule(ScheduledStart),
+    Api(Box<ApiCall>),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Rejection {
+    /// None of the three shapes: nothing to answer, nothing to notify.
+    UnrecognizedEvent(String),
+    /// A schedule payload that cannot start an export: a deployment problem to notify about.
+    InvalidSchedule(InvalidInput),
+}
+
+const EXPECTED_SHAPES: &str = "expected an EventBridge Scheduler payload \
+    {\"datastoreId\", \"scheduledTime\"}, an EventBridge \"Scheduled Event\", or an API Gateway \
+    HTTP API (payload 2.0) request";
+
+/// The Input a schedule is given in template.yaml; `<aws.scheduler.scheduled-time>` is
+/// substituted by EventBridge Scheduler at each firing. The kind's fields (`kind`, `scope`,
+/// `types`, `since`, `until`; see [`export_core::bulk::kind`]) are optional and are read
+/// from the event itself by [`parse_kind`]; they are named here so that any other member is
+/// refused.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SchedulerPayload {
+    #[serde(default)]
+    datastore_id: Option<String>,
+    scheduled_time: String,
+    #[serde(default, rename = "kind")]
+    _kind: Option<IgnoredAny>,
+    #[serde(default, rename = "scope")]
+    _scope: Option<IgnoredAny>,
+    #[serde(default, rename = "types")]
+    _types: Option<IgnoredAny>,
+    #[serde(default, rename = "since")]
+    _since: Option<IgnoredAny>,
+    #[serde(default, rename = "until")]
+    _until: Option<IgnoredAny>,
+}
+
+/// Tells the three shapes apart by the members only that shape has. `now` bounds the times an
+/// export may name (none in the future).
+pub fn parse_invocation(
+    event: &Value,
+    settings: &StartSettings,
+    now: DateTime<Utc>,
+) -> Result<Invocation, Rejection> {
+    let Some(object) = event.as_object() else {
+        return Err(Rejection::UnrecognizedEvent(format!(
+            "the event is not a JSON object; {EXPECTED_SHAPES}"
+        )));
+    };
+    if object.contains_key("requestContext") {
+        let request: ApiGatewayV2httpRequest =
+            serde_json::from_value(event.clone()).map_err(|e| {
+                Rejection::UnrecognizedEvent(format!(
+                    "the API Gateway request could not be read ({e}); {EXPECTED_SHAPES}"
+                ))
+            })?;
+        if request.version.as_deref() != Some("2.0") {
+            return Err(Rejection::UnrecognizedEvent(format!(
+                "only API Gateway HTTP API payload format 2.0 is supported; {EXPECTED_SHAPES}"
+            )));
+        }
+        return Ok(Invocation::Api(Box::new(api::parse_call(
+            &request, settings, now,
+        ))));
+    }
+    if object.contains_key("detail-type") {
+        let envelope: EventBridgeEvent<Value> =
+            serde_json::from_value(event.clone()).map_err(|e| {
+                Rejection::UnrecognizedEvent(format!(
+                    "the EventBridge event could not be read ({e}); {EXPECTED_SHAPES}"
+                ))
+            })?;
+        if envelope.detail_type != "Scheduled Event" {
+            return Err(Rejection::UnrecognizedEvent(format!(
+                "EventBridge events of type {} are not handled; {EXPECTED_SHAPES}",
+                quote_for_message(&envelope.detail_type)
+            )));
+        }
+        let scheduled_time = envelope.time.ok_or_else(|| {
+            Rejection::InvalidSchedule(InvalidInput::new(
+                "time",
+                "the Scheduled Event carries no time",
+            ))
+        })?;
+        let datastore_id = settings
+            .sole_datastore("an EventBridge Scheduled Event")
+            .map_err(Rejection::InvalidSchedule)?;
+        return Ok(Invocation::Schedule(ScheduledStart {
+            datastore_id,
+            scheduled_time,
+            kind: ExportKind::Full,
+        }));
+    }
+    if object.contains_key("scheduledTime") {
+        let payload: SchedulerPayload = serde_json::from_value(event.clone()).map_err(|e| {
+            Rejection::InvalidSchedule(InvalidInput::new(
+                "schedule input",
+                format!("{e}; the schedule's Input must be {{\"datastoreId\": \"...\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}}, optionally with kind, scope, types, since and until"),
+            ))
+        })?;
+        let scheduled_time = export_core::model::time::parse(&payload.scheduled_time).ok_or_else(|| {
+            Rejection::InvalidSchedule(InvalidInput::new(
+                "scheduledTime",
+                format!(
+                    "{} is not an RFC 3339 time; use <aws.scheduler.scheduled-time> in the schedule's Input",
+                    quote_for_message(&payload.scheduled_time)
+                ),
+            ))
+        })?;
+        let datastore_id = settings
+            .requested_datastore(
+                payload.datastore_id.as_deref(),
+                "datastoreId",
+                "a schedule without datastoreId",
+            )
+            .map_err(Rejection::InvalidSchedule)?;
+        let kind = parse_kind(&KindFields::of(object), Trigger::Schedule, now)
+            .map_err(Rejection::InvalidSchedule)?;
+        return Ok(Invocation::Schedule(ScheduledStart {
+            datastore_id,
+            scheduled_time,
+            kind,
+        }));
+    }
+    Err(Rejection::UnrecognizedEvent(format!(
+        "unrecognized event; {EXPECTED_SHAPES}"
+    )))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use export_core::samples::{
+        single_store_start_settings as single_store_settings, start_settings as settings,
+    };
+    use serde_json::json;
+
+    pub fn sample(name: &str) -> Value {
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    pub fn scheduled(event: &Value, settings: &StartSettings) -> ScheduledStart {
+        match parse_invocation(event, settings, now()) {
+            Ok(Invocation::Schedule(start)) => start,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    use export_core::samples::at;
+
+    /// A few seconds after the samples' scheduled time.
+    pub fn now() -> DateTime<Utc> {
+        at("2026-11-26T02:00:07Z")
+    }
+
+    #[test]
+    fn a_scheduler_payload_names_the_store_and_the_time() {
+        let start = scheduled(&sample("schedule.json"), &settings());
+        assert_eq!(start.datastore_id, "0123456789abcdef0123456789abcdef");
+        assert_eq!(start.scheduled_time, at("2026-11-26T02:00:00Z"));
+    }
+
+    #[test]
+    fn a_scheduler_payload_may_omit_the_store_when_there_is_only_one() {
+        let event = json!({"scheduledTime": "2026-11-26T02:00:00Z"});
+        let start = scheduled(&event, &single_store_settings());
+        assert_eq!(start.datastore_id, "0123456789abcdef0123456789abcdef");
+        let err = parse_invocation(&event, &settings(), now()).unwrap_err();
+        assert!(
+            matches!(err, Rejection::InvalidSchedule(ref e) if e.field == "datastoreId"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_eventbridge_rule_scheduled_event_uses_its_time() {
+        let start = scheduled(
+            &sample("eventbridge-scheduled-event.json"),
+            &single_store_settings(),
+        );
+        assert_eq!(start.scheduled_time, at("2026-11-26T02:00:00Z"));
+    }
+
+    #[test]
+    fn bad_schedule_payloads_name_the_field() {
+        let cases = [
+            (
+                json!({"scheduledTime": "<aws.scheduler.scheduled-time>", "datastoreId": "second"}),
+                "scheduledTime",
+            ),
+            (
+                json!({"scheduledTime": "2026-11-26T02:00:00Z", "datastoreId": "not-allowed"}),
+                "datastoreId",
+            ),
+            (
+                json!({"scheduledTime": "2026-11-26T02:00:00Z", "datastoreId": "second", "bucket": "evil"}),
+                "schedule input",
+            ),
+            (json!({"scheduledTime": 5}), "schedule input"),
+        ];
+        for (event, field) in cases {
+            match parse_invocation(&event, &settings(), now()) {
+                Err(Rejection::InvalidSchedule(e)) => assert_eq!(e.field, field, "{event}: {e}"),
+                other => panic!("{event}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn other_shapes_are_rejected_with_what_was_expected() {
+        for event in [
+            json!({}),
+            json!([]),
+            json!("text"),
+            json!(null),
+            json!({"detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-26T02:00:00Z", "detail": {}, "id": "1", "account": "1", "region": "us-east-1", "resources": [], "version": "0"}),
+            json!({"requestContext": {"http": {"method": "GET"}}, "version": "1.0"}),
+        ] {
+            match parse_invocation(&event, &settings(), now()) {
+                Err(Rejection::UnrecognizedEvent(message)) => {
+                    assert!(
+                        message.contains("expected an EventBridge Scheduler payload"),
+                        "{message}"
+                    )
+                }
+                other => panic!("{event}: {other:?}"),
+            }
+        }
+    }
+    #[test]
+    fn a_schedule_input_may_ask_for_an_incremental_export() {
+        use export_core::bulk::kind::{BulkRequest, Scope, Since};
+        let event = json!({"datastoreId": "second", "scheduledTime": "2026-11-26T02:00:00Z",
+            "kind": "$export", "scope": "patient", "types": ["Observation"], "since": "last-success"});
+        let start = scheduled(&event, &settings());
+        assert_eq!(
+            start.kind,
+            ExportKind::Bulk(BulkRequest {
+                scope: Scope::Patient,
+                types: vec!["Observation".into()],
+                since: Some(Since::LastSuccess),
+                until: None,
+            })
+        );
+        assert_eq!(
+            scheduled(&sample("schedule.json"), &settings()).kind,
+            ExportKind::Full
+        );
+        let rule = scheduled(
+            &sample("eventbridge-scheduled-event.json"),
+            &single_store_settings(),
+        );
+        assert_eq!(rule.kind, ExportKind::Full);
+    }
+
+    #[test]
+    fn a_bad_export_field_in_a_schedule_is_named() {
+        for (extra, field) in [
+            (json!({"kind": "full", "since": "last-success"}), "since"),
+            (json!({"types": "Observaton"}), "types"),
+            (json!({"scope": "group:"}), "scope"),
+            (json!({"kind": null}), "kind"),
+        ] {
+            let mut event =
+                json!({"datastoreId": "second", "scheduledTime": "2026-11-26T02:00:00Z"});
+            for (name, value) in extra.as_object().unwrap() {
+                event[name] = value.clone();
+            }
+            match parse_invocation(&event, &settings(), now()) {
+                Err(Rejection::InvalidSchedule(e)) => assert_eq!(e.field, field, "{event}: {e}"),
+                other => panic!("{event}: {other:?}"),
+            }
+        }
+    }
+
+    /// The corpus's `$export` files (`http-400-post-<field>-...`, `refused-scheduler-...`) are
+    /// refused for the field their name says.
+    #[test]
+    fn the_bad_input_corpus_names_the_export_fields() {
+        let folder = format!("{}/../../tests/bad-inputs", env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let field = ["kind", "scope", "types", "since", "until"]
+                .into_iter()
+                .find(|field| {
+                    name.starts_with(&format!("http-400-post-{field}-"))
+                        || name.starts_with(&format!("refused-scheduler-{field}-"))
+                });
+            let Some(field) = field else { continue };
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(format!("{folder}/{name}")).unwrap())
+                    .unwrap();
+            let refused_field = match parse_invocation(&event, &settings(), now()) {
+                Err(Rejection::InvalidSchedule(e)) => e.field,
+                Ok(Invocation::Api(call)) => match call.route {
+                    Err(response) => {
+                        assert_eq!(response.status, 400, "{name}");
+                        response.body["error"]["field"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    }
+                    Ok(route) => panic!("{name}: accepted as {route:?}"),
+                },
+                other => panic!("{name}: {other:?}"),
+            };
+            assert_eq!(refused_field, field, "{name}");
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} files");
+    }
+}

@@ -482,13 +482,13 @@ def check_alarms(template: dict) -> list[str]:
     return problems
 
 
-# poll-export's EMF metrics (functions/export-core/src/poll/metrics.rs): the dashboard must read
+# poll-export's EMF metrics (functions/poll-export/src/metrics.rs): the dashboard must read
 # what the code writes.
-METRICS_SOURCE = cfn.ROOT / "functions/export-core/src/poll/metrics.rs"
+METRICS_SOURCE = cfn.ROOT / "functions/poll-export/src/metrics.rs"
 
 
 def emitted_metrics() -> tuple[str, set[str]]:
-    """The namespace and metric names poll/metrics.rs writes."""
+    """The namespace and metric names poll-export's metrics.rs writes."""
     import re
     source = METRICS_SOURCE.read_text()
     namespace = re.search(r'pub const NAMESPACE: &str = "([^"]+)"', source).group(1)

@@ -52,7 +52,7 @@ EMULATOR_ARGS = ["--submitted-ms", "200", "--in-progress-ms", "500", "--patients
 LEDGER = Ledger("fault injection, tests/e2e/test_e2e_faults.py")
 
 SDK_ATTEMPTS = 3  # the AWS SDK for Rust's standard retry mode
-ATTEMPT_TIMEOUT = 5  # functions/export-core/src/aws/telemetry.rs: one SDK attempt's limit
+ATTEMPT_TIMEOUT = 5  # functions/aws-adapters/src/telemetry.rs: one SDK attempt's limit
 LATE = ATTEMPT_TIMEOUT + 3  # an answer this late is never waited for
 ASL_TRANSIENT_ATTEMPTS = 6  # CheckExport: the first try + MaxAttempts 5 on TransientAwsError
 RUN_TIMEOUT = 120  # one TransientAwsError retry waits at most 10 s; the rest is seconds

@@ -1,4 +1,4 @@
-//! Logging and AWS configuration shared by both functions' `main`.
+//! Logging and AWS configuration shared by every function's `main`.
 
 use std::time::Duration;
 

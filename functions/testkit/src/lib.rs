@@ -84,7 +84,7 @@ pub fn publish_ok(seen: Recorded<PublishInput>) -> Rule {
         .then_output(|| PublishOutput::builder().message_id("msg-1").build())
 }
 
-/// The announcer both functions use, on a mocked SNS client that answers with `publish` and an
+/// The announcer every function uses, on a mocked SNS client that answers with `publish` and an
 /// event bus that takes every event.
 pub fn announcer(publish: &Rule) -> Announcer {
     announcer_with_bus(publish, &put_events_ok(&Recorded::default()))

@@ -36,7 +36,7 @@ e2e: tools
 infra-checks: tools
 	INFRA_CHECKS_SKIP_INSTALL=1 infra/checks/run
 
-## package: sam build, arm64 bootstrap binaries for both functions (target/sam/build)
+## package: sam build, arm64 bootstrap binaries of the functions (target/sam/build)
 package:
 	scripts/install-tools python rust-targets
 	INFRA_CHECKS_SKIP_INSTALL=1 infra/checks/package.sh

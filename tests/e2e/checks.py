@@ -42,7 +42,7 @@ def keyed_export_folder(datastore_id: str, client_token: str, job_id: str) -> st
 
 def check_notification(note: Notification, *, datastore_id: str, job_id: str | None, event: str,
                        outcome: str, status: str, trigger: str, fhir_export: bool = False) -> dict:
-    """Every field of the README's schema table, the message attributes and the subject.
+    """Every field of the schema table in docs/operations.md, the message attributes and the subject.
     `fhir_export`: the export is a FHIR `$export`, whose notification has `fhirExport` too
     (checked by `check_fhir_export`); a full export's never has it."""
     body = note.body

@@ -374,7 +374,7 @@ def test_describe_failing_past_every_retry_is_caught_and_announced_once(pipeline
 
 
 class SchemaViolation(AssertionError):
-    """A notification that reached the team but does not follow README.md's schema v1."""
+    """A notification that reached the team but does not follow schema v1 (docs/operations.md)."""
 
 
 def test_poll_export_unable_to_publish_falls_back_to_one_direct_notification(

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::model::failure::FailureKind;
+use crate::model::failure::kind::FailureKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {

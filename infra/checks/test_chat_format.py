@@ -11,7 +11,7 @@ import chatschema
 
 GOLDEN = sorted(chatschema.SCHEMA_FILE.parent.glob("chat-*.json"))
 KINDS = {"completed", "completed-with-errors", "failed", "cancelled", "deadline-passed", "workflow-failed",
-         "start-failed"}
+         "start-failed", "incremental"}
 
 
 def test_every_kind_of_message_has_a_golden_chat_document():

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::bulk::kind::Scope;
+use crate::bulk::window::{BulkRun, Window};
 use crate::config::StartSettings;
 use crate::model::job::JobStatus;
 use crate::model::state::{ExecutionState, Outcome, Trigger};
@@ -61,6 +63,24 @@ pub fn completed_report() -> ExportReport {
             "0123456789abcdef0123456789abcdef",
             Trigger::Schedule,
         )
+    }
+}
+
+/// A nightly incremental `$export` of two types that ended COMPLETED: the window from the last
+/// successful night to this one.
+pub fn incremental_report() -> ExportReport {
+    ExportReport {
+        job_name: Some("scheduled-2026-11-26-0200-6f1c2a9e".into()),
+        bulk: Some(BulkRun {
+            scope: Scope::System,
+            types: vec!["Observation".into(), "Patient".into()],
+            window: Window {
+                since: Some(at("2026-11-25T02:00:00Z")),
+                until: at("2026-11-26T02:00:00Z"),
+            },
+            incremental: true,
+        }),
+        ..completed_report()
     }
 }
 

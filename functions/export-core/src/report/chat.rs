@@ -180,7 +180,7 @@ fn next_steps(report: &ExportReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::completed_report;
+    use crate::samples::{completed_report, incremental_report};
 
     #[test]
     fn a_completed_export_renders_with_title_description_and_next_steps() {
@@ -219,6 +219,7 @@ mod tests {
         };
         vec![
             ("completed", completed_report()),
+            ("incremental", incremental_report()),
             (
                 "completed-with-errors",
                 ExportReport {
@@ -306,7 +307,8 @@ mod tests {
             (Event::StartFailed, Outcome::Failed, None),
         ];
         let mut titles = std::collections::BTreeSet::new();
-        assert_eq!(kinds.len() + 1, every_kind().len());
+        // Besides these, the completed kind twice: a full export and an incremental `$export`.
+        assert_eq!(kinds.len() + 2, every_kind().len());
         for (event, outcome, status) in kinds {
             let report = ExportReport {
                 event,

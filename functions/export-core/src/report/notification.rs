@@ -298,15 +298,38 @@ impl ExportReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::{completed_report, sample_summary};
+    use crate::samples::{completed_report, incremental_report, sample_summary};
 
+    /// tests/golden holds, for each sample, the JSON document (`notification-v1-<name>.json`) and
+    /// the e-mail text (`email-<name>.txt`) a subscriber receives, for a reader to see without
+    /// running anything. `UPDATE_GOLDEN=1 cargo test` rewrites them.
     #[test]
-    fn the_body_matches_the_documented_golden_schema() {
-        let golden: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../../tests/golden/notification-v1-completed.json"
-        ))
-        .unwrap();
-        assert_eq!(serde_json::to_value(completed_report()).unwrap(), golden);
+    fn the_body_and_the_email_match_their_golden_documents() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden");
+        for (name, report) in [
+            ("completed", completed_report()),
+            ("incremental", incremental_report()),
+        ] {
+            let body = serde_json::to_string_pretty(&report).unwrap() + "\n";
+            let email = report.email_text() + "\n";
+            for (file, text) in [
+                (format!("notification-v1-{name}.json"), &body),
+                (format!("email-{name}.txt"), &email),
+            ] {
+                let path = golden.join(file);
+                if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                    std::fs::write(&path, text).unwrap();
+                }
+                let expected =
+                    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                if path.extension().is_some_and(|e| e == "json") {
+                    let expected: serde_json::Value = serde_json::from_str(&expected).unwrap();
+                    assert_eq!(serde_json::to_value(&report).unwrap(), expected, "{path:?}");
+                } else {
+                    assert_eq!(text, &expected, "{path:?}");
+                }
+            }
+        }
     }
 
     #[test]

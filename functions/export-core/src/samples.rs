@@ -66,20 +66,25 @@ pub fn completed_report() -> ExportReport {
     }
 }
 
-/// A nightly incremental `$export` of two types that ended COMPLETED: the window from the last
-/// successful night to this one.
+/// A nightly incremental `$export` of two types: the window from the last successful night to
+/// this one.
+pub fn incremental_run() -> BulkRun {
+    BulkRun {
+        scope: Scope::System,
+        types: vec!["Observation".into(), "Patient".into()],
+        window: Window {
+            since: Some(at("2026-11-25T02:00:00Z")),
+            until: at("2026-11-26T02:00:00Z"),
+        },
+        incremental: true,
+    }
+}
+
+/// That incremental `$export`, ended COMPLETED.
 pub fn incremental_report() -> ExportReport {
     ExportReport {
         job_name: Some("scheduled-2026-11-26-0200-6f1c2a9e".into()),
-        bulk: Some(BulkRun {
-            scope: Scope::System,
-            types: vec!["Observation".into(), "Patient".into()],
-            window: Window {
-                since: Some(at("2026-11-25T02:00:00Z")),
-                until: at("2026-11-26T02:00:00Z"),
-            },
-            incremental: true,
-        }),
+        bulk: Some(incremental_run()),
         ..completed_report()
     }
 }

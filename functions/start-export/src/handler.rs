@@ -22,7 +22,7 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 mod bulk;
-mod listing;
+mod list_exports;
 
 pub use bulk::BulkExportStarts;
 

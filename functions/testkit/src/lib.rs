@@ -22,7 +22,9 @@ use serde_json::Value;
 /// For [`fails_with!`]: the callers need not name the mock crate.
 pub use aws_smithy_mocks;
 /// The samples every crate's tests share (the core's, built with its `samples` feature).
-pub use export_core::samples::{at, completed_report, sample_state, sample_summary};
+pub use export_core::samples::{
+    at, completed_report, incremental_run, sample_state, sample_summary,
+};
 
 pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:exports";
 pub const BUS: &str = "exports-bus";

@@ -5,10 +5,7 @@
 
 use std::fmt;
 
-pub mod kind;
-
-pub use kind::FailureKind;
-
+pub use crate::model::failure_kind::FailureKind;
 use crate::model::operation::Operation;
 
 /// The failure code for what a data store created before 1 June 2023 cannot do (FHIR REST

@@ -1,6 +1,7 @@
 //! The execution state, a job and its status, names, validation, time, and failures.
 
 pub mod failure;
+pub mod failure_kind;
 pub mod function_error;
 pub mod job;
 pub mod naming;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::model::failure::kind::FailureKind;
+use crate::model::failure_kind::FailureKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {

@@ -23,10 +23,7 @@ use aws_adapters::healthlake::ExportJobs;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use export_core::bulk::kind::Scope;
-use export_core::bulk::window::{BulkRun, Window};
 use export_core::model::state::{ExecutionState, PollRequest};
-use export_core::samples::at;
 use export_core::wait::policy::WaitPolicies;
 
 /// The `$export` adapters of a test of a full export: never called.
@@ -123,15 +120,7 @@ fn check(state: ExecutionState) -> PollRequest {
 
 fn incremental_state() -> ExecutionState {
     ExecutionState {
-        bulk: Some(BulkRun {
-            scope: Scope::System,
-            types: vec!["Observation".into(), "Patient".into()],
-            window: Window {
-                since: Some(at("2026-11-25T02:00:00Z")),
-                until: at("2026-11-26T02:00:00Z"),
-            },
-            incremental: true,
-        }),
+        bulk: Some(testkit::incremental_run()),
         ..state()
     }
 }

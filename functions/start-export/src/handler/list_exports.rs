@@ -1,5 +1,5 @@
 //! `GET /exports`: this deployment's recent exports, full and `$export`, from HealthLake's
-//! ListFHIRExportJobs; the query and the cursor are the core's (`start::listing`).
+//! ListFHIRExportJobs; the query and the cursor are decided in `crate::api::listing`.
 
 use crate::api::listing::{ListQuery, next_cursor};
 use crate::api::response::ApiResponse;

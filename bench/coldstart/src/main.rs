@@ -206,7 +206,12 @@ fn run_once(
             Seen::Answer { ok, body } => answer = Some((record.at - started, ok, body)),
         }
     }
-    let _ = child.kill();
+    if args.wrap.is_empty() {
+        let _ = child.kill();
+    } else {
+        // A profiler under `--wrap` writes its results as the process ends: end it gently.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    }
     let (peak_rss_kib, cpu) = reap(child.id() as libc::pid_t)?;
     fake.close();
     if *verbose {

@@ -7,7 +7,8 @@
 //! - [`job_table`]: the DynamoDB job table: `$export` claims, high-water marks, wait tokens;
 //! - [`sfn`]: the workflow's executions and waiting tasks;
 //! - [`announce`]: the announcing seam, over [`sns`] and [`event_bus`];
-//! - [`telemetry`]: the SDK set-up and tracing every `main` shares.
+//! - [`telemetry`]: the SDK set-up and tracing every `main` shares; [`on_first_use`]: an adapter
+//!   built when an invocation first calls it.
 //!
 //! **Architecture invariant:** adapters decide nothing: what a value means is the core's or the
 //! calling function's decision; an adapter only carries it to AWS and back.
@@ -17,6 +18,7 @@ pub mod bulk_rest;
 pub mod event_bus;
 pub mod healthlake;
 pub mod job_table;
+pub mod on_first_use;
 pub mod sdk_error;
 pub mod sfn;
 pub mod sns;

@@ -2,9 +2,14 @@
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_healthlake::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tracing_subscriber::filter::LevelFilter;
 
 /// JSON lines on stdout, as Lambda's JSON log format expects. The level comes from
@@ -39,11 +44,18 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// and `AWS_ENDPOINT_URL_<SERVICE>`: the offline stack needs no other code path. Every client
 /// built from it shares one HTTPS client that trusts only Amazon's roots, and the timeouts above.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(amazon_https_client())
-        .timeout_config(timeouts())
-        .load()
-        .await
+        .timeout_config(timeouts());
+    // Lambda hands the role's credentials over in the environment. Read there, the default chain
+    // is never built (with it an STS client and its endpoint partitions: a tenth of a cold
+    // start, bench/README.md); anywhere else the default chain finds them.
+    let loader = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    loader.load().await
 }
 
 fn timeouts() -> TimeoutConfig {
@@ -65,7 +77,8 @@ const AMAZON_ROOTS: [&[u8]; 5] = [
 ];
 
 /// The SDK's own rustls client (aws-lc, post-quantum key exchange preferred), with a trust
-/// store of Amazon's roots instead of the system's.
+/// store of Amazon's roots instead of the system's; its TLS connector is built at the first
+/// request ([`ConnectorAtFirstRequest`]).
 pub fn amazon_https_client() -> SharedHttpClient {
     let trust_store = AMAZON_ROOTS.iter().fold(
         TrustStore::empty().with_native_roots(false),
@@ -75,12 +88,34 @@ pub fn amazon_https_client() -> SharedHttpClient {
         .with_trust_store(trust_store)
         .build()
         .expect("the built-in roots are valid PEM");
-    aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
         ))
         .tls_context(context)
-        .build_https()
+        .build_https();
+    SharedHttpClient::new(ConnectorAtFirstRequest(client))
+}
+
+/// The SDK's client, less its check at each SDK client's construction: that check builds a
+/// whole TLS connector and drops it, to load the system's roots early, and we use none. Every
+/// SDK client of a function built that way cost a fifth of a cold start (bench/README.md); the
+/// connector the requests use is still built once and cached by the SDK's client.
+#[derive(Debug)]
+struct ConnectorAtFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorAtFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use crate::event::{EventAction, mark_expires_at, read_event};
 use aws_adapters::job_table::tokens::{Parked, TokenStore, Woken};
+use aws_adapters::on_first_use::OnFirstUse;
 use aws_adapters::sfn::{Resumed, WaitingTasks};
 use chrono::{DateTime, Utc};
 use export_core::model::function_error::FunctionError;
@@ -9,18 +10,23 @@ use export_core::wait::park::ParkRequest;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+/// Step Functions' client is built on first use: most events end no wait.
 pub struct JobEvents {
     datastore_ids: Vec<String>,
     tokens: TokenStore,
-    tasks: WaitingTasks,
+    tasks: OnFirstUse<WaitingTasks>,
 }
 
 impl JobEvents {
-    pub fn new(datastore_ids: Vec<String>, tokens: TokenStore, tasks: WaitingTasks) -> Self {
+    pub fn new(
+        datastore_ids: Vec<String>,
+        tokens: TokenStore,
+        tasks: impl Into<OnFirstUse<WaitingTasks>>,
+    ) -> Self {
         JobEvents {
             datastore_ids,
             tokens,
-            tasks,
+            tasks: tasks.into(),
         }
     }
 

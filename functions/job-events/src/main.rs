@@ -1,4 +1,5 @@
 use aws_adapters::job_table::tokens::TokenStore;
+use aws_adapters::on_first_use::OnFirstUse;
 use aws_adapters::sfn::WaitingTasks;
 use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::JobEventsSettings;
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = JobEventsSettings::from_env()?;
     let config = aws_config().await;
     let tokens = TokenStore::new(aws_sdk_dynamodb::Client::new(&config), &settings.table_name);
-    let tasks = WaitingTasks::new(aws_sdk_sfn::Client::new(&config));
+    let tasks = OnFirstUse::new(move || WaitingTasks::new(aws_sdk_sfn::Client::new(&config)));
     let handler = JobEvents::new(settings.datastore_ids, tokens, tasks);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

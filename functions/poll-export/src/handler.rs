@@ -4,6 +4,7 @@ use aws_adapters::announce::Announcer;
 use aws_adapters::bulk_rest::BulkExports;
 use aws_adapters::healthlake::ExportJobs;
 use aws_adapters::job_table::marks::MarkStore;
+use aws_adapters::on_first_use::OnFirstUse;
 use chrono::{DateTime, Utc};
 use export_core::model::failure::UNSUPPORTED_BY_DATA_STORE;
 
@@ -18,15 +19,16 @@ use export_core::report::notification::ExportReport;
 use export_core::wait::policy::WaitPolicies;
 use tracing::{error, info, warn};
 
+/// The adapters are built on first use: a check that waits builds no announcer.
 pub struct PollExport {
     policies: WaitPolicies,
-    jobs: ExportJobs,
+    jobs: OnFirstUse<ExportJobs>,
     /// A `$export`'s status GET, and the high-water mark its `COMPLETED` moves.
-    fhir: BulkExportChecks,
-    announcer: Announcer,
+    fhir: OnFirstUse<BulkExportChecks>,
+    announcer: OnFirstUse<Announcer>,
 }
 
-/// The `$export` side's adapters, built once in `main`.
+/// The `$export` side's adapters.
 pub struct BulkExportChecks {
     pub rest: BulkExports,
     pub marks: MarkStore,
@@ -35,15 +37,15 @@ pub struct BulkExportChecks {
 impl PollExport {
     pub fn new(
         policies: WaitPolicies,
-        jobs: ExportJobs,
-        fhir: BulkExportChecks,
-        announcer: Announcer,
+        jobs: impl Into<OnFirstUse<ExportJobs>>,
+        fhir: impl Into<OnFirstUse<BulkExportChecks>>,
+        announcer: impl Into<OnFirstUse<Announcer>>,
     ) -> Self {
         PollExport {
             policies,
-            jobs,
-            fhir,
-            announcer,
+            jobs: jobs.into(),
+            fhir: fhir.into(),
+            announcer: announcer.into(),
         }
     }
 

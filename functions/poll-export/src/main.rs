@@ -2,6 +2,7 @@ use aws_adapters::announce::Announcer;
 use aws_adapters::bulk_rest::BulkExports;
 use aws_adapters::healthlake::ExportJobs;
 use aws_adapters::job_table::marks::MarkStore;
+use aws_adapters::on_first_use::OnFirstUse;
 use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::PollSettings;
 use export_core::model::state::PollRequest;
@@ -16,12 +17,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::warn!(%warning, "configuration resolved");
     }
     let config = aws_config().await;
-    let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
-    let fhir = BulkExportChecks {
-        rest: BulkExports::from_config(&config)?,
-        marks: MarkStore::new(aws_sdk_dynamodb::Client::new(&config), &settings.table_name),
-    };
-    let announcer = Announcer::for_deployment(&config, &settings.announce);
+    let rest = BulkExports::from_config(&config)?;
+    let jobs = OnFirstUse::new({
+        let config = config.clone();
+        move || ExportJobs::new(aws_sdk_healthlake::Client::new(&config))
+    });
+    let fhir = OnFirstUse::new({
+        let (config, table) = (config.clone(), settings.table_name.clone());
+        move || BulkExportChecks {
+            rest: rest.clone(),
+            marks: MarkStore::new(aws_sdk_dynamodb::Client::new(&config), &table),
+        }
+    });
+    let announcer = OnFirstUse::new({
+        let announce = settings.announce.clone();
+        move || Announcer::for_deployment(&config, &announce)
+    });
     let handler = PollExport::new(settings.policies, jobs, fhir, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(

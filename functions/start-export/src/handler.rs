@@ -7,6 +7,7 @@ use crate::plan::ExportPlan;
 use crate::trigger::{Invocation, Rejection, parse_invocation};
 use aws_adapters::announce::Announcer;
 use aws_adapters::healthlake::ExportJobs;
+use aws_adapters::on_first_use::OnFirstUse;
 use aws_adapters::sfn::Workflows;
 use chrono::{DateTime, Utc};
 use export_core::bulk::kind::ExportKind;
@@ -26,28 +27,29 @@ mod list_exports;
 
 pub use bulk::BulkExportStarts;
 
+/// The adapters are built on first use: an invocation builds only the clients it calls.
 pub struct StartExport {
     settings: StartSettings,
-    jobs: ExportJobs,
-    fhir: BulkExportStarts,
-    workflows: Workflows,
-    announcer: Announcer,
+    jobs: OnFirstUse<ExportJobs>,
+    fhir: OnFirstUse<BulkExportStarts>,
+    workflows: OnFirstUse<Workflows>,
+    announcer: OnFirstUse<Announcer>,
 }
 
 impl StartExport {
     pub fn new(
         settings: StartSettings,
-        jobs: ExportJobs,
-        fhir: BulkExportStarts,
-        workflows: Workflows,
-        announcer: Announcer,
+        jobs: impl Into<OnFirstUse<ExportJobs>>,
+        fhir: impl Into<OnFirstUse<BulkExportStarts>>,
+        workflows: impl Into<OnFirstUse<Workflows>>,
+        announcer: impl Into<OnFirstUse<Announcer>>,
     ) -> Self {
         StartExport {
             settings,
-            jobs,
-            fhir,
-            workflows,
-            announcer,
+            jobs: jobs.into(),
+            fhir: fhir.into(),
+            workflows: workflows.into(),
+            announcer: announcer.into(),
         }
     }
 

@@ -3,6 +3,7 @@ use aws_adapters::bulk_rest::BulkExports;
 use aws_adapters::healthlake::ExportJobs;
 use aws_adapters::job_table::claims::StartClaims;
 use aws_adapters::job_table::marks::MarkStore;
+use aws_adapters::on_first_use::OnFirstUse;
 use aws_adapters::sfn::Workflows;
 use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::StartSettings;
@@ -18,18 +19,30 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::warn!(%warning, "configuration resolved");
     }
     let config = aws_config().await;
-    let jobs = ExportJobs::new(aws_sdk_healthlake::Client::new(&config));
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let fhir = BulkExportStarts {
-        rest: BulkExports::from_config(&config)?,
-        claims: StartClaims::new(dynamodb.clone(), &settings.table_name),
-        marks: MarkStore::new(dynamodb, &settings.table_name),
-    };
-    let workflows = Workflows::new(
-        aws_sdk_sfn::Client::new(&config),
-        &settings.state_machine_arn,
-    );
-    let announcer = Announcer::for_deployment(&config, &settings.announce);
+    let rest = BulkExports::from_config(&config)?;
+    let jobs = OnFirstUse::new({
+        let config = config.clone();
+        move || ExportJobs::new(aws_sdk_healthlake::Client::new(&config))
+    });
+    let fhir = OnFirstUse::new({
+        let (config, table) = (config.clone(), settings.table_name.clone());
+        move || {
+            let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+            BulkExportStarts {
+                rest: rest.clone(),
+                claims: StartClaims::new(dynamodb.clone(), &table),
+                marks: MarkStore::new(dynamodb, &table),
+            }
+        }
+    });
+    let workflows = OnFirstUse::new({
+        let (config, arn) = (config.clone(), settings.state_machine_arn.clone());
+        move || Workflows::new(aws_sdk_sfn::Client::new(&config), &arn)
+    });
+    let announcer = OnFirstUse::new({
+        let announce = settings.announce.clone();
+        move || Announcer::for_deployment(&config, &announce)
+    });
     let handler = StartExport::new(settings, jobs, fhir, workflows, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use crate::StartExport;
 
-/// The `$export` path's adapters, built once in `main`.
+/// The `$export` path's adapters.
 pub struct BulkExportStarts {
     pub rest: BulkExports,
     pub claims: StartClaims,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable

@@ -1,7 +1,7 @@
 //! The emulated service's shared state: the [`Emulator`] handle, the [`State`] behind its one
 //! mutex, and the records it holds that no other module needs to define (data stores, the
 //! worker's handle). Modules that act on the state (data stores, jobs, the worker, FHIR REST,
-//! events, the control API) add their methods to [`Emulator`] and [`State`] from above; this
+//! events, the control API) add their methods to [`Emulator`] and `State` from above; this
 //! module imports none of them, so types flow downward only.
 //!
 //! All state sits behind one mutex that is never held across an `.await`, so every operation is

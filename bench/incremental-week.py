@@ -69,6 +69,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+
+from control_client import EmulatorControl  # noqa: E402
+
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/HealthLakeExportRole"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -161,15 +165,11 @@ class Emulator:
             print(f"the emulator's log: {self.log}", file=sys.stderr)
 
     def control(self, method: str, path: str, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        """A call of the control API (`/_emulator/<path>`); a refusal ends the benchmark."""
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                payload = response.read()
-                kind = response.headers.get_content_type()
+            return EmulatorControl(self.endpoint, timeout=120).call(method, path, body)
         except urllib.error.HTTPError as error:
             raise SystemExit(f"{method} {path}: {error.code} {error.read()!r}") from None
-        return json.loads(payload) if kind == "application/json" else payload
 
     def fhir(self, method: str, path: str, body=None) -> tuple[int, dict]:
         """One FHIR REST call, SigV4-signed for service `healthlake`: (status, JSON body)."""
@@ -224,10 +224,10 @@ def export(emulator: Emulator, name: str, since: datetime | None, until: datetim
         if job_status not in ("SUBMITTED", "IN_PROGRESS") or time.monotonic() > deadline:
             raise SystemExit(f"export {name} ({job_id}): {job_status}: {answer}")
         time.sleep(0.02)
-    [job] = [j for j in emulator.control("GET", "/_emulator/jobs")["jobs"] if j["jobId"] == job_id]
+    [job] = [j for j in emulator.control("GET", "jobs")["jobs"] if j["jobId"] == job_id]
     out = Export(job_id, files=len(job["outputObjects"]))
     for uri in job["outputObjects"]:
-        payload = emulator.control("GET", "/_emulator/object?uri=" + urllib.parse.quote(uri, safe=""))
+        payload = emulator.control("GET", "object?uri=" + urllib.parse.quote(uri, safe=""))
         out.bytes += len(payload)
         for line in payload.splitlines():
             resource = json.loads(line)
@@ -262,10 +262,10 @@ def compare(union: dict[Key, tuple[datetime, str, bytes]], full: Export) -> tupl
 
 
 def all_keys(emulator: Emulator) -> list[Key]:
-    summary = emulator.control("GET", f"/_emulator/datastores/{STORE}/resources")
+    summary = emulator.control("GET", f"datastores/{STORE}/resources")
     keys = []
     for resource_type in sorted(summary["counts"]):
-        listed = emulator.control("GET", f"/_emulator/datastores/{STORE}/resources?type={resource_type}")
+        listed = emulator.control("GET", f"datastores/{STORE}/resources?type={resource_type}")
         keys.extend((resource_type, rid) for rid in listed["ids"])
     return keys
 
@@ -287,7 +287,7 @@ def change_day(emulator: Emulator, rng: random.Random, keys: list[Key], count: i
     for at, part in sorted(batches, key=lambda b: b[0]):
         if not part:
             continue
-        answer = emulator.control("POST", f"/_emulator/datastores/{STORE}/resources", {
+        answer = emulator.control("POST", f"datastores/{STORE}/resources", {
             "update": {"ids": [f"{t}/{i}" for t, i in part], "at": instant(at)},
         })
         for r in answer["resources"]:
@@ -328,9 +328,9 @@ def main() -> int:
     rows = []
     failures = []
     with Emulator(binary) as emulator:
-        emulator.control("POST", "/_emulator/reset")
-        emulator.control("POST", f"/_emulator/datastores/{STORE}", {})
-        generated = emulator.control("POST", f"/_emulator/datastores/{STORE}/resources", {
+        emulator.control("POST", "reset")
+        emulator.control("POST", f"datastores/{STORE}", {})
+        generated = emulator.control("POST", f"datastores/{STORE}/resources", {
             "generate": {"count": args.resources, "at": instant(NIGHT_0 - timedelta(hours=14)),
                          "seed": args.seed, "groups": 0, "replace": True},
         })

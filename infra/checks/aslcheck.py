@@ -413,7 +413,7 @@ def find_wait(definition: dict) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _model_of(definition_text: str | None, jobs: tuple[int, ...]) -> dict:
-    args = ["cargo", "run", "-q", "-p", "polling-cost", "--", "--json"]
+    args = ["cargo", "run", "-q", "-p", "workflow-model", "--"]
     if jobs:
         args += ["--jobs", ",".join(str(j) for j in jobs)]
     with tempfile.TemporaryDirectory() as folder:
@@ -423,12 +423,12 @@ def _model_of(definition_text: str | None, jobs: tuple[int, ...]) -> dict:
             args += ["--asl", str(path)]
         result = subprocess.run(args, cwd=cfn.ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise ValueError(result.stderr.strip() or f"polling-cost exited {result.returncode}")
+        raise ValueError(result.stderr.strip() or f"workflow-model exited {result.returncode}")
     return json.loads(result.stdout)
 
 
 def history_model(definition: dict | None = None, jobs: tuple[int, ...] = ()) -> dict:
-    """The history and polling model, asked of the Rust cost model (bench/polling-cost): the one
+    """The history and polling model, asked of the Rust workflow model (infra/workflow-model): the one
     place that counts history events per check from the ASL and replays the real wait policy.
     `definition`: another ASL document than the repository's; `jobs`: job lengths in seconds.
     Returns {"history": {"perCheck", "atStart", "atEnd", "perCheckWithEvents", "perFallbackCheck",

@@ -297,7 +297,7 @@ def test_the_script_exits_nonzero_on_a_broken_copy(tmp_path):
 # ------------------------------------------------------------------ history size
 def test_events_per_check_counted_from_the_asl():
     # Wait (2) + Task (5) + Choice Route (2) + Choice ChooseWait (2), counted by the Rust model
-    # (bench/polling-cost) from the ASL; moto's executor agrees (test_asl_moto.py). It was 9 before
+    # (infra/workflow-model) from the ASL; moto's executor agrees (test_asl_moto.py). It was 9 before
     # ChooseWait (plain or interruptible wait) joined the loop.
     history = aslcheck.history_model(DEFINITION)["history"]
     assert history["perCheck"] == 11

@@ -515,7 +515,7 @@ def test_a_state_without_the_wait_tasks_fields_uses_the_plain_wait(sfn, missing)
 
 def test_history_with_job_events_matches_the_model(sfn):
     """A woken check and a check after a wait that ran out each write what the Rust model counts
-    (bench/polling-cost: WAIT_TASK_WOKEN_EVENTS, WAIT_TASK_TIMED_OUT_EVENTS)."""
+    (infra/workflow-model: WAIT_TASK_WOKEN_EVENTS, WAIT_TASK_TIMED_OUT_EVENTS)."""
     history = aslcheck.history_model(aslcheck.load())["history"]
     _, events, _ = sfn(FakePoll(finished()), example_state(jobEvents=True, waitSeconds=600), FakeJobEvents("wake"))
     assert len(events) == history["atStartWithEvents"] + history["perCheckWithEvents"] + history["atEnd"], [e["type"] for e in events]

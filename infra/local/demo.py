@@ -2,10 +2,10 @@
 """`make demo`: the whole export pipeline, offline, in well under a minute after the build.
 
 It builds the workspace, starts the offline stack (moto for SNS, SQS, S3 and Step Functions; the
-HealthLake emulator; the three functions under `cargo lambda watch`), deploys what the SAM
-template would (bucket, topic, a team's SQS queue subscribed to it, the job table and the
-JobEventsRule, the state machine from infra/statemachine/export.asl.json), then runs
-three kinds of export and shows what a team sees:
+HealthLake emulator; start-export, poll-export, job-events and write-manifest under
+`cargo lambda watch`), deploys what the SAM template would (bucket, topic, a team's SQS queue
+subscribed to it, the job table and the JobEventsRule, the state machine from
+infra/statemachine/export.asl.json), then runs these kinds of export and shows what a team sees:
 
 1. the nightly schedule: the payload EventBridge Scheduler sends, to start-export;
 2. an analyst's request: POST /exports and GET /exports/{jobId}, as the API Gateway HTTP API
@@ -53,6 +53,9 @@ EMULATOR_ARGS = ["--datastore", DATASTORE_ID, "--submitted-ms", "1000", "--in-pr
                  "--patients", "20"]
 BINARIES = ("start-export", "poll-export", "job-events", "write-manifest", "healthlake-emulator")
 EXPORT_TIMEOUT = 90  # seconds from trigger to notification before the demo calls it a failure
+# The execution ends just after poll-export tells the team (its Choice, then Succeed or Fail);
+# how long past the notification the demo waits for that end before calling it a failure.
+EXECUTION_END_TIMEOUT = 30
 
 
 class DemoFailure(Exception):
@@ -159,22 +162,26 @@ class Deployment:
 
     # ---- following an export ---------------------------------------------------------------
     def follow(self, job_id: str, execution_arn: str, started: float
-               ) -> tuple[Notification, dict]:
+               ) -> tuple[Notification, dict, float]:
         """Prints each change of the job's status (DescribeFHIRExportJob) and of the execution's,
-        until the team's notification arrives. Returns (notification, execution)."""
+        until the team's notification arrives and the execution has ended (its output is only
+        final then). Returns (notification, the ended execution, seconds from `started` to the
+        notification)."""
         seen: dict[str, str] = {}
-        note = execution = None
+
+        def show(what: str, status: str) -> None:
+            if seen.get(what) != status:
+                seen[what] = status
+                source = "HealthLake" if what == "job" else "Step Functions"
+                say(f"      +{time.monotonic() - started:4.1f} s  {what:<9} {status:<13} ({source})")
+
+        note = None
         first_seen = 0.0
         limit = started + EXPORT_TIMEOUT
         while note is None:
-            job = self.pipeline.describe_job(DATASTORE_ID, job_id)
+            show("job", self.pipeline.describe_job(DATASTORE_ID, job_id)["JobStatus"])
             execution = self.pipeline.describe_execution(execution_arn)
-            for what, status in (("job", job["JobStatus"]), ("execution", execution["status"])):
-                if seen.get(what) != status:
-                    seen[what] = status
-                    source = "HealthLake" if what == "job" else "Step Functions"
-                    elapsed = time.monotonic() - started
-                    say(f"      +{elapsed:4.1f} s  {what:<9} {status:<13} ({source})")
+            show("execution", execution["status"])
             notes = self.pipeline.inbox.for_job(job_id)
             if notes:
                 # The subject comes with the envelope subscription's copy: give it a moment.
@@ -187,10 +194,19 @@ class Deployment:
                     f"(job {seen.get('job')}, execution {seen.get('execution')})",
                     str(self.stack.run_dir / "lambda.log"))
             time.sleep(0.2)
-        elapsed = time.monotonic() - started
+        notified = time.monotonic() - started
         self.notified_at = time.time() - (time.monotonic() - first_seen)
-        say(f"      +{elapsed:4.1f} s  notification received by the team's queue")
-        return note, execution
+        say(f"      +{notified:4.1f} s  notification received by the team's queue")
+        end_limit = time.monotonic() + EXECUTION_END_TIMEOUT
+        while execution["status"] == "RUNNING":
+            if time.monotonic() > end_limit:
+                raise DemoFailure(
+                    "export", f"execution {execution_arn} still RUNNING {EXECUTION_END_TIMEOUT} s "
+                    "after the notification", str(self.stack.run_dir / "lambda.log"))
+            time.sleep(0.2)
+            execution = self.pipeline.describe_execution(execution_arn)
+            show("execution", execution["status"])
+        return note, execution, notified
 
     def show_event_path(self, job_id: str, execution_arn: str) -> None:
         """The event path, from the records of each part: the job's end (emulator), its event
@@ -325,7 +341,7 @@ def show_files(deployment: Deployment, folder: str | None) -> None:
             f"{size:>9,} bytes  ({resource_type}-*.ndjson)")
 
 
-# ---- the two exports -----------------------------------------------------------------------------
+# ---- the exports ---------------------------------------------------------------------------------
 def nightly_export(deployment: Deployment) -> float:
     say("[4/6] Nightly export: EventBridge Scheduler -> start-export -> HealthLake, state machine")
     payload = {"datastoreId": DATASTORE_ID,
@@ -336,9 +352,12 @@ def nightly_export(deployment: Deployment) -> float:
     job_id = result["jobId"]
     say(f"      +{time.monotonic() - started:4.1f} s  start-export: job {job_id}, "
         f"execution {result['executionArn'].rsplit(':', 1)[1]}")
-    note, execution = deployment.follow(job_id, result["executionArn"], started)
-    took = time.monotonic() - started
-    checks = json.loads(execution.get("output") or "{}").get("attempt")
+    note, execution, took = deployment.follow(job_id, result["executionArn"], started)
+    if execution["status"] != "SUCCEEDED":
+        raise DemoFailure("export", f"the execution ended {execution['status']}: "
+                          f"{execution.get('error')} {execution.get('cause')}",
+                          str(deployment.stack.run_dir / "lambda.log"))
+    checks = json.loads(execution["output"])["attempt"]
     say(f"      poll-export checked the job {checks} times")
     deployment.show_event_path(job_id, result["executionArn"])
     show_notification(note, full=True)
@@ -367,8 +386,7 @@ def api_export(deployment: Deployment) -> float:
     job_id = body["jobId"]
     status, _, got = deployment.http("GET", f"/exports/{job_id}")
     say(f"      GET /exports/{job_id} -> {status} jobStatus={got.get('jobStatus')}")
-    note, _ = deployment.follow(job_id, body["executionArn"], started)
-    took = time.monotonic() - started
+    note, _, took = deployment.follow(job_id, body["executionArn"], started)
     show_notification(note, full=False)
     status, _, got = deployment.http("GET", f"/exports/{job_id}")
     say(f"      GET /exports/{job_id} -> {status} {compact(got)}")
@@ -398,8 +416,7 @@ def scheduled_fhir_export(deployment: Deployment, scheduled_time: datetime
     sent = "&".join(f"{k}={v}" for k, v in query.items() if v and k != "_outputFormat")
     say(f"      +{time.monotonic() - started:4.1f} s  start-export: job {job_id}, "
         f"POST /datastore/{DATASTORE_ID[:8]}../r4/$export?{sent}")
-    note, _ = deployment.follow(job_id, result["executionArn"], started)
-    took = time.monotonic() - started
+    note, _, took = deployment.follow(job_id, result["executionArn"], started)
     if note.body["outcome"] != "succeeded":
         raise DemoFailure("incremental export", f"the export did not succeed: {note.body}",
                           str(deployment.stack.run_dir / "lambda.log"))
@@ -420,14 +437,16 @@ def incremental_export(deployment: Deployment) -> float:
         f"mark#{DATASTORE_ID[:8]}..#system#*)")
 
     changed_at = t1 + timedelta(minutes=20)
+    to_change = (("Patient", 2), ("Observation", 3))
     references = []
-    for resource_type, count in (("Patient", 2), ("Observation", 3)):
+    for resource_type, count in to_change:
         ids = pipeline.emulator.resources(DATASTORE_ID, resource_type)["ids"][:count]
         references += [f"{resource_type}/{i}" for i in ids]
     changed = pipeline.emulator.update(DATASTORE_ID, references,
                                        changed_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    say(f"      {len(changed)} resources changed at {changed_at:%H:%M:%SZ} (2 Patient, 3 "
-        f"Observation; the emulator's control API)")
+    per_type = ", ".join(f"{count} {resource_type}" for resource_type, count in to_change)
+    say(f"      {len(changed)} resources changed at {changed_at:%H:%M:%SZ} ({per_type}; the "
+        f"emulator's control API)")
 
     second, second_files, took = scheduled_fhir_export(deployment, t2)
     run = second.body["fhirExport"]
@@ -453,8 +472,9 @@ def incremental_export(deployment: Deployment) -> float:
     say(f"      the notification's Export line (chat form; the e-mail's reads the same): {lines[0]}")
     say(f"      and its JSON: \"fhirExport\": {compact(run)}")
     say(f"      high-water mark {pipeline.mark(DATASTORE_ID)}: the next night exports from there")
-    say(f"      both exports, trigger to notification: {seconds(time.monotonic() - began)} "
-        f"(the second {seconds(took)})")
+    say(f"      the first and the second firing, with the change between them: "
+        f"{seconds(time.monotonic() - began)} (the second, trigger to notification: "
+        f"{seconds(took)})")
     return time.monotonic() - began
 
 

@@ -22,8 +22,8 @@ The service is the SigV4 signing name from the Authorization header's credential
 the Query `Action` or the X-Amz-Target's operation.
 
 Control API (same port, JSON). Faults speak the same vocabulary as the HealthLake emulator's
-`/_emulator/faults` (and the Python clients the same verbs: `Control.arm(...)`, `.faults()`,
-`.disarm()` here, `pipeline.emulator.arm(...)`, `.faults()`, `.disarm()` there):
+`/_emulator/faults`, and one Python client speaks both (control_client.py: `arm(...)`,
+`.faults()`, `.disarm()`; `FaultProxy.control()` here, `pipeline.emulator` there):
 
 | request | effect |
 | --- | --- |
@@ -66,6 +66,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from xml.sax.saxutils import escape
+
+from control_client import ControlClient
 
 CONTROL = "/_proxy/"
 UPSTREAM_TIMEOUT = 900  # moto forwards Lambda invocations synchronously; a first one may build
@@ -375,48 +377,15 @@ class FaultProxy:
             self._thread = None
         self.server.server_close()
 
+    def control(self) -> ControlClient:
+        """The client of this proxy's control API (`/_proxy/`)."""
+        return ControlClient(self.url, CONTROL)
+
     def __enter__(self) -> "FaultProxy":
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-class Control:
-    """A client of the control API (what a test uses; works for a proxy in any process)."""
-
-    def __init__(self, url: str):
-        self.url = url.rstrip("/")
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        connection = http.client.HTTPConnection(urllib.parse.urlsplit(self.url).hostname,
-                                                urllib.parse.urlsplit(self.url).port, timeout=10)
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            connection.request(method, f"{CONTROL}{path}", body=data,
-                               headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            answer = json.loads(response.read() or b"null")
-            if response.status != 200:
-                raise ValueError(f"fault_proxy {method} {path}: {response.status} {answer}")
-            return answer
-        finally:
-            connection.close()
-
-    def arm(self, *faults: dict) -> dict:
-        return self._call("POST", "faults", list(faults))
-
-    def faults(self) -> dict:
-        return self._call("GET", "faults")
-
-    def disarm(self) -> dict:
-        return self._call("DELETE", "faults")
-
-    def requests(self) -> dict:
-        return self._call("GET", "requests")
-
-    def configure(self, upstream: str) -> dict:
-        return self._call("POST", "config", {"upstream": upstream})
 
 
 def main(argv: list[str] | None = None) -> int:

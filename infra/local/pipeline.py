@@ -8,8 +8,9 @@ from the real ASL file. It also speaks the three sides a user touches:
 * triggers: the EventBridge Scheduler payload and API Gateway HTTP API (payload 2.0) events, sent to
   start-export through the Lambda invoke API that `cargo lambda watch` serves;
 * HealthLake: the emulator's job list, configuration, cancellation and fault injection (its
-  `/_emulator/` API, `pipeline.emulator`: `arm(...)`, `faults()`, `disarm()`, the verbs of
-  fault_proxy.Control, and `jobs()`, `config(...)`, `cancel(job_id)`);
+  `/_emulator/` API, `pipeline.emulator`, control_client.EmulatorControl: `arm(...)`, `faults()`,
+  `disarm()`, the verbs of the fault proxy's client too, and `jobs()`, `config(...)`,
+  `cancel(job_id)`);
 * the team: the notifications that reach the queue (`Inbox`).
 
     from pipeline import Pipeline, function_env
@@ -28,11 +29,11 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from control_client import EmulatorControl
 from stack import ACCOUNT_ID, REGION, Stack, state_machine_arn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -293,85 +294,6 @@ class OutcomeEvents:
 
     def for_store(self, datastore_id: str) -> list[dict]:
         return [e for e in self.all() if e["detail"].get("datastoreId") == datastore_id]
-
-
-class EmulatorControl:
-    """A client of the HealthLake emulator's control API (`/_emulator/`). Faults speak the
-    vocabulary of infra/local/fault_proxy.py's `Control`: `arm(...)` faults (`operation`, `kind`,
-    `count`; or `nextJobOutcome`, `message`, `count`), `faults()` is `{"armed": [... each with
-    "remaining"], "fired": [... in order]}`, `disarm()` disarms what is armed (fired stays)."""
-
-    def __init__(self, url: str):
-        self.url = url.rstrip("/")
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.url}/_emulator/{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def arm(self, *faults: dict) -> dict:
-        return self._call("POST", "faults", list(faults))
-
-    def faults(self) -> dict:
-        return self._call("GET", "faults")
-
-    def disarm(self) -> dict:
-        return self._call("DELETE", "faults")
-
-    def jobs(self) -> list[dict]:
-        """Every export job of every data store, as the control API lists them."""
-        return self._call("GET", "jobs")["jobs"]
-
-    def config(self, **changes: Any) -> dict:
-        """The job settings (submittedMs, inProgressMs, cancelMs, creatingMs, patients, seed,
-        describeS3Uri: "given" or "jobFolder", and eventDelaySeconds); with arguments, changes them
-        first (durations apply to phases that begin afterwards, describeS3Uri to jobs started
-        afterwards)."""
-        if changes:
-            return self._call("POST", "config", changes)
-        return self._call("GET", "config")
-
-    def cancel(self, job_id: str, outcome: str | None = None) -> dict:
-        """Cancels an unfinished job: CANCEL_SUBMITTED, CANCEL_IN_PROGRESS, then `outcome`
-        (CANCEL_COMPLETED, the default, or CANCEL_FAILED); a job that was running keeps the
-        account's export slot until then. Returns the job's line of `jobs()`."""
-        body = {} if outcome is None else {"outcome": outcome}
-        return self._call("POST", f"jobs/{urllib.parse.quote(job_id, safe='')}/cancel", body)
-
-    def events(self, job_id: str | None = None) -> list[dict]:
-        """HealthLake job events the emulator emitted (in order: seq, detailType, jobId,
-        datastoreId, emittedAt, status pending/sent/lost/failed, sentAt, fault)."""
-        events = self._call("GET", "events")["events"]
-        return [e for e in events if job_id is None or e["jobId"] == job_id]
-
-    # ---- data stores and their synthetic resources (FHIR `$export` reads them) --------------
-    def datastore(self, datastore_id: str, created_at: str | None = None) -> dict:
-        """Makes the data store if it is new; `created_at` (RFC 3339) back-dates it, e.g.
-        before 1 June 2023 (system `$export` only, no status GET)."""
-        body = {} if created_at is None else {"createdAt": created_at}
-        return self._call("POST", f"datastores/{urllib.parse.quote(datastore_id, safe='')}", body)
-
-    def resources(self, datastore_id: str, resource_type: str | None = None) -> dict:
-        """The data store's resources: counts per type (`counts`, `total`), and with a type the
-        ids of that type (`ids`)."""
-        query = "" if resource_type is None else f"?type={urllib.parse.quote(resource_type)}"
-        return self._call("GET", f"datastores/{urllib.parse.quote(datastore_id, safe='')}/resources{query}")
-
-    def generate(self, datastore_id: str, count: int, at: str, *, seed: int = 1,
-                 replace: bool = True) -> dict:
-        """`count` synthetic resources (Patient, Encounter, Observation, Condition) last updated
-        `at`; `replace` (the default) drops what the store held first."""
-        return self._call("POST", f"datastores/{urllib.parse.quote(datastore_id, safe='')}/resources",
-                          {"generate": {"count": count, "at": at, "seed": seed, "replace": replace}})
-
-    def update(self, datastore_id: str, references: list[str], at: str) -> list[dict]:
-        """New versions of these `Type/id` resources, last updated `at`; returns each one's
-        resourceType, id, versionId and lastUpdated."""
-        answer = self._call("POST", f"datastores/{urllib.parse.quote(datastore_id, safe='')}/resources",
-                            {"update": {"ids": list(references), "at": at}})
-        return answer["resources"]
 
 
 class Pipeline:

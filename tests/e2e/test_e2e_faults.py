@@ -33,7 +33,8 @@ import pytest
 
 from audit import Ledger, notifications_about
 from checks import check_notification
-from fault_proxy import Control, FaultProxy
+from control_client import ControlClient
+from fault_proxy import FaultProxy
 from pipeline import rfc3339, wait_until
 
 # Bound now (not serving yet), so that its URL can be in the functions' environment.
@@ -63,7 +64,7 @@ EXHAUST_TIMEOUT = 420  # 5 retries wait at most 10 + 20 + 40 + 60 + 60 s, plus S
 @pytest.fixture(scope="module", autouse=True)
 def proxy(pipeline):
     PROXY.start(upstream=pipeline.stack.moto_url)
-    yield Control(PROXY.url)
+    yield PROXY.control()
     try:
         LEDGER.close(pipeline)
     finally:
@@ -79,7 +80,7 @@ class Injector:
     """Arms faults at the emulator and the proxy, and counts the ones that fired. Both speak one
     vocabulary: `arm(...)`, and `faults()` = {"armed": [... "remaining"], "fired": [...]}."""
 
-    def __init__(self, pipeline, control: Control):
+    def __init__(self, pipeline, control: ControlClient):
         self.emulator, self.control = pipeline.emulator, control
         self.emulator_fired_before = len(self.emulator.faults()["fired"])
         self.proxy_fired_before = len(control.faults()["fired"])

@@ -27,7 +27,8 @@ import pytest
 
 from audit import Ledger
 from checks import check_notification
-from fault_proxy import Control, FaultProxy
+from control_client import ControlClient
+from fault_proxy import FaultProxy
 from pipeline import FAST_FALLBACK, rfc3339, wait_until
 
 PROXY = FaultProxy()
@@ -52,7 +53,7 @@ LEDGER = Ledger("job events, tests/e2e/test_e2e_job_events.py")
 @pytest.fixture(scope="module", autouse=True)
 def proxy(pipeline):
     PROXY.start(upstream=pipeline.stack.moto_url)
-    yield Control(PROXY.url)
+    yield PROXY.control()
     try:
         LEDGER.close(pipeline)
     finally:
@@ -62,7 +63,7 @@ def proxy(pipeline):
 class Faults:
     """Counts what fired at the emulator (job and event faults) and the proxy during a case."""
 
-    def __init__(self, pipeline, control: Control):
+    def __init__(self, pipeline, control: ControlClient):
         self.emulator, self.control = pipeline.emulator, control
         self.before = (len(self.emulator.faults()["fired"]), len(control.faults()["fired"]))
 

@@ -27,6 +27,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from control_client import EmulatorControl
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::123456789012:role/HealthLakeExportRole"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -101,16 +103,13 @@ def endpoint(binary, tmp_path_factory):
 
 
 def control(endpoint: str, method: str, path: str, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(endpoint + path, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        payload = response.read()
-    return json.loads(payload) if response.headers.get_content_type() == "application/json" else payload
+    """A call of the emulator's control API (`/_emulator/<path>`)."""
+    return EmulatorControl(endpoint, timeout=10).call(method, path, body)
 
 
 @pytest.fixture(autouse=True)
 def fresh_state(endpoint):
-    control(endpoint, "POST", "/_emulator/reset")
+    control(endpoint, "POST", "reset")
 
 
 def make_client(endpoint: str, attempts: int = 1):
@@ -191,14 +190,14 @@ def test_create_start_describe_until_completed(endpoint, client):
     assert "Message" not in done
 
     # The NDJSON output, in HealthLake's layout, read back through the control API.
-    (job,) = control(endpoint, "GET", "/_emulator/jobs")["jobs"]
+    (job,) = control(endpoint, "GET", "jobs")["jobs"]
     folder = f"s3://exports-bucket/healthlake/{datastore_id}-FHIR_EXPORT-{started['JobId']}"
     assert job["outputS3Uri"] == folder + "/"
     assert sorted(job["outputObjects"]) == sorted(
         f"{folder}/{kind}/{kind}-0.ndjson" for kind in ("Patient", "Encounter", "Observation")
     )
     patients = control(
-        endpoint, "GET", "/_emulator/object?uri=" + urllib.parse.quote(f"{folder}/Patient/Patient-0.ndjson", safe="")
+        endpoint, "GET", "object?uri=" + urllib.parse.quote(f"{folder}/Patient/Patient-0.ndjson", safe="")
     ).decode()
     resources = [json.loads(line) for line in patients.splitlines()]
     assert len(resources) == PATIENTS
@@ -250,7 +249,7 @@ def test_validation_error_is_typed(client):
 
 
 def control_jobs_count(client) -> int:
-    return len(control(client.meta.endpoint_url, "GET", "/_emulator/jobs")["jobs"])
+    return len(control(client.meta.endpoint_url, "GET", "jobs")["jobs"])
 
 
 def test_unknown_datastore_is_resource_not_found(client):
@@ -263,11 +262,11 @@ def test_unknown_datastore_is_resource_not_found(client):
 
 def test_injected_throttling_and_server_faults_are_typed(endpoint, client):
     datastore_id = create_datastore(client, "boto3-faults")
-    fired_before = len(control(endpoint, "GET", "/_emulator/faults")["fired"])
+    fired_before = len(control(endpoint, "GET", "faults")["fired"])
     control(
         endpoint,
         "POST",
-        "/_emulator/faults",
+        "faults",
         [
             {"operation": "StartFHIRExportJob", "kind": "throttle", "count": 1},
             {"operation": "DescribeFHIRExportJob", "kind": "internal", "count": 1},
@@ -282,7 +281,7 @@ def test_injected_throttling_and_server_faults_are_typed(endpoint, client):
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     with pytest.raises(client.exceptions.AccessDeniedException):
         client.list_fhir_export_jobs(DatastoreId=datastore_id)
-    faults = control(endpoint, "GET", "/_emulator/faults")
+    faults = control(endpoint, "GET", "faults")
     assert faults["armed"] == []
     fired = [(f["service"], f["operation"], f["kind"], f["status"]) for f in faults["fired"][fired_before:]]
     assert fired == [
@@ -296,7 +295,7 @@ def test_injected_throttling_and_server_faults_are_typed(endpoint, client):
 def test_botocore_retries_through_an_injected_throttle(endpoint):
     retrying = make_client(endpoint, attempts=3)
     datastore_id = create_datastore(retrying, "boto3-retry")
-    control(endpoint, "POST", "/_emulator/faults", {"operation": "StartFHIRExportJob", "kind": "throttle"})
+    control(endpoint, "POST", "faults", {"operation": "StartFHIRExportJob", "kind": "throttle"})
     started = start(retrying, datastore_id, "boto3-retried")
     assert started["ResponseMetadata"]["RetryAttempts"] == 1
     assert control_jobs_count(retrying) == 1
@@ -304,7 +303,7 @@ def test_botocore_retries_through_an_injected_throttle(endpoint):
 
 def test_forced_job_outcome_fails_the_next_job(endpoint, client):
     datastore_id = create_datastore(client, "boto3-outcome")
-    control(endpoint, "POST", "/_emulator/faults", {"nextJobOutcome": "FAILED", "message": "Bucket policy denies access"})
+    control(endpoint, "POST", "faults", {"nextJobOutcome": "FAILED", "message": "Bucket policy denies access"})
     failed = start(client, datastore_id, "boto3-fails")
     done = wait_until_done(client, datastore_id, failed["JobId"])
     assert done["JobStatus"] == "FAILED"
@@ -363,13 +362,13 @@ def test_requests_without_a_healthlake_sigv4_signature_for_this_region_are_refus
 
 def test_failed_dependency_is_typed_and_conflict_is_not_offered(endpoint, client):
     datastore_id = create_datastore(client, "boto3-dependency")
-    control(endpoint, "POST", "/_emulator/faults",
+    control(endpoint, "POST", "faults",
             {"operation": "StartFHIRExportJob", "kind": "failedDependency"})
     with pytest.raises(client.exceptions.FailedDependencyException) as caught:
         start(client, datastore_id, "boto3-dependency")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     with pytest.raises(urllib.error.HTTPError) as refused:
-        control(endpoint, "POST", "/_emulator/faults",
+        control(endpoint, "POST", "faults",
                 {"operation": "StartFHIRExportJob", "kind": "conflict"})
     assert refused.value.code == 400
 
@@ -385,7 +384,7 @@ def test_a_client_token_reused_with_other_parameters_is_a_validation_error(clien
 
 
 def test_cancel_through_the_control_api(endpoint, client):
-    control(endpoint, "POST", "/_emulator/config", {"inProgressMs": 60000, "cancelMs": 50})
+    control(endpoint, "POST", "config", {"inProgressMs": 60000, "cancelMs": 50})
     try:
         datastore_id = create_datastore(client, "boto3-cancel")
         other = create_datastore(client, "boto3-cancel-other")
@@ -398,7 +397,7 @@ def test_cancel_through_the_control_api(endpoint, client):
             time.sleep(0.01)
         assert client.describe_fhir_export_job(DatastoreId=other, JobId=queued)[
             "ExportJobProperties"]["JobStatus"] == "QUEUED", "one export per account"
-        job = control(endpoint, "POST", f"/_emulator/jobs/{running}/cancel", {"outcome": "CANCEL_FAILED"})
+        job = control(endpoint, "POST", f"jobs/{running}/cancel", {"outcome": "CANCEL_FAILED"})
         assert job["jobStatus"] == "CANCEL_SUBMITTED"
         seen = []
         while True:
@@ -416,7 +415,7 @@ def test_cancel_through_the_control_api(endpoint, client):
             assert time.monotonic() < deadline, "the cancelled job kept the slot"
             time.sleep(0.01)
         with pytest.raises(urllib.error.HTTPError) as refused:
-            control(endpoint, "POST", f"/_emulator/jobs/{running}/cancel")
+            control(endpoint, "POST", f"jobs/{running}/cancel")
         assert refused.value.code == 409
     finally:
-        control(endpoint, "POST", "/_emulator/config", {"inProgressMs": 60, "cancelMs": 500})
+        control(endpoint, "POST", "config", {"inProgressMs": 60, "cancelMs": 500})

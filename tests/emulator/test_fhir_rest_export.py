@@ -29,6 +29,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from control_client import EmulatorControl
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/HealthLakeExportRole"
@@ -78,16 +80,13 @@ def endpoint(tmp_path_factory):
 
 
 def control(endpoint: str, method: str, path: str, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(endpoint + path, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        payload = response.read()
-    return json.loads(payload) if response.headers.get_content_type() == "application/json" else payload
+    """A call of the emulator's control API (`/_emulator/<path>`)."""
+    return EmulatorControl(endpoint, timeout=30).call(method, path, body)
 
 
 @pytest.fixture(autouse=True)
 def fresh_state(endpoint):
-    control(endpoint, "POST", "/_emulator/reset")
+    control(endpoint, "POST", "reset")
 
 
 def fhir(endpoint: str, method: str, path: str, body=None, *, sign=True, headers=None):
@@ -117,8 +116,8 @@ def export_body(name="rest-nightly"):
 
 
 def seeded_store(endpoint, datastore_id="restpytest01", count=2000, groups=1) -> dict:
-    control(endpoint, "POST", f"/_emulator/datastores/{datastore_id}", {})
-    generated = control(endpoint, "POST", f"/_emulator/datastores/{datastore_id}/resources", {
+    control(endpoint, "POST", f"datastores/{datastore_id}", {})
+    generated = control(endpoint, "POST", f"datastores/{datastore_id}/resources", {
         "generate": {"count": count, "at": DAY1, "seed": 5, "groups": groups, "groupSize": 5, "replace": True},
     })
     assert generated["generated"] == count
@@ -150,10 +149,10 @@ def wait_rest(endpoint, datastore_id, job_id, wanted) -> dict:
 
 
 def job_lines(endpoint, job_id) -> list[dict]:
-    job = next(j for j in control(endpoint, "GET", "/_emulator/jobs")["jobs"] if j["jobId"] == job_id)
+    job = next(j for j in control(endpoint, "GET", "jobs")["jobs"] if j["jobId"] == job_id)
     lines = []
     for uri in job["outputObjects"]:
-        body = control(endpoint, "GET", "/_emulator/object?uri=" + urllib.parse.quote(uri, safe="")).decode()
+        body = control(endpoint, "GET", "object?uri=" + urllib.parse.quote(uri, safe="")).decode()
         lines.extend(json.loads(line) for line in body.splitlines())
     return lines
 
@@ -161,7 +160,7 @@ def job_lines(endpoint, job_id) -> list[dict]:
 def test_since_and_type_export_status_and_output(endpoint):
     datastore_id = "restpytest01"
     seeded_store(endpoint, datastore_id)
-    updated = control(endpoint, "POST", f"/_emulator/datastores/{datastore_id}/resources", {
+    updated = control(endpoint, "POST", f"datastores/{datastore_id}/resources", {
         "update": {"fraction": 0.01, "at": DAY2, "seed": 9},
     })
     assert updated["updated"] == 20  # 1% of 2000 resources and 1 group, rounded
@@ -217,7 +216,7 @@ def test_patient_and_group_exports(endpoint):
 def test_cancel_with_delete_and_the_one_per_second_limit(endpoint):
     datastore_id = "restpytest03"
     seeded_store(endpoint, datastore_id, count=100, groups=0)
-    control(endpoint, "POST", "/_emulator/config", {"inProgressMs": 60000})
+    control(endpoint, "POST", "config", {"inProgressMs": 60000})
     try:
         status, _, first = fhir(endpoint, "POST", f"/datastore/{datastore_id}/r4/$export", export_body("a"))
         assert status == 202
@@ -239,7 +238,7 @@ def test_cancel_with_delete_and_the_one_per_second_limit(endpoint):
         status, _, body = fhir(endpoint, "DELETE", f"/datastore/{datastore_id}/r4/export/{first['jobId']}")
         assert_outcome(status, body, 400, "business-rule", "cannot be cancelled")
     finally:
-        control(endpoint, "POST", "/_emulator/config", {"inProgressMs": 100})
+        control(endpoint, "POST", "config", {"inProgressMs": 100})
 
 
 def test_unsigned_and_bad_requests_are_refused_with_operation_outcomes(endpoint):
@@ -258,12 +257,12 @@ def test_unsigned_and_bad_requests_are_refused_with_operation_outcomes(endpoint)
     assert_outcome(status, body, 400, "invalid", "respond-async")
     status, _, body = fhir(endpoint, "POST", "/datastore/nosuchstore/r4/$export", export_body())
     assert_outcome(status, body, 404, "not-found", "nosuchstore")
-    assert control(endpoint, "GET", "/_emulator/jobs")["jobs"] == []
+    assert control(endpoint, "GET", "jobs")["jobs"] == []
 
 
 def test_a_pre_june_2023_data_store_allows_system_exports_only(endpoint):
     datastore_id = "restpytest05"
-    made = control(endpoint, "POST", f"/_emulator/datastores/{datastore_id}", {"createdAt": "2023-03-01T00:00:00Z"})
+    made = control(endpoint, "POST", f"datastores/{datastore_id}", {"createdAt": "2023-03-01T00:00:00Z"})
     assert made["preJune2023"] is True
     status, _, body = fhir(endpoint, "POST", f"/datastore/{datastore_id}/r4/Patient/$export", export_body())
     assert_outcome(status, body, 400, "not-supported", "before June 1, 2023")

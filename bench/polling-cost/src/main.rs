@@ -1,118 +1,30 @@
 //! Prints what polling costs per export, for the default policy and the usual alternatives:
-//! `cargo run -q -p polling-cost` (also part of `make bench`).
-//!
-//! `cargo run -q -p polling-cost -- --json [--asl FILE] [--jobs SECONDS,...]` prints the same
-//! model as JSON for the infrastructure checks (infra/checks), which ask it instead of keeping a
-//! copy of the policy or the history count: the history model of the state machine (this
-//! repository's, or FILE), and checks and history events per job length under the default policy;
-//! and the same with job events on (`history.perCheckWithEvents`, per job `checksWithEvents`,
-//! `historyEventsWithEvents`, `worstDelayAllEventsLost`, under the fallback policy).
+//! `cargo run -q -p polling-cost` (also part of `make bench`). The model it prints is
+//! `infra/workflow-model`'s, the one `infra/checks` reads.
 
-mod cost;
-mod history;
-
-use cost::{fixed, simulate, simulate_with_events};
 use export_core::config::DEFAULT_DEADLINE_SECONDS;
 use export_core::wait::policy::{WaitPolicies, WaitPolicy};
-use history::{HISTORY_EVENT_LIMIT, HistoryModel};
-use serde_json::json;
+use workflow_model::cost::{fixed, simulate, simulate_with_events};
+use workflow_model::history::{HISTORY_EVENT_LIMIT, HistoryModel};
 
 /// Assumed billed duration of one poll-export invocation (warm; see the cold-start bench).
 const SECONDS_PER_CHECK: f64 = 0.050;
 const MEMORY_MB: u32 = 128;
 
-/// Job lengths the JSON model reports by default, in seconds.
-const MODEL_JOBS: [u64; 8] = [30, 300, 600, 1_800, 3_600, 10_800, 21_600, 43_200];
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("--json") {
-        json_model(&args[1..])
-    } else if args.is_empty() {
+    let result = if args.is_empty() {
         HistoryModel::of_repository().map(|history| print_table(&history))
     } else {
-        Err("usage: polling-cost [--json [--asl FILE] [--jobs SECONDS,...]]".to_string())
+        Err(
+            "usage: polling-cost (the JSON model for the checks: cargo run -q -p workflow-model)"
+                .to_string(),
+        )
     };
     if let Err(problem) = result {
         eprintln!("polling-cost: {problem}");
         std::process::exit(2);
     }
-}
-
-fn json_model(args: &[String]) -> Result<(), String> {
-    let mut history = None;
-    let mut jobs = MODEL_JOBS.to_vec();
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--asl" => history = Some(HistoryModel::of_file(value)?),
-            "--jobs" => {
-                jobs = value
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .parse()
-                            .map_err(|_| format!("--jobs: {s:?} is not seconds"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    let history = match history {
-        Some(history) => history,
-        None => HistoryModel::of_repository()?,
-    };
-    let policy = WaitPolicy::default();
-    let fallback = WaitPolicies::default().fallback;
-    let deadline = u64::from(DEFAULT_DEADLINE_SECONDS);
-    let rows: Vec<_> = jobs
-        .iter()
-        .map(|&job_seconds| {
-            let cost = simulate(&policy, &history, job_seconds, deadline);
-            let events = simulate_with_events(&fallback, &history, job_seconds, deadline);
-            json!({
-                "jobSeconds": job_seconds,
-                "checks": cost.checks,
-                "transitions": cost.transitions,
-                "historyEvents": cost.history_events,
-                "delaySeconds": cost.delay_seconds,
-                "worstDelaySeconds": cost.worst_delay_seconds,
-                "checksWithEvents": events.checks,
-                "fallbackChecksWithEvents": events.fallback_checks,
-                "transitionsWithEvents": events.transitions,
-                "historyEventsWithEvents": events.history_events,
-                "worstDelayAllEventsLost": events.worst_delay_all_events_lost,
-            })
-        })
-        .collect();
-    let with_events = history.with_events;
-    let model = json!({
-        "historyEventLimit": HISTORY_EVENT_LIMIT,
-        "history": {
-            "perCheck": history.per_check,
-            "atStart": history.at_start,
-            "atEnd": history.at_end,
-            "perCheckWithEvents": with_events.map(|e| e.per_woken_check),
-            "perFallbackCheck": with_events.map(|e| e.per_fallback_check),
-            "atStartWithEvents": with_events.map(|e| e.at_start),
-        },
-        "policy": {
-            "firstWaitSeconds": policy.first_wait_seconds,
-            "growthFactor": policy.growth_factor,
-            "maxWaitSeconds": policy.max_wait_seconds,
-            "deadlineSeconds": deadline,
-        },
-        "fallbackPolicy": {
-            "firstWaitSeconds": fallback.first_wait_seconds,
-            "growthFactor": fallback.growth_factor,
-            "maxWaitSeconds": fallback.max_wait_seconds,
-        },
-        "jobs": rows,
-    });
-    println!("{model}");
-    Ok(())
 }
 
 fn print_table(history: &HistoryModel) {

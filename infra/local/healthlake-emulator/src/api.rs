@@ -16,6 +16,14 @@ pub const OPERATIONS: [&str; 6] = [
     "ListFHIRExportJobs",
 ];
 
+/// The IAM actions of the FHIR REST calls ([`crate::rest`]); also the `operation` of their
+/// injectable faults.
+pub const REST_OPERATIONS: [&str; 3] = [
+    "StartFHIRExportJobWithPost",
+    "DescribeFHIRExportJobWithGet",
+    "CancelFHIRExportJobWithDelete",
+];
+
 /// An error as HealthLake returns it: a modelled exception name and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {

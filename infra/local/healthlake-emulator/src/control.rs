@@ -6,9 +6,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::config::JobSettings;
-use crate::emulator::{Emulator, State};
+use crate::export_job::CancelOutcome;
 use crate::faults::{ArmedFault, Faults};
-use crate::jobs::CancelOutcome;
+use crate::state::{Emulator, State};
 use crate::store::Scope;
 
 impl Emulator {

@@ -9,9 +9,10 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::api::*;
+use crate::clock::epoch_now;
 use crate::config::Settings;
-use crate::emulator::{Emulator, State, epoch_now};
 use crate::pagination::{page_request, paginate};
+use crate::state::{Datastore, Emulator, State};
 use crate::store::{ExportFilter, ResourceStore};
 use crate::validate::Violations;
 
@@ -25,39 +26,6 @@ pub const DATASTORE_STATUSES: [&str; 7] = [
     "UPDATING",
     "UPDATE_FAILED",
 ];
-
-/// 1 June 2023 00:00:00 UTC: HealthLake data stores created before it support only
-/// system-wide FHIR REST `$export` and no `GET` of an export's status (AWS HealthLake developer
-/// guide, "Exporting HealthLake data with FHIR $export").
-pub const REST_EXPORT_CUTOFF: f64 = 1_685_577_600.0;
-
-#[derive(Debug, Clone)]
-pub(crate) struct Datastore {
-    seq: u64,
-    id: String,
-    name: Option<String>,
-    /// Epoch seconds; settable through the control API (to make a pre-June-2023 store).
-    pub(crate) created_at: f64,
-    /// When CREATING ends (`None`: ACTIVE from the start).
-    active_at: Option<Instant>,
-    /// Its resources once the control API has written to it; `None`: the default population
-    /// of the current settings (see [`crate::store`]).
-    pub(crate) resources: Option<ResourceStore>,
-}
-
-impl Datastore {
-    /// Created before 1 June 2023: system-wide `$export` only, no `GET` status.
-    pub(crate) fn is_pre_june_2023(&self) -> bool {
-        self.created_at < REST_EXPORT_CUTOFF
-    }
-
-    pub(crate) fn status(&self, now: Instant) -> &'static str {
-        match self.active_at {
-            Some(at) if now < at => "CREATING",
-            _ => "ACTIVE",
-        }
-    }
-}
 
 impl State {
     pub(crate) fn add_datastore(

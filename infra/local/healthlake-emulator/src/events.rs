@@ -15,251 +15,23 @@
 //!
 //! Everything emitted is on record (`GET /_emulator/events`), with when it was sent.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::emulator::{Emulator, State, epoch_now};
-pub use crate::event_bus::{EventBridgeBus, EventBus, MemoryBus, SendFuture};
+use crate::clock::epoch_now;
+pub use crate::event_bus::{
+    EventBridgeBus, EventBus, JobEvent, MemoryBus, SendFuture, detail_type,
+};
+pub use crate::event_state::{ArmedEventFault, EventSettings, USAGE};
+use crate::event_state::{EventFaultKind, EventRecord, EventsState, FiredEventFault, delay};
+use crate::export_job::{ExportJob, JobStatus};
 use crate::faults::SERVICE;
-use crate::jobs::{ExportJob, JobStatus};
+use crate::state::{Emulator, State};
 
-pub const SOURCE: &str = "aws.healthlake";
-/// Every export job detail-type HealthLake sends.
-pub const DETAIL_TYPES: [&str; 6] = [
-    "Export Job Submitted",
-    "Export Job Queued",
-    "Export Job In Progress",
-    "Export Job Completed",
-    "Export Job Completed With Errors",
-    "Export Job Failed",
-];
-/// The kinds of event faults (the `kind` of a fault spec).
-pub const EVENT_FAULT_KINDS: [&str; 3] = ["lose-event", "duplicate-event", "reorder-events"];
 /// How much later than its delay a held-back last event of a job is sent.
 pub const REORDER_HOLD: Duration = Duration::from_secs(2);
-
-pub const USAGE: &str = "\
-  --events eventbridge|off  send aws.healthlake export job events with PutEvents to EventBridge
-                            (AWS_ENDPOINT_URL_EVENTBRIDGE / AWS_ENDPOINT_URL), or not (default off)
-  --event-delay-seconds S   delay before each event is sent (default 0; also /_emulator/config)
-";
-
-/// The event HealthLake sends for a status; none for the cancel statuses (it sends no cancel
-/// events).
-pub fn detail_type(status: JobStatus) -> Option<&'static str> {
-    match status {
-        JobStatus::Submitted => Some(DETAIL_TYPES[0]),
-        JobStatus::Queued => Some(DETAIL_TYPES[1]),
-        JobStatus::InProgress => Some(DETAIL_TYPES[2]),
-        JobStatus::Completed => Some(DETAIL_TYPES[3]),
-        JobStatus::CompletedWithErrors => Some(DETAIL_TYPES[4]),
-        JobStatus::Failed => Some(DETAIL_TYPES[5]),
-        JobStatus::CancelSubmitted
-        | JobStatus::CancelInProgress
-        | JobStatus::CancelCompleted
-        | JobStatus::CancelFailed => None,
-    }
-}
-
-/// One export job event, before it is sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobEvent {
-    /// Order of emission (1, 2, ...), so the record shows reordering.
-    pub seq: u64,
-    pub detail_type: &'static str,
-    pub datastore_id: String,
-    pub job_id: String,
-    pub submit_time: f64,
-    pub s3_uri: String,
-    pub resources: Vec<String>,
-}
-
-impl JobEvent {
-    /// The `detail` object, exactly HealthLake's members.
-    pub fn detail(&self) -> Value {
-        json!({
-            "datastoreId": self.datastore_id,
-            "jobId": self.job_id,
-            "submitTime": rfc3339_millis(self.submit_time),
-            "outputDataConfig": {"s3Uri": self.s3_uri},
-        })
-    }
-}
-
-fn rfc3339_millis(epoch: f64) -> String {
-    let millis = (epoch * 1000.0).round() as i64;
-    chrono::DateTime::from_timestamp_millis(millis)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-/// Event settings taken from the command line (before [`crate::Settings`] parses the rest).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct EventSettings {
-    pub enabled: bool,
-    pub delay_seconds: f64,
-}
-
-impl EventSettings {
-    /// Takes `--events` and `--event-delay-seconds` (both spellings) out of `args`.
-    pub fn take_from_args(args: Vec<String>) -> Result<(Self, Vec<String>), String> {
-        let mut settings = Self::default();
-        let mut rest = Vec::new();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) => (f.to_string(), Some(v.to_string())),
-                None => (arg.clone(), None),
-            };
-            if flag != "--events" && flag != "--event-delay-seconds" {
-                rest.push(arg);
-                continue;
-            }
-            let value = inline
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))?;
-            if flag == "--events" {
-                settings.enabled = match value.as_str() {
-                    "eventbridge" => true,
-                    "off" => false,
-                    other => {
-                        return Err(format!(
-                            "--events must be eventbridge or off, not '{other}'"
-                        ));
-                    }
-                };
-            } else {
-                settings.delay_seconds = delay(&value)
-                    .ok_or_else(|| format!("--event-delay-seconds must be a number of seconds from 0 to 3600, not '{value}'"))?;
-            }
-        }
-        Ok((settings, rest))
-    }
-}
-
-fn delay(value: &str) -> Option<f64> {
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|d| d.is_finite() && (0.0..=3600.0).contains(d))
-}
-
-/// What an armed event fault does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum EventFaultKind {
-    #[serde(rename = "lose-event")]
-    Lose,
-    #[serde(rename = "duplicate-event")]
-    Duplicate,
-    #[serde(rename = "reorder-events")]
-    Reorder,
-}
-
-impl EventFaultKind {
-    pub fn parse(kind: &str) -> Option<Self> {
-        match kind {
-            "lose-event" => Some(Self::Lose),
-            "duplicate-event" => Some(Self::Duplicate),
-            "reorder-events" => Some(Self::Reorder),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ArmedEventFault {
-    pub service: &'static str,
-    /// A detail-type, or `*` for any event.
-    pub operation: String,
-    pub kind: EventFaultKind,
-    pub remaining: u32,
-}
-
-impl ArmedEventFault {
-    pub fn new(operation: Option<&str>, kind: &str, count: u32) -> Result<Self, String> {
-        let operation = operation.unwrap_or("*");
-        if operation != "*" && !DETAIL_TYPES.contains(&operation) {
-            return Err(format!(
-                "event fault operation '{operation}' must be a detail-type ({}) or '*'",
-                DETAIL_TYPES.join(", ")
-            ));
-        }
-        let kind = EventFaultKind::parse(kind).ok_or_else(|| {
-            format!(
-                "kind '{kind}' must be one of {}",
-                EVENT_FAULT_KINDS.join(", ")
-            )
-        })?;
-        if count == 0 {
-            return Err("count must be at least 1".to_string());
-        }
-        Ok(Self {
-            service: SERVICE,
-            operation: operation.to_string(),
-            kind,
-            remaining: count,
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FiredEventFault {
-    pub service: &'static str,
-    pub operation: String,
-    pub kind: EventFaultKind,
-    pub job_id: String,
-    pub datastore_id: String,
-    pub time: f64,
-}
-
-/// One emitted event on record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventRecord {
-    #[serde(flatten)]
-    pub event: JobEvent,
-    pub detail: Value,
-    pub emitted_at: f64,
-    /// `pending`, `sent`, `lost` (a fault), `failed` (PutEvents failed) or `off` (no bus).
-    pub status: &'static str,
-    /// When each copy was sent (two for a duplicated event).
-    pub sent_at: Vec<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<EventFaultKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Default)]
-struct EventsState {
-    bus: Option<Arc<dyn EventBus>>,
-    delay_seconds: f64,
-    initial: EventSettings,
-    armed: Vec<ArmedEventFault>,
-    fired: Vec<FiredEventFault>,
-    records: Vec<EventRecord>,
-    /// Held back by `reorder-events`, each with the task that sends it if nothing follows.
-    held: Vec<(JobEvent, tokio::task::AbortHandle)>,
-    next_seq: u64,
-}
-
-/// The emulator's events: bus, delay, faults and record, behind a lock of their own.
-#[derive(Default)]
-pub struct Events {
-    state: Mutex<EventsState>,
-}
-
-impl Events {
-    fn lock(&self) -> MutexGuard<'_, EventsState> {
-        self.state.lock().expect("events lock poisoned")
-    }
-}
 
 impl Emulator {
     /// Sends events to `bus` from now on, with the settings' delay (kept across resets).
@@ -486,10 +258,11 @@ fn take_fault(events: &mut EventsState, event: &JobEvent) -> Option<EventFaultKi
 pub mod control {
     use serde_json::{Value, json};
 
-    use super::{ArmedEventFault, EVENT_FAULT_KINDS};
+    use super::ArmedEventFault;
     use crate::config::JobSettings;
-    use crate::emulator::Emulator;
+    use crate::event_state::EVENT_FAULT_KINDS;
     use crate::faults::{Faults, SERVICE};
+    use crate::state::Emulator;
 
     /// Splits a `POST /_emulator/faults` body into the other faults (a JSON array, for the
     /// existing parser) and event faults (`kind` one of [`EVENT_FAULT_KINDS`]), all checked.

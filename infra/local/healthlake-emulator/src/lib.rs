@@ -4,12 +4,16 @@
 //! versioned FHIR resources that change at given times, and NDJSON output written to S3.
 
 pub mod api;
+mod auth;
+mod clock;
 pub mod config;
 mod control;
 mod datastores;
 pub mod emulator;
 pub mod event_bus;
+pub mod event_state;
 pub mod events;
+pub mod export_job;
 pub mod faults;
 pub mod fhir;
 pub mod jobs;
@@ -17,6 +21,7 @@ mod pagination;
 pub mod rest;
 pub mod server;
 pub mod sink;
+pub mod state;
 pub mod store;
 mod store_control;
 pub mod validate;
@@ -26,6 +31,6 @@ mod worker;
 mod test_support;
 
 pub use config::{JobSettings, OutputSinkKind, Settings};
-pub use emulator::Emulator;
 pub use server::serve;
 pub use sink::{MemorySink, ObjectSink, S3Sink};
+pub use state::Emulator;

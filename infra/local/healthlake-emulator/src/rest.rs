@@ -19,26 +19,21 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::api::ApiError;
-use crate::emulator::{Emulator, State};
+use crate::auth::check_authorization;
+use crate::export_job::{CancelOutcome, ExportJob, JobStatus, NewJob};
 use crate::faults::CallFault;
-use crate::jobs::{
-    CancelOutcome, ExportJob, JobStatus, NewJob, RestQuery, check_role, check_target,
-};
-use crate::server::check_authorization;
-use crate::store::{ExportFilter, Scope, format_instant, is_r4_resource_type, parse_instant};
+use crate::jobs::{check_role, check_target};
+use crate::state::{Emulator, State};
+use crate::store::{ExportFilter, Scope, format_instant};
 use crate::validate::Violations;
+use request::{Route, StartBody, media_type, parse_query, route};
 
-/// The IAM actions of the three REST calls; also the `operation` of their injectable faults.
-pub const OPERATIONS: [&str; 3] = [
-    "StartFHIRExportJobWithPost",
-    "DescribeFHIRExportJobWithGet",
-    "CancelFHIRExportJobWithDelete",
-];
+mod request;
+
 /// `_outputFormat` values accepted (the Bulk Data spec's NDJSON names); all give NDJSON.
 pub const OUTPUT_FORMATS: [&str; 3] = ["application/fhir+ndjson", "application/ndjson", "ndjson"];
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -133,206 +128,9 @@ pub fn outcome_of(error: &ApiError) -> RestResponse {
     response
 }
 
-/// Which REST call a request is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
-    Start {
-        datastore_id: String,
-        scope: Scope,
-    },
-    Status {
-        datastore_id: String,
-        job_id: String,
-    },
-    Cancel {
-        datastore_id: String,
-        job_id: String,
-    },
-}
-
-impl Route {
-    fn operation(&self) -> &'static str {
-        match self {
-            Self::Start { .. } => OPERATIONS[0],
-            Self::Status { .. } => OPERATIONS[1],
-            Self::Cancel { .. } => OPERATIONS[2],
-        }
-    }
-}
-
 /// Whether `path` is one of the FHIR REST paths (`/datastore/...`).
 pub fn is_rest_path(path: &str) -> bool {
     path.starts_with("/datastore/")
-}
-
-fn route(method: &str, path: &str) -> Result<Route, RestResponse> {
-    let segments: Vec<String> = path
-        .trim_start_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let no_route = || {
-        not_found(&format!(
-            "The HealthLake emulator serves no FHIR REST route {method} {path}: it serves POST \
-             /datastore/<id>/r4/$export, POST /datastore/<id>/r4/Patient/$export, POST \
-             /datastore/<id>/r4/Group/<groupId>/$export, and GET or DELETE \
-             /datastore/<id>/r4/export/<jobId>"
-        ))
-    };
-    let ["datastore", datastore_id, "r4", rest @ ..] = &segments[..] else {
-        return Err(no_route());
-    };
-    let datastore_id = datastore_id.to_string();
-    let scope = match rest {
-        ["$export"] => Some(Scope::System),
-        ["Patient", "$export"] => Some(Scope::Patient),
-        ["Group", group_id, "$export"] if !group_id.is_empty() => {
-            Some(Scope::Group(group_id.to_string()))
-        }
-        _ => None,
-    };
-    if let Some(scope) = scope {
-        return match method {
-            "POST" => Ok(Route::Start {
-                datastore_id,
-                scope,
-            }),
-            // GUESS: HealthLake also lists GET kick-offs for Patient and Group; the emulator
-            // (like this project) uses POST only, which carries the output configuration.
-            _ => Err(operation_outcome(
-                405,
-                "not-supported",
-                &format!("{method} $export is not supported by the emulator: use POST"),
-            )),
-        };
-    }
-    match (method, rest) {
-        ("GET", ["export", job_id]) if !job_id.is_empty() => Ok(Route::Status {
-            datastore_id,
-            job_id: job_id.to_string(),
-        }),
-        ("DELETE", ["export", job_id]) if !job_id.is_empty() => Ok(Route::Cancel {
-            datastore_id,
-            job_id: job_id.to_string(),
-        }),
-        (_, ["export", _]) => Err(operation_outcome(
-            405,
-            "not-supported",
-            &format!("{method} is not supported on an export: use GET (status) or DELETE (cancel)"),
-        )),
-        _ => Err(no_route()),
-    }
-}
-
-/// The body of a `$export` POST: StartFHIRExportJob's members less DatastoreId (in the path)
-/// and ClientToken (the REST API has none). GUESS: other members are refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct StartBody {
-    job_name: Option<String>,
-    output_data_config: Option<Map<String, Value>>,
-    data_access_role_arn: Option<String>,
-}
-
-/// A `$export` query, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ExportQuery {
-    filter_types: Option<Vec<String>>,
-    since_ms: Option<i64>,
-    until_ms: Option<i64>,
-    given: RestQuery,
-}
-
-fn parse_query(query: &str) -> Result<ExportQuery, String> {
-    let mut given = RestQuery::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (name, value) = (percent_decode(name), percent_decode(value));
-        let slot = match name.as_str() {
-            "_outputFormat" => &mut given.output_format,
-            "_type" => &mut given.types,
-            "_since" => &mut given.since,
-            "_until" => &mut given.until,
-            // GUESS: HealthLake documents these four; anything else is refused rather than
-            // ignored, so that a client's typo cannot silently widen an export.
-            other => {
-                return Err(format!(
-                    "Unsupported $export parameter '{other}': supported are _outputFormat, \
-                     _type, _since and _until"
-                ));
-            }
-        };
-        if slot.is_some() {
-            return Err(format!("Parameter {name} given more than once"));
-        }
-        *slot = Some(value);
-    }
-    if let Some(format) = &given.output_format
-        && !OUTPUT_FORMATS.contains(&format.as_str())
-    {
-        return Err(format!(
-            "_outputFormat '{format}' is not supported: use one of {}",
-            OUTPUT_FORMATS.join(", ")
-        ));
-    }
-    let filter_types = match &given.types {
-        None => None,
-        Some(list) => {
-            let mut types: Vec<String> = Vec::new();
-            for name in list.split(',').map(str::trim) {
-                if !is_r4_resource_type(name) {
-                    return Err(format!(
-                        "_type '{name}' is not a FHIR R4 resource type (in _type={list})"
-                    ));
-                }
-                if !types.iter().any(|t| t == name) {
-                    types.push(name.to_string());
-                }
-            }
-            Some(types)
-        }
-    };
-    let instant = |name: &str, value: &Option<String>| -> Result<Option<i64>, String> {
-        value
-            .as_deref()
-            .map(|text| {
-                parse_instant(text).ok_or_else(|| {
-                    format!(
-                        "{name} '{text}' is not a FHIR instant (e.g. 2026-11-01T00:00:00Z or \
-                         2026-11-01T00:00:00.000+00:00; encode '+' as %2B in a query)"
-                    )
-                })
-            })
-            .transpose()
-    };
-    let since_ms = instant("_since", &given.since)?;
-    let until_ms = instant("_until", &given.until)?;
-    if let (Some(since), Some(until)) = (since_ms, until_ms)
-        && since >= until
-    {
-        return Err(format!(
-            "_since ({}) must be before _until ({})",
-            given.since.as_deref().unwrap_or_default(),
-            given.until.as_deref().unwrap_or_default()
-        ));
-    }
-    Ok(ExportQuery {
-        filter_types,
-        since_ms,
-        until_ms,
-        given,
-    })
-}
-
-/// The media type of a header value, without parameters, lowercased.
-fn media_type(value: &str) -> String {
-    value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
 }
 
 impl Emulator {
@@ -597,28 +395,6 @@ fn rest_properties(state: &State, job: &ExportJob) -> Value {
         value["message"] = json!(message);
     }
     value
-}
-
-/// Decodes `%XX` escapes; a `+` stays a `+` (FHIR instants carry time zones like `+00:00`).
-pub(crate) fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(byte) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            decoded.push(byte);
-            i += 3;
-            continue;
-        }
-        decoded.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 #[cfg(test)]

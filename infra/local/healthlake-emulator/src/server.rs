@@ -16,12 +16,13 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::api::ApiError;
+use crate::auth::check_authorization;
 use crate::config::{JobSettings, S3UriForm};
-use crate::emulator::Emulator;
 use crate::events::control as events_control;
+use crate::export_job::CancelOutcome;
 use crate::faults::{ArmedFault, ErrorKind, ForcedOutcome, KINDS, OutcomeFault, SERVICE};
-use crate::jobs::CancelOutcome;
 use crate::rest::{self, RestRequest, RestResponse};
+use crate::state::Emulator;
 
 const AMZ_JSON: &str = "application/x-amz-json-1.0";
 
@@ -230,68 +231,6 @@ fn healthlake(
         headers.insert("x-amzn-ErrorType", HeaderValue::from_static(error_type));
     }
     (response, delay)
-}
-
-/// The `Authorization` header as AWS's front door checks it before the service sees a request:
-/// present, SigV4 (`AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request,
-/// SignedHeaders=..., Signature=...`), scoped to `healthlake` in this emulator's Region. The
-/// signature itself is not verified (any credentials work).
-pub fn check_authorization(header: Option<&str>, region: &str) -> Result<(), ApiError> {
-    let Some(header) = header.map(str::trim).filter(|h| !h.is_empty()) else {
-        return Err(ApiError::MissingAuthenticationToken(
-            "Missing Authentication Token".to_string(),
-        ));
-    };
-    let incomplete = |what: &str| {
-        ApiError::IncompleteSignature(format!(
-            "{what}: Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' \
-             parameters of an AWS4-HMAC-SHA256 signature. Authorization={header}"
-        ))
-    };
-    let Some(parameters) = header.strip_prefix("AWS4-HMAC-SHA256 ") else {
-        return Err(incomplete("Unsupported authorization type"));
-    };
-    let mut credential = None;
-    let (mut signed_headers, mut signature) = (false, false);
-    for parameter in parameters.split(',').map(str::trim) {
-        match parameter.split_once('=') {
-            Some(("Credential", value)) => credential = Some(value),
-            Some(("SignedHeaders", value)) if !value.is_empty() => signed_headers = true,
-            Some(("Signature", value)) if !value.is_empty() => signature = true,
-            _ => {}
-        }
-    }
-    let (Some(credential), true, true) = (credential, signed_headers, signature) else {
-        return Err(incomplete("Missing parameters"));
-    };
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [key, date, scope_region, service, terminator] = scope[..] else {
-        return Err(incomplete(&format!(
-            "Credential '{credential}' is not <key>/<date>/<region>/<service>/aws4_request"
-        )));
-    };
-    let date_ok = date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit());
-    if !date_ok || terminator != "aws4_request" {
-        return Err(incomplete(&format!(
-            "Credential '{credential}' is not <key>/<yyyymmdd>/<region>/<service>/aws4_request"
-        )));
-    }
-    if key.is_empty() {
-        return Err(ApiError::UnrecognizedClient(
-            "The security token included in the request is invalid.".to_string(),
-        ));
-    }
-    if service != "healthlake" {
-        return Err(ApiError::InvalidSignature(format!(
-            "Credential should be scoped to correct service: 'healthlake'. (scoped to '{service}')"
-        )));
-    }
-    if scope_region != region {
-        return Err(ApiError::InvalidSignature(format!(
-            "Credential should be scoped to a valid region, not '{scope_region}'. (this endpoint is {region})"
-        )));
-    }
-    Ok(())
 }
 
 /// `POST /_emulator/jobs/<jobId>/cancel` with an optional `{"outcome": "CANCEL_COMPLETED" |

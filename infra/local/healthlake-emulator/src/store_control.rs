@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::emulator::{Emulator, epoch_now};
+use crate::clock::epoch_now;
+use crate::state::Emulator;
 use crate::store::{GenerateSpec, REST_CUTOFF_DOC, ResourceStore, format_instant, parse_instant};
 
 /// Most resources one `generate` may add.

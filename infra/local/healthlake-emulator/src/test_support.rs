@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use crate::api::ApiError;
 use crate::config::{JobSettings, OutputSinkKind, Settings};
-use crate::emulator::Emulator;
 use crate::sink::MemorySink;
+use crate::state::Emulator;
 
 pub(crate) const ROLE: &str = "arn:aws:iam::123456789012:role/HealthLakeExport";
 

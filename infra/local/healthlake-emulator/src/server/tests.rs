@@ -90,64 +90,6 @@ fn config_updates_are_partial() {
 }
 
 #[test]
-fn requests_must_carry_a_sigv4_authorization_for_healthlake_in_this_region() {
-    let signed = |scope: &str| {
-        format!(
-            "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123abcd"
-        )
-    };
-    let region = "us-east-1";
-    assert_eq!(
-        check_authorization(
-            Some(&signed(
-                "AKIDEXAMPLE/20260101/us-east-1/healthlake/aws4_request"
-            )),
-            region
-        ),
-        Ok(())
-    );
-    for (header, expected) in [
-        (None, "MissingAuthenticationTokenException"),
-        (Some(String::new()), "MissingAuthenticationTokenException"),
-        (
-            Some("Bearer abc".to_string()),
-            "IncompleteSignatureException",
-        ),
-        (
-            Some(
-                "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/healthlake/aws4_request"
-                    .to_string(),
-            ),
-            "IncompleteSignatureException",
-        ),
-        (
-            Some(signed("AKID/20260101/us-east-1/healthlake")),
-            "IncompleteSignatureException",
-        ),
-        (
-            Some(signed("AKID/2026-01-01/us-east-1/healthlake/aws4_request")),
-            "IncompleteSignatureException",
-        ),
-        (
-            Some(signed("/20260101/us-east-1/healthlake/aws4_request")),
-            "UnrecognizedClientException",
-        ),
-        (
-            Some(signed("AKID/20260101/us-east-1/s3/aws4_request")),
-            "InvalidSignatureException",
-        ),
-        (
-            Some(signed("AKID/20260101/eu-west-1/healthlake/aws4_request")),
-            "InvalidSignatureException",
-        ),
-    ] {
-        let err = check_authorization(header.as_deref(), region).unwrap_err();
-        assert_eq!(err.type_name(), expected, "{header:?}: {err}");
-        assert_eq!(err.status(), 403, "{header:?}");
-    }
-}
-
-#[test]
 fn delay_faults_need_seconds() {
     let armed = parse_fault_requests(
         br#"{"operation":"DescribeFHIRExportJob","kind":"delay","seconds":8,"count":1}"#,

@@ -16,7 +16,7 @@ pub const OPERATIONS: [&str; 6] = [
     "ListFHIRExportJobs",
 ];
 
-/// The IAM actions of the FHIR REST calls ([`crate::rest`]); also the `operation` of their
+/// The IAM actions of the FHIR REST calls (the `rest` module); also the `operation` of their
 /// injectable faults.
 pub const REST_OPERATIONS: [&str; 3] = [
     "StartFHIRExportJobWithPost",

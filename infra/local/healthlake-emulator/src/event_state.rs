@@ -1,6 +1,6 @@
 //! The state of the emulator's job events, behind a lock of its own: the bus, the delay, the
 //! armed and fired event faults and the record of what was emitted; and the settings and fault
-//! types it holds. [`crate::events`] emits and sends through it.
+//! types it holds. The `events` module emits and sends through it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -286,7 +286,7 @@ fn rest_http(answer: RestResponse) -> Response<Full<Bytes>> {
     response
 }
 
-/// `/_emulator/datastores/<id>[/resources[/<type>/<rid>]]`: see [`crate::store_control`].
+/// `/_emulator/datastores/<id>[/resources[/<type>/<rid>]]`: see the `store_control` module.
 fn datastore_control(
     emulator: &Emulator,
     method: &Method,

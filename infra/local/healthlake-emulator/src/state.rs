@@ -85,7 +85,7 @@ pub(crate) struct Inner {
     pub(crate) next_worker_id: AtomicU64,
     /// Wakes the worker when a job is started or cancelled.
     pub(crate) wake: tokio::sync::Notify,
-    /// EventBridge events of job status changes ([`crate::events`]).
+    /// EventBridge events of job status changes (the `events` module).
     pub(crate) events: Events,
 }
 

@@ -1,5 +1,5 @@
 //! The control API of data stores and their resources (served under `/_emulator/datastores/`
-//! by [`crate::server`]): make a data store (and back-date it before June 2023), and generate,
+//! by the `server` module): make a data store (and back-date it before June 2023), and generate,
 //! update, add and read its synthetic resources at given times.
 
 use serde::Deserialize;

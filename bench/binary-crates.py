@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What a release binary is made of: the size of its code and data by crate, read from the symbol
 table of an unstripped build of the same profile (`nm --print-size`; Rust symbols demangled, C
-symbols of aws-lc and the C library by their prefix). The deployed binary is stripped; these are
+symbols of ring, aws-lc and the C library by their prefix). The deployed binary is stripped; these are
 the same functions and tables, named.
 
     bench/binary-crates.py BINARY [BINARY ...] [--top N]

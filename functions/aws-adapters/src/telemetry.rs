@@ -76,8 +76,12 @@ const AMAZON_ROOTS: [&[u8]; 5] = [
     include_bytes!("../certs/Starfield_Services_Root_Certificate_Authority_-_G2.pem"),
 ];
 
-/// The SDK's own rustls client (aws-lc, post-quantum key exchange preferred), with a trust
-/// store of Amazon's roots instead of the system's; its TLS connector is built at the first
+/// The SDK's own rustls client with ring's cryptography, with a trust store of Amazon's roots
+/// instead of the system's. Ring rather than aws-lc: about 750 KB less per binary, which keeps
+/// every function inside its size budget (bench/README.md); the cost is no post-quantum key
+/// exchange (X25519MLKEM768), which aws-lc would prefer where an endpoint offers it. The
+/// workspace's SDK crates are built without `default-https-client`, so nothing else brings
+/// aws-lc back; its TLS connector is built at the first
 /// request ([`ConnectorAtFirstRequest`]).
 pub fn amazon_https_client() -> SharedHttpClient {
     let trust_store = AMAZON_ROOTS.iter().fold(
@@ -90,7 +94,7 @@ pub fn amazon_https_client() -> SharedHttpClient {
         .expect("the built-in roots are valid PEM");
     let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
+            tls::rustls_provider::CryptoMode::Ring,
         ))
         .tls_context(context)
         .build_https();

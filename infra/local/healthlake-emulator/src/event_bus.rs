@@ -87,10 +87,7 @@ pub struct EventBridgeBus {
 
 impl EventBridgeBus {
     pub async fn from_env(region: &str) -> Self {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .load()
-            .await;
+        let shared = crate::sdk::config(region).await;
         Self {
             client: aws_sdk_eventbridge::Client::new(&shared),
         }

@@ -19,6 +19,7 @@ pub mod fhir;
 pub mod jobs;
 mod pagination;
 pub mod rest;
+pub mod sdk;
 pub mod server;
 pub mod sink;
 pub mod state;

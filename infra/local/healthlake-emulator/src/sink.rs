@@ -43,10 +43,7 @@ pub struct S3Sink {
 
 impl S3Sink {
     pub async fn from_env(region: &str) -> Self {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .load()
-            .await;
+        let shared = crate::sdk::config(region).await;
         // Path-style addressing: local S3 emulators do not resolve `bucket.localhost` names.
         // No optional checksums and (below) no payload signing: hashing every byte of a large
         // export twice costs seconds in a debug build, and the target is a local S3 emulator.

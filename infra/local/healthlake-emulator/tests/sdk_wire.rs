@@ -67,6 +67,7 @@ fn fast_jobs() -> JobSettings {
 fn client(endpoint: &str, retry: RetryConfig) -> Client {
     let config = aws_sdk_healthlake::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(healthlake_emulator::sdk::http_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(
@@ -631,6 +632,7 @@ async fn a_start_answered_late_is_retried_by_the_sdk_and_makes_one_job() {
     let h = harness(fast_jobs()).await;
     let config = aws_sdk_healthlake::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(healthlake_emulator::sdk::http_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(&h.endpoint)
         .credentials_provider(Credentials::new("AKID", "secret", None, None, "static"))

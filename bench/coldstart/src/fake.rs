@@ -1,11 +1,11 @@
-//! The other side of a cold start, on one loopback port: Lambda's Runtime API and the three AWS
+//! The other side of a cold start, on one loopback port: Lambda's Runtime API and the AWS
 //! services the functions call, in their real wire formats, over plain HTTP/1.1.
 //!
 //! - Runtime API: `GET /2018-06-01/runtime/invocation/next` hands out the run's one event; a second
 //!   `next` is held open until the harness kills the process (as Lambda freezes it).
 //!   `POST .../invocation/{id}/response`, `.../{id}/error` and `/runtime/init/error` end the run.
-//! - HealthLake and Step Functions: AWS JSON 1.0, `POST /` dispatched on `X-Amz-Target`;
-//!   EventBridge's PutEvents likewise (AWS JSON 1.1).
+//! - HealthLake, Step Functions and DynamoDB: AWS JSON 1.0, `POST /` dispatched on
+//!   `X-Amz-Target`; EventBridge's PutEvents likewise (AWS JSON 1.1).
 //! - S3 (REST XML, path-style on a loopback endpoint): ListObjectsV2 answers one page of an
 //!   export folder's files, PutObject an ETag.
 //! - SNS: the AWS Query protocol, a form `POST /` dispatched on its `Action`, answered in XML.
@@ -213,7 +213,7 @@ impl Server {
         Some(reply)
     }
 
-    /// One AWS endpoint for all three services, as `AWS_ENDPOINT_URL` makes them share it.
+    /// One AWS endpoint for every service, as `AWS_ENDPOINT_URL` makes them share it.
     fn aws(&self, request: &Request) -> (String, Reply) {
         let now = epoch_seconds();
         let job_status = self.run.job_status;
@@ -249,6 +249,11 @@ impl Server {
                 reply.content_type = "application/x-amz-json-1.1";
                 return (target.into(), reply);
             }
+            // job-events: the wake-up finds a parked task (its token comes back) and resumes it.
+            "DynamoDB_20120810.UpdateItem" => {
+                r#"{"Attributes":{"taskToken":{"S":"AQB8AAAAKgAAAAMAAAAAAAAAAbench"}}}"#.to_string()
+            }
+            "AWSStepFunctions.SendTaskSuccess" => "{}".to_string(),
             "AWSStepFunctions.StartExecution" => format!(
                 r#"{{"executionArn":"arn:aws:states:us-east-1:123456789012:execution:export:export-{JOB_ID}","startDate":{now:.3}}}"#
             ),

@@ -5,6 +5,7 @@
 use tracing::{error, info};
 
 use crate::event_bus::EventBus;
+use crate::on_first_use::OnFirstUse;
 use crate::sns::SnsTopic;
 use export_core::config::AnnounceSettings;
 use export_core::model::failure::AwsFailure;
@@ -27,6 +28,16 @@ pub struct Announcer {
 impl Announcer {
     pub fn new(channels: Vec<Channel>) -> Self {
         Announcer { channels }
+    }
+
+    /// [`Announcer::for_deployment`], built when first used: a run that announces nothing builds
+    /// no SNS or EventBridge client.
+    pub fn on_first_use(
+        config: &aws_config::SdkConfig,
+        settings: &AnnounceSettings,
+    ) -> OnFirstUse<Self> {
+        let (config, settings) = (config.clone(), settings.clone());
+        OnFirstUse::new(move || Announcer::for_deployment(&config, &settings))
     }
 
     /// The deployment's channels: the topic first (people), then the event bus (automation).

@@ -2,6 +2,7 @@ use aws_sdk_healthlake::Client;
 use aws_sdk_healthlake::types::{OutputDataConfig, S3Configuration};
 use export_core::model::operation::Operation;
 
+use super::on_first_use::OnFirstUse;
 use super::sdk_error::failure_from_sdk;
 use super::to_utc;
 use export_core::model::failure::{AwsFailure, FailureKind};
@@ -22,6 +23,12 @@ fn job_status(status: &aws_sdk_healthlake::types::JobStatus) -> JobStatus {
 impl ExportJobs {
     pub fn new(client: Client) -> Self {
         ExportJobs { client }
+    }
+
+    /// Its SDK client built when first called (see [`crate::on_first_use`]).
+    pub fn on_first_use(config: &aws_config::SdkConfig) -> OnFirstUse<Self> {
+        let config = config.clone();
+        OnFirstUse::new(move || ExportJobs::new(Client::new(&config)))
     }
 
     /// Starts the planned export. The plan's ClientToken makes a repeat return the same job.

@@ -18,10 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let config = aws_config().await;
     let rest = BulkExports::from_config(&config)?;
-    let jobs = OnFirstUse::new({
-        let config = config.clone();
-        move || ExportJobs::new(aws_sdk_healthlake::Client::new(&config))
-    });
+    let jobs = ExportJobs::on_first_use(&config);
     let fhir = OnFirstUse::new({
         let (config, table) = (config.clone(), settings.table_name.clone());
         move || BulkExportChecks {
@@ -29,10 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             marks: MarkStore::new(aws_sdk_dynamodb::Client::new(&config), &table),
         }
     });
-    let announcer = OnFirstUse::new({
-        let announce = settings.announce.clone();
-        move || Announcer::for_deployment(&config, &announce)
-    });
+    let announcer = Announcer::on_first_use(&config, &settings.announce);
     let handler = PollExport::new(settings.policies, jobs, fhir, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(

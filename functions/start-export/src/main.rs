@@ -20,10 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let config = aws_config().await;
     let rest = BulkExports::from_config(&config)?;
-    let jobs = OnFirstUse::new({
-        let config = config.clone();
-        move || ExportJobs::new(aws_sdk_healthlake::Client::new(&config))
-    });
+    let jobs = ExportJobs::on_first_use(&config);
     let fhir = OnFirstUse::new({
         let (config, table) = (config.clone(), settings.table_name.clone());
         move || {
@@ -39,10 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let (config, arn) = (config.clone(), settings.state_machine_arn.clone());
         move || Workflows::new(aws_sdk_sfn::Client::new(&config), &arn)
     });
-    let announcer = OnFirstUse::new({
-        let announce = settings.announce.clone();
-        move || Announcer::for_deployment(&config, &announce)
-    });
+    let announcer = Announcer::on_first_use(&config, &settings.announce);
     let handler = StartExport::new(settings, jobs, fhir, workflows, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

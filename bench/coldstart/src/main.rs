@@ -57,6 +57,7 @@ struct Sample {
     first_next: Duration,
     answer: Duration,
     peak_rss_kib: u64,
+    minor_faults: u64,
     /// User + system CPU time of the process, exec to kill: unlike the wall times above, not
     /// inflated when other work on the machine keeps the function waiting for a core.
     cpu: Duration,
@@ -214,7 +215,8 @@ fn run_once(
         // A profiler under `--wrap` writes its results as the process ends: end it gently.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     }
-    let (peak_rss_kib, cpu) = reap(child.id() as libc::pid_t)?;
+    let usage = reap(child.id() as libc::pid_t)?;
+    let (peak_rss_kib, cpu) = (usage.peak_rss_kib, usage.cpu);
     fake.close();
     if *verbose {
         println!(
@@ -252,13 +254,22 @@ fn run_once(
         first_next: first_next.unwrap_or(answer),
         answer,
         peak_rss_kib,
+        minor_faults: usage.minor_faults,
         cpu,
     })
 }
 
 /// Waits for the (killed) process; returns its peak RSS in KiB and its CPU time, from `wait4`'s
 /// rusage.
-fn reap(pid: libc::pid_t) -> Result<(u64, Duration), String> {
+/// What `wait4` reports of a reaped process.
+struct Usage {
+    peak_rss_kib: u64,
+    cpu: Duration,
+    /// Pages the kernel mapped in on first touch (the binary's, the heap's, the stacks').
+    minor_faults: u64,
+}
+
+fn reap(pid: libc::pid_t) -> Result<Usage, String> {
     let mut status = 0;
     // SAFETY: wait4 on our own unreaped child; the kernel fills `usage`.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -268,10 +279,11 @@ fn reap(pid: libc::pid_t) -> Result<(u64, Duration), String> {
     }
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     // ru_maxrss is in KiB on Linux.
-    Ok((
-        usage.ru_maxrss as u64,
-        time(usage.ru_utime) + time(usage.ru_stime),
-    ))
+    Ok(Usage {
+        peak_rss_kib: usage.ru_maxrss as u64,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        minor_faults: usage.ru_minflt as u64,
+    })
 }
 
 /// The environment Lambda gives a function (no HOME, TZ=:UTC), plus the functions' settings and
@@ -586,6 +598,23 @@ fn report(args: &Args, subjects: &[Subject]) {
         .map(|s| (s.case, find(s.case, Lang::Rust).expect("listed")))
         .collect();
     let ratio = |a: &Stats, b: &Stats| a.median / b.median;
+    // Pages the kernel maps in on first touch: part of a cold start that no instruction count
+    // shows (rusage's user/system split is too coarse for a process of a few milliseconds).
+    println!();
+    println!("minor page faults (median, min, max):");
+    for subject in subjects.iter().filter(|s| s.lang == Lang::Rust) {
+        let faults = stats(
+            subject
+                .samples
+                .iter()
+                .map(|s| s.minor_faults as f64)
+                .collect(),
+        );
+        println!(
+            "  {:<24} {:>6.0} {:>6.0} {:>6.0}",
+            subject.case, faults.median, faults.min, faults.max
+        );
+    }
     println!();
     println!("ratios of medians (exec -> response, CPU, peak RSS):");
     for &(case, rust) in &ours {

@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn with_every_event_lost_the_outcome_comes_within_the_documented_bound() {
-        // README.md "Job events": at most max(15 min, min(job age, 60 min)) after the job ended.
+        // docs/operations.md "Job events": at most max(15 min, min(job age, 60 min)) after the job ended.
         for job_seconds in (30..DEADLINE).step_by(31) {
             let cost = with_events(job_seconds);
             let bound = 900.max(job_seconds.min(3_600));

@@ -341,8 +341,9 @@ class Pipeline:
         return self
 
     def deploy_outcome_events(self) -> None:
-        """What the "succeeded exports" rule of docs/operations.md ("An event for automation") looks like from another team's side: every
-        outcome event of this deployment, from the default bus to that team's queue."""
+        """What the "succeeded exports" rule of docs/operations.md ("An event for automation")
+        looks like from another team's side: every outcome event of this deployment, from the
+        default bus to that team's queue."""
         url = self.sqs.create_queue(QueueName=OUTCOME_EVENTS_QUEUE)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]

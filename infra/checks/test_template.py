@@ -504,8 +504,8 @@ def _range(t: dict, name: str) -> tuple[float, float]:
 
 
 def test_first_wait_can_never_exceed_max_wait():
-    """Both functions refuse FIRST_WAIT_SECONDS > MAX_WAIT_SECONDS at init, after a deploy that
-    went through. CloudFormation Rules cannot compare numbers (Fn::Equals, Fn::Contains,
+    """start-export and poll-export refuse FIRST_WAIT_SECONDS > MAX_WAIT_SECONDS at init, after a
+    deploy that went through. CloudFormation Rules cannot compare numbers (Fn::Equals, Fn::Contains,
     Fn::EachMemberIn... are equality and membership only), so the parameters' ranges must not
     overlap: every value CloudFormation accepts for the first wait is <= every accepted max wait."""
     for first, cap in (("FirstWaitSeconds", "MaxWaitSeconds"),

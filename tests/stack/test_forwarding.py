@@ -151,7 +151,7 @@ FUNCTION_ENV = {
     "FIRST_WAIT_SECONDS": "1",
     "WAIT_GROWTH_FACTOR": "2",
     "MAX_WAIT_SECONDS": "5",
-    # start-export's settings: the same process serves both functions.
+    # start-export's settings: the same process serves every function.
     "DATASTORE_IDS": "0123456789abcdef0123456789abcdef",
     "EXPORT_BUCKET": "exports",
     "EXPORT_PREFIX": "healthlake",

@@ -1,6 +1,6 @@
 //! Idempotency for `$export`, which has no ClientToken: before its POST, a start claims its token
 //! in the job table (one conditional put, `pk = start#<token>`, see
-//! the aws side's start claims). A retried trigger or a concurrent duplicate finds the claim
+//! aws-adapters' `job_table::claims`). A retried trigger or a concurrent duplicate finds the claim
 //! and follows the job it recorded instead of starting another. Pure: what a found claim means.
 //!
 //! A claim whose POST answer was lost holds no job id: the job is then looked up by its name

@@ -1,5 +1,5 @@
 //! HealthLake's FHIR REST bulk `$export` as data: the requests to send (start, status, cancel)
-//! and what their answers mean. Pure; the aws side's `$export` adapter signs and sends them.
+//! and what their answers mean. Pure; the adapter (`bulk_rest`) signs and sends them.
 //!
 //! From the developer guide ("Exporting HealthLake data with FHIR `$export`"): `POST` on
 //! `/datastore/<id>/r4/$export`, `.../r4/Patient/$export` or `.../r4/Group/<id>/$export` with

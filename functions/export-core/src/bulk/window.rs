@@ -5,7 +5,7 @@
 //! `pk = mark#<datastoreId>#<scope>#<types>` (the id: [`mark_id`]), holding `markedUntil` (RFC 3339).
 //! The check that sees `COMPLETED` writes [`advance`]'s answer with one conditional write
 //! (`attribute_not_exists(markedUntil) OR markedUntil < :until`; RFC 3339 in UTC with whole
-//! seconds sorts as text), so a late or repeated writer can never move it back; the aws side's
+//! seconds sorts as text), so a late or repeated writer can never move it back; aws-adapters'
 //! mark store makes that write.
 
 use chrono::{DateTime, Utc};

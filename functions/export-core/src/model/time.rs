@@ -32,7 +32,7 @@ pub fn serialize_optional<S: Serializer>(
 /// A time as the status document may give it: epoch seconds (the API's form) or milliseconds,
 /// RFC 3339, or `Apr 21, 2023 5:58:02 PM` (a Java-style form remembered from the developer
 /// guide's example answer, not confirmed here; read as UTC). Anything else is no time, and
-/// the check falls back to the execution's own submit time (poll::check).
+/// the check falls back to the execution's own submit time (poll-export's check).
 pub fn from_json(value: &Value) -> Option<DateTime<Utc>> {
     match value {
         Value::Number(number) => {

@@ -1,6 +1,6 @@
 //! The FHIR `$export` side of start-export: the start, and cancel. The start: its window (read from the high-water mark for
 //! `since: last-success`), its claim (idempotency; `$export` has no ClientToken), the signed
-//! POST. The decisions are the core's (`watermark`, `start::claim`); this glues them to AWS.
+//! POST. The decisions are `export_core::bulk::window`'s and `crate::claim`'s; this glues them to AWS.
 
 use crate::api::response::ApiResponse;
 use crate::claim::{self, FoundClaim};

@@ -41,11 +41,12 @@ package:
 	scripts/install-tools python rust-targets
 	INFRA_CHECKS_SKIP_INSTALL=1 infra/checks/package.sh
 
-## bench: polling cost per export, cold start and memory against Python/boto3, the
-## notification delay after a job's end with job events, and a week of incremental exports
-## against full ones (bench/README.md)
+## bench: polling cost per export, cold start and memory against Python/boto3 (and where a
+## cold start goes), the notification delay after a job's end with job events, a week of
+## incremental exports against full ones, and a month's cost by service (bench/README.md)
 bench: tools
 	$(CARGO) run -q -p polling-cost
 	bench/run-coldstart
 	.tools/venv/bin/python bench/job-events-delay.py
 	.tools/venv/bin/python bench/incremental-week.py
+	.tools/venv/bin/python bench/monthly-cost.py

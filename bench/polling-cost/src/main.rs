@@ -31,7 +31,7 @@ fn print_table(history: &HistoryModel) {
     let deadline = u64::from(DEFAULT_DEADLINE_SECONDS);
     let policies = [
         (
-            "growing (default: 60 s, x1.1, cap 900 s)",
+            "growing (JobEvents=false: 60 s, x1.1, cap 900 s)",
             WaitPolicy::default(),
         ),
         ("fixed 60 s", fixed(60)),
@@ -45,7 +45,8 @@ fn print_table(history: &HistoryModel) {
         ("12 h", 43_199),
     ];
     println!(
-        "Polling cost per export (Standard workflow $0.025/1k transitions; Lambda arm64 {MEMORY_MB} MB, \
+        "Polling cost per export with job events off (JobEvents=false; the deployed default is on: \
+         the next table) (Standard workflow $0.025/1k transitions; Lambda arm64 {MEMORY_MB} MB, \
          $0.20/M requests, {:.0} ms billed per check)\n",
         SECONDS_PER_CHECK * 1000.0
     );
@@ -84,7 +85,7 @@ fn print_table(history: &HistoryModel) {
     print_events_table(history, &jobs);
     let twelve_hours = simulate(&WaitPolicy::default(), history, deadline, deadline);
     println!(
-        "History of a 12 h job under the default policy: {} events (limit {HISTORY_EVENT_LIMIT}).",
+        "History of a 12 h job with job events off: {} events (limit {HISTORY_EVENT_LIMIT}).",
         twelve_hours.history_events
     );
     if let Some(events) = history.with_events {
@@ -113,8 +114,8 @@ fn print_events_table(history: &HistoryModel, jobs: &[(&str, u64)]) {
     let deadline = u64::from(DEFAULT_DEADLINE_SECONDS);
     let fallback = WaitPolicies::default().fallback;
     println!(
-        "Job events on (fallback: {} s, x{}, cap {} s) vs off (default policy) vs fixed pollers: \
-         checks per export, worst delay\n",
+        "Job events on, as deployed by default (fallback: {} s, x{}, cap {} s), vs off vs fixed \
+         pollers: checks per export, worst delay\n",
         fallback.first_wait_seconds, fallback.growth_factor, fallback.max_wait_seconds
     );
     println!(

@@ -8,6 +8,7 @@
 //!
 //! Usage: coldstart [--runs N] [--root DIR] [--bin-dir DIR] [--python PATH | --no-python]
 //!                  [--only TEXT] [--wrap "COMMAND ARGS"] [--verbose] [--env K=V ...]
+//!                  [--before DIR]  (the same functions of an earlier build, in the same rounds)
 
 mod fake;
 
@@ -76,6 +77,8 @@ struct Args {
     extra_env: Vec<(String, String)>,
     root: PathBuf,
     bin_dir: PathBuf,
+    /// Release binaries of an earlier commit, measured beside these in the same rounds.
+    before: Option<PathBuf>,
     python: Option<PathBuf>,
 }
 
@@ -444,6 +447,17 @@ fn subjects(args: &Args) -> Vec<Subject> {
             args.bin_dir.clone(),
         );
         let mut pair = vec![rust];
+        // `--before DIR`: the same function built from an earlier commit, in the same rounds.
+        if let Some(before) = &args.before {
+            let label: &'static str = Box::leak(format!("{case} (before)").into_boxed_str());
+            pair.push(subject(
+                label,
+                Lang::Rust,
+                before.join(function),
+                Vec::new(),
+                before.clone(),
+            ));
+        }
         let twin = args.root.join("bench/python-baseline").join(function);
         if let (Some(python), true) = (&args.python, twin.is_dir()) {
             let handler = ["-m", "awslambdaric", "lambda_function.handler"];
@@ -696,8 +710,13 @@ fn report(args: &Args, subjects: &[Subject]) {
                 ok(bytes <= TARGET_BINARY_BYTES)
             ),
         };
+        let before = match &args.before {
+            Some(dir) => std::fs::metadata(dir.join(name))
+                .map_or(String::new(), |m| format!(" (before: {} bytes)", m.len())),
+            None => String::new(),
+        };
         println!(
-            "  {name:<16} {bytes:>9} bytes = {mb:.2} MB = {:.2} MiB{verdict}",
+            "  {name:<16} {bytes:>9} bytes = {mb:.2} MB = {:.2} MiB{verdict}{before}",
             bytes as f64 / 1048576.0
         );
     }
@@ -742,10 +761,12 @@ fn lang_name(lang: Lang) -> &'static str {
 
 fn parse_args() -> Args {
     let usage = "usage: coldstart [--runs N] [--root DIR] [--bin-dir DIR] \
-                 [--python PATH | --no-python] [--only TEXT] [--wrap \"COMMAND ARGS\"]";
+                 [--python PATH | --no-python] [--only TEXT] [--wrap \"COMMAND ARGS\"] \
+                 [--before DIR]";
     let mut runs = 30;
     let mut root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut bin_dir = None;
+    let mut before = None;
     let mut python = Some(None);
     let mut only = None;
     let mut wrap = Vec::new();
@@ -758,6 +779,7 @@ fn parse_args() -> Args {
             "--runs" => runs = value().parse().unwrap_or_else(|_| fail(usage)),
             "--root" => root = value().into(),
             "--bin-dir" => bin_dir = Some(PathBuf::from(value())),
+            "--before" => before = Some(PathBuf::from(value())),
             "--python" => python = Some(Some(PathBuf::from(value()))),
             "--no-python" => python = None,
             "--only" => only = Some(value()),
@@ -781,6 +803,7 @@ fn parse_args() -> Args {
         verbose,
         extra_env,
         bin_dir: bin_dir.unwrap_or_else(|| root.join("target/release")),
+        before,
         python: python.map(|p| p.unwrap_or_else(|| root.join(".tools/venv/bin/python"))),
         root,
     }

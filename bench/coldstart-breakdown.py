@@ -96,11 +96,11 @@ def main() -> None:
     names = {"poll-export IN_PROGRESS": "poll (waits)", "poll-export COMPLETED": "poll (ends)"}
     print(f"  {'phase':<58}" + "".join(f"{names.get(c, c):>18}" for c in CASES))
     print(f"  {'total':<58}" + "".join(f"{rows[c][0] / 1000:>18,.0f}" for c in CASES))
+    found = {case: phases(functions) for case, (_, functions) in rows.items()}
     for i, (phase, _, _) in enumerate(PHASES):
         cells = []
         for case in CASES:
-            total, functions = rows[case]
-            n = phases(functions)[i]
+            total, n = rows[case][0], found[case][i]
             cells.append(f"{n / 1000:>11,.0f} {100 * n / total:>4.0f}%" if n else f"{'-':>18}")
         print(f"  {phase:<58}" + "".join(cells))
     print("  (-: not done by that process, or inlined into its caller and not separable in this build)")

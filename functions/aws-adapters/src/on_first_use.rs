@@ -22,11 +22,6 @@ impl<T> OnFirstUse<T> {
             build: Some(Box::new(build)),
         }
     }
-
-    /// Whether it has been built.
-    pub fn is_built(&self) -> bool {
-        self.value.get().is_some()
-    }
 }
 
 /// One already built (what tests hand a handler).
@@ -73,18 +68,16 @@ mod tests {
             counted.fetch_add(1, Ordering::SeqCst);
             "client"
         });
-        assert!(!lazy.is_built());
         assert_eq!(builds.load(Ordering::SeqCst), 0);
         assert_eq!(*lazy, "client");
         assert_eq!(lazy.len(), 6);
-        assert!(lazy.is_built());
         assert_eq!(builds.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn a_value_given_is_used_as_it_is() {
         let ready: OnFirstUse<Vec<u8>> = vec![1, 2].into();
-        assert!(ready.is_built());
+        assert!(ready.build.is_none(), "nothing left to build");
         assert_eq!(*ready, vec![1, 2]);
     }
 }

@@ -102,9 +102,9 @@ pub fn amazon_https_client() -> SharedHttpClient {
 }
 
 /// The SDK's client, less its check at each SDK client's construction: that check builds a
-/// whole TLS connector and drops it, to load the system's roots early, and we use none. Every
-/// SDK client of a function built that way cost a fifth of a cold start (bench/README.md); the
-/// connector the requests use is still built once and cached by the SDK's client.
+/// whole TLS connector and drops it, to load the system's roots early, and we use none. Those
+/// connectors were a fifth of start-export's cold start (bench/README.md); the connector the
+/// requests use is still built once and cached by the SDK's client.
 #[derive(Debug)]
 struct ConnectorAtFirstRequest(SharedHttpClient);
 

@@ -50,10 +50,19 @@ impl Workflows {
     }
 }
 
+/// What the execution that follows a job holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FollowedExecution {
+    /// The state start-export started it with.
+    pub input: Option<ExecutionState>,
+    /// Its output, once it ended well; `None` while it runs or when it failed.
+    pub final_state: Option<ExecutionState>,
+}
+
 impl Workflows {
-    /// The final state of the execution that followed `job_id`, when it ended well (its output);
-    /// `None` while it runs, when it failed, or when Step Functions no longer keeps it (90 days).
-    pub async fn final_state(&self, job_id: &str) -> Result<Option<ExecutionState>, AwsFailure> {
+    /// The execution that followed `job_id`; `None` when there is none, or Step Functions no
+    /// longer keeps it (90 days).
+    pub async fn followed(&self, job_id: &str) -> Result<Option<FollowedExecution>, AwsFailure> {
         let arn = execution_arn(&self.state_machine_arn, &execution_name(job_id));
         let result = self
             .client
@@ -62,10 +71,15 @@ impl Workflows {
             .send()
             .await;
         match result {
-            Ok(execution) => Ok(execution
-                .output()
-                .filter(|_| execution.status() == &ExecutionStatus::Succeeded)
-                .and_then(|output| serde_json::from_str(output).ok())),
+            Ok(execution) => Ok(Some(FollowedExecution {
+                input: execution
+                    .input()
+                    .and_then(|input| serde_json::from_str(input).ok()),
+                final_state: execution
+                    .output()
+                    .filter(|_| execution.status() == &ExecutionStatus::Succeeded)
+                    .and_then(|output| serde_json::from_str(output).ok()),
+            })),
             Err(err) => {
                 let failure = failure_from_sdk(Operation::DescribeExecution, &err);
                 match failure.code.as_str() {

@@ -57,6 +57,9 @@ pub fn completed_report() -> ExportReport {
         output_s3_uri: Some("s3://example-exports/healthlake/0123456789abcdef0123456789abcdef/2026/11/26/0123456789abcdef0123456789abcdef-FHIR_EXPORT-fedcba9876543210fedcba9876543210/".into()),
         message: None,
         summary: Some(sample_summary()),
+        requested_by: Some(
+            "arn:aws:scheduler:us-east-1:123456789012:schedule/healthlake-export/nightly".into(),
+        ),
         ..ExportReport::new(
             Event::ExportFinished,
             Outcome::Succeeded,

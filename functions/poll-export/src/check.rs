@@ -165,6 +165,7 @@ fn job_report(
             .filter(|_| outcome == Outcome::Succeeded)
             .map(summary_missing),
         bulk: ended.bulk.clone(),
+        requested_by: ended.requested_by.clone(),
         ..ExportReport::new(event, outcome, &ended.datastore_id, ended.trigger)
     }
 }

@@ -62,6 +62,7 @@ pub fn workflow_failure(
         duration_seconds: Some((now - state.submitted_at).num_seconds().max(0)),
         message: Some(message),
         bulk: state.bulk.clone(),
+        requested_by: state.requested_by.clone(),
         ..ExportReport::new(
             Event::WorkflowFailed,
             Outcome::Failed,

@@ -9,6 +9,7 @@ use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::access::{AllowList, Caller, Denial, Permission};
 use crate::api::http::{body_bytes, header};
 use crate::api::listing::{ListParams, ListQuery, parse_list};
 use crate::api::response::ApiResponse;
@@ -26,7 +27,8 @@ pub struct ExportRequest {
     pub datastore_id: String,
     pub label: Option<String>,
     pub idempotency_key: Option<String>,
-    /// The authenticated principal (IAM user or role ARN), scoping idempotency keys.
+    /// The authenticated principal (IAM user or assumed-role ARN): it scopes idempotency keys
+    /// and is the export's `requestedBy`.
     pub caller: String,
     /// API Gateway's request id.
     pub request_id: Option<String>,
@@ -93,10 +95,14 @@ impl ApiCall {
     }
 }
 
-/// `now` bounds the times a `$export` body may name (none in the future).
+/// `now` bounds the times a `$export` body may name (none in the future). Every route is
+/// checked against `callers`: a caller no entry names is refused before its request is read; a
+/// valid request is then refused unless the caller holds the route's permission on its data
+/// store.
 pub fn parse_call(
     request: &ApiGatewayV2httpRequest,
     settings: &StartSettings,
+    callers: &AllowList,
     now: DateTime<Utc>,
 ) -> ApiCall {
     let context = &request.request_context;
@@ -122,30 +128,31 @@ pub fn parse_call(
     };
     let method = context.http.method.as_str();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let route = match (method, segments.as_slice(), caller_of(request)) {
+    let caller = caller_of(request);
+    let route = match (method, segments.as_slice(), &caller) {
         // Every route is IAM-authorized: without a caller identity nothing is served.
         (_, _, None) => Err(ApiResponse::error(
             403,
             "Forbidden",
-            "the request carries no IAM caller identity; call the API with SigV4 (AWS_IAM authorization)",
+            "the request carries no valid IAM caller identity; call the API with SigV4 (AWS_IAM authorization)",
             None,
         )),
-        ("POST", ["exports"], Some(caller)) => parse_start(request, settings, caller, now),
-        ("GET", ["exports"], _) => parse_list_call(request, settings),
-        ("GET", ["exports", job_id], _) => {
-            parse_get(request, settings, job_id).map(|(datastore_id, job_id)| ApiRoute::GetExport {
+        (_, _, Some(caller)) if !callers.knows(caller) => Err(forbidden(&Denial::Unknown)),
+        ("POST", ["exports"], Some(caller)) => parse_start(request, settings, caller, now)
+            .and_then(|route| authorize(route, caller, callers)),
+        ("GET", ["exports"], Some(caller)) => parse_list_call(request, settings, callers, caller),
+        ("GET", ["exports", job_id], Some(caller)) => parse_get(request, settings, job_id)
+            .map(|(datastore_id, job_id)| ApiRoute::GetExport {
                 datastore_id,
                 job_id,
             })
-        }
-        ("DELETE", ["exports", job_id], _) => {
-            parse_get(request, settings, job_id).map(|(datastore_id, job_id)| {
-                ApiRoute::CancelExport {
-                    datastore_id,
-                    job_id,
-                }
+            .and_then(|route| authorize(route, caller, callers)),
+        ("DELETE", ["exports", job_id], Some(caller)) => parse_get(request, settings, job_id)
+            .map(|(datastore_id, job_id)| ApiRoute::CancelExport {
+                datastore_id,
+                job_id,
             })
-        }
+            .and_then(|route| authorize(route, caller, callers)),
         (_, ["exports"], _) | (_, ["exports", _], _) => Err(ApiResponse::error(
             405,
             "MethodNotAllowed",
@@ -167,26 +174,65 @@ pub fn parse_call(
 }
 
 /// The IAM principal API Gateway authenticated, if any. None means the route was deployed
-/// without AWS_IAM authorization, or the function was invoked directly.
-fn caller_of(request: &ApiGatewayV2httpRequest) -> Option<String> {
+/// without AWS_IAM authorization, the function was invoked directly, or the identity is not one
+/// an allow list can name.
+fn caller_of(request: &ApiGatewayV2httpRequest) -> Option<Caller> {
     let iam = request
         .request_context
         .authorizer
         .as_ref()
         .and_then(|a| a.iam.as_ref())?;
-    iam.user_arn
-        .clone()
-        .or_else(|| iam.caller_id.clone())
-        .or_else(|| iam.account_id.clone())
-        .filter(|caller| !caller.is_empty())
+    Caller::from_iam(iam.user_arn.as_deref(), iam.account_id.as_deref())
+}
+
+fn forbidden(denial: &Denial) -> ApiResponse {
+    ApiResponse::error(403, "Forbidden", &denial.to_string(), None)
+}
+
+/// The permission a route needs, on its data store.
+fn authorize(
+    route: ApiRoute,
+    caller: &Caller,
+    callers: &AllowList,
+) -> Result<ApiRoute, ApiResponse> {
+    let (permission, datastore_id) = match &route {
+        ApiRoute::StartExport(request) => match request.kind {
+            ExportKind::Full => (Permission::StartFull, &request.datastore_id),
+            ExportKind::Bulk(_) => (Permission::StartFhirExport, &request.datastore_id),
+        },
+        ApiRoute::GetExport { datastore_id, .. } => (Permission::Read, datastore_id),
+        ApiRoute::CancelExport { datastore_id, .. } => (Permission::Cancel, datastore_id),
+        // Listed stores are narrowed to the readable ones when the query is read.
+        ApiRoute::ListExports(_) => return Ok(route),
+    };
+    callers
+        .check(caller, permission, datastore_id)
+        .map_err(|denial| forbidden(&denial))?;
+    Ok(route)
+}
+
+/// API Gateway joins a repeated parameter's values with commas and the event's map splits
+/// them again; no value this API takes holds a comma, so more than one value is a repeat.
+fn each_parameter_once(request: &ApiGatewayV2httpRequest) -> Result<(), ApiResponse> {
+    let query = &request.query_string_parameters;
+    for (name, _) in query.iter() {
+        if query.all(name).is_some_and(|values| values.len() > 1) {
+            return Err(ApiResponse::invalid(&InvalidInput::new(
+                quote_for_message(name).trim_matches('"'),
+                "is given more than once (or holds a comma); give it once",
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn parse_start(
     request: &ApiGatewayV2httpRequest,
     settings: &StartSettings,
-    caller: String,
+    caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<ApiRoute, ApiResponse> {
+    each_parameter_once(request)?;
     let bytes = body_bytes(request)?;
     let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
     let content_type = header(&request.headers, "content-type").map_err(invalid)?;
@@ -263,7 +309,7 @@ fn parse_start(
         datastore_id,
         label,
         idempotency_key: idempotency_key.map(str::to_string),
-        caller,
+        caller: caller.arn().to_string(),
         request_id: request.request_context.request_id.clone(),
         kind,
     }))
@@ -276,6 +322,7 @@ fn parse_get(
     job_id: &str,
 ) -> Result<(String, String), ApiResponse> {
     let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
+    each_parameter_once(request)?;
     if !is_job_id(job_id) {
         return Err(invalid(InvalidInput::new(
             "jobId",
@@ -292,12 +339,15 @@ fn parse_get(
     Ok((datastore_id, job_id.to_string()))
 }
 
-/// `GET /exports`: every allowed data store, or the one `datastoreId` names.
+/// `GET /exports`: every data store the caller may read, or the one `datastoreId` names.
 fn parse_list_call(
     request: &ApiGatewayV2httpRequest,
     settings: &StartSettings,
+    callers: &AllowList,
+    caller: &Caller,
 ) -> Result<ApiRoute, ApiResponse> {
     let invalid = |e: InvalidInput| ApiResponse::invalid(&e);
+    each_parameter_once(request)?;
     let query = &request.query_string_parameters;
     for (name, _) in query.iter() {
         if !["status", "submittedAfter", "limit", "next", "datastoreId"].contains(&name) {
@@ -308,12 +358,19 @@ fn parse_list_call(
         }
     }
     let stores = match query.first("datastoreId") {
-        Some(id) => vec![
-            settings
+        Some(id) => {
+            let id = settings
                 .allowed_datastore(id, "datastoreId")
-                .map_err(invalid)?,
-        ],
-        None => settings.datastore_ids.clone(),
+                .map_err(invalid)?;
+            callers
+                .check(caller, Permission::Read, &id)
+                .map_err(|denial| forbidden(&denial))?;
+            vec![id]
+        }
+        None => match callers.stores_with(caller, Permission::Read, &settings.datastore_ids) {
+            readable if readable.is_empty() => return Err(forbidden(&Denial::ReadsNothing)),
+            readable => readable,
+        },
     };
     let params = ListParams {
         status: query.first("status"),

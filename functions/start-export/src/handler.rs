@@ -1,5 +1,6 @@
 //! The handler: each event's decisions carried to AWS and back.
 
+use crate::access::AllowList;
 use crate::api::response::ApiResponse;
 use crate::api::{ApiCall, ApiRoute};
 use crate::outcome::{ScheduleAnswer, StartFailure, StartOutcome, invalid_schedule_report};
@@ -8,17 +9,18 @@ use crate::trigger::{Invocation, Rejection, parse_invocation};
 use aws_adapters::announce::Announcer;
 use aws_adapters::healthlake::ExportJobs;
 use aws_adapters::on_first_use::OnFirstUse;
-use aws_adapters::sfn::Workflows;
+use aws_adapters::sfn::{FollowedExecution, Workflows};
 use chrono::{DateTime, Utc};
 use export_core::bulk::kind::ExportKind;
 use export_core::config::StartSettings;
+use export_core::model::failure::{AwsFailure, FailureKind};
 use export_core::model::function_error::FunctionError;
 use export_core::model::job::{JobSnapshot, StartedJob};
 use export_core::model::naming::execution_name;
+use export_core::model::operation::Operation;
 use export_core::model::phase::JobPhase;
 use export_core::model::state::Outcome;
 use export_core::report::notification::ExportReport;
-use export_core::report::summary::ExportSummary;
 use serde_json::Value;
 use tracing::{error, info, warn};
 
@@ -30,6 +32,7 @@ pub use bulk::BulkExportStarts;
 /// The adapters are built on first use: an invocation builds only the clients it calls.
 pub struct StartExport {
     settings: StartSettings,
+    callers: AllowList,
     jobs: OnFirstUse<ExportJobs>,
     fhir: OnFirstUse<BulkExportStarts>,
     workflows: OnFirstUse<Workflows>,
@@ -39,6 +42,7 @@ pub struct StartExport {
 impl StartExport {
     pub fn new(
         settings: StartSettings,
+        callers: AllowList,
         jobs: impl Into<OnFirstUse<ExportJobs>>,
         fhir: impl Into<OnFirstUse<BulkExportStarts>>,
         workflows: impl Into<OnFirstUse<Workflows>>,
@@ -46,6 +50,7 @@ impl StartExport {
     ) -> Self {
         StartExport {
             settings,
+            callers,
             jobs: jobs.into(),
             fhir: fhir.into(),
             workflows: workflows.into(),
@@ -63,7 +68,7 @@ impl StartExport {
         invocation_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, FunctionError> {
-        match parse_invocation(&event, &self.settings, now) {
+        match parse_invocation(&event, &self.settings, &self.callers, now) {
             Ok(Invocation::Schedule(start)) => {
                 let plan = ExportPlan::scheduled(&self.settings, &start);
                 let answer = match self.start_export(&plan, now).await {
@@ -131,10 +136,22 @@ impl StartExport {
             ApiRoute::GetExport {
                 datastore_id,
                 job_id,
-            } => match self.jobs.describe(datastore_id, job_id).await {
+            } => match self.owned_job(datastore_id, job_id).await {
                 Ok(job) => {
-                    let summary = self.summary_of(&job).await;
-                    ApiResponse::job(datastore_id, &job, summary.as_ref())
+                    let followed = self.followed(&job).await.unwrap_or_default();
+                    let requested_by = followed.input.and_then(|state| state.requested_by);
+                    let summary = followed
+                        .final_state
+                        .filter(|_| {
+                            JobPhase::of(&job.status) == JobPhase::Finished(Outcome::Succeeded)
+                        })
+                        .and_then(|state| state.summary);
+                    ApiResponse::job(
+                        datastore_id,
+                        &job,
+                        summary.as_ref(),
+                        requested_by.as_deref(),
+                    )
                 }
                 Err(failure) => {
                     warn!(%failure, "job lookup failed");
@@ -144,17 +161,40 @@ impl StartExport {
         }
     }
 
-    /// What a succeeded export wrote, from the final state of the workflow that followed it
-    /// (write-manifest's summary, the one the notification carried). A lookup that fails
-    /// leaves the summary out of the answer, not the answer out.
-    async fn summary_of(&self, job: &JobSnapshot) -> Option<ExportSummary> {
-        if JobPhase::of(&job.status) != JobPhase::Finished(Outcome::Succeeded) {
-            return None;
+    /// A job of `datastore_id` this deployment started. One it did not start answers exactly
+    /// as a missing one: other tools' jobs are not this API's to show, nor to cancel.
+    pub(crate) async fn owned_job(
+        &self,
+        datastore_id: &str,
+        job_id: &str,
+    ) -> Result<JobSnapshot, AwsFailure> {
+        let job = self.jobs.describe(datastore_id, job_id).await?;
+        if self.holds(datastore_id, &job) {
+            Ok(job)
+        } else {
+            Err(AwsFailure {
+                operation: Operation::DescribeFhirExportJob,
+                kind: FailureKind::NotFound,
+                code: "ResourceNotFoundException".into(),
+                detail: "the job was not started by this deployment".into(),
+            })
         }
-        match self.workflows.final_state(&job.job_id).await {
-            Ok(state) => state.and_then(|s| s.summary),
+    }
+
+    pub(crate) fn holds(&self, datastore_id: &str, job: &JobSnapshot) -> bool {
+        job.output_s3_uri
+            .as_deref()
+            .is_some_and(|uri| self.settings.destination.holds(datastore_id, uri))
+    }
+
+    /// The workflow that followed the job: who asked for it, and what a succeeded export wrote
+    /// (write-manifest's summary, the one the notification carried). A lookup that fails
+    /// leaves those out of the answer, not the answer out.
+    async fn followed(&self, job: &JobSnapshot) -> Option<FollowedExecution> {
+        match self.workflows.followed(&job.job_id).await {
+            Ok(followed) => followed,
             Err(failure) => {
-                warn!(%failure, job_id = %job.job_id, "summary lookup failed");
+                warn!(%failure, job_id = %job.job_id, "workflow lookup failed");
                 None
             }
         }
@@ -203,6 +243,7 @@ impl StartExport {
             status = %job.status,
             trigger = plan.trigger.as_str(),
             kind = plan.kind.as_str(),
+            requested_by = %plan.requested_by,
             "export job started"
         );
         let state = plan.initial_state(&self.settings, &job.job_id, &job.status, bulk, now);

@@ -9,6 +9,7 @@ use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::StartSettings;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use start_export::access::AllowList;
 use start_export::{BulkExportStarts, StartExport};
 
 #[tokio::main(flavor = "current_thread")]
@@ -18,6 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     for warning in &settings.warnings {
         tracing::warn!(%warning, "configuration resolved");
     }
+    let callers = AllowList::from_env(&settings.datastore_ids)?;
     let config = aws_config().await;
     let rest = BulkExports::from_config(&config)?;
     let jobs = ExportJobs::on_first_use(&config);
@@ -37,7 +39,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         move || Workflows::new(aws_sdk_sfn::Client::new(&config), &arn)
     });
     let announcer = Announcer::on_first_use(&config, &settings.announce);
-    let handler = StartExport::new(settings, jobs, fhir, workflows, announcer);
+    let handler = StartExport::new(settings, callers, jobs, fhir, workflows, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler

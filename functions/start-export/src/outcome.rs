@@ -75,6 +75,7 @@ fn start_failed_report(
         job_name: Some(plan.job.job_name.clone()),
         submit_time: Some(now),
         message: Some(message),
+        requested_by: Some(plan.requested_by.clone()),
         ..ExportReport::new(
             Event::StartFailed,
             Outcome::Failed,

@@ -21,6 +21,8 @@ pub struct ExportPlan {
     /// A schedule's firing time: where a `$export`'s window ends unless it names `until`
     /// (an API call's ends at the time of the call).
     pub scheduled_time: Option<DateTime<Utc>>,
+    /// Who asked: the API caller's principal ARN, or the schedule (see [`ScheduledStart`]).
+    pub requested_by: String,
 }
 
 impl ExportPlan {
@@ -44,6 +46,7 @@ impl ExportPlan {
             trigger: Trigger::Schedule,
             kind: start.kind.clone(),
             scheduled_time: Some(start.scheduled_time),
+            requested_by: start.requested_by.clone(),
         }
         .named_for_its_kind()
     }
@@ -90,6 +93,7 @@ impl ExportPlan {
             trigger: Trigger::Api,
             kind: request.kind.clone(),
             scheduled_time: None,
+            requested_by: request.caller.clone(),
         }
         .named_for_its_kind()
     }
@@ -127,6 +131,7 @@ impl ExportPlan {
             job_id: job_id.to_string(),
             job_name: self.job.job_name.clone(),
             trigger: self.trigger,
+            requested_by: Some(self.requested_by.clone()),
             submitted_at: now,
             output_s3_uri: self.job.output_s3_uri.clone(),
             deadline: now + chrono::Duration::seconds(i64::from(settings.deadline_seconds)),

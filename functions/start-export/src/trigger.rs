@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use crate::access::AllowList;
 use crate::api::{self, ApiCall};
 use export_core::bulk::kind::{ExportKind, KindFields, parse_kind};
 use export_core::config::StartSettings;
@@ -22,7 +23,13 @@ pub struct ScheduledStart {
     /// `full` unless the schedule's Input asks for a `$export`; an EventBridge rule's
     /// Scheduled Event is always `full`.
     pub kind: ExportKind,
+    /// The schedule, as `requestedBy` names it: the Scheduler schedule's ARN (its Input's
+    /// `scheduleArn`, `<aws.scheduler.schedule-arn>`) or the rule's, else `schedule`.
+    pub requested_by: String,
 }
+
+/// `requestedBy` of a schedule that does not say which it is.
+pub const UNNAMED_SCHEDULE: &str = "schedule";
 
 #[derive(Debug)]
 pub enum Invocation {
@@ -53,6 +60,8 @@ struct SchedulerPayload {
     #[serde(default)]
     datastore_id: Option<String>,
     scheduled_time: String,
+    #[serde(default)]
+    schedule_arn: Option<String>,
     #[serde(default, rename = "kind")]
     _kind: Option<IgnoredAny>,
     #[serde(default, rename = "scope")]
@@ -70,6 +79,7 @@ struct SchedulerPayload {
 pub fn parse_invocation(
     event: &Value,
     settings: &StartSettings,
+    callers: &AllowList,
     now: DateTime<Utc>,
 ) -> Result<Invocation, Rejection> {
     let Some(object) = event.as_object() else {
@@ -90,7 +100,7 @@ pub fn parse_invocation(
             )));
         }
         return Ok(Invocation::Api(Box::new(api::parse_call(
-            &request, settings, now,
+            &request, settings, callers, now,
         ))));
     }
     if object.contains_key("detail-type") {
@@ -119,6 +129,14 @@ pub fn parse_invocation(
             datastore_id,
             scheduled_time,
             kind: ExportKind::Full,
+            requested_by: envelope
+                .resources
+                .iter()
+                .flatten()
+                .next()
+                .filter(|arn| is_schedule_arn(arn))
+                .cloned()
+                .unwrap_or_else(|| UNNAMED_SCHEDULE.into()),
         }));
     }
     if object.contains_key("scheduledTime") {
@@ -146,10 +164,24 @@ pub fn parse_invocation(
             .map_err(Rejection::InvalidSchedule)?;
         let kind = parse_kind(&KindFields::of(object), Trigger::Schedule, now)
             .map_err(Rejection::InvalidSchedule)?;
+        let requested_by = match payload.schedule_arn {
+            None => UNNAMED_SCHEDULE.to_string(),
+            Some(arn) if is_schedule_arn(&arn) => arn,
+            Some(arn) => {
+                return Err(Rejection::InvalidSchedule(InvalidInput::new(
+                    "scheduleArn",
+                    format!(
+                        "{} is not a schedule's ARN; use <aws.scheduler.schedule-arn> in the schedule's Input",
+                        quote_for_message(&arn)
+                    ),
+                )));
+            }
+        };
         return Ok(Invocation::Schedule(ScheduledStart {
             datastore_id,
             scheduled_time,
             kind,
+            requested_by,
         }));
     }
     Err(Rejection::UnrecognizedEvent(format!(
@@ -157,9 +189,19 @@ pub fn parse_invocation(
     )))
 }
 
+/// An EventBridge Scheduler schedule's or rule's ARN, short and printable: it is copied into
+/// notifications.
+fn is_schedule_arn(text: &str) -> bool {
+    text.len() <= 256
+        && (text.starts_with("arn:aws")
+            && (text.contains(":scheduler:") || text.contains(":events:")))
+        && text.chars().all(|c| c.is_ascii_graphic())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::tests::callers;
     use export_core::samples::{
         single_store_start_settings as single_store_settings, start_settings as settings,
     };
@@ -171,7 +213,7 @@ pub(crate) mod tests {
     }
 
     pub fn scheduled(event: &Value, settings: &StartSettings) -> ScheduledStart {
-        match parse_invocation(event, settings, now()) {
+        match parse_invocation(event, settings, &callers(), now()) {
             Ok(Invocation::Schedule(start)) => start,
             other => panic!("{other:?}"),
         }
@@ -196,7 +238,7 @@ pub(crate) mod tests {
         let event = json!({"scheduledTime": "2026-11-26T02:00:00Z"});
         let start = scheduled(&event, &single_store_settings());
         assert_eq!(start.datastore_id, "0123456789abcdef0123456789abcdef");
-        let err = parse_invocation(&event, &settings(), now()).unwrap_err();
+        let err = parse_invocation(&event, &settings(), &callers(), now()).unwrap_err();
         assert!(
             matches!(err, Rejection::InvalidSchedule(ref e) if e.field == "datastoreId"),
             "{err:?}"
@@ -230,7 +272,7 @@ pub(crate) mod tests {
             (json!({"scheduledTime": 5}), "schedule input"),
         ];
         for (event, field) in cases {
-            match parse_invocation(&event, &settings(), now()) {
+            match parse_invocation(&event, &settings(), &callers(), now()) {
                 Err(Rejection::InvalidSchedule(e)) => assert_eq!(e.field, field, "{event}: {e}"),
                 other => panic!("{event}: {other:?}"),
             }
@@ -247,7 +289,7 @@ pub(crate) mod tests {
             json!({"detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-26T02:00:00Z", "detail": {}, "id": "1", "account": "1", "region": "us-east-1", "resources": [], "version": "0"}),
             json!({"requestContext": {"http": {"method": "GET"}}, "version": "1.0"}),
         ] {
-            match parse_invocation(&event, &settings(), now()) {
+            match parse_invocation(&event, &settings(), &callers(), now()) {
                 Err(Rejection::UnrecognizedEvent(message)) => {
                     assert!(
                         message.contains("expected an EventBridge Scheduler payload"),
@@ -297,7 +339,7 @@ pub(crate) mod tests {
             for (name, value) in extra.as_object().unwrap() {
                 event[name] = value.clone();
             }
-            match parse_invocation(&event, &settings(), now()) {
+            match parse_invocation(&event, &settings(), &callers(), now()) {
                 Err(Rejection::InvalidSchedule(e)) => assert_eq!(e.field, field, "{event}: {e}"),
                 other => panic!("{event}: {other:?}"),
             }
@@ -322,7 +364,7 @@ pub(crate) mod tests {
             let event: Value =
                 serde_json::from_str(&std::fs::read_to_string(format!("{folder}/{name}")).unwrap())
                     .unwrap();
-            let refused_field = match parse_invocation(&event, &settings(), now()) {
+            let refused_field = match parse_invocation(&event, &settings(), &callers(), now()) {
                 Err(Rejection::InvalidSchedule(e)) => e.field,
                 Ok(Invocation::Api(call)) => match call.route {
                     Err(response) => {

@@ -7,6 +7,7 @@ use export_core::config::StartSettings;
 use export_core::model::state::Trigger;
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use start_export::access::AllowList;
 use start_export::api::{ApiRoute, ExportRequest};
 use start_export::plan::ExportPlan;
 use start_export::trigger::{Invocation, ScheduledStart, parse_invocation};
@@ -17,6 +18,15 @@ fn now() -> DateTime<Utc> {
 }
 
 const STORES: [&str; 2] = ["0123456789abcdef0123456789abcdef", "second"];
+
+/// The caller of every generated request may do anything on every data store.
+fn callers() -> AllowList {
+    AllowList::parse(
+        "arn:aws:iam::123456789012:user/analyst start,read,cancel *",
+        &settings().datastore_ids,
+    )
+    .unwrap()
+}
 
 fn settings() -> StartSettings {
     StartSettings::from_lookup(|name| {
@@ -134,7 +144,7 @@ proptest! {
 
     #[test]
     fn any_event_is_parsed_or_refused_without_panicking(event in any_json()) {
-        let _ = parse_invocation(&event, &settings(), now());
+        let _ = parse_invocation(&event, &settings(), &callers(), now());
     }
 
     #[test]
@@ -151,7 +161,7 @@ proptest! {
         event["rawPath"] = json!(path);
         set_header(&mut event, "idempotency-key", key.as_deref());
         set_header(&mut event, "content-type", content_type.as_deref());
-        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings(), now()) else {
+        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings(), &callers(), now()) else {
             return Err(TestCaseError::fail("an HTTP API event must be read as one"));
         };
         if let Err(response) = &call.route {
@@ -176,7 +186,7 @@ proptest! {
         event["body"] = json!(body.to_string());
         set_header(&mut event, "idempotency-key", key.as_deref());
         let settings = settings();
-        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings, now()) else {
+        let Ok(Invocation::Api(call)) = parse_invocation(&event, &settings, &callers(), now()) else {
             return Err(TestCaseError::fail("not an API call"));
         };
         let route = call.route.map_err(|r| TestCaseError::fail(format!("refused: {r:?}")))?;
@@ -195,6 +205,7 @@ proptest! {
             datastore_id: STORES[store].to_string(),
             scheduled_time: DateTime::<Utc>::from_timestamp(seconds, 0).unwrap(),
             kind: Default::default(),
+            requested_by: "schedule".into(),
         };
         check_plan(&ExportPlan::scheduled(&settings(), &start))?;
     }

@@ -26,6 +26,14 @@ impl ExportDestination {
             format!("s3://{}/{}/{path}", self.bucket, self.prefix)
         }
     }
+
+    /// Whether a job of `datastore_id` that writes to `output_s3_uri` is this deployment's:
+    /// every export it starts writes below `<bucket>/<prefix>/<datastoreId>/`, and no caller
+    /// chooses a location. Jobs other tools started elsewhere are not this API's to show.
+    pub fn holds(&self, datastore_id: &str, output_s3_uri: &str) -> bool {
+        output_s3_uri.starts_with(&self.uri_of(&format!("{datastore_id}/")))
+            && !output_s3_uri.split('/').any(|segment| segment == "..")
+    }
 }
 
 /// `scheduled-2026-11-26-0200`, `api-cohort-42-2026-11-26-1412` or `api-2026-11-26-1412`:
@@ -362,5 +370,31 @@ mod tests {
             ),
             "arn:aws:states:us-east-1:123456789012:execution:export:export-abc"
         );
+    }
+
+    #[test]
+    fn a_deployment_holds_only_what_it_writes_below_its_prefix_and_store() {
+        let ours = destination("healthlake");
+        let store = "0123456789abcdef0123456789abcdef";
+        let when = at("2026-11-26T02:00:00Z");
+        assert!(ours.holds(store, &output_s3_uri(&ours, store, when)));
+        assert!(ours.holds(store, &keyed_output_s3_uri(&ours, store, "key-abc")));
+        assert!(ours.holds(
+            store,
+            &export_folder_uri(&output_s3_uri(&ours, store, when), store, "job1")
+        ));
+        for foreign in [
+            format!("s3://example-exports/elsewhere/{store}/2026/11/26/"),
+            format!("s3://example-exports/healthlake-old/{store}/"),
+            format!("s3://example-exports-2/healthlake/{store}/"),
+            "s3://example-exports/healthlake/second/2026/11/26/".to_string(),
+            format!("s3://example-exports/healthlake/{store}/../second/"),
+            "s3://example-exports/healthlake/".to_string(),
+        ] {
+            assert!(!ours.holds(store, &foreign), "{foreign}");
+        }
+        let unprefixed = destination("");
+        assert!(unprefixed.holds(store, &format!("s3://example-exports/{store}/x/")));
+        assert!(!unprefixed.holds(store, &format!("s3://example-exports/other/{store}/")));
     }
 }

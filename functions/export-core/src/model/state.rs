@@ -46,6 +46,10 @@ pub struct ExecutionState {
     pub job_id: String,
     pub job_name: String,
     pub trigger: Trigger,
+    /// Who asked: the API caller's principal ARN, or the schedule that fired. Absent from the
+    /// state of an execution started before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
     pub submitted_at: DateTime<Utc>,
     /// The S3 URI given to StartFHIRExportJob; HealthLake writes below it.
     pub output_s3_uri: String,

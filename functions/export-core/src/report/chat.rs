@@ -43,6 +43,9 @@ impl ChatMessage {
         context.insert("status".into(), report.status_text().into());
         context.insert("outcome".into(), report.outcome.as_str().into());
         context.insert("trigger".into(), report.trigger.as_str().into());
+        if let Some(who) = &report.requested_by {
+            context.insert("requestedBy".into(), who.clone().into());
+        }
         let related: Vec<&str> = report
             .output_s3_uri
             .iter()
@@ -115,6 +118,9 @@ fn description(report: &ExportReport) -> String {
         report.status_text(),
         report.trigger.as_str()
     ));
+    if let Some(who) = &report.requested_by {
+        lines.push(format!("*Requested by* `{who}`"));
+    }
     if let Some(seconds) = report.duration_seconds {
         lines.push(format!(
             "*Duration* {}",

@@ -57,6 +57,9 @@ pub struct ExportReport {
     pub job_id: Option<String>,
     pub job_name: Option<String>,
     pub trigger: Trigger,
+    /// Who asked: the API caller's principal ARN, or the schedule that fired; null when not
+    /// recorded. Added within schema version 1.
+    pub requested_by: Option<String>,
     #[serde(serialize_with = "crate::model::time::serialize_optional")]
     pub submit_time: Option<DateTime<Utc>>,
     #[serde(serialize_with = "crate::model::time::serialize_optional")]
@@ -183,6 +186,7 @@ impl ExportReport {
             job_id: None,
             job_name: None,
             trigger,
+            requested_by: None,
             submit_time: None,
             end_time: None,
             duration_seconds: None,
@@ -258,6 +262,10 @@ impl ExportReport {
             format!("Data store: {}", self.datastore_id),
             format!("Job:        {job}"),
             format!("Trigger:    {}", self.trigger.as_str()),
+            format!(
+                "Requested:  {}",
+                self.requested_by.as_deref().unwrap_or("-")
+            ),
             format!("Status:     {}", self.status_text()),
             format!("Submitted:  {}", timestamp(self.submit_time)),
             format!("Ended:      {}", timestamp(self.end_time)),

@@ -55,14 +55,17 @@ impl ApiResponse {
     }
 
     /// A job's status. `outputS3Uri` is the folder its files are (or will be) written to;
-    /// `summary` what the ended export wrote (the workflow's, as in the notification), null
-    /// while it runs or when the export did not succeed.
+    /// `requestedBy` who asked for it (the workflow's record; null once Step Functions no
+    /// longer keeps it); `summary` what the ended export wrote (the workflow's, as in the
+    /// notification), null while it runs or when the export did not succeed.
     pub fn job(
         datastore_id: &str,
         job: &JobSnapshot,
         summary: Option<&ExportSummary>,
+        requested_by: Option<&str>,
     ) -> ApiResponse {
         let mut body = job_json(datastore_id, job);
+        body["requestedBy"] = json!(requested_by);
         body["summary"] = json!(summary);
         ApiResponse {
             status: 200,

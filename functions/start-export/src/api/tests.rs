@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::api::http::MAX_BODY_BYTES;
+use crate::tests::callers;
 use aws_lambda_events::http::HeaderValue;
 use export_core::model::job::StartedJob;
 use export_core::samples::{
@@ -40,14 +41,14 @@ fn get(path: &str, datastore: Option<&str>) -> ApiGatewayV2httpRequest {
 }
 
 fn rejected(request: &ApiGatewayV2httpRequest, settings: &StartSettings) -> ApiResponse {
-    parse_call(request, settings, now())
+    parse_call(request, settings, &callers(), now())
         .route
         .expect_err("should be rejected")
 }
 
 #[test]
 fn a_post_names_the_store_label_key_and_caller() {
-    let call = parse_call(&sample(), &settings(), now());
+    let call = parse_call(&sample(), &settings(), &callers(), now());
     assert_eq!(
         call.route.unwrap(),
         ApiRoute::StartExport(ExportRequest {
@@ -67,7 +68,7 @@ fn a_post_names_the_store_label_key_and_caller() {
 
 #[test]
 fn an_empty_post_exports_the_only_store() {
-    let call = parse_call(&post(None), &single_store_settings(), now());
+    let call = parse_call(&post(None), &single_store_settings(), &callers(), now());
     assert!(matches!(
         call.route,
         Ok(ApiRoute::StartExport(ExportRequest { label: None, .. }))
@@ -130,13 +131,18 @@ fn oversize_non_json_and_bad_headers_are_refused() {
 fn a_base64_body_is_decoded() {
     let mut request = post(Some("eyJkYXRhc3RvcmVJZCI6ICJzZWNvbmQifQ==")); // {"datastoreId": "second"}
     request.is_base64_encoded = true;
-    let call = parse_call(&request, &settings(), now());
+    let call = parse_call(&request, &settings(), &callers(), now());
     assert!(matches!(call.route, Ok(ApiRoute::StartExport(ref r)) if r.datastore_id == "second"));
 }
 
 #[test]
 fn a_get_validates_the_job_id_and_store() {
-    let call = parse_call(&get("/exports/abc123", Some("second")), &settings(), now());
+    let call = parse_call(
+        &get("/exports/abc123", Some("second")),
+        &settings(),
+        &callers(),
+        now(),
+    );
     assert_eq!(
         call.route.unwrap(),
         ApiRoute::GetExport {
@@ -151,6 +157,7 @@ fn a_get_validates_the_job_id_and_store() {
     let single = parse_call(
         &get("/exports/abc123", None),
         &single_store_settings(),
+        &callers(),
         now(),
     );
     assert!(single.route.is_ok());
@@ -185,7 +192,9 @@ fn unknown_routes_and_methods() {
 fn list_and_cancel_are_routes_of_their_own() {
     let mut delete = get("/exports/abc123", Some("second"));
     delete.request_context.http.method = aws_lambda_events::http::Method::DELETE;
-    let route = parse_call(&delete, &settings(), now()).route.unwrap();
+    let route = parse_call(&delete, &settings(), &callers(), now())
+        .route
+        .unwrap();
     assert_eq!(
         route,
         ApiRoute::CancelExport {
@@ -193,9 +202,14 @@ fn list_and_cancel_are_routes_of_their_own() {
             job_id: "abc123".into()
         }
     );
-    let list = parse_call(&get("/exports", Some("second")), &settings(), now())
-        .route
-        .unwrap();
+    let list = parse_call(
+        &get("/exports", Some("second")),
+        &settings(),
+        &callers(),
+        now(),
+    )
+    .route
+    .unwrap();
     let ApiRoute::ListExports(query) = list else {
         panic!("{list:?}")
     };
@@ -206,7 +220,7 @@ fn list_and_cancel_are_routes_of_their_own() {
 fn a_named_stage_is_part_of_the_links_not_the_route() {
     let mut request = get("/prod/exports/abc123", Some("second"));
     request.request_context.stage = Some("prod".into());
-    let call = parse_call(&request, &settings(), now());
+    let call = parse_call(&request, &settings(), &callers(), now());
     assert!(call.route.is_ok());
     assert_eq!(
         call.status_url("second", "abc123"),
@@ -216,7 +230,7 @@ fn a_named_stage_is_part_of_the_links_not_the_route() {
 
 #[test]
 fn the_accepted_answer_links_to_the_status() {
-    let call = parse_call(&sample(), &settings(), now());
+    let call = parse_call(&sample(), &settings(), &callers(), now());
     let response = call.accepted(
         "second",
         &StartedJob {
@@ -246,7 +260,7 @@ fn a_post_may_ask_for_a_fhir_export() {
     let body = r#"{"datastoreId": "second", "kind": "$export", "scope": "group:cohort-1",
         "types": "Patient,Observation", "since": "2026-11-25T00:00:00Z"}"#;
     let Ok(ApiRoute::StartExport(request)) =
-        parse_call(&post(Some(body)), &settings(), now()).route
+        parse_call(&post(Some(body)), &settings(), &callers(), now()).route
     else {
         panic!("refused")
     };
@@ -265,6 +279,7 @@ fn a_post_may_ask_for_a_fhir_export() {
     let Ok(ApiRoute::StartExport(plain)) = parse_call(
         &post(Some(r#"{"datastoreId": "second"}"#)),
         &settings(),
+        &callers(),
         now(),
     )
     .route

@@ -149,7 +149,7 @@ impl StartExport {
     /// `DELETE /exports/{jobId}`: a running job gets HealthLake's cancel; the workflow that
     /// follows it then announces `CANCEL_COMPLETED` or `CANCEL_FAILED`, once.
     pub(crate) async fn cancel(&self, datastore_id: &str, job_id: &str) -> ApiResponse {
-        let job = match self.jobs.describe(datastore_id, job_id).await {
+        let job = match self.owned_job(datastore_id, job_id).await {
             Ok(job) => job,
             Err(failure) => return ApiResponse::from_failure(&failure),
         };

@@ -1,5 +1,6 @@
 //! `GET /exports`: this deployment's recent exports, full and `$export`, from HealthLake's
-//! ListFHIRExportJobs; the query and the cursor are decided in `crate::api::listing`.
+//! ListFHIRExportJobs, without the jobs other tools started; the query and the cursor are
+//! decided in `crate::api::listing`.
 
 use crate::api::listing::{ListQuery, next_cursor};
 use crate::api::response::ApiResponse;
@@ -38,7 +39,11 @@ impl StartExport {
                     return ApiResponse::from_failure(&failure);
                 }
             };
-            jobs.extend(page.into_iter().map(|job| (datastore_id.as_str(), job)));
+            jobs.extend(
+                page.into_iter()
+                    .filter(|job| self.holds(datastore_id, job))
+                    .map(|job| (datastore_id.as_str(), job)),
+            );
             at = next_cursor(cursor.store, token, query.datastore_ids.len());
         }
         ApiResponse::listed(&jobs, at.map(|cursor| cursor.encode()))

@@ -12,6 +12,7 @@ async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
     let publish = publish_ok(Recorded::default());
     let handler = StartExport::new(
         settings("0123456789abcdef0123456789abcdef,second"),
+        callers(),
         ExportJobs::new(mock_client!(
             aws_sdk_healthlake,
             RuleMode::MatchAny,
@@ -65,11 +66,19 @@ async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
     assert!(error["message"].as_str().unwrap().contains("already ended"));
 }
 
-fn listed(job_ids: &'static [&'static str], next: Option<&'static str>) -> Rule {
+/// A page of `store`'s jobs: this deployment's, and one of another tool that the API leaves out.
+fn listed(
+    store: &'static str,
+    job_ids: &'static [&'static str],
+    next: Option<&'static str>,
+) -> Rule {
     mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs).then_output(move || {
+        let ours = format!("s3://example-exports/healthlake/{store}/2026/11/26/");
+        let theirs = format!("s3://example-exports/elsewhere/{store}/");
         let jobs = job_ids
             .iter()
-            .map(|id| job_properties(id, JobStatus::Completed))
+            .map(|id| job_written_to(id, JobStatus::Completed, &ours))
+            .chain([job_written_to("not-ours", JobStatus::Completed, &theirs)])
             .collect();
         ListFhirExportJobsOutput::builder()
             .set_export_job_properties_list(Some(jobs))
@@ -82,12 +91,13 @@ fn listed(job_ids: &'static [&'static str], next: Option<&'static str>) -> Rule 
 #[tokio::test]
 async fn the_listing_pages_through_every_store_with_an_opaque_cursor() {
     // Store 1 has two jobs and more behind a token; then store 2 has one.
-    let first = listed(&["job-a", "job-b"], Some("hl-next"));
-    let rest_of_first = listed(&[], None);
-    let second = listed(&["job-c"], None);
+    let first = listed(STORE, &["job-a", "job-b"], Some("hl-next"));
+    let rest_of_first = listed(STORE, &[], None);
+    let second = listed("second", &["job-c"], None);
     let handler = |rules: Vec<&Rule>| {
         StartExport::new(
             settings("0123456789abcdef0123456789abcdef,second"),
+            callers(),
             ExportJobs::new(mock_client!(
                 aws_sdk_healthlake,
                 RuleMode::Sequential,

@@ -3,9 +3,10 @@
 use super::*;
 
 #[tokio::test]
-async fn an_api_get_returns_the_jobs_status() {
+async fn an_api_get_returns_the_jobs_status_and_who_asked() {
     let h = harness(Setup {
         healthlake: Some(describe_ok()),
+        sfn: Some(final_state_is(ExecutionStatus::Running, None)),
         ..Setup::default()
     });
     let output = h
@@ -19,11 +20,14 @@ async fn an_api_get_returns_the_jobs_status() {
     assert_eq!(body["submitTime"], "2026-11-26T02:00:07Z");
     assert_eq!(
         body["outputS3Uri"],
-        format!("s3://example-exports/healthlake/x/2026/11/26/{STORE}-FHIR_EXPORT-{JOB}/")
+        format!("s3://example-exports/healthlake/{STORE}/2026/11/26/{STORE}-FHIR_EXPORT-{JOB}/")
     );
+    assert_eq!(body["requestedBy"], CALLER);
+    assert_eq!(body["summary"], Value::Null);
 }
 
-/// DescribeExecution answering with the final state of the workflow that followed JOB.
+/// DescribeExecution answering with the final state of the workflow that followed JOB, which
+/// CALLER asked for.
 fn final_state_is(status: ExecutionStatus, output: Option<Value>) -> Rule {
     mock!(aws_sdk_sfn::Client::describe_execution)
         .match_requests(|req| {
@@ -34,7 +38,10 @@ fn final_state_is(status: ExecutionStatus, output: Option<Value>) -> Rule {
                 ))
         })
         .then_output(move || {
+            let mut input = serde_json::to_value(testkit::sample_state()).unwrap();
+            input["requestedBy"] = CALLER.into();
             let mut answer = DescribeExecutionOutput::builder()
+                .input(input.to_string())
                 .execution_arn("arn")
                 .state_machine_arn(STATE_MACHINE)
                 .status(status.clone())
@@ -72,7 +79,7 @@ async fn an_api_get_of_a_succeeded_export_returns_its_summary() {
 
 #[tokio::test]
 async fn an_api_get_answers_without_a_summary_when_there_is_none_to_read() {
-    // Still running: the workflow is not asked.
+    // Still running: the workflow says who asked, and there is no summary yet.
     let h = harness(Setup {
         healthlake: Some(describe_ok()),
         sfn: Some(final_state_is(ExecutionStatus::Running, None)),
@@ -85,7 +92,7 @@ async fn an_api_get_answers_without_a_summary_when_there_is_none_to_read() {
     let body: Value = serde_json::from_str(output.unwrap()["body"].as_str().unwrap()).unwrap();
     assert_eq!(
         (body["summary"].clone(), h.sfn_rule.num_calls()),
-        (Value::Null, 0)
+        (Value::Null, 1)
     );
     // Ended, but the lookup fails: the status is answered, the summary left out.
     let h = harness(Setup {
@@ -105,6 +112,7 @@ async fn an_api_get_answers_without_a_summary_when_there_is_none_to_read() {
     assert_eq!(output["statusCode"], 200);
     let body = response_body(&output);
     assert_eq!(body["summary"], Value::Null);
+    assert_eq!(body["requestedBy"], Value::Null);
 }
 
 #[tokio::test]
@@ -124,4 +132,52 @@ async fn an_api_get_for_an_unknown_job_is_a_404() {
         .await
         .unwrap();
     assert_eq!(output["statusCode"], 404);
+}
+
+/// A job of an allowed data store that another tool started (its files go elsewhere).
+fn describe_foreign() -> Rule {
+    mock!(aws_sdk_healthlake::Client::describe_fhir_export_job).then_output(|| {
+        DescribeFhirExportJobOutput::builder()
+            .export_job_properties(job_written_to(
+                JOB,
+                JobStatus::InProgress,
+                &format!("s3://other-tools-bucket/exports/{STORE}/"),
+            ))
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn another_tools_job_answers_exactly_as_a_missing_one_and_is_never_cancelled() {
+    let missing = harness(Setup {
+        healthlake: Some(
+            mock!(aws_sdk_healthlake::Client::describe_fhir_export_job)
+                .sequence()
+                .http_status(400, wire_error(400, "ResourceNotFoundException").1)
+                .times(2)
+                .build(),
+        ),
+        ..Setup::default()
+    });
+    let foreign = harness(Setup {
+        healthlake: Some(describe_foreign()),
+        ..Setup::default()
+    });
+    for (method, query) in [
+        ("GET", json!({"datastoreId": STORE})),
+        ("DELETE", json!({"datastoreId": STORE})),
+    ] {
+        let request = api_call(method, &format!("/exports/{JOB}"), query);
+        let of_missing = missing
+            .handler
+            .handle(request.clone(), "req", now())
+            .await
+            .unwrap();
+        let of_foreign = foreign.handler.handle(request, "req", now()).await.unwrap();
+        assert_eq!(of_missing["statusCode"], 404, "{of_missing}");
+        assert_eq!(of_foreign, of_missing, "{method}");
+    }
+    // Nothing was asked of the workflow, and nothing was cancelled (the REST client has no
+    // answer queued: a cancel would have failed the call with a 500, not a 404).
+    assert_eq!(foreign.sfn_rule.num_calls(), 0);
 }

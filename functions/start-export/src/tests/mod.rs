@@ -19,6 +19,7 @@ use serde_json::json;
 use testkit::{Recorded, announcer, attribute, error_type, event, publish_ok, wire_error};
 
 use super::*;
+use crate::access::AllowList;
 use aws_adapters::healthlake::ExportJobs;
 use aws_adapters::sfn::Workflows;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
@@ -32,6 +33,16 @@ use export_core::model::function_error::FunctionError;
 use serde_json::Value;
 
 const STORE: &str = "0123456789abcdef0123456789abcdef";
+const CALLER: &str = "arn:aws:iam::123456789012:user/analyst";
+
+/// The allow list of these tests: the sample events' caller may do anything on every store.
+pub(crate) fn callers() -> AllowList {
+    AllowList::parse(
+        &format!("{CALLER} start,read,cancel *"),
+        &["0123456789abcdef0123456789abcdef".into(), "second".into()],
+    )
+    .unwrap()
+}
 const JOB: &str = "fedcba9876543210fedcba9876543210";
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:export";
 
@@ -120,6 +131,15 @@ fn describe_returns(status: JobStatus) -> Rule {
 
 /// A job as HealthLake describes or lists it.
 fn job_properties(job_id: &str, status: JobStatus) -> ExportJobProperties {
+    job_written_to(
+        job_id,
+        status,
+        &format!("s3://example-exports/healthlake/{STORE}/2026/11/26/"),
+    )
+}
+
+/// A job writing to `s3_uri`: this deployment's when below `example-exports/healthlake/<store>/`.
+fn job_written_to(job_id: &str, status: JobStatus, s3_uri: &str) -> ExportJobProperties {
     ExportJobProperties::builder()
         .job_id(job_id)
         .job_name("api-cohort-42-2026-11-26-0200")
@@ -128,7 +148,7 @@ fn job_properties(job_id: &str, status: JobStatus) -> ExportJobProperties {
         .datastore_id(STORE)
         .output_data_config(OutputDataConfig::S3Configuration(
             aws_sdk_healthlake::types::S3Configuration::builder()
-                .s3_uri("s3://example-exports/healthlake/x/2026/11/26/")
+                .s3_uri(s3_uri)
                 .kms_key_id("k")
                 .build()
                 .unwrap(),
@@ -158,6 +178,7 @@ struct Harness {
 
 struct Setup {
     stores: &'static str,
+    callers: AllowList,
     healthlake: Option<Rule>,
     sfn: Option<Rule>,
     publish: Option<Rule>,
@@ -167,6 +188,7 @@ impl Default for Setup {
     fn default() -> Self {
         Setup {
             stores: "0123456789abcdef0123456789abcdef,second",
+            callers: callers(),
             healthlake: None,
             sfn: None,
             publish: None,
@@ -189,6 +211,7 @@ fn harness(setup: Setup) -> Harness {
         .unwrap_or_else(|| publish_ok(published.clone()));
     let handler = StartExport::new(
         settings(setup.stores),
+        setup.callers,
         ExportJobs::new(mock_client!(
             aws_sdk_healthlake,
             RuleMode::MatchAny,
@@ -301,6 +324,7 @@ fn fhir_harness(
     let publish = publish_ok(published.clone());
     let handler = StartExport::new(
         settings("0123456789abcdef0123456789abcdef,second"),
+        callers(),
         ExportJobs::new(mock_client!(
             aws_sdk_healthlake,
             RuleMode::MatchAny,
@@ -344,6 +368,7 @@ fn response_body(output: &Value) -> Value {
     serde_json::from_str(output["body"].as_str().unwrap()).unwrap()
 }
 
+mod access;
 mod bulk;
 mod cancel_and_list;
 mod failures;

@@ -80,13 +80,19 @@ def test_one_schedule_and_one_policy_per_datastore():
         target = schedules[f"ExportSchedule{i}"]["Properties"]["Target"]
         condition, incremental, full = target["Input"]["Fn::If"]
         assert condition == "IncrementalSchedules"
-        assert json.loads(full["Fn::Sub"].replace("<aws.scheduler.scheduled-time>", "T")) == {
+        def substituted(text: str) -> dict:
+            return json.loads(text.replace("<aws.scheduler.scheduled-time>", "T")
+                              .replace("<aws.scheduler.schedule-arn>", "S"))
+        # scheduleArn: the schedule names itself as the export's requestedBy.
+        assert substituted(full["Fn::Sub"]) == {
             "datastoreId": i,
             "scheduledTime": "T",
+            "scheduleArn": "S",
         }
-        assert json.loads(incremental["Fn::Sub"].replace("<aws.scheduler.scheduled-time>", "T")) == {
+        assert substituted(incremental["Fn::Sub"]) == {
             "datastoreId": i,
             "scheduledTime": "T",
+            "scheduleArn": "S",
             "kind": "$export",
             "since": "last-success",
         }

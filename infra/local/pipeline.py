@@ -46,6 +46,8 @@ PREFIX = "healthlake"
 KMS_KEY_ID = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/00000000-0000-0000-0000-000000000000"
 DATA_ACCESS_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/healthlake-export"
 CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/analyst"
+# What EventBridge Scheduler substitutes for <aws.scheduler.schedule-arn> in the schedule's Input.
+SCHEDULE_ARN = f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/healthlake-export/nightly"
 API_DOMAIN = f"abc123.execute-api.{REGION}.amazonaws.com"
 # The team's queue gets the JSON document as its body (RawMessageDelivery) and the message
 # attributes as SQS attributes; a second, plain subscription shows the SNS envelope (the subject).
@@ -80,6 +82,8 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
         "EXPORT_PREFIX": PREFIX,
         "KMS_KEY_ID": KMS_KEY_ID,
         "DATA_ACCESS_ROLE_ARN": DATA_ACCESS_ROLE_ARN,
+        # The API's allow list: the tests' caller may do anything on every data store.
+        "API_CALLERS": f"{CALLER_ARN} start,read,cancel *",
         "STATE_MACHINE_ARN": state_machine_arn(STATE_MACHINE),
         "TOPIC_ARN": TOPIC_ARN,
         "EVENT_BUS_NAME": "default",
@@ -430,11 +434,14 @@ class Pipeline:
         """What the nightly EventBridge Scheduler schedule sends (its Input, time substituted).
         `export` adds a FHIR `$export` schedule's fields (kind, scope, types, since, until), as
         events/schedule-incremental.json has them."""
-        return {"datastoreId": datastore_id, "scheduledTime": scheduled_time or rfc3339(), **export}
+        return {"datastoreId": datastore_id, "scheduledTime": scheduled_time or rfc3339(),
+                "scheduleArn": SCHEDULE_ARN, **export}
 
     def api_event(self, method: str, path: str, body: Any = None, headers: dict | None = None,
-                  query: dict | None = None) -> dict:
-        """An API Gateway HTTP API payload 2.0 request, IAM-authorized, stage $default."""
+                  query: dict | None = None, caller: str = CALLER_ARN) -> dict:
+        """An API Gateway HTTP API payload 2.0 request, IAM-authorized (as `caller`, a user or
+        assumed-role ARN), stage $default."""
+        caller_account = caller.split(":")[4]
         now = datetime.now(timezone.utc)
         route = "POST /exports" if path == "/exports" else f"{method} /exports/{{jobId}}"
         event: dict[str, Any] = {
@@ -447,9 +454,9 @@ class Pipeline:
                         **{k.lower(): v for k, v in (headers or {}).items()}},
             "requestContext": {
                 "accountId": ACCOUNT_ID, "apiId": "abc123",
-                "authorizer": {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": ACCOUNT_ID,
+                "authorizer": {"iam": {"accessKey": "ASIAEXAMPLE", "accountId": caller_account,
                                        "callerId": "AIDAEXAMPLE", "principalOrgId": None,
-                                       "userArn": CALLER_ARN, "userId": "AIDAEXAMPLE"}},
+                                       "userArn": caller, "userId": "AIDAEXAMPLE"}},
                 "domainName": API_DOMAIN,
                 "domainPrefix": "abc123",
                 "http": {"method": method, "path": path, "protocol": "HTTP/1.1",

@@ -17,7 +17,7 @@ BUCKET = "e2e-healthlake-exports"  # EXPORT_BUCKET of every end-to-end stack
 
 NOTIFICATION_FIELDS = {
     "version", "event", "outcome", "status", "datastoreId", "jobId", "jobName", "trigger",
-    "submitTime", "endTime", "durationSeconds", "outputS3Uri", "message", "summary", "summaryError",
+    "requestedBy", "submitTime", "endTime", "durationSeconds", "outputS3Uri", "message", "summary", "summaryError",
 }
 ATTRIBUTES = ("outcome", "status", "datastoreId", "trigger", "event")
 
@@ -58,6 +58,13 @@ def check_notification(note: Notification, *, datastore_id: str, job_id: str | N
     assert body["datastoreId"] == datastore_id
     assert body["jobId"] == job_id
     assert body["trigger"] == trigger
+    # Who asked: the API caller's principal, or the schedule (its ARN, as the template's Input
+    # and the offline stack's schedule events give it; `schedule` when its Input names none).
+    requested_by = body["requestedBy"]
+    if trigger == "api":
+        assert requested_by.startswith(("arn:aws:iam:", "arn:aws:sts:")), body
+    else:
+        assert requested_by == "schedule" or requested_by.startswith("arn:aws:scheduler:"), body
     assert body["jobName"] is None or isinstance(body["jobName"], str)
     for name in ("submitTime", "endTime"):
         assert body[name] is None or RFC3339.match(body[name]), (name, body[name])

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::plan::ExportPlan;
+use crate::trigger::{UNNAMED_SCHEDULE, is_schedule_arn};
 use export_core::model::failure::AwsFailure;
 use export_core::model::job::StartedJob;
 use export_core::model::state::{Outcome, Trigger};
@@ -97,8 +98,14 @@ pub fn invalid_schedule_report(
         .and_then(Value::as_str)
         .map(|id| id.chars().take(64).collect())
         .unwrap_or_else(|| "(none)".to_string());
+    let requested_by = event
+        .get("scheduleArn")
+        .and_then(Value::as_str)
+        .filter(|arn| is_schedule_arn(arn))
+        .unwrap_or(UNNAMED_SCHEDULE);
     ExportReport {
         submit_time: Some(now),
+        requested_by: Some(requested_by.to_string()),
         message: Some(format!(
             "No export was started: the schedule's input is invalid ({invalid}). Fix the schedule in the deployment."
         )),

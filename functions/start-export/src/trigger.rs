@@ -191,7 +191,7 @@ pub fn parse_invocation(
 
 /// An EventBridge Scheduler schedule's or rule's ARN, short and printable: it is copied into
 /// notifications.
-fn is_schedule_arn(text: &str) -> bool {
+pub(crate) fn is_schedule_arn(text: &str) -> bool {
     text.len() <= 256
         && (text.starts_with("arn:aws")
             && (text.contains(":scheduler:") || text.contains(":events:")))
@@ -382,5 +382,42 @@ pub(crate) mod tests {
             checked += 1;
         }
         assert!(checked >= 20, "only {checked} files");
+    }
+
+    #[test]
+    fn a_schedule_names_itself_as_who_asked() {
+        let scheduler = scheduled(&sample("schedule.json"), &settings());
+        assert_eq!(
+            scheduler.requested_by,
+            "arn:aws:scheduler:us-east-1:123456789012:schedule/healthlake-export/nightly"
+        );
+        let rule = scheduled(
+            &sample("eventbridge-scheduled-event.json"),
+            &single_store_settings(),
+        );
+        assert_eq!(
+            rule.requested_by,
+            "arn:aws:events:us-east-1:123456789012:rule/nightly-healthlake-export"
+        );
+        let mut unnamed = sample("schedule.json");
+        unnamed.as_object_mut().unwrap().remove("scheduleArn");
+        assert_eq!(
+            scheduled(&unnamed, &settings()).requested_by,
+            UNNAMED_SCHEDULE
+        );
+        for forged in [
+            "analyst",
+            "arn:aws:iam::123456789012:user/analyst",
+            "arn:aws:scheduler:x\ny",
+        ] {
+            let mut event = sample("schedule.json");
+            event["scheduleArn"] = forged.into();
+            match parse_invocation(&event, &settings(), &callers(), now()) {
+                Err(Rejection::InvalidSchedule(invalid)) => {
+                    assert_eq!(invalid.field, "scheduleArn")
+                }
+                other => panic!("{forged}: {other:?}"),
+            }
+        }
     }
 }

@@ -239,6 +239,8 @@ def test_every_curl_start_names_its_data_store():
     assert bodies
     for body in bodies:
         assert "datastoreId" in json.loads(body), body
+    by_job = re.findall(r'"\$API_URL/exports/<jobId>[^"]*"', section)
+    assert by_job and all("?datastoreId=" in url for url in by_job), by_job
 
 
 def _key_statements() -> list[dict]:

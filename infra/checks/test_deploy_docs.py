@@ -209,13 +209,19 @@ def _prerequisite_policies() -> list[dict]:
 def test_the_data_access_role_writes_only_to_the_bucket_owner_and_through_s3():
     (policy,) = [p for p in _prerequisite_policies()
                  if any("s3:PutObject" in json.dumps(st.get("Action")) for st in _statements(p))]
+    kms_actions = set()
     for st in _statements(policy):
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         if any(a.startswith("s3:") for a in actions):
             assert "s3:ResourceAccount" in st["Condition"]["StringEquals"], st
         if any(a.startswith("kms:") for a in actions):
-            assert {"kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"} <= set(actions), st
-            assert st["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3."), st
+            kms_actions |= set(actions)
+            via = st["Condition"]["StringEquals"]["kms:ViaService"]
+            via = via if isinstance(via, list) else [via]
+            # the data is encrypted through S3 only; only the key check may come through HealthLake
+            allowed = ("s3.", "healthlake.") if actions == ["kms:DescribeKey"] else ("s3.",)
+            assert via and all(v.startswith(allowed) for v in via), st
+    assert {"kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"} <= kms_actions
 
 
 def test_the_bucket_policy_example_allows_tls_only_and_writes_by_the_export_roles_only():

@@ -228,11 +228,9 @@ def check_datastore_keys(template: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------ the export key and bucket, for write-manifest
-WRITE_MANIFEST_ENV = {
-    "EXPORT_KMS_KEY_ARN": {"Ref": "KmsKeyArn"},
-    "EXPORT_BUCKET_OWNER": {"Fn::If": ["HasExportBucketOwner", {"Ref": "ExportBucketOwnerAccountId"}, {"Ref": "AWS::AccountId"}]},
-}
 BUCKET_OWNER = {"Fn::If": ["HasExportBucketOwner", {"Ref": "ExportBucketOwnerAccountId"}, {"Ref": "AWS::AccountId"}]}
+# The names write-manifest reads (functions/write-manifest).
+WRITE_MANIFEST_ENV = {"EXPORT_KMS_KEY_ARN": {"Ref": "KmsKeyArn"}, "EXPORT_BUCKET_OWNER": BUCKET_OWNER}
 
 
 def check_write_manifest(template: dict) -> list[str]:
@@ -320,9 +318,6 @@ def check_put_events(template: dict) -> list[str]:
                 if st.get("Condition") != {"StringEquals": {"events:source": EVENT_SOURCE}}:
                     problems.append(f"{role} {st.get('Sid')}: events:PutEvents without events:source = {EVENT_SOURCE}")
     return problems
-
-
-STATE_MACHINE_ARN = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${StateMachineName}"}
 
 
 def _trust(template: dict, role: str) -> dict:

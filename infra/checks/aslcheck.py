@@ -124,7 +124,17 @@ def check_references(definition: dict) -> list[str]:
     return problems
 
 
-def _retry_problems(name: str, state: dict, lambda_task: bool, required: set[str] = REQUIRED_LAMBDA_RETRY) -> list[str]:
+# A function that ran out of time or memory fails as Lambda.Unknown (Step Functions developer
+# guide, "Handle Lambda service exceptions"). For the check that is one slow answer from
+# HealthLake, not a bad state: the check retries it, a few times, in a retrier of its own, so one
+# slow poll does not end the workflow while the job runs on. Every other Lambda task still
+# treats it as the function's own error.
+UNKNOWN = "Lambda.Unknown"
+MAX_UNKNOWN_ATTEMPTS = 2
+
+
+def _retry_problems(name: str, state: dict, lambda_task: bool, required: set[str] = REQUIRED_LAMBDA_RETRY,
+                    the_check: bool = False) -> list[str]:
     problems = []
     retry = state.get("Retry")
     if not retry:
@@ -139,12 +149,17 @@ def _retry_problems(name: str, state: dict, lambda_task: bool, required: set[str
         if retrier.get("MaxAttempts", 3) > MAX_RETRY_ATTEMPTS:
             problems.append(f"{name}: retrier MaxAttempts above {MAX_RETRY_ATTEMPTS}")
         errors = set(retrier.get("ErrorEquals", []))
-        if lambda_task and errors & {"States.ALL", "States.TaskFailed", "Lambda.Unknown"}:
+        own = {"States.ALL", "States.TaskFailed"} | (set() if the_check else {UNKNOWN})
+        if lambda_task and errors & own:
             problems.append(
                 f"{name}: retries the function's own errors ({sorted(errors)}): a bad state would be "
                 "sent again and again"
             )
+        if the_check and UNKNOWN in errors and (errors != {UNKNOWN} or retrier.get("MaxAttempts", 3) > MAX_UNKNOWN_ATTEMPTS):
+            problems.append(f"{name}: {UNKNOWN} needs a retrier of its own with MaxAttempts <= {MAX_UNKNOWN_ATTEMPTS}")
         covered |= errors
+    if the_check:
+        required = required | {UNKNOWN}
     if lambda_task and not required <= covered:
         problems.append(f"{name}: Retry misses {sorted(required - covered)}")
     return problems
@@ -166,7 +181,8 @@ def check_tasks(definition: dict) -> list[str]:
         if not isinstance(state.get("TimeoutSeconds"), int):
             problems.append(f"{name}: Task without TimeoutSeconds")
         lambda_task = state.get("Resource") == LAMBDA_INVOKE
-        problems += _retry_problems(name, state, lambda_task)
+        the_check = is_poll_task(state) and not _reached_with_error(definition, name)
+        problems += _retry_problems(name, state, lambda_task, the_check=the_check)
         manifest_task = lambda_task and state.get("Parameters", {}).get("FunctionName") == MANIFEST_FUNCTION
         if lambda_task and not (is_poll_task(state) or manifest_task):
             problems.append(f"{name}: invokes something other than poll-export or write-manifest")

@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
+import accountcheck
 import cfn
 
 # Actions that have no resource-level permissions: "*" is the only possible Resource.
@@ -59,7 +60,7 @@ START_ENV |= {"JOB_EVENTS", *FALLBACK_ENV}
 POLL_ENV = {"TOPIC_ARN", "EVENT_BUS_NAME", "JOB_TABLE_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
 JOB_EVENTS_ENV = {"JOB_TABLE_NAME", "DATASTORE_IDS"}
 FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV,
-             "write-manifest": set()}
+             "write-manifest": {"EXPORT_KMS_KEY_ARN", "EXPORT_BUCKET_OWNER"}}
 
 # The job events feature (issue 11): resource ids in template.yaml.
 JOB_TABLE = "JobTable"
@@ -329,11 +330,15 @@ def check_job_events_rule(template: dict) -> list[str]:
     return problems
 
 
+def _leading_keys(*prefixes: str) -> dict:
+    return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{p}#*" for p in prefixes]}}
+
+
 # job-events' role: exactly these statements (actions -> resource, condition).
 JOB_EVENTS_STATEMENTS = {
     frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}): ({"Fn::GetAtt": ["JobEventsLogGroup", "Arn"]}, None),
     frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}): ("*", None),
-    frozenset({"dynamodb:UpdateItem"}): ({"Fn::GetAtt": [JOB_TABLE, "Arn"]}, None),
+    frozenset({"dynamodb:UpdateItem"}): ({"Fn::GetAtt": [JOB_TABLE, "Arn"]}, _leading_keys("job")),
     frozenset({"kms:GenerateDataKey", "kms:Decrypt"}): (KEY, {"StringEquals": {"kms:ViaService": [
         {"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"},
         {"Fn::Sub": "sqs.${AWS::Region}.${AWS::URLSuffix}"},
@@ -343,15 +348,12 @@ JOB_EVENTS_STATEMENTS = {
 }
 
 
-def _leading_keys(*prefixes: str) -> dict:
-    return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{p}#*" for p in prefixes]}}
-
-
-# $export (issue 12): start-export claims starts and reads marks, poll-export moves marks; each
-# on its own items of the job table only (the leading key), never job-events' tokens (job#).
+# $export (issue 12): start-export claims starts (and only reads marks, accountcheck), poll-export
+# moves marks; each on its own items of the job table only (the leading key), never job-events'
+# tokens (job#).
 FHIR_EXPORT_TABLE_ACCESS = {
-    "StartExportRole": (frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}),
-                        {"Fn::GetAtt": [JOB_TABLE, "Arn"]}, _leading_keys("start", "mark")),
+    "StartExportRole": (frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"}),
+                        {"Fn::GetAtt": [JOB_TABLE, "Arn"]}, _leading_keys("start")),
     "PollExportRole": (frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem"}),
                        {"Fn::GetAtt": [JOB_TABLE, "Arn"]}, _leading_keys("mark")),
 }
@@ -421,15 +423,22 @@ def check_state_machine(template: dict) -> list[str]:
 
 # Alarms on a count of events: any one event in a 5-minute period is an ALARM (Sum > 0 or >= 1).
 # (namespace, metric) -> (dimension name, what it must point at)
+# (namespace, metric, what it is about) -> (dimension name, what it must point at)
 REQUIRED_ALARMS = {
-    ("AWS/States", "ExecutionsFailed"): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
-    ("AWS/States", "ExecutionsTimedOut"): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
-    # messages arriving in the dead-letter queue (nothing drains it: a count of visible messages
+    ("AWS/States", "ExecutionsFailed", ""): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
+    ("AWS/States", "ExecutionsTimedOut", ""): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
+    # messages arriving in a dead-letter queue (nothing drains it: a count of visible messages
     # would stay in ALARM for 14 days and miss every later failure)
-    ("AWS/SQS", "NumberOfMessagesSent"): ("QueueName", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}),
+    ("AWS/SQS", "NumberOfMessagesSent", ""): ("QueueName", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}),
+    ("AWS/SQS", "NumberOfMessagesSent", "of job events"): (
+        "QueueName", {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "QueueName"]}),
     # the dead-letter writes failing: Lambda's asynchronous DLQ and Scheduler's
-    ("AWS/Lambda", "DeadLetterErrors"): ("FunctionName", {"Ref": "StartExportFunction"}),
-    ("AWS/Scheduler", "InvocationsFailedToBeSentToDeadLetterCount"): ("ScheduleGroup", {"Ref": "ScheduleGroup"}),
+    ("AWS/Lambda", "DeadLetterErrors", ""): ("FunctionName", {"Ref": "StartExportFunction"}),
+    ("AWS/Scheduler", "InvocationsFailedToBeSentToDeadLetterCount", ""): ("ScheduleGroup", {"Ref": "ScheduleGroup"}),
+    # job events lost on the way: job-events' on-failure destination failing, and the rule
+    # failing to invoke job-events
+    ("AWS/Lambda", "DestinationDeliveryFailures", ""): ("FunctionName", {"Ref": "JobEventsFunction"}),
+    ("AWS/Events", "FailedInvocations", ""): ("RuleName", {"Ref": "JobEventsRule"}),
 }
 # Gauges that must not be alarmed on for a queue nobody drains.
 FORBIDDEN_ALARMS = {("AWS/SQS", "ApproximateNumberOfMessagesVisible")}
@@ -464,20 +473,23 @@ def check_alarms(template: dict) -> list[str]:
             problems.append(f"{rid}: alarms on {key[0]} {key[1]}, which stays high while nothing drains the queue")
         if p.get("AlarmActions") != [{"Ref": "NotificationTopic"}]:
             continue
-        if key in REQUIRED_ALARMS:
-            dimension = {"Name": REQUIRED_ALARMS[key][0], "Value": REQUIRED_ALARMS[key][1]}
-            if p.get("Dimensions") != [dimension]:
-                problems.append(f"{rid}: {key[1]} must have the one dimension {dimension}")
+        required = {k: v for k, v in REQUIRED_ALARMS.items() if k[:2] == key}
+        if required:
+            matching = [k for k, (name, value) in required.items()
+                        if p.get("Dimensions") == [{"Name": name, "Value": value}]]
+            if not matching:
+                dimensions = [{"Name": n, "Value": v} for n, v in required.values()]
+                problems.append(f"{rid}: {key[1]} must have the one dimension {' or '.join(map(str, dimensions))}")
             elif not _fires_on_any_event(p):
                 problems.append(f"{rid}: {key[1]} must alarm on Sum > 0 per period")
             else:
-                found.add(key)
+                found.update(matching)
         if scoped.get(key) == p.get("Dimensions"):
             scoped_found.add(key)
         if key == ("AWS/Lambda", "Errors"):
             for d in p.get("Dimensions", []):
                 fn_errors.add(d.get("Value", {}).get("Ref"))
-    problems += [f"no alarm on {ns} {m} to the topic" for ns, m in sorted(REQUIRED_ALARMS.keys() - found)]
+    problems += [f"no alarm on {' '.join(filter(None, k))} to the topic" for k in sorted(REQUIRED_ALARMS.keys() - found)]
     problems += [f"no alarm on {ns} {m} of {scoped[(ns, m)]} to the topic" for ns, m in sorted(set(scoped) - scoped_found)]
     problems += [f"no Errors alarm for {f}" for f in sorted(fns - fn_errors)]
     return problems
@@ -586,6 +598,7 @@ def check_all_expanded(template: dict) -> list[str]:
         + check_alarms(template)
         + check_dashboard(template)
         + check_parameters(template)
+        + accountcheck.check_all(template)
     )
 
 

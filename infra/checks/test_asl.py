@@ -153,6 +153,27 @@ def test_our_checks_reject_a_missing_lambda_retry_error():
     assert any("Retry misses" in p for p in aslcheck.check_tasks(d))
 
 
+def test_the_check_retries_a_timed_out_or_out_of_memory_poll():
+    """One slow poll (Lambda.Unknown: the function's timeout or memory) must not end the workflow
+    while the job runs on: the check retries it, a few times, in a retrier of its own."""
+    retriers = [r for r in aslcheck.load()["States"]["CheckExport"]["Retry"] if "Lambda.Unknown" in r["ErrorEquals"]]
+    assert len(retriers) == 1 and retriers[0]["ErrorEquals"] == ["Lambda.Unknown"]
+    assert 1 <= retriers[0]["MaxAttempts"] <= aslcheck.MAX_UNKNOWN_ATTEMPTS
+    d = broken(lambda d: d["States"]["CheckExport"]["Retry"].pop(
+        next(i for i, r in enumerate(d["States"]["CheckExport"]["Retry"]) if "Lambda.Unknown" in r["ErrorEquals"])))
+    assert "CheckExport: Retry misses ['Lambda.Unknown']" in aslcheck.check_tasks(d)
+
+
+def test_our_checks_reject_lambda_unknown_elsewhere_or_retried_too_often():
+    d = broken(lambda d: d["States"]["NotifyFailure"]["Retry"][0]["ErrorEquals"].append("Lambda.Unknown"))
+    assert any(p.startswith("NotifyFailure: retries the function's own errors") for p in aslcheck.check_tasks(d))
+    d = broken(lambda d: d["States"]["CheckExport"]["Retry"][0]["ErrorEquals"].append("Lambda.Unknown"))
+    assert any("needs a retrier of its own" in p for p in aslcheck.check_tasks(d))
+    d = broken(lambda d: [r.update(MaxAttempts=5) for r in d["States"]["CheckExport"]["Retry"]
+                          if r["ErrorEquals"] == ["Lambda.Unknown"]])
+    assert any("needs a retrier of its own" in p for p in aslcheck.check_tasks(d))
+
+
 def test_our_checks_reject_a_catch_with_another_result_path():
     d = broken(lambda d: d["States"]["CheckExport"]["Catch"][0].__setitem__("ResultPath", "$.failure"))
     assert any("ResultPath must be $.error" in p for p in aslcheck.check_tasks(d))

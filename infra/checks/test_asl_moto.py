@@ -314,6 +314,19 @@ def test_transient_lambda_errors_are_retried(sfn):
     assert failed == ["Lambda.ServiceException", "Lambda.TooManyRequestsException"]
 
 
+def test_a_timed_out_check_is_retried_and_the_export_still_announced(sfn):
+    """A poll that timed out or ran out of memory reaches the state machine as Lambda.Unknown
+    (an Unhandled FunctionError; moto names it by the payload's errorType, as AWS does)."""
+    timed_out = function_error("Lambda.Unknown", "Task timed out after 30.00 seconds")
+    fake = FakePoll(timed_out, finished())
+    d, events, _ = sfn(fake, example_state())
+    assert d["status"] == "SUCCEEDED" and len(fake.calls) == 2
+    fake = FakePoll(timed_out, timed_out, timed_out, notified)
+    d, events, _ = sfn(fake, example_state())
+    assert d["error"] == "Lambda.Unknown" and len(fake.calls) == 4  # 1 + MaxAttempts 2, then NotifyFailure
+    assert entered(events)[-2:] == ["NotifyFailure", "WorkflowFailed"]
+
+
 def test_retries_end_and_notify(sfn):
     fake = FakePoll(*([service_error()] * 5), notified)
     d, events, _ = sfn(fake, example_state())

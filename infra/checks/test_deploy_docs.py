@@ -128,3 +128,163 @@ def test_the_cross_account_statement_passes_cfn_lint_in_the_template(tmp_path):
     path.write_text(text.replace(anchor, block + anchor))
     result = run_tool("cfn-lint", str(path))
     assert result.returncode == 0, result.stdout
+
+
+# ------------------------------------------------------------------ the docs as template.yaml has it (issue 18)
+TEMPLATE_RAW = cfn.load_template()
+TEMPLATE_FNS = cfn.with_globals(TEMPLATE_RAW)
+
+
+def _table_rows(section: str) -> list[list[str]]:
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in row] for row in rows[2:]]  # past the header and its rule
+
+
+def _doc_default(cell: str) -> str | None:
+    """A default as the parameters table writes it: (required), empty, or `value`."""
+    if cell == "(required)":
+        return None
+    if cell == "empty":
+        return ""
+    m = re.fullmatch(r"`([^`]*)`", cell)
+    assert m, f"default cell {cell!r}"
+    return m.group(1)
+
+
+def test_the_parameters_table_is_the_templates_parameters_with_their_defaults():
+    documented = {}
+    for row in _table_rows(_section("Parameters")):
+        (name,) = re.findall(r"`(\w+)`", row[0])
+        documented[name] = _doc_default(row[1])
+    declared = {name: (None if "Default" not in p else str(p["Default"]))
+                for name, p in TEMPLATE_RAW["Parameters"].items()}
+    assert documented == declared
+
+
+def test_the_outputs_table_is_the_templates_outputs():
+    documented = {n for row in _table_rows(_section("Outputs")) for n in re.findall(r"`(\w+)`", row[0])}
+    assert documented == set(TEMPLATE_RAW["Outputs"])
+
+
+def test_what_the_stack_creates_names_every_resource():
+    """Every resource of template.yaml by its logical id (a per-data-store one as written, with
+    ${DatastoreId}), and nothing the template does not have."""
+    section = _section("What the stack creates")
+    declared = set()
+    for key, value in TEMPLATE_RAW["Resources"].items():
+        declared |= set(value[2]) if key.startswith("Fn::ForEach::") else {key}
+    documented = set(re.findall(r"`([A-Z][A-Za-z0-9]+(?:\$\{DatastoreId\})?)`", section))
+    assert declared - documented == set(), "not in docs/deploy.md"
+    resource_like = re.compile(r"(Role|Function|Alarm|Queue|Policy|LogGroup|Key|Keys|Alias|Topic|Table|Rule|Api"
+                               r"|Dashboard|Group|Subscription|Config|Permission|StateMachine)$")
+    assert {d for d in documented if resource_like.search(d)} - declared == set(), "not in template.yaml"
+
+
+def test_removing_the_stack_names_what_it_keeps():
+    section = _section("Removing the stack")
+    assert "removes everything" not in section
+    retained = [rid for rid, r in TEMPLATE_RAW["Resources"].items()
+                if isinstance(r, dict) and r.get("DeletionPolicy") == "Retain"]
+    assert retained and all(f"`{rid}`" in section for rid in retained), retained
+
+
+def test_the_prerequisites_name_every_reserved_concurrency_and_the_total():
+    reserved = {}
+    for resource in TEMPLATE_FNS["Resources"].values():
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::Serverless::Function" \
+                and "ReservedConcurrentExecutions" in resource["Properties"]:
+            name = resource["Properties"]["CodeUri"].split("/")[-1]
+            reserved[name] = resource["Properties"]["ReservedConcurrentExecutions"]
+    (item,) = [p for p in _section("Prerequisites you must already have").split("\n\n")
+               if "Lambda concurrency to spare" in p]
+    stated = {name: int(n) for name, n in re.findall(r"`([a-z-]+)` \((\d+)\)", item)}
+    assert stated == reserved
+    assert re.search(rf"\b{sum(reserved.values())}\s+concurrent\s+executions\s+in\s+all\b", item), item
+
+
+def _prerequisite_policies() -> list[dict]:
+    return [json.loads(b) for b in _blocks(_section("Prerequisites you must already have"), "json")]
+
+
+def test_the_data_access_role_writes_only_to_the_bucket_owner_and_through_s3():
+    (policy,) = [p for p in _prerequisite_policies()
+                 if any("s3:PutObject" in json.dumps(st.get("Action")) for st in _statements(p))]
+    kms_actions = set()
+    for st in _statements(policy):
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        if any(a.startswith("s3:") for a in actions):
+            assert "s3:ResourceAccount" in st["Condition"]["StringEquals"], st
+        if any(a.startswith("kms:") for a in actions):
+            kms_actions |= set(actions)
+            via = st["Condition"]["StringEquals"]["kms:ViaService"]
+            via = via if isinstance(via, list) else [via]
+            # the data is encrypted through S3 only; only the key check may come through HealthLake
+            allowed = ("s3.", "healthlake.") if actions == ["kms:DescribeKey"] else ("s3.",)
+            assert via and all(v.startswith(allowed) for v in via), st
+    assert {"kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"} <= kms_actions
+
+
+def test_the_bucket_policy_example_allows_tls_only_and_writes_by_the_export_roles_only():
+    section = _section("The export bucket")
+    (policy,) = [json.loads(b) for b in _blocks(section, "json") if '"Statement"' in b]
+    statements = _statements(policy)
+    tls = [st for st in statements if st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+    assert tls and tls[0]["Effect"] == "Deny" and tls[0]["Principal"] == "*"
+    (writes,) = [st for st in statements if st["Effect"] == "Deny" and st.get("Action") == "s3:PutObject"]
+    allowed = writes["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert len(allowed) == 2 and any("WriteManifestRole" in a for a in allowed), allowed
+    assert writes["Resource"].endswith("/healthlake-exports/*")
+    assert "BucketOwnerEnforced" in section
+    assert "put-bucket-encryption" in section and "aws:kms" in section  # the bucket's default encryption
+
+
+def test_every_curl_start_names_its_data_store():
+    """A deployment may allow several data stores: every example start says which."""
+    section = _section("Calling the API")
+    bodies = re.findall(r"-d '(\{.*?\})'", section)
+    assert bodies
+    for body in bodies:
+        assert "datastoreId" in json.loads(body), body
+    by_job = re.findall(r'"\$API_URL/exports/<jobId>[^"]*"', section)
+    assert by_job and all("?datastoreId=" in url for url in by_job), by_job
+
+
+def _key_statements() -> list[dict]:
+    section = _section("Customer managed keys")
+    return [st for b in _blocks(section, "json") for st in _statements(json.loads(b))]
+
+
+def test_the_key_policy_statements_give_the_stacks_roles_what_template_yaml_grants():
+    """For a restrictive key policy: each role of the stack that the template grants a customer
+    managed key is named in a statement with the same actions, through the same service."""
+    import accountcheck
+
+    documented = {}
+    for st in _key_statements():
+        principal = st["Principal"]["AWS"]
+        for output in ("StartExportRoleArn", "PollExportRoleArn", "WriteManifestRoleArn"):
+            if f"<{output}>" in principal:
+                documented[(output, st["Resource"] if st["Resource"] != "*" else "")] = (
+                    set(st["Action"] if isinstance(st["Action"], list) else [st["Action"]]),
+                    st["Condition"]["StringEquals"]["kms:ViaService"].split(".")[0])
+    template = cfn.expand_language_extensions(TEMPLATE_RAW)
+    expected = {}
+    for role, grants in accountcheck._grants(template).items():
+        for _, st in grants:
+            if st.get("Resource") in ({"Ref": "KmsKeyArn"}, {"Ref": "DatastoreKmsKeyArns"}):
+                via = st["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"].split(".")[0]
+                expected[(role + "Arn", "")] = (accountcheck._actions(st), via)
+    assert documented == expected
+
+
+def test_the_key_policy_statements_let_readers_decrypt_through_s3_only():
+    readers = [st for st in _key_statements() if "reader" in st.get("Sid", "").lower()]
+    assert readers
+    for st in readers:
+        assert st["Action"] in ("kms:Decrypt", ["kms:Decrypt"])
+        assert st["Condition"]["StringEquals"]["kms:ViaService"].startswith("s3.")
+
+
+def test_samconfig_toml_is_kept_out_of_git():
+    ignored = (cfn.ROOT / ".gitignore").read_text().splitlines()
+    assert "samconfig.toml" in ignored

@@ -8,6 +8,7 @@ rejects `Key=` with nothing after `=`, before any call to CloudFormation."""
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 
 import pytest
@@ -25,13 +26,19 @@ EXPECTED = {
         "ExportPrefix": "healthlake-exports",
         "KmsKeyArn": "arn:aws:kms:<region>:<account>:key/<key-id>",
         "DataAccessRoleArn": "arn:aws:iam::<account>:role/<healthlake-export-role>",
-        "ScheduleExpression": "cron(0 2 * * ? *)",
+        "ScheduleExpression": "cron(0 5 * * ? *)",
         "ScheduleTimezone": "UTC",
+        "ScheduledExportKind": "full",
         "FirstWaitSeconds": "60",
         "WaitGrowthFactor": "1.1",
         "MaxWaitSeconds": "900",
         "DeadlineSeconds": "43200",
-        "LogRetentionDays": "30",
+        "JobEvents": "true",
+        "FallbackFirstWaitSeconds": "900",
+        "FallbackWaitGrowthFactor": "2",
+        "FallbackMaxWaitSeconds": "3600",
+        "EventBusName": "default",
+        "LogRetentionDays": "365",
     },
 }
 
@@ -73,3 +80,12 @@ def test_the_parser_is_the_one_that_breaks_unquoted_values():
     assert sam_parse("deploy", ["ScheduleExpression=cron(0 2 * * ? *)"]) == {"ScheduleExpression": "cron(0"}
     with pytest.raises(Exception, match="NotificationEmail= is not a valid format"):
         sam_parse("deploy", ["NotificationEmail="])
+
+
+def test_the_example_carries_every_parameter_of_the_template():
+    """Each parameter is in the deploy overrides, or (when its value would be empty, which the
+    parser refuses) on a commented line of its own, ready to fill in."""
+    text = EXAMPLE.read_text()
+    carried = set(sam_parse("deploy", overrides()["deploy"]))
+    commented = set(re.findall(r'^\s*#\s*"(\w+)=', text, flags=re.M))
+    assert carried | commented == set(cfn.load_template()["Parameters"])

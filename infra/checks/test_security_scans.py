@@ -263,13 +263,15 @@ def test_the_job_events_dead_letter_queue_can_be_written_by_its_senders():
     rule = resources["JobEventsRule"]["Properties"]
     assert rule["Targets"][0]["DeadLetterConfig"] == {"Arn": queue}
     assert resources["JobEventsInvokeConfig"]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == queue
-    (st,) = resources["JobEventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (st,) = [s for s in resources["JobEventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+             if s["Effect"] == "Allow"]
     assert st["Principal"] == {"Service": "events.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
     assert st["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["JobEventsRule", "Arn"]}}}
     key_statements = resources["NotificationTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
     (events,) = [s for s in key_statements if s.get("Principal") == {"Service": "events.amazonaws.com"}]
-    arn = events["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
-    assert arn.endswith(":rule/" + rule["Name"]["Fn::Sub"])
+    arn, arn_names = events["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    name, names = rule["Name"]["Fn::Sub"]
+    assert arn.endswith(":rule/" + name) and arn_names == names
     role = resources["JobEventsRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert any(s["Action"] == "sqs:SendMessage" and s["Resource"] == queue for s in role)
     assert any("kms:GenerateDataKey" in s["Action"] and s["Resource"] == key for s in role)

@@ -108,7 +108,7 @@ def test_rendered_template_has_the_expected_resources(rendered):
     assert types.count("AWS::Lambda::Function") == 4
     assert types.count("AWS::StepFunctions::StateMachine") == 1
     assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
-    assert types.count("AWS::CloudWatch::Alarm") == 11
+    assert types.count("AWS::CloudWatch::Alarm") == 14
     assert types.count("AWS::DynamoDB::Table") == 1 and types.count("AWS::Events::Rule") == 1
     assert types.count("AWS::Scheduler::ScheduleGroup") == 1
     schedules = [r for r in rendered["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
@@ -577,7 +577,9 @@ def test_write_manifest_lists_the_prefix_and_puts_manifests_only():
     by_action = {s["Action"]: s for s in statements(TEMPLATE, "WriteManifestRole") if isinstance(s["Action"], str)}
     listing = by_action["s3:ListBucket"]
     assert listing["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ExportBucketName}"}
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${ExportPrefix}/*"}}}
+    owner = {"Fn::If": ["HasExportBucketOwner", {"Ref": "ExportBucketOwnerAccountId"}, {"Ref": "AWS::AccountId"}]}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${ExportPrefix}/*"}},
+                                    "StringEquals": {"s3:ResourceAccount": owner}}
     assert by_action["s3:PutObject"]["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:s3:::${ExportBucketName}/${ExportPrefix}/*/manifest.json"}
     assert "s3:GetObject" not in by_action and "s3:DeleteObject" not in by_action

@@ -89,6 +89,9 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
         "EVENT_BUS_NAME": "default",
         "DEADLINE_SECONDS": "120",
         "JOB_TABLE_NAME": JOB_TABLE,
+        # write-manifest's (template.yaml: KmsKeyArn, the bucket owner's account)
+        "EXPORT_KMS_KEY_ARN": KMS_KEY_ID,
+        "EXPORT_BUCKET_OWNER": ACCOUNT_ID,
         **FAST_POLLING,
         **FAST_FALLBACK,
         **overrides,

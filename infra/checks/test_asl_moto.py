@@ -335,13 +335,16 @@ def test_retries_end_and_notify(sfn):
     assert entered(events)[-2:] == ["NotifyFailure", "WorkflowFailed"]
 
 
-def test_notify_failure_failing_falls_back_to_sns(sfn):
+@pytest.mark.parametrize("requested_by", [None, "arn:aws:sts::123456789012:assumed-role/analytics/alice"])
+def test_notify_failure_failing_falls_back_to_sns(sfn, requested_by):
     fake = FakePoll(function_error("PollError"), function_error("NotifyError"))
-    state = example_state()
+    # An execution started before requestedBy was recorded has none: the fallback says null.
+    state = example_state(**({"requestedBy": requested_by} if requested_by else {}))
     d, events, messages = sfn(fake, state)
     assert d["status"] == "FAILED" and d["error"] == "PollError"
-    assert entered(events)[-6:] == ["ChooseFallback", "ComposeFallbackMessage", "EncodeFallbackMessage",
-                                    "NotifyFailureFallback", "PutFallbackEvent", "WorkflowFailed"]
+    assert entered(events)[-7:] == ["ChooseFallback", "FillRequestedBy", "ComposeFallbackMessage",
+                                    "EncodeFallbackMessage", "NotifyFailureFallback",
+                                    "PutFallbackEvent", "WorkflowFailed"]
     assert len(messages) == 1
     envelope = messages[0]
     assert envelope["Subject"] == f"HealthLake export workflow failed: {state['datastoreId']}"
@@ -358,6 +361,7 @@ def test_notify_failure_failing_falls_back_to_sns(sfn):
     assert set(body) == set(golden), "the fallback sends the documented schema"
     assert body["version"] == 1 and body["event"] == "workflow-failed" and body["outcome"] == "failed"
     assert body["jobId"] == state["jobId"] and body["submitTime"] == state["submittedAt"]
+    assert body["requestedBy"] == requested_by
     assert "PollError" in body["message"] and "NotifyError" in body["message"]
     assert "arn:aws:states:" in body["message"]
     # Chat: Chatbot's documented format on the https subscription, nothing else.

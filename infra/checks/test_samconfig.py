@@ -39,6 +39,9 @@ EXPECTED = {
         "FallbackMaxWaitSeconds": "3600",
         "EventBusName": "default",
         "LogRetentionDays": "365",
+        # One value with spaces, quoted: the SAM CLI must keep it whole.
+        "ApiCallers": "arn:aws:iam::<account>:role/<analytics-role> start:$export,read <id1>; "
+                      "arn:aws:iam::<account>:role/<operator-role> read,cancel *",
     },
 }
 

@@ -15,7 +15,7 @@ import pytest
 from checks import (BUCKET, check_emf, check_every_form, check_exported_files, check_job_times,
                     check_manifest, check_notification, emf_lines, export_folder,
                     keyed_export_folder, output_uri)
-from pipeline import DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
+from pipeline import CALLER_ARN, DATA_ACCESS_ROLE_ARN, KMS_KEY_ID, PREFIX, parse_time, rfc3339
 
 DATASTORES = [f"e2estore{n:02d}" for n in range(1, 17)]
 
@@ -117,9 +117,10 @@ def test_api_post_then_get_then_completed_notification(pipeline, store):
     got = pipeline.http("GET", f"/exports/{job_id}", query={"datastoreId": store})
     assert got.status == 200, got
     fields = {"jobId", "jobName", "jobStatus", "datastoreId", "submitTime", "endTime",
-              "outputS3Uri", "message", "summary"}
+              "outputS3Uri", "message", "requestedBy", "summary"}
     assert set(got.body) == fields, got.body
     assert (got.body["jobId"], got.body["datastoreId"]) == (job_id, store)
+    assert got.body["requestedBy"] == CALLER_ARN, got.body
     assert got.body["jobName"].startswith("api-cohort-42-"), got.body
     assert got.body["jobStatus"] in {"SUBMITTED", "IN_PROGRESS", "COMPLETED"}, got.body
     # Keyed: the folder comes from the ClientToken (the same on every retry), not the day.

@@ -72,7 +72,8 @@ struct Sample {
 
 struct Args {
     runs: usize,
-    /// Warm invocations per round of each Rust subject, in a process of their own (0: none).
+    /// Warm invocations per round of each Rust subject, in a process of their own (0: none; by
+    /// default none under `--wrap`, which profiles a cold start).
     warm: usize,
     /// Run only the subject of this name ("rust start-export", ...), or if none has it, the
     /// subjects whose name contains this.
@@ -102,7 +103,7 @@ fn main() {
         "cold start benchmark: {} runs per subject (after 1 warm-up run each, not counted), round-robin",
         args.runs
     );
-    if args.warm > 0 && args.wrap.is_empty() {
+    if args.warm > 0 {
         println!(
             "warm: per run of each Rust subject, one more process: its cold invocation checked, then {} warm invocations timed",
             args.warm
@@ -129,7 +130,7 @@ fn main() {
             }
             // Warm invocations in a process of their own, so that the cold run above is measured
             // exactly as before (its CPU, peak RSS and page faults are the process's, at its kill).
-            if args.warm > 0 && subject.lang == Lang::Rust && args.wrap.is_empty() {
+            if args.warm > 0 && subject.lang == Lang::Rust {
                 run_id += 1;
                 let log = log_dir.join(format!("{name}-warm.log"));
                 match run_once(
@@ -860,6 +861,54 @@ fn report(args: &Args, subjects: &[Subject]) {
         }
     }
 
+    // `--before`: each round's run over the same round's run of the earlier build, so load that
+    // comes and goes widens the spread instead of moving the median.
+    let pairs: Vec<(&Subject, &Subject)> = subjects
+        .iter()
+        .filter(|s| s.lang == Lang::Rust)
+        .filter_map(|after| {
+            let label = format!("{} (before)", after.case);
+            let before = subjects
+                .iter()
+                .find(|s| s.lang == Lang::Rust && s.case == label)?;
+            Some((after, before))
+        })
+        .collect();
+    if !pairs.is_empty() {
+        println!();
+        println!(
+            "after/before per round (each run over the earlier build's run of the same round):"
+        );
+        println!(
+            "  {:<36} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7}",
+            "", "time", "p10", "p90", "CPU", "p10", "p90"
+        );
+        for (after, before) in pairs {
+            let per_round = |f: fn(&Sample) -> Duration| -> Vec<f64> {
+                after
+                    .samples
+                    .iter()
+                    .zip(&before.samples)
+                    .map(|(a, b)| f(a).as_secs_f64() / f(b).as_secs_f64())
+                    .collect()
+            };
+            let cells = |ratios: Vec<f64>| {
+                format!(
+                    "{:>6.3}x {:>6.3}x {:>6.3}x",
+                    stats(ratios.clone()).median,
+                    percentile(&ratios, 0.1),
+                    percentile(&ratios, 0.9)
+                )
+            };
+            println!(
+                "  {:<36} {} | {}",
+                after.case,
+                cells(per_round(|s| s.answer)),
+                cells(per_round(|s| s.cpu))
+            );
+        }
+    }
+
     println!();
     println!("binaries (stripped release, {}):", args.bin_dir.display());
     for name in [
@@ -933,7 +982,7 @@ fn parse_args() -> Args {
                  [--python PATH | --no-python] [--only TEXT] [--wrap \"COMMAND ARGS\"] \
                  [--before DIR]";
     let mut runs = 30;
-    let mut warm = 20;
+    let mut warm = None;
     let mut root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut bin_dir = None;
     let mut before = None;
@@ -947,7 +996,7 @@ fn parse_args() -> Args {
         let mut value = || given.next().unwrap_or_else(|| fail(usage));
         match flag.as_str() {
             "--runs" => runs = value().parse().unwrap_or_else(|_| fail(usage)),
-            "--warm" => warm = value().parse().unwrap_or_else(|_| fail(usage)),
+            "--warm" => warm = Some(value().parse().unwrap_or_else(|_| fail(usage))),
             "--root" => root = value().into(),
             "--bin-dir" => bin_dir = Some(PathBuf::from(value())),
             "--before" => before = Some(PathBuf::from(value())),
@@ -966,6 +1015,7 @@ fn parse_args() -> Args {
     if runs == 0 {
         fail("--runs must be at least 1");
     }
+    let warm = warm.unwrap_or(if wrap.is_empty() { 20 } else { 0 });
     if warm >= 4096 {
         fail("--warm must be below 4096 (the fake's request ids)");
     }

@@ -1,9 +1,11 @@
 //! The other side of a cold start, on one loopback port: Lambda's Runtime API and the AWS
 //! services the functions call, in their real wire formats, over plain HTTP/1.1.
 //!
-//! - Runtime API: `GET /2018-06-01/runtime/invocation/next` hands out the run's one event; a second
-//!   `next` is held open until the harness kills the process (as Lambda freezes it).
-//!   `POST .../invocation/{id}/response`, `.../{id}/error` and `/runtime/init/error` end the run.
+//! - Runtime API: `GET /2018-06-01/runtime/invocation/next` hands out the run's event: once for a
+//!   cold start, or 1 + K times (the same event, a new request id each) when the run also times K
+//!   warm invocations; the `next` after the last is held open until the harness kills the process
+//!   (as Lambda freezes it). `POST .../invocation/{id}/response`, `.../{id}/error` and
+//!   `/runtime/init/error` answer an invocation.
 //! - HealthLake, Step Functions and DynamoDB: AWS JSON 1.0, `POST /` dispatched on
 //!   `X-Amz-Target`; EventBridge's PutEvents likewise (AWS JSON 1.1).
 //! - S3 (REST XML, path-style on a loopback endpoint): ListObjectsV2 answers one page of an
@@ -16,7 +18,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -32,8 +34,10 @@ struct Run {
     event: Vec<u8>,
     /// The JobStatus DescribeFHIRExportJob answers.
     job_status: &'static str,
-    /// Whether `next` already handed out the event.
-    served: AtomicBool,
+    /// How many times `next` hands out the event: 1 (a cold start), or 1 + the warm invocations.
+    invocations: usize,
+    /// How many times `next` already handed it out.
+    served: AtomicUsize,
     records: Sender<Record>,
 }
 
@@ -41,8 +45,16 @@ struct Run {
 pub enum Seen {
     /// `GET .../invocation/next`.
     Next,
-    /// The invocation's response (`ok`) or error, with the body.
-    Answer { ok: bool, body: String },
+    /// The event of warm invocation `n` (1, 2, ...; the cold one, 0, is not recorded) was handed
+    /// out: the instant is taken just before the `next` response is written.
+    Handed(usize),
+    /// The invocation's response (`ok`) or error, with the body and the path (which names the
+    /// invocation's request id).
+    Answer {
+        ok: bool,
+        body: String,
+        path: String,
+    },
     /// An AWS call, named `HealthLake.DescribeFHIRExportJob`, `SNS.Publish`, ...
     Call(String),
 }
@@ -58,6 +70,7 @@ impl std::fmt::Debug for Seen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Seen::Next => f.write_str("next"),
+            Seen::Handed(n) => write!(f, "event {n}"),
             Seen::Answer { ok: true, .. } => f.write_str("response"),
             Seen::Answer { ok: false, .. } => f.write_str("error"),
             Seen::Call(name) => f.write_str(name),
@@ -106,6 +119,7 @@ impl Fake {
         id: u64,
         event: Vec<u8>,
         job_status: &'static str,
+        invocations: usize,
         records: Sender<Record>,
     ) -> io::Result<Fake> {
         let listener = Arc::new(TcpListener::bind("127.0.0.1:0")?);
@@ -115,7 +129,8 @@ impl Fake {
                 id,
                 event,
                 job_status,
-                served: AtomicBool::new(false),
+                invocations,
+                served: AtomicUsize::new(0),
                 records,
             }),
         };
@@ -162,9 +177,17 @@ impl Server {
             let reply = if request.method == "GET" && path == format!("{RUNTIME}/invocation/next") {
                 self.record(request.at, Seen::Next);
                 match self.next_event() {
-                    Some(reply) => reply,
+                    // A warm invocation: timed from here, the event about to be written.
+                    Some((n, reply)) if n > 0 => {
+                        let bytes = reply.to_bytes();
+                        let handed = Instant::now();
+                        writer.write_all(&bytes)?;
+                        self.record(handed, Seen::Handed(n));
+                        continue;
+                    }
+                    Some((_, reply)) => reply,
                     None => {
-                        // The function is done with its one event: hold the request until the
+                        // The function is done with its events: hold the request until the
                         // harness kills the process, as Lambda would freeze it here.
                         while reader.read(&mut [0; 512])? > 0 {}
                         return Ok(());
@@ -173,7 +196,8 @@ impl Server {
             } else if request.method == "POST" && path.starts_with(RUNTIME) {
                 let ok = path.ends_with("/response");
                 let body = String::from_utf8_lossy(&request.body).into_owned();
-                self.record(request.at, Seen::Answer { ok, body });
+                let path = path.to_string();
+                self.record(request.at, Seen::Answer { ok, body, path });
                 Reply::json(202, r#"{"status":"OK"}"#.into())
             } else if (request.method == "POST" && path == "/") || path.starts_with(S3_BUCKET_PATH)
             {
@@ -188,18 +212,17 @@ impl Server {
         Ok(())
     }
 
-    fn next_event(&self) -> Option<Reply> {
+    /// The event for the next invocation, and its number (0 the cold one); None once all are out.
+    fn next_event(&self) -> Option<(usize, Reply)> {
         let run = &self.run;
-        if run.served.swap(true, Ordering::SeqCst) {
+        let n = run.served.fetch_add(1, Ordering::SeqCst);
+        if n >= run.invocations {
             return None;
         }
         let deadline_ms = (epoch_seconds() + 900.0) as u64 * 1000;
         let mut reply = Reply::json(200, String::from_utf8_lossy(&run.event).into_owned());
         reply.headers = vec![
-            (
-                "Lambda-Runtime-Aws-Request-Id",
-                format!("00000000-0000-4000-8000-{:012}", run.id),
-            ),
+            ("Lambda-Runtime-Aws-Request-Id", request_id(run.id, n)),
             ("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string()),
             (
                 "Lambda-Runtime-Invoked-Function-Arn",
@@ -210,7 +233,7 @@ impl Server {
                 "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0".into(),
             ),
         ];
-        Some(reply)
+        Some((n, reply))
     }
 
     /// One AWS endpoint for every service, as `AWS_ENDPOINT_URL` makes them share it.
@@ -422,6 +445,12 @@ fn read_request(
         reader.read_exact(&mut request.body)?;
     }
     Ok(Some(request))
+}
+
+/// Invocation `n` of run `run` (n < 4096): the cold one's id is what it was before warm
+/// invocations existed.
+pub fn request_id(run: u64, n: usize) -> String {
+    format!("00000000-0000-4000-8{n:03x}-{run:012}")
 }
 
 fn epoch_seconds() -> f64 {

@@ -3,11 +3,15 @@
 //! For every run it starts a fresh fake (Lambda Runtime API and the AWS services, on one loopback
 //! port), execs the function as Lambda would, hands it one event, and measures
 //! exec -> first `GET .../invocation/next`, exec -> the response (or error) POST, and the
-//! process's peak RSS and CPU time from `wait4`'s rusage. Subjects run round-robin, so a busy
-//! machine slows them all alike. Timings are printed, never asserted.
+//! process's peak RSS and CPU time from `wait4`'s rusage. Then, for a Rust subject, a second
+//! process of it gets 1 + K events (`--warm K`): its cold invocation is checked, not counted, and
+//! each of the K warm ones is timed from the runtime API handing out its event to the response.
+//! Subjects run round-robin, so a busy machine slows them all alike. Timings are printed, never
+//! asserted.
 //!
-//! Usage: coldstart [--runs N] [--root DIR] [--bin-dir DIR] [--python PATH | --no-python]
-//!                  [--only TEXT] [--wrap "COMMAND ARGS"] [--verbose] [--env K=V ...]
+//! Usage: coldstart [--runs N] [--warm K] [--root DIR] [--bin-dir DIR]
+//!                  [--python PATH | --no-python] [--only TEXT] [--wrap "COMMAND ARGS"]
+//!                  [--verbose] [--env K=V ...]
 //!                  [--before DIR]  (the same functions of an earlier build, in the same rounds)
 
 mod fake;
@@ -18,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use fake::{Fake, Record, Seen};
+use fake::{Fake, Record, Seen, request_id};
 
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 // Targets, printed next to the results (not asserted).
@@ -48,10 +52,12 @@ struct Subject {
     job_status: &'static str,
     /// The AWS calls one invocation must make, in order.
     calls: &'static [&'static str],
-    /// A field of the response, and its value if it matters, that shows the invocation did its
-    /// job.
+    /// A field of the response, and its value (as text: `"202"` matches the number 202) if it
+    /// matters, that shows the invocation did its job.
     expect: (&'static str, Option<&'static str>),
     samples: Vec<Sample>,
+    /// Warm invocations, each from the event handed out to the response (every counted round's).
+    warm: Vec<Duration>,
 }
 
 struct Sample {
@@ -66,7 +72,11 @@ struct Sample {
 
 struct Args {
     runs: usize,
-    /// Run only the subjects whose name ("rust start-export", ...) contains this.
+    /// Warm invocations per round of each Rust subject, in a process of their own (0: none; by
+    /// default none under `--wrap`, which profiles a cold start).
+    warm: usize,
+    /// Run only the subject of this name ("rust start-export", ...), or if none has it, the
+    /// subjects whose name contains this.
     only: Option<String>,
     /// A command (split on spaces) that execs the subject, e.g. `strace -f -r -o /tmp/t`: for
     /// finding where the time goes. Its numbers are then the wrapper's too.
@@ -93,6 +103,12 @@ fn main() {
         "cold start benchmark: {} runs per subject (after 1 warm-up run each, not counted), round-robin",
         args.runs
     );
+    if args.warm > 0 {
+        println!(
+            "warm: per run of each Rust subject, one more process: its cold invocation checked, then {} warm invocations timed",
+            args.warm
+        );
+    }
     println!("{}", machine_load("before"));
     if let Some(python) = &args.python {
         println!("python baseline: {}", python_versions(python));
@@ -101,34 +117,57 @@ fn main() {
     for round in 0..=args.runs {
         for subject in subjects.iter_mut() {
             run_id += 1;
-            let log = log_dir.join(format!(
-                "{}-{}.log",
+            let name = format!(
+                "{}-{}",
                 lang_name(subject.lang),
-                subject.case.replace(' ', "-")
-            ));
-            match run_once(subject, run_id, &sender, &records, &log, &args) {
-                Ok(sample) if round > 0 => subject.samples.push(sample),
+                subject.case.replace([' ', '/'], "-")
+            );
+            let log = log_dir.join(format!("{name}.log"));
+            match run_once(subject, run_id, 1, &sender, &records, &log, &args) {
+                Ok(measured) if round > 0 => subject.samples.push(measured.sample),
                 Ok(_) => {}
-                Err(problem) => {
-                    eprintln!(
-                        "coldstart: {} {} failed: {problem}\n  its output: {}",
-                        lang_name(subject.lang),
-                        subject.case,
-                        log.display()
-                    );
-                    if let Ok(text) = std::fs::read_to_string(&log) {
-                        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                        for line in tail.iter().rev() {
-                            eprintln!("  | {line}");
-                        }
-                    }
-                    std::process::exit(1);
+                Err(problem) => stop(subject, &log, &problem),
+            }
+            // Warm invocations in a process of their own, so that the cold run above is measured
+            // exactly as before (its CPU, peak RSS and page faults are the process's, at its kill).
+            if args.warm > 0 && subject.lang == Lang::Rust {
+                run_id += 1;
+                let log = log_dir.join(format!("{name}-warm.log"));
+                match run_once(
+                    subject,
+                    run_id,
+                    1 + args.warm,
+                    &sender,
+                    &records,
+                    &log,
+                    &args,
+                ) {
+                    Ok(measured) if round > 0 => subject.warm.extend(measured.warm),
+                    Ok(_) => {}
+                    Err(problem) => stop(subject, &log, &problem),
                 }
             }
         }
     }
     println!("{}", machine_load("after"));
     report(&args, &subjects);
+}
+
+/// Ends the benchmark on a run that failed, with the end of the subject's output.
+fn stop(subject: &Subject, log: &Path, problem: &str) -> ! {
+    eprintln!(
+        "coldstart: {} {} failed: {problem}\n  its output: {}",
+        lang_name(subject.lang),
+        subject.case,
+        log.display()
+    );
+    if let Ok(text) = std::fs::read_to_string(log) {
+        let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        for line in tail.iter().rev() {
+            eprintln!("  | {line}");
+        }
+    }
+    std::process::exit(1);
 }
 
 /// The cores and the load average: other work on a shared machine shows in the wall times.
@@ -154,15 +193,33 @@ fn python_versions(python: &Path) -> String {
     }
 }
 
-/// Execs the subject once against a fresh fake and measures it.
+/// What one process gave: its cold start, and its warm invocations' latencies (none when it
+/// got one event).
+struct Measured {
+    sample: Sample,
+    warm: Vec<Duration>,
+}
+
+/// One answer of the function: when it arrived, whether it was a response (not an error), its
+/// body and its path (which names the invocation).
+struct Answer {
+    at: Instant,
+    ok: bool,
+    body: String,
+    path: String,
+}
+
+/// Execs the subject once against a fresh fake that hands out its event `invocations` times
+/// (1: a cold start only), measures it and checks every answer and every invocation's AWS calls.
 fn run_once(
     subject: &Subject,
     run_id: u64,
+    invocations: usize,
     sender: &std::sync::mpsc::Sender<Record>,
     records: &Receiver<Record>,
     log: &Path,
     args: &Args,
-) -> Result<Sample, String> {
+) -> Result<Measured, String> {
     let Args {
         verbose, extra_env, ..
     } = args;
@@ -170,6 +227,7 @@ fn run_once(
         run_id,
         subject.event.clone(),
         subject.job_status,
+        invocations,
         sender.clone(),
     )
     .map_err(|e| format!("fake endpoints: {e}"))?;
@@ -190,10 +248,19 @@ fn run_once(
         .spawn()
         .map_err(|e| format!("exec {}: {e}", subject.program.display()))?;
     let mut first_next = None;
-    let mut answer = None;
-    let mut calls = Vec::new();
+    let mut answers: Vec<Answer> = Vec::new();
+    // Each invocation's AWS calls: those before its answer and after the previous one's.
+    let mut calls: Vec<Vec<String>> = vec![Vec::new()];
+    // When the fake handed out each warm invocation's event (index 0, the cold one, unused).
+    let mut handed: Vec<Option<Instant>> = vec![None; invocations];
     let mut timeline = Vec::new();
-    while answer.is_none() {
+    let finished = |answers: &[Answer], handed: &[Option<Instant>]| {
+        // Every answer in and every warm event's hand-out recorded, or an error (no more
+        // invocations will come).
+        (answers.len() == invocations && handed[1..].iter().all(Option::is_some))
+            || answers.last().is_some_and(|a| !a.ok)
+    };
+    while !finished(&answers, &handed) {
         let left = RUN_LIMIT.saturating_sub(started.elapsed());
         let Ok(record) = records.recv_timeout(left) else {
             break;
@@ -208,8 +275,24 @@ fn run_once(
             Seen::Next => {
                 first_next.get_or_insert(record.at - started);
             }
-            Seen::Call(name) => calls.push(name),
-            Seen::Answer { ok, body } => answer = Some((record.at - started, ok, body)),
+            Seen::Handed(n) => {
+                if let Some(slot) = handed.get_mut(n) {
+                    *slot = Some(record.at);
+                }
+            }
+            Seen::Call(name) => calls
+                .last_mut()
+                .expect("one list per invocation")
+                .push(name),
+            Seen::Answer { ok, body, path } => {
+                answers.push(Answer {
+                    at: record.at,
+                    ok,
+                    body,
+                    path,
+                });
+                calls.push(Vec::new());
+            }
         }
     }
     if args.wrap.is_empty() {
@@ -232,34 +315,70 @@ fn run_once(
         );
     }
 
-    let Some((answer, ok, body)) = answer else {
+    let Some(first) = answers.first() else {
         return Err(format!("no answer within {RUN_LIMIT:?}"));
     };
-    let answered: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    let (field, value) = subject.expect;
-    let expected = match value {
-        Some(value) => answered[field] == value,
-        None => !answered[field].is_null(),
-    };
-    if !ok || !expected {
+    for (n, answer) in answers.iter().enumerate() {
+        let which = match n {
+            0 => String::new(),
+            n => format!("warm invocation {n}: "),
+        };
+        let Answer { ok, body, path, .. } = answer;
+        if !ok || !subject.answered_as_expected(body) {
+            return Err(format!(
+                "{which}answered {} {body}",
+                if *ok { "(response)" } else { "(error)" }
+            ));
+        }
+        if calls[n] != subject.calls {
+            return Err(format!(
+                "{which}made the AWS calls {:?}, expected {:?}",
+                calls[n], subject.calls
+            ));
+        }
+        let id = request_id(run_id, n);
+        if !path.contains(&id) {
+            return Err(format!("{which}answered {path}, not invocation {id}"));
+        }
+    }
+    if answers.len() < invocations {
         return Err(format!(
-            "answered {} {body}",
-            if ok { "(response)" } else { "(error)" }
+            "{} of {invocations} invocations answered within {RUN_LIMIT:?}",
+            answers.len()
         ));
     }
-    if calls != subject.calls {
-        return Err(format!(
-            "made the AWS calls {calls:?}, expected {:?}",
-            subject.calls
-        ));
-    }
-    Ok(Sample {
-        first_next: first_next.unwrap_or(answer),
-        answer,
-        peak_rss_kib,
-        minor_faults: usage.minor_faults,
-        cpu,
+    let warm = (1..invocations)
+        .map(|n| {
+            let handed = handed[n].expect("every event was handed out");
+            answers[n].at.saturating_duration_since(handed)
+        })
+        .collect();
+    let answer = first.at - started;
+    Ok(Measured {
+        sample: Sample {
+            first_next: first_next.unwrap_or(answer),
+            answer,
+            peak_rss_kib,
+            minor_faults: usage.minor_faults,
+            cpu,
+        },
+        warm,
     })
+}
+
+impl Subject {
+    /// Whether a response body has the field that shows the invocation did its job.
+    fn answered_as_expected(&self, body: &str) -> bool {
+        let answered: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let (field, value) = self.expect;
+        match (value, &answered[field]) {
+            (None, found) => !found.is_null(),
+            (Some(value), serde_json::Value::String(found)) => found == value,
+            (Some(value), found) => {
+                serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| v == *found)
+            }
+        }
+    }
 }
 
 /// Waits for the (killed) process; returns its peak RSS in KiB and its CPU time, from `wait4`'s
@@ -326,6 +445,12 @@ fn lambda_environment(subject: &Subject, port: u16) -> Vec<(String, String)> {
         ("AWS_SESSION_TOKEN", "bench-session-token"),
         ("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}")),
         ("DATASTORE_IDS", fake::DATASTORE_ID),
+        // start-export's API allow list (read at init): the caller of events/api-post-exports.json
+        // may start on every configured store. A build before the list ignores it.
+        (
+            "API_CALLERS",
+            "arn:aws:iam::123456789012:user/analyst start,read,cancel *",
+        ),
         ("EXPORT_BUCKET", "example-exports"),
         ("EXPORT_PREFIX", "healthlake"),
         (
@@ -355,6 +480,8 @@ fn subjects(args: &Args) -> Vec<Subject> {
         std::fs::read(events.join(name)).unwrap_or_else(|e| fail(&format!("events/{name}: {e}")))
     };
     let schedule = read("schedule.json");
+    // An HTTP API call (payload 2.0) from the allowed caller: a full export of fake::DATASTORE_ID.
+    let post_exports = read("api-post-exports.json");
     // The sample's deadline is a fixed instant; move it far ahead so the check only waits
     // (or finishes) whatever the day the benchmark runs.
     let mut poll: serde_json::Value = serde_json::from_slice(&read("poll-input.json"))
@@ -380,6 +507,8 @@ fn subjects(args: &Args) -> Vec<Subject> {
         "AWSEvents.PutEvents",
     ];
     let manifest_calls: &[&str] = &["S3.ListObjectsV2", "S3.PutObject"];
+    // (case, event, DescribeFHIRExportJob's status, calls, expected field, whether the Python
+    // baseline handles the event)
     let mut cases = vec![
         (
             "start-export",
@@ -387,6 +516,17 @@ fn subjects(args: &Args) -> Vec<Subject> {
             "IN_PROGRESS",
             start_calls,
             ("executionArn", None),
+            true,
+        ),
+        // The API path, with the caller's authorization (access::AllowList) on it: 202 Accepted.
+        // The Python baseline handles schedules only.
+        (
+            "start-export POST /exports",
+            &post_exports,
+            "IN_PROGRESS",
+            start_calls,
+            ("statusCode", Some("202")),
+            false,
         ),
         (
             "poll-export IN_PROGRESS",
@@ -394,6 +534,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
             "IN_PROGRESS",
             wait_calls,
             ("action", Some("wait")),
+            true,
         ),
         (
             "poll-export COMPLETED",
@@ -401,6 +542,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
             "COMPLETED",
             done_calls,
             ("action", Some("done")),
+            true,
         ),
     ];
     // job-events: HealthLake's event for a job whose wait is parked: take the token, resume.
@@ -415,6 +557,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
         "COMPLETED",
         wake_calls,
         ("woke", None),
+        false,
     ));
     // write-manifest has no Python twin: its pair is Rust only.
     cases.push((
@@ -423,6 +566,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
         "COMPLETED",
         manifest_calls,
         ("summary", None),
+        false,
     ));
     let mut subjects = Vec::new();
     let subject = |case, lang, program: PathBuf, args: Vec<String>, task_root: PathBuf| Subject {
@@ -436,8 +580,9 @@ fn subjects(args: &Args) -> Vec<Subject> {
         calls: &[],
         expect: ("", None),
         samples: Vec::new(),
+        warm: Vec::new(),
     };
-    for (case, event, job_status, calls, expect) in cases {
+    for (case, event, job_status, calls, expect, has_twin) in cases {
         let function = case.split(' ').next().expect("a name");
         let rust = subject(
             case,
@@ -459,7 +604,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
             ));
         }
         let twin = args.root.join("bench/python-baseline").join(function);
-        if let (Some(python), true) = (&args.python, twin.is_dir()) {
+        if let (Some(python), true) = (&args.python, has_twin && twin.is_dir()) {
             let handler = ["-m", "awslambdaric", "lambda_function.handler"];
             pair.push(subject(
                 case,
@@ -488,7 +633,17 @@ fn subjects(args: &Args) -> Vec<Subject> {
     floor.expect = ("scheduledTime", None);
     subjects.push(floor);
     if let Some(only) = &args.only {
-        subjects.retain(|s| format!("{} {}", lang_name(s.lang), s.case).contains(only.as_str()));
+        // The subject of that exact name if there is one ("rust start-export" is the schedule
+        // case alone), else every subject whose name contains the text.
+        let name = |s: &Subject| format!("{} {}", lang_name(s.lang), s.case);
+        let exact = subjects.iter().any(|s| name(s) == *only);
+        subjects.retain(|s| {
+            if exact {
+                name(s) == *only
+            } else {
+                name(s).contains(only.as_str())
+            }
+        });
     }
     for s in subjects.iter_mut() {
         if !s.program.exists() {
@@ -576,21 +731,36 @@ fn report(args: &Args, subjects: &[Subject]) {
         "exec -> response (ms)",
         "CPU user+sys (ms)",
         "peak RSS (MiB)",
+        "warm: event -> response (µs)",
     ];
     println!();
     println!(
-        "{:<31} {:>4} | {:^23} | {:^23} | {:^23} | {:^23} |",
-        "subject", "runs", groups[0], groups[1], groups[2], groups[3]
+        "{:<43} {:>4} | {:^23} | {:^23} | {:^23} | {:^23} | {:^28} |",
+        "subject", "runs", groups[0], groups[1], groups[2], groups[3], groups[4]
     );
     println!(
-        "{:<31} {:>4} |{}",
+        "{:<43} {:>4} |{} {:>8} {:>8} {:>9} |",
         "",
         "",
-        format!(" {:>7} {:>7} {:>7} |", "median", "min", "max").repeat(4)
+        format!(" {:>7} {:>7} {:>7} |", "median", "min", "max").repeat(4),
+        "median",
+        "p90",
+        "n"
     );
     for (subject, summary) in subjects.iter().zip(&summaries) {
+        let warm: Vec<f64> = subject.warm.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+        let warm = match (warm.is_empty(), subject.lang) {
+            (false, _) => format!(
+                "{:>8.0} {:>8.0} {:>9}",
+                stats(warm.clone()).median,
+                percentile(&warm, 0.9),
+                warm.len()
+            ),
+            (true, Lang::Python) => format!("{:>28}", "not measured"),
+            (true, Lang::Rust) => format!("{:>28}", "-"),
+        };
         println!(
-            "{:<31} {:>4} | {} | {} | {} | {} |",
+            "{:<43} {:>4} | {} | {} | {} | {} | {warm} |",
             format!("{:<7}{}", lang_name(subject.lang), subject.case),
             subject.samples.len(),
             cell(&summary.first_next),
@@ -625,7 +795,7 @@ fn report(args: &Args, subjects: &[Subject]) {
                 .collect(),
         );
         println!(
-            "  {:<24} {:>6.0} {:>6.0} {:>6.0}",
+            "  {:<36} {:>6.0} {:>6.0} {:>6.0}",
             subject.case, faults.median, faults.min, faults.max
         );
     }
@@ -634,7 +804,7 @@ fn report(args: &Args, subjects: &[Subject]) {
     for &(case, rust) in &ours {
         if let Some(python) = find(case, Lang::Python) {
             println!(
-                "  {case:<24} ours/python  {:.4} time ({:.0}x faster), {:.4} CPU, {:.3} RSS ({:.1}x less)",
+                "  {case:<36} ours/python  {:.4} time ({:.0}x faster), {:.4} CPU, {:.3} RSS ({:.1}x less)",
                 ratio(&rust.answer, &python.answer),
                 ratio(&python.answer, &rust.answer),
                 ratio(&rust.cpu, &python.cpu),
@@ -644,7 +814,7 @@ fn report(args: &Args, subjects: &[Subject]) {
         }
         if let Some(floor) = find("floor", Lang::Rust) {
             println!(
-                "  {case:<24} ours/floor   {:.2}x time, {:.2}x CPU, {:.2}x RSS",
+                "  {case:<36} ours/floor   {:.2}x time, {:.2}x CPU, {:.2}x RSS",
                 ratio(&rust.answer, &floor.answer),
                 ratio(&rust.cpu, &floor.cpu),
                 ratio(&rust.rss, &floor.rss)
@@ -662,7 +832,7 @@ fn report(args: &Args, subjects: &[Subject]) {
             "ours/floor per round (exec -> response; the same round's floor; target <= {TARGET_FLOOR_RATIO}x):"
         );
         println!(
-            "  {:<24} {:>7} {:>7} {:>7} {:>7}",
+            "  {:<36} {:>7} {:>7} {:>7} {:>7}",
             "", "median", "p10", "p90", ""
         );
         for subject in subjects
@@ -681,12 +851,60 @@ fn report(args: &Args, subjects: &[Subject]) {
             let spread = stats(per_round.clone());
             let (p10, p90) = (percentile(&per_round, 0.1), percentile(&per_round, 0.9));
             println!(
-                "  {:<24} {:>6.2}x {:>6.2}x {:>6.2}x {}",
+                "  {:<36} {:>6.2}x {:>6.2}x {:>6.2}x {}",
                 subject.case,
                 spread.median,
                 p10,
                 p90,
                 ok(spread.median <= TARGET_FLOOR_RATIO)
+            );
+        }
+    }
+
+    // `--before`: each round's run over the same round's run of the earlier build, so load that
+    // comes and goes widens the spread instead of moving the median.
+    let pairs: Vec<(&Subject, &Subject)> = subjects
+        .iter()
+        .filter(|s| s.lang == Lang::Rust)
+        .filter_map(|after| {
+            let label = format!("{} (before)", after.case);
+            let before = subjects
+                .iter()
+                .find(|s| s.lang == Lang::Rust && s.case == label)?;
+            Some((after, before))
+        })
+        .collect();
+    if !pairs.is_empty() {
+        println!();
+        println!(
+            "after/before per round (each run over the earlier build's run of the same round):"
+        );
+        println!(
+            "  {:<36} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7}",
+            "", "time", "p10", "p90", "CPU", "p10", "p90"
+        );
+        for (after, before) in pairs {
+            let per_round = |f: fn(&Sample) -> Duration| -> Vec<f64> {
+                after
+                    .samples
+                    .iter()
+                    .zip(&before.samples)
+                    .map(|(a, b)| f(a).as_secs_f64() / f(b).as_secs_f64())
+                    .collect()
+            };
+            let cells = |ratios: Vec<f64>| {
+                format!(
+                    "{:>6.3}x {:>6.3}x {:>6.3}x",
+                    stats(ratios.clone()).median,
+                    percentile(&ratios, 0.1),
+                    percentile(&ratios, 0.9)
+                )
+            };
+            println!(
+                "  {:<36} {} | {}",
+                after.case,
+                cells(per_round(|s| s.answer)),
+                cells(per_round(|s| s.cpu))
             );
         }
     }
@@ -734,7 +952,7 @@ fn report(args: &Args, subjects: &[Subject]) {
             None => "python not run".into(),
         };
         println!(
-            "  {case:<24} {:>6.2} ms {:<6}  speedup {:<10}  RSS {:.2} MiB {}",
+            "  {case:<36} {:>6.2} ms {:<6}  speedup {:<10}  RSS {:.2} MiB {}",
             rust.answer.median,
             ok(rust.answer.median <= TARGET_MS),
             speedup,
@@ -760,10 +978,11 @@ fn lang_name(lang: Lang) -> &'static str {
 }
 
 fn parse_args() -> Args {
-    let usage = "usage: coldstart [--runs N] [--root DIR] [--bin-dir DIR] \
+    let usage = "usage: coldstart [--runs N] [--warm K] [--root DIR] [--bin-dir DIR] \
                  [--python PATH | --no-python] [--only TEXT] [--wrap \"COMMAND ARGS\"] \
                  [--before DIR]";
     let mut runs = 30;
+    let mut warm = None;
     let mut root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut bin_dir = None;
     let mut before = None;
@@ -777,6 +996,7 @@ fn parse_args() -> Args {
         let mut value = || given.next().unwrap_or_else(|| fail(usage));
         match flag.as_str() {
             "--runs" => runs = value().parse().unwrap_or_else(|_| fail(usage)),
+            "--warm" => warm = Some(value().parse().unwrap_or_else(|_| fail(usage))),
             "--root" => root = value().into(),
             "--bin-dir" => bin_dir = Some(PathBuf::from(value())),
             "--before" => before = Some(PathBuf::from(value())),
@@ -795,9 +1015,14 @@ fn parse_args() -> Args {
     if runs == 0 {
         fail("--runs must be at least 1");
     }
+    let warm = warm.unwrap_or(if wrap.is_empty() { 20 } else { 0 });
+    if warm >= 4096 {
+        fail("--warm must be below 4096 (the fake's request ids)");
+    }
     let root = root.canonicalize().unwrap_or(root);
     Args {
         runs,
+        warm,
         only,
         wrap,
         verbose,

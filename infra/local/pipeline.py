@@ -79,6 +79,9 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
         "EXPORT_BUCKET": bucket,
         "EXPORT_PREFIX": PREFIX,
         "KMS_KEY_ID": KMS_KEY_ID,
+        # write-manifest's: the manifest's SSE-KMS key and ExpectedBucketOwner (moto's account).
+        "EXPORT_KMS_KEY_ARN": KMS_KEY_ID,
+        "EXPORT_BUCKET_OWNER": ACCOUNT_ID,
         "DATA_ACCESS_ROLE_ARN": DATA_ACCESS_ROLE_ARN,
         "STATE_MACHINE_ARN": state_machine_arn(STATE_MACHINE),
         "TOPIC_ARN": TOPIC_ARN,

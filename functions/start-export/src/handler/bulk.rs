@@ -74,7 +74,11 @@ impl StartExport {
                 FoundClaim::LookUp { window } => {
                     let job = self
                         .jobs
-                        .find_by_name(&plan.job.datastore_id, &plan.job.job_name)
+                        .find_by_name(
+                            &plan.job.datastore_id,
+                            &plan.job.job_name,
+                            claim::search_from(&found),
+                        )
                         .await
                         .map_err(not_started)?;
                     match job {

@@ -273,6 +273,12 @@ class ChatHook:
     def messages(self) -> list[dict]:
         return [json.loads(envelope["Message"]) for envelope in list(self.envelopes)]
 
+    def for_job(self, job_id: str) -> list[dict]:
+        """The chat documents about a job (`metadata.additionalContext.jobId`: a document's
+        own `id` is the notification's, not the job's)."""
+        return [m for m in self.messages()
+                if m.get("metadata", {}).get("additionalContext", {}).get("jobId") == job_id]
+
 
 class OutcomeEvents:
     """The events our functions put on the bus, as another team's rule delivers them to its

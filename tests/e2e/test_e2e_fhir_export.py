@@ -174,7 +174,7 @@ def test_incremental_nights_export_what_changed_since_the_last_success(pipeline,
     check_every_form(pipeline, [note])
     # The chat form says it in words (the e-mail's `Export:` line is the same text; moto
     # delivers nothing to e-mail subscriptions, so it is not read here).
-    (chat,) = [c for c in pipeline.chat.messages() if c.get("id") == started["jobId"]]
+    (chat,) = pipeline.chat.for_job(started["jobId"])
     described = (f"*Export* `$export`, scope system, types Observation,Patient, window "
                  f"{rfc3339(n1)} .. {rfc3339(n2)}, since the last successful export")
     assert described in chat["content"]["description"].splitlines(), chat

@@ -81,7 +81,7 @@ impl ExportJobs {
     /// every page is followed and every job's name compared; of several, the first submitted.
     ///
     /// At [`NAME_SEARCH_PAGES`] pages without the end the outcome is unknown: a transient
-    /// [`SEARCH_INCOMPLETE`] failure, so the trigger searches again rather than start twice.
+    /// [`SEARCH_INCOMPLETE`] failure, so the trigger searches again rather than start a second job.
     pub async fn find_by_name(
         &self,
         datastore_id: &str,

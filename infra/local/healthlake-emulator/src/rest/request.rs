@@ -182,7 +182,7 @@ pub(super) fn parse_query(query: &str) -> Result<ExportQuery, String> {
     if let (Some(since), Some(until)) = (since_ms, until_ms)
         && since > until
     {
-        // Both ends are inclusive: an equal pair is one instant, not an empty window.
+        // Each end is inclusive: an equal pair is one instant, not an empty window.
         return Err(format!(
             "_since ({}) must not be after _until ({})",
             given.since.as_deref().unwrap_or_default(),

@@ -25,6 +25,27 @@ def test_each_golden_chat_document_is_chatbots_format(path):
     assert document["content"]["title"] and document["content"]["nextSteps"]
 
 
+def test_the_schema_allows_every_optional_member_chatbot_documents():
+    """The admin guide's "Custom notifications" event schema: everything but version, source and
+    content.description is optional, metadata.enableCustomActions included."""
+    minimal = {"version": "1.0", "source": "custom", "content": {"description": "d"}}
+    assert chatschema.problems(minimal) == []
+    full = {
+        "version": "1.0", "source": "custom", "id": "export-finished-0123",
+        "content": {"textType": "client-markdown", "title": "t", "description": "d",
+                    "nextSteps": ["n"], "keywords": ["k"]},
+        "metadata": {"threadId": "th", "summary": "s", "eventType": "e", "relatedResources": ["r"],
+                     "additionalContext": {"a": "b"}, "enableCustomActions": False},
+    }
+    assert chatschema.problems(full) == []
+    assert chatschema.problems(dict(full, metadata=dict(full["metadata"], enableCustomActions="no")))
+
+
+def test_each_golden_chat_document_has_its_own_id():
+    ids = [json.loads(path.read_text()).get("id") for path in GOLDEN]
+    assert all(ids) and len(set(ids)) == len(ids), ids
+
+
 def test_the_schema_refuses_what_chatbot_drops():
     golden = json.loads((chatschema.SCHEMA_FILE.parent / "chat-completed.json").read_text())
     report = json.loads((chatschema.SCHEMA_FILE.parent / "notification-v1-completed.json").read_text())

@@ -289,7 +289,7 @@ def show_chat(deployment: Deployment, job_id: str) -> None:
     sys.path.append(str(ROOT / "infra" / "checks"))
     import chatschema  # the schema check the tests use (needs jsonschema: the venv's)
 
-    chats = [c for c in deployment.pipeline.chat.messages() if c.get("id") == job_id]
+    chats = deployment.pipeline.chat.for_job(job_id)
     if len(chats) != 1:
         raise DemoFailure("chat", f"{len(chats)} chat messages for job {job_id}, expected 1")
     chat = chats[0]
@@ -461,7 +461,7 @@ def incremental_export(deployment: Deployment) -> float:
         raise DemoFailure("incremental export", f"the second export holds {exported} resources, "
                           f"{len(changed)} changed", str(deployment.stack.run_dir / "healthlake.log"))
     def export_lines() -> list[str]:
-        chats = [c for c in pipeline.chat.messages() if c.get("id") == second.body["jobId"]]
+        chats = pipeline.chat.for_job(second.body["jobId"])
         return [line for chat in chats for line in chat["content"]["description"].splitlines()
                 if line.startswith("*Export*")]
 

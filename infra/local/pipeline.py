@@ -81,6 +81,9 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
         "EXPORT_BUCKET": bucket,
         "EXPORT_PREFIX": PREFIX,
         "KMS_KEY_ID": KMS_KEY_ID,
+        # write-manifest's: the manifest's SSE-KMS key and ExpectedBucketOwner (moto's account).
+        "EXPORT_KMS_KEY_ARN": KMS_KEY_ID,
+        "EXPORT_BUCKET_OWNER": ACCOUNT_ID,
         "DATA_ACCESS_ROLE_ARN": DATA_ACCESS_ROLE_ARN,
         # The API's allow list: the tests' caller may do anything on every data store.
         "API_CALLERS": f"{CALLER_ARN} start,read,cancel *",
@@ -276,6 +279,12 @@ class ChatHook:
 
     def messages(self) -> list[dict]:
         return [json.loads(envelope["Message"]) for envelope in list(self.envelopes)]
+
+    def for_job(self, job_id: str) -> list[dict]:
+        """The chat documents about a job (`metadata.additionalContext.jobId`: a document's
+        own `id` is the notification's, not the job's)."""
+        return [m for m in self.messages()
+                if m.get("metadata", {}).get("additionalContext", {}).get("jobId") == job_id]
 
 
 class OutcomeEvents:

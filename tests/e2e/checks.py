@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import chatschema
-from pipeline import PREFIX, Notification, Pipeline, parse_time, wait_until
+from pipeline import KMS_KEY_ID, PREFIX, Notification, Pipeline, parse_time, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "notification-v1-completed.json"
@@ -137,6 +137,8 @@ def check_every_form(pipeline: Pipeline, notes: list[Notification]) -> None:
         assert len(chats) == twins, (key, chats)
         for chat in chats:
             assert chatschema.problems(chat) == [], chat
+        # A repeated delivery is the same notification: the same id (Chatbot's, per notification).
+        assert len({chat["id"] for chat in chats}) == 1, (key, chats)
         events = wait_until(f"outcome event about {key}",
                             lambda: [e for e in pipeline.outcome_events.all() if _key(e["detail"]) == key],
                             timeout=10)
@@ -184,7 +186,11 @@ def check_manifest(pipeline: Pipeline, folder: str, body: dict) -> dict:
     files, and the notification's summary counting the same files and bytes."""
     bucket, _, prefix = folder.removeprefix("s3://").partition("/")
     listed = [o for o in pipeline.objects(folder) if o["Key"].endswith(".ndjson")]
-    manifest = json.loads(pipeline.s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
+    stored = pipeline.s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")
+    # Written with SSE-KMS under the deployment's key, whatever the bucket's default.
+    assert stored.get("ServerSideEncryption") == "aws:kms", stored
+    assert stored.get("SSEKMSKeyId") == KMS_KEY_ID, stored
+    manifest = json.loads(stored["Body"].read())
     assert set(manifest) >= {"transactionTime", "request", "requiresAccessToken", "output", "error"}, manifest
     assert RFC3339.match(manifest["transactionTime"]), manifest
     assert manifest["request"].endswith(f"/datastore/{body['datastoreId']}/r4/$export"), manifest

@@ -84,7 +84,7 @@ def test_nightly_schedule_completes_with_one_notification_and_files(pipeline, st
 
     # The same outcome as chat (Chatbot's format), as an event on the bus, and as metrics.
     check_every_form(pipeline, notes)
-    (chat,) = [c for c in pipeline.chat.messages() if c.get("id") == job_id]
+    (chat,) = pipeline.chat.for_job(job_id)
     assert chat["content"]["title"] == f":white_check_mark: HealthLake export completed: {store}"
     assert folder in chat["content"]["description"]
     (event,) = pipeline.outcome_events.for_job(job_id)

@@ -174,7 +174,7 @@ def test_incremental_nights_export_what_changed_since_the_last_success(pipeline,
     check_every_form(pipeline, [note])
     # The chat form says it in words (the e-mail's `Export:` line is the same text; moto
     # delivers nothing to e-mail subscriptions, so it is not read here).
-    (chat,) = [c for c in pipeline.chat.messages() if c.get("id") == started["jobId"]]
+    (chat,) = pipeline.chat.for_job(started["jobId"])
     described = (f"*Export* `$export`, scope system, types Observation,Patient, window "
                  f"{rfc3339(n1)} .. {rfc3339(n2)}, since the last successful export")
     assert described in chat["content"]["description"].splitlines(), chat
@@ -472,3 +472,32 @@ def test_a_running_export_is_cancelled_through_the_api_and_announced_once(pipeli
     assert listed.status == 200, listed
     assert [e["jobId"] for e in listed.body["exports"]] == [job_id], listed
     assert listed.body["next"] is None, listed
+
+
+def test_a_full_export_is_not_cancelled_and_the_api_says_which_jobs_can_be(pipeline, store):
+    """HealthLake's JSON API has no cancel; whether its REST DELETE cancels a StartFHIRExportJob
+    job is undocumented. The emulator refuses it as the guide shows a refusal (OperationOutcome
+    not-supported), and the API answers 409 saying which jobs can be cancelled."""
+    (day,) = nights(1, days_ago=1)
+    seed(pipeline, store, 20, day - timedelta(hours=3))
+    before = pipeline.emulator_config()
+    pipeline.emulator_config(inProgressMs=60_000)  # still running when the cancel comes
+    job_id = None
+    try:
+        answer = pipeline.http("POST", "/exports", headers={"Idempotency-Key": f"e2e-{store}-full-cancel"},
+                               body={"datastoreId": store, "kind": "full"})
+        assert answer.status == 202, answer
+        job_id = answer.body["jobId"]
+        wait_until("the job to run", lambda: job_of(pipeline, job_id)["jobStatus"] == "IN_PROGRESS", 30)
+        refused = pipeline.http("DELETE", f"/exports/{job_id}", query={"datastoreId": store})
+        assert refused.status == 409, refused
+        assert refused.body["error"]["code"] == "NotCancellable", refused
+        assert refused.body["error"]["jobStatus"] == "IN_PROGRESS", refused
+        assert refused.body["error"]["message"].startswith("only FHIR $export jobs"), refused
+        assert job_of(pipeline, job_id)["jobStatus"] == "IN_PROGRESS", "it runs on"
+    finally:
+        pipeline.emulator_config(inProgressMs=before["inProgressMs"])
+        if job_id:  # free the account's one export slot for the next tests (control API)
+            pipeline.emulator.cancel(job_id)
+    note = notification_of(pipeline, job_id)
+    assert note.body["status"] == "CANCEL_COMPLETED", note

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import datetime
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -174,11 +175,21 @@ def test_since_and_type_export_status_and_output(endpoint):
     assert headers["Content-Location"] == f"{endpoint}/datastore/{datastore_id}/r4/export/{job_id}"
 
     properties = wait_rest(endpoint, datastore_id, job_id, "COMPLETED")
-    assert properties["jobId"] == job_id and properties["jobName"] == "rest-nightly"
+    # As the developer guide shows it: mixed casing, times as text.
+    assert properties["jobId"] == job_id and properties["JobName"] == "rest-nightly"
     assert properties["datastoreId"] == datastore_id
-    assert properties["outputDataConfig"] == {"s3Configuration": {"s3Uri": S3_URI, "kmsKeyId": KMS_KEY}}
-    assert properties["dataAccessRoleArn"] == ROLE
-    assert properties["submitTime"] <= properties["endTime"]  # ISO 8601 UTC strings sort as times
+    assert properties["outputDataConfig"] == {"s3Configuration": {"S3Uri": S3_URI, "KmsKeyId": KMS_KEY}}
+    assert properties["DataAccessRoleArn"] == ROLE
+    times = [datetime.strptime(properties[name], "%b %d, %Y %I:%M:%S %p") for name in ("submitTime", "endTime")]
+    assert times[0] <= times[1], properties
+    # A completed job's answer carries the Bulk Data manifest's members beside the properties.
+    _, _, answer = fhir(endpoint, "GET", f"/datastore/{datastore_id}/r4/export/{job_id}")
+    assert answer["requiresAccessToken"] is True
+    assert answer["request"].startswith(f"https://healthlake.{REGION}.amazonaws.com/datastore/{datastore_id}/r4/$export?")
+    assert datetime.fromisoformat(answer["transactionTime"].replace("Z", "+00:00"))
+    job = next(j for j in control(endpoint, "GET", "jobs")["jobs"] if j["jobId"] == job_id)
+    assert sorted(f["url"] for f in answer["output"]) == sorted(job["outputObjects"])
+    assert answer["error"] == []
 
     expected = {(r["resourceType"], r["id"]) for r in updated["resources"]
                 if r["resourceType"] in ("Observation", "Patient")}
@@ -225,7 +236,9 @@ def test_cancel_with_delete_and_the_one_per_second_limit(endpoint):
         wait_rest(endpoint, datastore_id, first["jobId"], "IN_PROGRESS")
         status, _, body = fhir(endpoint, "DELETE", f"/datastore/{datastore_id}/r4/export/{first['jobId']}")
         assert status == 202, body
-        assert body == {"datastoreId": datastore_id, "jobStatus": "CANCEL_SUBMITTED", "jobId": first["jobId"]}
+        # The developer guide's cancel answer.
+        assert body == {"exportJobProperties": {
+            "jobId": first["jobId"], "jobStatus": "CANCEL_SUBMITTED", "datastoreId": datastore_id}}
         status, headers, body = fhir(endpoint, "DELETE", f"/datastore/{datastore_id}/r4/export/{second['jobId']}")
         assert_outcome(status, body, 429, "throttled", "Rate exceeded")
         assert headers["Retry-After"] == "1"
@@ -236,9 +249,29 @@ def test_cancel_with_delete_and_the_one_per_second_limit(endpoint):
         assert job_lines(endpoint, first["jobId"]) == []
         time.sleep(1.05)
         status, _, body = fhir(endpoint, "DELETE", f"/datastore/{datastore_id}/r4/export/{first['jobId']}")
-        assert_outcome(status, body, 400, "business-rule", "cannot be cancelled")
+        assert_outcome(status, body, 400, "not-supported", "cannot be cancelled")
     finally:
         control(endpoint, "POST", "config", {"inProgressMs": 100})
+
+
+def test_a_full_export_is_not_cancelled_by_delete(endpoint):
+    datastore_id = "restpytest05"
+    seeded_store(endpoint, datastore_id, count=10, groups=0)
+    control(endpoint, "POST", "config", {"inProgressMs": 60000})
+    try:
+        client = boto3.client("healthlake", endpoint_url=endpoint, region_name=REGION,
+                              aws_access_key_id="emulator", aws_secret_access_key="emulator")
+        job_id = client.start_fhir_export_job(
+            JobName="full", DatastoreId=datastore_id, DataAccessRoleArn=ROLE, ClientToken="full-cancel",
+            OutputDataConfig={"S3Configuration": {"S3Uri": S3_URI, "KmsKeyId": KMS_KEY}})["JobId"]
+        time.sleep(1.05)  # one REST cancel per second per account
+        status, _, body = fhir(endpoint, "DELETE", f"/datastore/{datastore_id}/r4/export/{job_id}")
+        assert_outcome(status, body, 400, "not-supported", "only FHIR $export jobs can be cancelled")
+        described = client.describe_fhir_export_job(DatastoreId=datastore_id, JobId=job_id)
+        assert not described["ExportJobProperties"]["JobStatus"].startswith("CANCEL"), described
+    finally:
+        control(endpoint, "POST", "config", {"inProgressMs": 100})
+
 
 
 def test_unsigned_and_bad_requests_are_refused_with_operation_outcomes(endpoint):

@@ -458,6 +458,11 @@ fn lambda_environment(subject: &Subject, port: u16) -> Vec<(String, String)> {
             "arn:aws:kms:us-east-1:123456789012:key/1234abcd",
         ),
         (
+            "EXPORT_KMS_KEY_ARN",
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd",
+        ),
+        ("EXPORT_BUCKET_OWNER", "123456789012"),
+        (
             "DATA_ACCESS_ROLE_ARN",
             "arn:aws:iam::123456789012:role/healthlake-export",
         ),

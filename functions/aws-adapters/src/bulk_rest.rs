@@ -3,8 +3,9 @@
 //!
 //! Everything comes from the SDK's own pieces, set up as for the SDK clients: the credentials
 //! provider chain, region, HTTP client (the shared HTTPS client of [`super::telemetry`]), time
-//! and sleep of the `SdkConfig`; SigV4 (service `healthlake`) by the `aws-sigv4` crate. No
-//! signing, hashing or credential code of our own.
+//! and sleep of the `SdkConfig`; the endpoint from aws-sdk-healthlake's own resolver (so FIPS,
+//! dual-stack and endpoint URL settings apply as to the SDK client); SigV4 (service
+//! `healthlake`) by the `aws-sigv4` crate. No signing, hashing or credential code of our own.
 //!
 //! Each call is one attempt, bounded by the config's attempt timeout; a throttled or failed call
 //! is a transient [`AwsFailure`] that the trigger or the state machine retries (the SDK clients'
@@ -60,7 +61,8 @@ pub struct BulkExports {
     http: SharedHttpClient,
     credentials: SharedCredentialsProvider,
     region: String,
-    /// `https://healthlake.<region>.amazonaws.com`, or the configured endpoint; no trailing `/`.
+    /// `https://healthlake.<region>.amazonaws.com` (or its FIPS or dual-stack form), or the
+    /// configured endpoint; no trailing `/`.
     endpoint: String,
     time: SharedTimeSource,
     sleep: Option<SharedAsyncSleep>,
@@ -71,16 +73,37 @@ pub struct BulkExports {
     components: RuntimeComponents,
 }
 
-/// Where the requests go, chosen as the SDK chooses for its HealthLake client: the service's
-/// own setting (`AWS_ENDPOINT_URL_HEALTHLAKE`, or `endpoint_url` in the profile's services
-/// section), else the global one (`AWS_ENDPOINT_URL`, or the profile's `endpoint_url`), else
-/// the regional endpoint.
-pub fn endpoint_of(service: Option<String>, global: Option<&str>, region: &str) -> String {
-    service
-        .or_else(|| global.map(str::to_string))
-        .filter(|url| !url.trim().is_empty())
-        .map(|url| url.trim().trim_end_matches('/').to_string())
-        .unwrap_or_else(|| format!("https://healthlake.{region}.amazonaws.com"))
+/// Where the requests go, resolved as aws-sdk-healthlake resolves its own client's endpoint:
+/// its default endpoint resolver, given the parameters its `Config::from(&SdkConfig)` gives it:
+/// the region, FIPS (`AWS_USE_FIPS_ENDPOINT`, `use_fips_endpoint`), dual-stack
+/// (`AWS_USE_DUALSTACK_ENDPOINT`, `use_dualstack_endpoint`) and an endpoint URL (`url`: one set
+/// in code, else the service's own setting, else the global one). A blank URL is none; a
+/// combination the SDK refuses (FIPS with a custom endpoint) is refused here too.
+pub fn endpoint_of(
+    region: &str,
+    use_fips: Option<bool>,
+    use_dual_stack: Option<bool>,
+    url: Option<String>,
+) -> Result<String, String> {
+    use aws_sdk_healthlake::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    let params = Params::builder()
+        .region(region)
+        .set_use_fips(use_fips)
+        .set_use_dual_stack(use_dual_stack)
+        .set_endpoint(url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resolver = DefaultResolver::new();
+    let mut resolving = resolver.resolve_endpoint(&params);
+    // The default resolver answers at once (a ready future): one poll is the whole resolution.
+    match std::pin::Pin::new(&mut resolving).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(endpoint)) => Ok(endpoint.url().trim_end_matches('/').to_string()),
+        Poll::Ready(Err(e)) => Err(e.to_string()),
+        Poll::Pending => Err("the endpoint resolver did not answer at once".into()),
+    }
 }
 
 impl BulkExports {
@@ -125,7 +148,14 @@ impl BulkExports {
                 )
             })
         };
-        let endpoint = endpoint_of(service, config.endpoint_url(), &region);
+        let url = service.or_else(|| config.endpoint_url().map(str::to_string));
+        let endpoint = endpoint_of(&region, config.use_fips(), config.use_dual_stack(), url)
+            .map_err(|e| {
+                lacking(
+                    "HealthLake endpoint",
+                    &format!("could not be resolved: {e}"),
+                )
+            })?;
         let timeouts = config.timeout_config();
         let connect = timeouts
             .and_then(|t| t.connect_timeout())

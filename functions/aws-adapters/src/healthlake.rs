@@ -9,6 +9,15 @@ use export_core::model::failure::{AwsFailure, FailureKind};
 use export_core::model::job::{JobSnapshot, JobStart, JobStatus, StartedJob};
 use export_core::model::naming::ExportDestination;
 
+/// Pages of ListFHIRExportJobs a search by name follows before it gives up (a retry searches
+/// again): with [`NAME_SEARCH_PAGE_SIZE`] jobs a page, far more jobs than a data store submits
+/// after a claim in any one retry period.
+pub const NAME_SEARCH_PAGES: usize = 20;
+/// ListFHIRExportJobs' largest page.
+pub const NAME_SEARCH_PAGE_SIZE: i32 = 500;
+/// The code of a search by name that reached [`NAME_SEARCH_PAGES`] without its end.
+pub const SEARCH_INCOMPLETE: &str = "SearchIncomplete";
+
 /// HealthLake's export jobs: start one, look one up.
 #[derive(Clone, Debug)]
 pub struct ExportJobs {
@@ -65,30 +74,69 @@ impl ExportJobs {
         })
     }
 
-    /// The export job of `datastore_id` named `job_name`, if one exists: how a `$export` start
-    /// whose answer was lost finds its job (its name carries the start's token). The newest
-    /// first; a name is never reused, so one page of one is enough.
+    /// The export job of `datastore_id` named `job_name` submitted after `submitted_after`, if
+    /// one exists: how a `$export` start whose answer was lost finds its job (its name carries
+    /// the start's token). AWS documents neither the order of ListFHIRExportJobs nor whether its
+    /// name filter applies before paging (a page may be empty and still have a next one), so
+    /// every page is followed and every job's name compared; of several, the first submitted.
+    ///
+    /// At [`NAME_SEARCH_PAGES`] pages without the end the outcome is unknown: a transient
+    /// [`SEARCH_INCOMPLETE`] failure, so the trigger searches again rather than start a second job.
     pub async fn find_by_name(
         &self,
         datastore_id: &str,
         job_name: &str,
+        submitted_after: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<StartedJob>, AwsFailure> {
-        let output = self
-            .client
-            .list_fhir_export_jobs()
-            .datastore_id(datastore_id)
-            .job_name(job_name)
-            .max_results(1)
-            .send()
-            .await
-            .map_err(|e| failure_from_sdk(Operation::ListFhirExportJobs, &e))?;
-        Ok(output
-            .export_job_properties_list()
-            .first()
-            .map(|job| StartedJob {
-                job_id: job.job_id().to_string(),
-                status: job_status(job.job_status()),
-            }))
+        const OPERATION: Operation = Operation::ListFhirExportJobs;
+        // The first submitted of the jobs so named, with its submit time.
+        let mut found: Option<(aws_sdk_healthlake::primitives::DateTime, StartedJob)> = None;
+        let mut next_token: Option<String> = None;
+        for _ in 0..NAME_SEARCH_PAGES {
+            let page = self
+                .client
+                .list_fhir_export_jobs()
+                .datastore_id(datastore_id)
+                .job_name(job_name)
+                .submitted_after(aws_sdk_healthlake::primitives::DateTime::from_millis(
+                    submitted_after.timestamp_millis(),
+                ))
+                .max_results(NAME_SEARCH_PAGE_SIZE)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| failure_from_sdk(OPERATION, &e))?;
+            for job in page.export_job_properties_list() {
+                let earlier = found
+                    .as_ref()
+                    .is_none_or(|(first, _)| job.submit_time() < first);
+                if job.job_name() == Some(job_name) && earlier {
+                    found = Some((
+                        *job.submit_time(),
+                        StartedJob {
+                            job_id: job.job_id().to_string(),
+                            status: job_status(job.job_status()),
+                        },
+                    ));
+                }
+            }
+            next_token = page
+                .next_token()
+                .filter(|token| !token.is_empty())
+                .map(str::to_string);
+            if next_token.is_none() {
+                return Ok(found.map(|(_, job)| job));
+            }
+        }
+        Err(AwsFailure {
+            operation: OPERATION,
+            kind: FailureKind::Unavailable,
+            code: SEARCH_INCOMPLETE.into(),
+            detail: format!(
+                "the search for export job {job_name} by name did not end within \
+                 {NAME_SEARCH_PAGES} pages; retry (the export is not started again meanwhile)"
+            ),
+        })
     }
 
     /// One page of `datastore_id`'s export jobs, newest first: at most `limit`, from HealthLake's
@@ -165,7 +213,174 @@ fn snapshot_of(job: &aws_sdk_healthlake::types::ExportJobProperties) -> JobSnaps
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_healthlake::operation::list_fhir_export_jobs::{
+        ListFhirExportJobsInput, ListFhirExportJobsOutput,
+    };
+    use aws_sdk_healthlake::primitives::DateTime as SmithyTime;
+    use aws_sdk_healthlake::types::ExportJobProperties;
     use aws_sdk_healthlake::types::JobStatus as SdkJobStatus;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use std::sync::{Arc, Mutex};
+
+    const STORE: &str = "0123456789abcdef0123456789abcdef";
+    const NAME: &str = "scheduled-2026-11-26-0200-x0a1b2c3d";
+    /// The search's lower bound: 2026-11-26T01:00:05Z.
+    const AFTER_SECONDS: i64 = 1_795_654_805;
+
+    fn job(job_id: &str, name: &str, submitted: i64) -> ExportJobProperties {
+        ExportJobProperties::builder()
+            .job_id(job_id)
+            .job_name(name)
+            .job_status(SdkJobStatus::InProgress)
+            .submit_time(SmithyTime::from_secs(submitted))
+            .datastore_id(STORE)
+            .output_data_config(OutputDataConfig::S3Configuration(
+                S3Configuration::builder()
+                    .s3_uri("s3://example-exports/healthlake/")
+                    .kms_key_id("k")
+                    .build()
+                    .unwrap(),
+            ))
+            .build()
+            .unwrap()
+    }
+
+    /// The page a request with `token` gets: `jobs`, then `next`.
+    fn page(
+        token: Option<&'static str>,
+        jobs: Vec<ExportJobProperties>,
+        next: Option<&'static str>,
+    ) -> Rule {
+        mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs)
+            .match_requests(move |req| req.next_token() == token)
+            .then_output(move || {
+                ListFhirExportJobsOutput::builder()
+                    .set_export_job_properties_list(Some(jobs.clone()))
+                    .set_next_token(next.map(str::to_string))
+                    .build()
+                    .unwrap()
+            })
+    }
+
+    type Seen = Arc<Mutex<Vec<ListFhirExportJobsInput>>>;
+
+    /// `ExportJobs` over `pages`, with every request recorded.
+    fn jobs(pages: Vec<Rule>) -> (ExportJobs, Seen) {
+        let seen: Seen = Arc::default();
+        let recorder = {
+            let seen = seen.clone();
+            mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs)
+                .match_requests(move |req| {
+                    seen.lock().unwrap().push(req.clone());
+                    false
+                })
+                .then_output(|| unreachable!("records only"))
+        };
+        let rules: Vec<&Rule> = std::iter::once(&recorder).chain(&pages).collect();
+        let client = mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, rules);
+        (ExportJobs::new(client), seen)
+    }
+
+    fn after() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(AFTER_SECONDS, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_job_on_a_later_page_is_found_and_every_request_is_the_same_search() {
+        let (jobs, seen) = jobs(vec![
+            page(
+                None,
+                vec![job("a1", "other", AFTER_SECONDS + 10)],
+                Some("p2"),
+            ),
+            page(Some("p2"), vec![job("b2", NAME, AFTER_SECONDS + 20)], None),
+        ]);
+        let found = jobs.find_by_name(STORE, NAME, after()).await.unwrap();
+        assert_eq!(found.map(|j| j.job_id).as_deref(), Some("b2"));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "every page, once");
+        for request in seen.iter() {
+            assert_eq!(request.datastore_id(), Some(STORE));
+            assert_eq!(request.job_name(), Some(NAME));
+            assert_eq!(request.max_results(), Some(NAME_SEARCH_PAGE_SIZE));
+            assert_eq!(
+                request.submitted_after().map(|t| t.secs()),
+                Some(AFTER_SECONDS)
+            );
+        }
+        assert_eq!(seen[1].next_token(), Some("p2"));
+    }
+
+    #[tokio::test]
+    async fn empty_pages_with_a_next_token_are_followed_to_the_end() {
+        let (jobs, seen) = jobs(vec![
+            page(None, vec![], Some("p2")),
+            page(Some("p2"), vec![], Some("p3")),
+            page(Some("p3"), vec![job("c3", NAME, AFTER_SECONDS + 5)], None),
+        ]);
+        let found = jobs.find_by_name(STORE, NAME, after()).await.unwrap();
+        assert_eq!(found.map(|j| j.job_id).as_deref(), Some("c3"));
+        assert_eq!(seen.lock().unwrap().len(), 3);
+
+        let (jobs, _) = jobs_none();
+        assert_eq!(jobs.find_by_name(STORE, NAME, after()).await.unwrap(), None);
+    }
+
+    fn jobs_none() -> (ExportJobs, Seen) {
+        jobs(vec![
+            page(None, vec![], Some("p2")),
+            page(Some("p2"), vec![job("x", "other", AFTER_SECONDS)], None),
+        ])
+    }
+
+    #[tokio::test]
+    async fn no_order_is_assumed_and_only_the_exact_name_counts() {
+        // Newest first on one page, oldest on the next, and a name the filter let through.
+        let (jobs, _) = jobs(vec![
+            page(
+                None,
+                vec![
+                    job("late", NAME, AFTER_SECONDS + 300),
+                    job("prefix", &format!("{NAME}-2"), AFTER_SECONDS + 1),
+                ],
+                Some("p2"),
+            ),
+            page(
+                Some("p2"),
+                vec![job("first", NAME, AFTER_SECONDS + 60)],
+                None,
+            ),
+        ]);
+        let found = jobs.find_by_name(STORE, NAME, after()).await.unwrap();
+        assert_eq!(
+            found.map(|j| j.job_id).as_deref(),
+            Some("first"),
+            "the first submitted of the jobs so named"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_search_that_does_not_end_is_a_transient_failure_not_a_miss() {
+        let endless = mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs)
+            .match_requests(|_| true)
+            .then_output(|| {
+                ListFhirExportJobsOutput::builder()
+                    .set_export_job_properties_list(Some(Vec::new()))
+                    .next_token("again")
+                    .build()
+                    .unwrap()
+            });
+        let (jobs, seen) = jobs(vec![endless]);
+        let failure = jobs.find_by_name(STORE, NAME, after()).await.unwrap_err();
+        assert_eq!(failure.code, SEARCH_INCOMPLETE);
+        assert!(failure.kind.is_transient(), "the trigger searches again");
+        assert!(
+            failure.detail.contains("not started again"),
+            "{}",
+            failure.detail
+        );
+        assert_eq!(seen.lock().unwrap().len(), NAME_SEARCH_PAGES);
+    }
 
     #[test]
     fn every_status_of_the_sdk_is_known_here() {

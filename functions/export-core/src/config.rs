@@ -11,7 +11,7 @@ mod vars;
 use crate::model::naming::ExportDestination;
 use crate::model::validate::{InvalidInput, quote_for_message};
 use crate::wait::policy::{WaitPolicies, WaitPolicy};
-use vars::{Vars, is_bucket_name, is_prefix};
+use vars::{Vars, is_account_id, is_bucket_name, is_prefix};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -190,11 +190,19 @@ impl JobEventsSettings {
     }
 }
 
-/// The write-manifest function's settings: the region, for the manifest's `request` URL.
+/// The write-manifest function's settings: the region, for the manifest's `request` URL, and
+/// what every S3 call sends so that a hardened bucket accepts it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManifestSettings {
     /// `AWS_REGION`, which Lambda sets: the data stores' and the bucket's region.
     pub region: String,
+    /// `EXPORT_KMS_KEY_ARN`: the deployment's key, the manifest's SSE-KMS key (the key the
+    /// export files are written with), so a bucket whose default key is another one, or whose
+    /// policy requires `x-amz-server-side-encryption`, still takes the manifest.
+    pub kms_key_arn: String,
+    /// `EXPORT_BUCKET_OWNER`: the account that must own the bucket (`ExpectedBucketOwner` on
+    /// every call), so a bucket of the same name in another account is never read or written.
+    pub bucket_owner: String,
 }
 
 impl ManifestSettings {
@@ -203,7 +211,8 @@ impl ManifestSettings {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let region = Vars(lookup).required("AWS_REGION")?;
+        let vars = Vars(lookup);
+        let region = vars.required("AWS_REGION")?;
         let valid = region
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -213,7 +222,19 @@ impl ManifestSettings {
                 problem: "must be a region name such as us-east-1".into(),
             });
         }
-        Ok(ManifestSettings { region })
+        let bucket_owner = vars.required("EXPORT_BUCKET_OWNER")?;
+        if !is_account_id(&bucket_owner) {
+            return Err(ConfigError {
+                variable: "EXPORT_BUCKET_OWNER",
+                problem: format!("must be a 12-digit AWS account id, got {bucket_owner:?}"),
+            });
+        }
+        let kms_key_arn = vars.kms_key_arn("EXPORT_KMS_KEY_ARN", &region)?;
+        Ok(ManifestSettings {
+            region,
+            kms_key_arn,
+            bucket_owner,
+        })
     }
 }
 

@@ -18,6 +18,10 @@ use export_core::model::failure::{AwsFailure, FailureKind};
 /// How long a claim without a job id is left to the start that made it.
 pub const CLAIM_LEASE_SECONDS: i64 = 30;
 
+/// How far before its claim a lost start's job is searched for: the job was submitted after the
+/// claim was written, by HealthLake's clock, which may differ from ours.
+pub const SEARCH_MARGIN_SECONDS: i64 = 3_600;
+
 pub use export_core::model::failure::{START_IN_PROGRESS, TOKEN_REUSED};
 
 /// The operation a claim's failures are reported under: the start it guards.
@@ -53,6 +57,12 @@ pub fn found(claim: &StartClaim, request: &str) -> Result<FoundClaim, AwsFailure
             window: claim.window,
         },
     })
+}
+
+/// The earliest submit time a claim's job can have, for the search by name: every job of the
+/// data store submitted since (HealthLake's ListFHIRExportJobs `SubmittedAfter`).
+pub fn search_from(claim: &StartClaim) -> DateTime<Utc> {
+    claim.claimed_at - Duration::seconds(SEARCH_MARGIN_SECONDS)
 }
 
 /// A claim without a job id, whose job is not found by name: take it over once its lease has
@@ -119,6 +129,11 @@ mod tests {
         let refused = found(&claim(Some("job1")), r#"{"scope":"patient"}"#).unwrap_err();
         assert_eq!(refused.code, TOKEN_REUSED);
         assert!(!refused.kind.is_transient());
+    }
+
+    #[test]
+    fn a_lost_start_is_searched_for_from_well_before_its_claim() {
+        assert_eq!(search_from(&claim(None)), at("2026-11-26T01:00:05Z"));
     }
 
     #[test]

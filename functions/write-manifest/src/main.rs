@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = ManifestSettings::from_env()?;
     let config = aws_config().await;
-    let folder = ExportFolder::new(aws_sdk_s3::Client::new(&config));
+    let folder = ExportFolder::new(aws_sdk_s3::Client::new(&config), &settings);
     let handler = WriteManifest::new(folder, settings.region);
     let handler = &handler;
     lambda_runtime::run(service_fn(

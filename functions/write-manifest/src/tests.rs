@@ -5,6 +5,7 @@ use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Input, ListObjectsV2Ou
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::types::Object;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use export_core::config::ManifestSettings;
 use export_core::model::function_error::{PERMANENT_ERROR_TYPE, TRANSIENT_ERROR_TYPE};
 use export_core::model::state::ExecutionState;
 use serde_json::{Value, json};
@@ -18,6 +19,16 @@ const BUCKET: &str = "example-exports";
 const PREFIX: &str = "healthlake/0123456789abcdef0123456789abcdef/2026/11/26/\
     0123456789abcdef0123456789abcdef-FHIR_EXPORT-fedcba9876543210fedcba9876543210/";
 const REGION: &str = "us-east-1";
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+const OWNER: &str = "123456789012";
+
+fn settings() -> ManifestSettings {
+    ManifestSettings {
+        region: REGION.into(),
+        kms_key_arn: KEY_ARN.into(),
+        bucket_owner: OWNER.into(),
+    }
+}
 
 /// `events/write-manifest-input.json`: the state after the check that saw COMPLETED.
 fn state() -> ExecutionState {
@@ -59,13 +70,17 @@ fn list_page(
         })
 }
 
-/// A recorded PutObject: bucket, key, content type, body.
+/// A recorded PutObject: bucket, key, content type, body, and what a hardened bucket checks.
 #[derive(Clone, Debug, PartialEq)]
 struct Put {
     bucket: String,
     key: String,
     content_type: String,
     body: String,
+    encryption: Option<String>,
+    kms_key_id: Option<String>,
+    bucket_key_enabled: Option<bool>,
+    expected_owner: Option<String>,
 }
 
 fn put_ok(seen: Recorded<Put>) -> Rule {
@@ -76,6 +91,10 @@ fn put_ok(seen: Recorded<Put>) -> Rule {
                 key: req.key().unwrap_or_default().to_string(),
                 content_type: req.content_type().unwrap_or_default().to_string(),
                 body: String::from_utf8(req.body().bytes().unwrap().to_vec()).unwrap(),
+                encryption: req.server_side_encryption().map(|e| e.as_str().to_string()),
+                kms_key_id: req.ssekms_key_id().map(str::to_string),
+                bucket_key_enabled: req.bucket_key_enabled(),
+                expected_owner: req.expected_bucket_owner().map(str::to_string),
             });
             true
         })
@@ -123,7 +142,7 @@ fn harness(list: Vec<Rule>, put: Option<Rule>) -> Harness {
         .collect();
     let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, rules);
     Harness {
-        handler: WriteManifest::new(ExportFolder::new(s3), REGION),
+        handler: WriteManifest::new(ExportFolder::new(s3, &settings()), REGION),
         list,
         put,
         listed,
@@ -176,6 +195,7 @@ async fn every_page_is_listed_and_one_manifest_is_written_in_the_folder() {
         assert_eq!(request.bucket(), Some(BUCKET));
         assert_eq!(request.prefix(), Some(PREFIX));
         assert_eq!(request.max_keys(), Some(1_000));
+        assert_eq!(request.expected_bucket_owner(), Some(OWNER));
     }
     assert_eq!(listed[0].continuation_token(), None);
     assert_eq!(listed[1].continuation_token(), Some("page-2"));
@@ -184,6 +204,13 @@ async fn every_page_is_listed_and_one_manifest_is_written_in_the_folder() {
     assert_eq!(put.bucket, BUCKET);
     assert_eq!(put.key, format!("{PREFIX}manifest.json"));
     assert_eq!(put.content_type, "application/json");
+    assert_eq!(put.encryption.as_deref(), Some("aws:kms"));
+    assert_eq!(put.kms_key_id.as_deref(), Some(KEY_ARN));
+    assert_eq!(
+        put.bucket_key_enabled, None,
+        "the bucket's own S3 Bucket Key setting"
+    );
+    assert_eq!(put.expected_owner.as_deref(), Some(OWNER));
     assert_eq!(
         body_of(&put),
         expected_manifest(

@@ -11,7 +11,7 @@ use aws_smithy_async::time::StaticTimeSource;
 use aws_smithy_http_client::test_util::{
     NeverClient, ReplayEvent, StaticReplayClient, capture_request,
 };
-use aws_types::service_config::LoadServiceConfig;
+
 use export_core::bulk::kind::{Scope, Since};
 use serde_json::{Value, json};
 
@@ -299,82 +299,6 @@ async fn a_call_that_never_answers_is_a_transient_timeout() {
     assert!(failure.kind.is_transient());
 }
 
-#[derive(Debug)]
-struct ServiceEndpoint(&'static str);
-
-impl LoadServiceConfig for ServiceEndpoint {
-    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        (key.service_id() == "HealthLake" && key.env() == "AWS_ENDPOINT_URL")
-            .then(|| self.0.to_string())
-    }
-}
-
-#[test]
-fn the_endpoint_is_chosen_as_the_sdk_chooses() {
-    assert_eq!(
-        endpoint_of(None, None, "eu-west-2"),
-        "https://healthlake.eu-west-2.amazonaws.com"
-    );
-    assert_eq!(
-        endpoint_of(None, Some("http://127.0.0.1:4566/"), "us-east-1"),
-        "http://127.0.0.1:4566"
-    );
-    assert_eq!(
-        endpoint_of(
-            Some("http://127.0.0.1:9000".into()),
-            Some("http://127.0.0.1:4566"),
-            "us-east-1"
-        ),
-        "http://127.0.0.1:9000"
-    );
-    assert_eq!(
-        endpoint_of(Some(" ".into()), None, "us-east-1"),
-        "https://healthlake.us-east-1.amazonaws.com"
-    );
-
-    let (client, _) = capture_request(None);
-    let global = config(client.clone())
-        .into_builder()
-        .endpoint_url("http://127.0.0.1:4566")
-        .build();
-    assert_eq!(
-        BulkExports::from_config(&global).unwrap().endpoint(),
-        "http://127.0.0.1:4566"
-    );
-    let service = global
-        .into_builder()
-        .service_config(ServiceEndpoint("http://127.0.0.1:9000/"))
-        .build();
-    assert_eq!(
-        BulkExports::from_config(&service).unwrap().endpoint(),
-        "http://127.0.0.1:9000"
-    );
-}
-
-#[tokio::test]
-async fn a_configured_endpoint_receives_the_signed_request() {
-    let (client, captured) = capture_request(None);
-    let config = config(client)
-        .into_builder()
-        .service_config(ServiceEndpoint("http://127.0.0.1:9000"))
-        .build();
-    let _ = BulkExports::from_config(&config)
-        .unwrap()
-        .status("store1", JOB)
-        .await;
-    let sent = captured.expect_request();
-    assert_eq!(
-        sent.uri(),
-        format!("http://127.0.0.1:9000/datastore/store1/r4/export/{JOB}")
-    );
-    assert!(
-        sent.headers()
-            .get("authorization")
-            .unwrap()
-            .contains("/us-east-1/healthlake/aws4_request")
-    );
-}
-
 #[test]
 fn a_config_without_credentials_or_region_is_refused_at_start_up() {
     let (client, _) = capture_request(None);
@@ -424,3 +348,5 @@ async fn the_signature_matches_an_independent_sigv4_implementation() {
         )
     );
 }
+
+mod endpoint;

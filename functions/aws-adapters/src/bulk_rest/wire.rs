@@ -30,7 +30,7 @@ pub const START: Operation = Operation::StartFhirExportJobWithPost;
 pub const STATUS: Operation = Operation::DescribeFhirExportJobWithGet;
 pub const CANCEL: Operation = Operation::CancelFhirExportJobWithDelete;
 
-pub use export_core::model::failure::UNSUPPORTED_BY_DATA_STORE;
+pub use export_core::model::failure::{CANCEL_NOT_SUPPORTED, UNSUPPORTED_BY_DATA_STORE};
 pub const PRE_JUNE_2023: &str = "this data store was created before 1 June 2023: HealthLake \
     supports only system-wide $export and no status GET for it";
 
@@ -259,8 +259,10 @@ pub fn read_status(answer: &RestAnswer<'_>) -> Result<JobSnapshot, AwsFailure> {
     })
 }
 
-/// The cancel's answer: accepted, with the job's new status when the body gives one (its shape
-/// is not documented: `jobStatus` at the top or inside `exportJobProperties` is read; a guess).
+/// The cancel's answer: accepted, with the job's new status when the body gives one. The
+/// developer guide shows `{"exportJobProperties": {"jobId", "jobStatus": "CANCEL_SUBMITTED",
+/// "datastoreId"}}`; `jobStatus` at the top (the start answer's shape) is read too. A refusal
+/// the guide shows as an `OperationOutcome` `not-supported` is [`CANCEL_NOT_SUPPORTED`].
 pub fn read_cancel(answer: &RestAnswer<'_>) -> Result<Option<JobStatus>, AwsFailure> {
     if !answer.is_success() {
         return Err(failure_of(CANCEL, None, answer));
@@ -289,6 +291,14 @@ pub fn failure_of(
             kind: FailureKind::Invalid,
             code: UNSUPPORTED_BY_DATA_STORE.into(),
             detail: PRE_JUNE_2023.into(),
+        };
+    }
+    if operation == CANCEL && outcome.code.as_deref() == Some("not-supported") {
+        return AwsFailure {
+            operation,
+            kind: FailureKind::Invalid,
+            code: CANCEL_NOT_SUPPORTED.into(),
+            detail: outcome.detail,
         };
     }
     let kind = match outcome.code.as_deref() {

@@ -166,18 +166,72 @@ fn a_first_wait_above_the_cap_starts_with_a_warning_not_a_failed_init() {
     );
 }
 
+const MANIFEST_KEY: &str =
+    "arn:aws:kms:eu-west-2:123456789012:key/00000000-0000-0000-0000-000000000000";
+
+fn manifest_with(
+    changes: &[(&'static str, Option<&str>)],
+) -> Result<ManifestSettings, ConfigError> {
+    let mut vars: HashMap<&'static str, String> = HashMap::from([
+        ("AWS_REGION", "eu-west-2".to_string()),
+        ("EXPORT_KMS_KEY_ARN", MANIFEST_KEY.to_string()),
+        ("EXPORT_BUCKET_OWNER", "123456789012".to_string()),
+    ]);
+    for (name, value) in changes {
+        match value {
+            Some(value) => vars.insert(name, value.to_string()),
+            None => vars.remove(name),
+        };
+    }
+    ManifestSettings::from_lookup(|name| vars.get(name).cloned())
+}
+
 #[test]
-fn manifest_settings_need_only_the_region() {
-    let read = |region: Option<&str>| {
-        ManifestSettings::from_lookup(|name| match name {
-            "AWS_REGION" => region.map(str::to_string),
-            _ => None,
-        })
-    };
-    assert_eq!(read(Some("eu-west-2")).unwrap().region, "eu-west-2");
-    assert_eq!(read(None).unwrap_err().variable, "AWS_REGION");
+fn manifest_settings_read_the_region_the_key_and_the_bucket_owner() {
     assert_eq!(
-        read(Some("evil.example/")).unwrap_err().variable,
+        manifest_with(&[]).unwrap(),
+        ManifestSettings {
+            region: "eu-west-2".into(),
+            kms_key_arn: MANIFEST_KEY.into(),
+            bucket_owner: "123456789012".into(),
+        }
+    );
+    let refused = |changes: &[(&'static str, Option<&str>)]| manifest_with(changes).unwrap_err();
+    assert_eq!(refused(&[("AWS_REGION", None)]).variable, "AWS_REGION");
+    assert_eq!(
+        refused(&[("AWS_REGION", Some("evil.example/"))]).variable,
         "AWS_REGION"
+    );
+    for owner in [
+        None,
+        Some("12345678901"),
+        Some("1234567890123"),
+        Some("12345678901x"),
+    ] {
+        let error = refused(&[("EXPORT_BUCKET_OWNER", owner)]);
+        assert_eq!(error.variable, "EXPORT_BUCKET_OWNER", "{owner:?}");
+    }
+    for key in [
+        None,
+        Some("00000000-0000-0000-0000-000000000000"),
+        Some("arn:aws:kms:eu-west-2:123456789012:alias/exports"),
+        Some("arn:aws:s3:eu-west-2:123456789012:key/abc"),
+        Some("arn:aws:kms:eu-west-2:1234:key/abc"),
+        Some("arn:aws:kms:eu-west-2:123456789012:key/"),
+    ] {
+        let error = refused(&[("EXPORT_KMS_KEY_ARN", key)]);
+        assert_eq!(error.variable, "EXPORT_KMS_KEY_ARN", "{key:?}");
+    }
+    let elsewhere = refused(&[(
+        "EXPORT_KMS_KEY_ARN",
+        Some("arn:aws:kms:us-east-1:123456789012:key/abc"),
+    )]);
+    assert!(elsewhere.to_string().contains("region"), "{elsewhere}");
+    let gov = "arn:aws-us-gov:kms:eu-west-2:123456789012:key/abc";
+    assert_eq!(
+        manifest_with(&[("EXPORT_KMS_KEY_ARN", Some(gov))])
+            .unwrap()
+            .kms_key_arn,
+        gov
     );
 }

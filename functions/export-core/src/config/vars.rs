@@ -60,6 +60,43 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         }
     }
 
+    /// A KMS key ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`) in `region`: S3 takes
+    /// an SSE-KMS key of the bucket's region only. An alias would be read at every call; the
+    /// key itself is what a bucket policy names.
+    pub(super) fn kms_key_arn(
+        &self,
+        variable: &'static str,
+        region: &str,
+    ) -> Result<String, ConfigError> {
+        let value = self.arn(variable, "kms", "key/")?;
+        let parts: Vec<&str> = value.splitn(6, ':').collect();
+        let key_id = &parts[5]["key/".len()..];
+        if !is_account_id(parts[4])
+            || key_id.is_empty()
+            || !key_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(ConfigError {
+                variable,
+                problem: "must be a KMS key ARN of the form \
+                          arn:aws:kms:<region>:<12-digit account>:key/<key id>"
+                    .into(),
+            });
+        }
+        if parts[3] != region {
+            return Err(ConfigError {
+                variable,
+                problem: format!(
+                    "is a key of region {:?}; S3 encrypts only with a key of the bucket's \
+                     region {region:?}",
+                    parts[3]
+                ),
+            });
+        }
+        Ok(value)
+    }
+
     /// The topic (`TOPIC_ARN`) and the event bus (`EVENT_BUS_NAME`, default `default`: a name
     /// of 1-256 of `A-Za-z0-9._-/`, or an event bus ARN).
     pub(super) fn announce(&self) -> Result<AnnounceSettings, ConfigError> {
@@ -221,4 +258,9 @@ pub(super) fn is_prefix(prefix: &str) -> bool {
         && prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/!-_.*'()".contains(&b))
+}
+
+/// An AWS account id: exactly 12 digits.
+pub(super) fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }

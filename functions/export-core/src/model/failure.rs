@@ -17,6 +17,9 @@ pub const START_IN_PROGRESS: &str = "StartInProgress";
 pub const TOKEN_REUSED: &str = "IdempotencyKeyReused";
 /// A `$export` window the high-water mark already covers.
 pub const NOTHING_TO_EXPORT: &str = "NothingToExport";
+/// HealthLake refused a cancel as not supported (its `OperationOutcome` code `not-supported`):
+/// a job it does not cancel, such as one that ended or, offline at least, a full export.
+pub const CANCEL_NOT_SUPPORTED: &str = "CancelNotSupported";
 
 /// An AWS call that failed, mapped for people: which call, what kind of failure, what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]

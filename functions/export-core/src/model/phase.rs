@@ -48,9 +48,37 @@ pub fn why_not_cancellable(status: &JobStatus) -> Option<String> {
     }
 }
 
+/// Why HealthLake refused a cancel sent for a job that was still running (`DELETE
+/// /exports/{jobId}` answers 409). HealthLake cancels only FHIR `$export` jobs (the JSON API has
+/// no cancel); whether its DELETE refuses a full export is not documented, and the answer is
+/// read either way: a `not-supported` refusal says so (`refused_as_not_supported`), any other
+/// keeps HealthLake's own words.
+pub fn why_cancel_refused(refused_as_not_supported: bool, detail: &str) -> String {
+    if refused_as_not_supported {
+        format!(
+            "only FHIR $export jobs that are still running can be cancelled; a full export \
+             (StartFHIRExportJob) runs to its end. HealthLake said: {detail}"
+        )
+    } else {
+        format!("HealthLake refused the cancel: {detail}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_cancel_says_which_jobs_can_be_cancelled() {
+        let why = why_cancel_refused(true, "only FHIR $export jobs can be cancelled");
+        assert!(why.starts_with("only FHIR $export jobs"), "{why}");
+        assert!(why.contains("full export"), "{why}");
+        assert!(why.ends_with("HealthLake said: only FHIR $export jobs can be cancelled"));
+        assert_eq!(
+            why_cancel_refused(false, "job ended"),
+            "HealthLake refused the cancel: job ended"
+        );
+    }
 
     #[test]
     fn only_a_running_job_may_be_cancelled() {

@@ -30,9 +30,10 @@ pub fn serialize_optional<S: Serializer>(
 }
 
 /// A time as the status document may give it: epoch seconds (the API's form) or milliseconds,
-/// RFC 3339, or `Apr 21, 2023 5:58:02 PM` (a Java-style form remembered from the developer
-/// guide's example answer, not confirmed here; read as UTC). Anything else is no time, and
-/// the check falls back to the execution's own submit time (poll-export's check).
+/// RFC 3339, or `Apr 21, 2023 5:58:02 PM` (the developer guide's example answer: Java's
+/// medium date-time form, read as UTC; newer Java writes `Apr 21, 2023, 5:58:02\u{202f}PM`, also
+/// read). Anything else is no time, and the check falls back to the execution's own submit time
+/// (poll-export's check).
 pub fn from_json(value: &Value) -> Option<DateTime<Utc>> {
     match value {
         Value::Number(number) => {
@@ -44,7 +45,11 @@ pub fn from_json(value: &Value) -> Option<DateTime<Utc>> {
             DateTime::from_timestamp(seconds.trunc() as i64, 0)
         }
         Value::String(text) => parse(text).or_else(|| {
-            NaiveDateTime::parse_from_str(text, "%b %d, %Y %I:%M:%S %p")
+            // Newer Java: a comma after the year and a narrow no-break space before PM.
+            let text = text
+                .replace(['\u{202f}', '\u{a0}'], " ")
+                .replacen(", ", " ", 2);
+            NaiveDateTime::parse_from_str(&text, "%b %d %Y %I:%M:%S %p")
                 .ok()
                 .map(|naive| naive.and_utc())
         }),

@@ -4,6 +4,7 @@
 //! HTTPS subscription receives. Job metadata only, like every other form of the report.
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::model::job::JobStatus;
 use crate::model::state::Outcome;
@@ -71,12 +72,31 @@ impl ChatMessage {
                 "additionalContext": context,
             }
         });
-        // Chatbot's `id` is a unique event id: the job's, when there is a job.
-        if let Some(job_id) = &report.job_id {
-            chat["id"] = job_id.clone().into();
-        }
+        chat["id"] = notification_id(report).into();
         chat
     }
+}
+
+/// Chatbot's `id`, unique per notification: `<event>-<32 hex>` of a SHA-256 over what makes
+/// this notification this one (its event, data store, job or, before a job exists, the job name
+/// the trigger derived, status and HealthLake's end time). Never the time of sending: a
+/// retried step that delivers the same notification again (delivery is at least once) sends
+/// the same id, so it can be recognized as a repeat; a job's other notifications differ.
+pub fn notification_id(report: &ExportReport) -> String {
+    let material = [
+        report.event.as_str(),
+        &report.datastore_id,
+        report.job_id.as_deref().unwrap_or_default(),
+        report.job_name.as_deref().unwrap_or_default(),
+        report.status_text(),
+        &report
+            .end_time
+            .map(crate::model::time::rfc3339)
+            .unwrap_or_default(),
+    ]
+    .join("\n");
+    let digest = Sha256::digest(material.as_bytes());
+    format!("{}-{}", report.event.as_str(), hex::encode(&digest[..16]))
 }
 
 fn title(report: &ExportReport) -> String {
@@ -260,6 +280,41 @@ mod tests {
                 },
             ),
         ]
+    }
+
+    #[test]
+    fn each_notification_has_its_own_id_and_a_repeat_the_same() {
+        let kinds = every_kind();
+        let ids: std::collections::HashSet<String> = kinds
+            .iter()
+            .map(|(_, report)| {
+                ChatMessage::of(report).to_chatbot(report)["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ids.len(), kinds.len(), "one id per notification: {ids:?}");
+        for (kind, report) in &kinds {
+            let id = notification_id(report);
+            assert_eq!(
+                id,
+                notification_id(&report.clone()),
+                "{kind}: a retried delivery"
+            );
+            assert!(id.starts_with(report.event.as_str()), "{id}");
+            assert!(!id.contains(&report.datastore_id), "{id}");
+        }
+        // Another data store's start failure at the same time and name is another notification.
+        let (_, start_failed) = kinds
+            .iter()
+            .find(|(kind, _)| *kind == "start-failed")
+            .unwrap();
+        let elsewhere = ExportReport {
+            datastore_id: "second".into(),
+            ..start_failed.clone()
+        };
+        assert_ne!(notification_id(&elsewhere), notification_id(start_failed));
     }
 
     /// tests/golden/chat-<kind>.json holds each kind's chat document; infra/checks validates

@@ -12,10 +12,10 @@ use aws_adapters::job_table::marks::MarkStore;
 use chrono::{DateTime, Utc};
 use export_core::bulk::kind::{BulkRequest, Since};
 use export_core::bulk::window::{BulkRun, Window, mark_id, window_of};
-use export_core::model::failure::{AwsFailure, FailureKind};
+use export_core::model::failure::{AwsFailure, CANCEL_NOT_SUPPORTED, FailureKind};
 use export_core::model::job::{JobStatus, StartedJob};
 use export_core::model::operation::Operation;
-use export_core::model::phase::why_not_cancellable;
+use export_core::model::phase::{why_cancel_refused, why_not_cancellable};
 use tracing::{info, warn};
 
 use crate::StartExport;
@@ -74,7 +74,11 @@ impl StartExport {
                 FoundClaim::LookUp { window } => {
                     let job = self
                         .jobs
-                        .find_by_name(&plan.job.datastore_id, &plan.job.job_name)
+                        .find_by_name(
+                            &plan.job.datastore_id,
+                            &plan.job.job_name,
+                            claim::search_from(&found),
+                        )
                         .await
                         .map_err(not_started)?;
                     match job {
@@ -147,7 +151,9 @@ impl StartExport {
 
 impl StartExport {
     /// `DELETE /exports/{jobId}`: a running job gets HealthLake's cancel; the workflow that
-    /// follows it then announces `CANCEL_COMPLETED` or `CANCEL_FAILED`, once.
+    /// follows it then announces `CANCEL_COMPLETED` or `CANCEL_FAILED`, once. The job's kind is
+    /// not checked here: HealthLake's answer decides, a refusal is a 409 saying which jobs can
+    /// be cancelled, and an accepted cancel of any job is followed as usual.
     pub(crate) async fn cancel(&self, datastore_id: &str, job_id: &str) -> ApiResponse {
         let job = match self.owned_job(datastore_id, job_id).await {
             Ok(job) => job,
@@ -161,10 +167,11 @@ impl StartExport {
                 info!(%job_id, "cancel requested");
                 ApiResponse::cancel_submitted(datastore_id, job_id, status.as_ref())
             }
-            // HealthLake refused it as a request: ended meanwhile, or not a job it cancels.
+            // HealthLake refused it as a request: ended meanwhile, or not a job it cancels (a
+            // full export, as far as the emulator knows: AWS does not document it).
             Err(failure) if failure.kind == FailureKind::Invalid => ApiResponse::not_cancellable(
                 &job,
-                &format!("HealthLake refused the cancel: {}", failure.detail),
+                &why_cancel_refused(failure.code == CANCEL_NOT_SUPPORTED, &failure.detail),
             ),
             Err(failure) => {
                 warn!(%failure, %job_id, "cancel failed");

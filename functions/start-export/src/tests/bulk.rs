@@ -131,9 +131,12 @@ async fn a_start_whose_answer_was_lost_is_found_by_its_name_not_started_again() 
             req.job_name()
                 .is_some_and(|n| n.starts_with("scheduled-2026-11-26-0200-x"))
         })
-        .then_output(|| {
+        .then_compute_output(|req| {
+            // The job the lost start created: named as asked, submitted after the claim.
+            let mut job = job_properties(JOB, JobStatus::InProgress);
+            job.job_name = req.job_name().map(str::to_string);
             ListFhirExportJobsOutput::builder()
-                .export_job_properties_list(job_properties(JOB, JobStatus::InProgress))
+                .export_job_properties_list(job)
                 .build()
                 .unwrap()
         });

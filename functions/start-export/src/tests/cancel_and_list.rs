@@ -66,6 +66,60 @@ async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
     assert!(error["message"].as_str().unwrap().contains("already ended"));
 }
 
+#[tokio::test]
+async fn a_cancel_healthlake_refuses_as_not_supported_is_a_409_naming_the_jobs_it_cancels() {
+    // A running full export: HealthLake's DELETE (offline: the emulator) refuses it.
+    let running = describe_returns(JobStatus::InProgress);
+    let (rest, replay) = testkit::fhir_rest(vec![(
+        400,
+        json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error",
+            "code": "not-supported",
+            "diagnostics": "Export job was started with StartFHIRExportJob: only FHIR $export jobs can be cancelled"}]}),
+    )]);
+    let handler = StartExport::new(
+        settings("0123456789abcdef0123456789abcdef,second"),
+        callers(),
+        ExportJobs::new(mock_client!(
+            aws_sdk_healthlake,
+            RuleMode::MatchAny,
+            [&running]
+        )),
+        BulkExportStarts {
+            rest,
+            ..fhir_unused()
+        },
+        Workflows::new(
+            mock_client!(
+                aws_sdk_sfn,
+                RuleMode::MatchAny,
+                [&start_execution_fails(500, "NotExpected")]
+            ),
+            STATE_MACHINE,
+        ),
+        announcer(&publish_ok(Recorded::default())),
+    );
+    let request = api_call(
+        "DELETE",
+        &format!("/exports/{JOB}"),
+        json!({"datastoreId": STORE}),
+    );
+    let output = handler.handle(request, "req", now()).await.unwrap();
+    assert_eq!(output["statusCode"], 409, "{output}");
+    let error = &response_body(&output)["error"];
+    assert_eq!(error["code"], "NotCancellable");
+    assert_eq!(error["jobStatus"], "IN_PROGRESS");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("only FHIR $export jobs that are still running can be cancelled"),
+        "{message}"
+    );
+    assert_eq!(
+        replay.actual_requests().count(),
+        1,
+        "HealthLake was asked once"
+    );
+}
+
 /// A page of `store`'s jobs: this deployment's, and one of another tool that the API leaves out.
 fn listed(
     store: &'static str,

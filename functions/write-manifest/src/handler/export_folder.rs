@@ -1,5 +1,7 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use export_core::config::ManifestSettings;
 use export_core::model::operation::Operation;
 
 use crate::manifest::ExportedObject;
@@ -13,9 +15,13 @@ const PUT: Operation = Operation::PutObject;
 const PAGE_SIZE: i32 = 1_000;
 
 /// A job's export folder in S3: list what HealthLake wrote, write the manifest next to it.
+/// Every call names the account that must own the bucket; the manifest is written with the
+/// deployment's key.
 #[derive(Clone, Debug)]
 pub struct ExportFolder {
     client: Client,
+    kms_key_arn: String,
+    bucket_owner: String,
 }
 
 /// `s3://<bucket>/<key>`, or a failure that names the call it was for: a bad URI is a bug or a
@@ -30,8 +36,12 @@ fn location(operation: Operation, uri: &str) -> Result<(&str, &str), AwsFailure>
 }
 
 impl ExportFolder {
-    pub fn new(client: Client) -> Self {
-        ExportFolder { client }
+    pub fn new(client: Client, settings: &ManifestSettings) -> Self {
+        ExportFolder {
+            client,
+            kms_key_arn: settings.kms_key_arn.clone(),
+            bucket_owner: settings.bucket_owner.clone(),
+        }
     }
 
     /// Every object under the folder (ListObjectsV2 with the folder's key as prefix, every page
@@ -42,6 +52,7 @@ impl ExportFolder {
             .client
             .list_objects_v2()
             .bucket(bucket)
+            .expected_bucket_owner(&self.bucket_owner)
             .prefix(prefix)
             .max_keys(PAGE_SIZE)
             .into_paginator()
@@ -59,15 +70,20 @@ impl ExportFolder {
         Ok(objects)
     }
 
-    /// Writes `body` as `application/json` at `manifest_s3_uri`, replacing any earlier one. No
-    /// encryption parameters: the bucket's default encryption applies.
+    /// Writes `body` as `application/json` at `manifest_s3_uri`, replacing any earlier one,
+    /// encrypted with SSE-KMS under the deployment's key whatever the bucket's default. No
+    /// `BucketKeyEnabled`: S3 then follows the bucket's own S3 Bucket Key setting, as for the
+    /// export files beside it, so a key policy's encryption context conditions see the same form.
     pub async fn put_manifest(&self, manifest_s3_uri: &str, body: &str) -> Result<(), AwsFailure> {
         let (bucket, key) = location(PUT, manifest_s3_uri)?;
         self.client
             .put_object()
             .bucket(bucket)
+            .expected_bucket_owner(&self.bucket_owner)
             .key(key)
             .content_type("application/json")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.kms_key_arn)
             .body(ByteStream::from(body.as_bytes().to_vec()))
             .send()
             .await

@@ -9,8 +9,12 @@
 //!   "DataAccessRoleArn"}`. Answer 202, `Content-Location: .../r4/export/<jobId>`,
 //!   `{"datastoreId", "jobStatus", "jobId"}`. The job joins the account's one FIFO queue, with
 //!   StartFHIRExportJob's jobs, and shows in Describe/ListFHIRExportJobs.
-//! - `GET /datastore/<id>/r4/export/<jobId>`: `{"exportJobProperties": {...}}`.
-//! - `DELETE /datastore/<id>/r4/export/<jobId>`: cancel (one per second per account).
+//! - `GET /datastore/<id>/r4/export/<jobId>`: `{"exportJobProperties": {...}}`, in the guide's
+//!   mixed casing and text times; a completed job's answer adds the Bulk Data manifest members.
+//! - `DELETE /datastore/<id>/r4/export/<jobId>`: cancel (one per second per account), answered
+//!   `{"exportJobProperties": {"jobId", "jobStatus": "CANCEL_SUBMITTED", "datastoreId"}}`; a
+//!   refusal is an OperationOutcome `not-supported` (a job that ended, or one started with
+//!   StartFHIRExportJob).
 //!
 //! Errors are FHIR `OperationOutcome` documents. Requests need a SigV4 `Authorization` header
 //! for service `healthlake` (checked as for the JSON API, the signature is not verified).
@@ -307,10 +311,9 @@ impl Emulator {
         }
         match job_in(&state, datastore_id, job_id) {
             Err(response) => response,
-            Ok(job) => RestResponse::json(
-                200,
-                json!({ "exportJobProperties": rest_properties(&state, job) }),
-            ),
+            Ok(job) => {
+                RestResponse::json(200, rest_status_body(&state, job, &self.settings().region))
+            }
         }
     }
 
@@ -332,22 +335,38 @@ impl Emulator {
             if !state.datastores.contains_key(datastore_id) {
                 return not_found(&format!("Data store {datastore_id} does not exist"));
             }
-            if let Err(response) = job_in(&state, datastore_id, job_id) {
-                return response;
+            match job_in(&state, datastore_id, job_id) {
+                Err(response) => return response,
+                // GUESS: whether HealthLake's DELETE cancels a StartFHIRExportJob job is not
+                // documented (the JSON API has no cancel); the emulator refuses it as the
+                // guide shows a refused cancel.
+                Ok(job) if job.rest.is_none() => {
+                    return operation_outcome(
+                        400,
+                        "not-supported",
+                        &format!(
+                            "Export job {job_id} was started with StartFHIRExportJob: only \
+                             FHIR $export jobs can be cancelled"
+                        ),
+                    );
+                }
+                Ok(_) => {}
             }
         }
         match self.cancel(job_id, CancelOutcome::Requested) {
-            // GUESS: 202 (as the Bulk Data spec's DELETE) with the start answer's shape.
+            // The guide's answer; GUESS: its HTTP status, 202 as the Bulk Data spec's DELETE.
             Ok(()) => RestResponse::json(
                 202,
                 json!({
-                    "datastoreId": datastore_id,
-                    "jobStatus": JobStatus::CancelSubmitted.as_str(),
-                    "jobId": job_id,
+                    "exportJobProperties": {
+                        "jobId": job_id,
+                        "jobStatus": JobStatus::CancelSubmitted.as_str(),
+                        "datastoreId": datastore_id,
+                    }
                 }),
             ),
-            // GUESS: an ended (or already cancelling) job is a 400 business-rule error.
-            Err((_, message)) => operation_outcome(400, "business-rule", &message),
+            // An ended (or already cancelling) job: the guide's refusal. GUESS: 400.
+            Err((_, message)) => operation_outcome(400, "not-supported", &message),
         }
     }
 }
@@ -367,34 +386,101 @@ fn job_in<'s>(
         })
 }
 
-/// DescribeFHIRExportJob's properties in the REST API's camelCase. GUESS: times are ISO 8601
-/// (UTC, milliseconds), like the `aws.healthlake` events; the S3 members camelCase too.
-fn rest_properties(state: &State, job: &ExportJob) -> Value {
+/// The status GET's body as the developer guide shows it: `exportJobProperties` in its mixed
+/// casing (`jobId`, `JobName`, `DataAccessRoleArn`, `s3Configuration.S3Uri`...) with times as
+/// text (`Apr 21, 2023 5:58:02 PM`, UTC). A completed job adds the Bulk Data manifest's
+/// members (`transactionTime`, `request`, `requiresAccessToken`, `output`, `error`). GUESS:
+/// those are beside `exportJobProperties`, as the Bulk Data spec's complete-status body has them.
+fn rest_status_body(state: &State, job: &ExportJob, region: &str) -> Value {
     let properties = state.job_properties(job, Instant::now());
-    let time = |epoch: f64| format_instant((epoch * 1000.0).round() as i64);
     let mut value = json!({
         "jobId": properties.job_id,
         "jobStatus": properties.job_status,
-        "submitTime": time(properties.submit_time),
+        "submitTime": text_time(properties.submit_time),
         "datastoreId": properties.datastore_id,
         "outputDataConfig": {
             "s3Configuration": {
-                "s3Uri": properties.output_data_config.s3_configuration.s3_uri,
-                "kmsKeyId": properties.output_data_config.s3_configuration.kms_key_id,
+                "S3Uri": properties.output_data_config.s3_configuration.s3_uri,
+                "KmsKeyId": properties.output_data_config.s3_configuration.kms_key_id,
             }
         },
-        "dataAccessRoleArn": properties.data_access_role_arn,
+        "DataAccessRoleArn": properties.data_access_role_arn,
     });
     if let Some(name) = properties.job_name {
-        value["jobName"] = json!(name);
+        value["JobName"] = json!(name);
     }
     if let Some(end) = properties.end_time {
-        value["endTime"] = json!(time(end));
+        value["endTime"] = json!(text_time(end));
     }
     if let Some(message) = properties.message {
         value["message"] = json!(message);
     }
-    value
+    let mut body = json!({ "exportJobProperties": value });
+    let completed = [JobStatus::Completed, JobStatus::CompletedWithErrors]
+        .iter()
+        .any(|status| status.as_str() == properties.job_status);
+    if completed {
+        let file = |uri: &String| {
+            let resource_type = uri.rsplit('/').nth(1).unwrap_or_default();
+            (
+                resource_type == "OperationOutcome",
+                json!({"type": resource_type, "url": uri}),
+            )
+        };
+        let (errors, output): (Vec<_>, Vec<_>) =
+            job.output_objects.iter().map(file).partition(|f| f.0);
+        body["transactionTime"] = json!(format_instant((job.submit_time * 1000.0).round() as i64));
+        body["request"] = json!(kickoff_url(job, region));
+        body["requiresAccessToken"] = json!(true);
+        body["output"] = json!(output.into_iter().map(|f| f.1).collect::<Vec<_>>());
+        body["error"] = json!(errors.into_iter().map(|f| f.1).collect::<Vec<_>>());
+    }
+    body
+}
+
+/// `Apr 21, 2023 5:58:02 PM`: epoch seconds as the guide's status answer shows times (UTC).
+fn text_time(epoch: f64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis((epoch * 1000.0).round() as i64)
+        .unwrap_or_default()
+        .format("%b %-d, %Y %-I:%M:%S %p")
+        .to_string()
+}
+
+/// The `$export` request that started `job`, as HealthLake's endpoint names it (a
+/// StartFHIRExportJob job: the system-wide `$export`).
+fn kickoff_url(job: &ExportJob, region: &str) -> String {
+    let path = match &job.filter.scope {
+        Scope::System => "$export".to_string(),
+        Scope::Patient => "Patient/$export".to_string(),
+        Scope::Group(id) => format!("Group/{id}/$export"),
+    };
+    let query: Vec<String> = job
+        .rest
+        .iter()
+        .flat_map(|q| {
+            [
+                ("_outputFormat", &q.output_format),
+                ("_type", &q.types),
+                ("_since", &q.since),
+                ("_until", &q.until),
+            ]
+        })
+        // `+` would read as a space in a query; the rest of an instant or type list is literal.
+        .filter_map(|(name, value)| {
+            value
+                .as_ref()
+                .map(|v| format!("{name}={}", v.replace('+', "%2B")))
+        })
+        .collect();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    format!(
+        "https://healthlake.{region}.amazonaws.com/datastore/{}/r4/{path}{query}",
+        job.datastore_id
+    )
 }
 
 #[cfg(test)]

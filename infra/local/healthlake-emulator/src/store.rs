@@ -413,7 +413,7 @@ impl ResourceStore {
                     .as_ref()
                     .is_none_or(|t| t.contains(&entry.resource_type))
                 && filter.since_ms.is_none_or(|s| entry.last_updated_ms >= s)
-                && filter.until_ms.is_none_or(|u| entry.last_updated_ms < u);
+                && filter.until_ms.is_none_or(|u| entry.last_updated_ms <= u);
             if keep {
                 let position = *positions
                     .entry(entry.resource_type.as_str())

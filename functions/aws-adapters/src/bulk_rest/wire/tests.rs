@@ -213,6 +213,50 @@ fn a_status_answer_is_a_snapshot_in_either_casing() {
     assert_eq!(snapshot.output_s3_uri, None);
 }
 
+/// The developer guide's status answer of a completed job: mixed casing, text times, and the
+/// Bulk Data manifest's members beside the properties.
+#[test]
+fn the_documented_status_answer_of_a_completed_job_is_read() {
+    let documented = r#"{"exportJobProperties": {
+            "jobId": "job9", "JobName": "scheduled-2026-11-26-0200-x0a1b2c3d",
+            "jobStatus": "COMPLETED",
+            "submitTime": "Apr 21, 2023 5:58:02 PM", "endTime": "Apr 21, 2023 6:00:08 PM",
+            "datastoreId": "store1",
+            "outputDataConfig": {"s3Configuration": {"S3Uri": "s3://b/p/", "KmsKeyId": "k"}},
+            "DataAccessRoleArn": "arn:aws:iam::123456789012:role/export"},
+        "transactionTime": "2023-04-21T17:58:02.000Z",
+        "request": "https://healthlake.us-east-1.amazonaws.com/datastore/store1/r4/$export",
+        "requiresAccessToken": true,
+        "output": [{"type": "Patient", "url": "s3://b/p/store1-FHIR_EXPORT-job9/Patient/Patient-0.ndjson"}],
+        "error": []}"#;
+    assert_eq!(
+        read_status(&answer(200, documented)).unwrap(),
+        JobSnapshot {
+            job_id: "job9".into(),
+            job_name: Some("scheduled-2026-11-26-0200-x0a1b2c3d".into()),
+            status: JobStatus::Completed,
+            submit_time: Some(at("2023-04-21T17:58:02Z")),
+            end_time: Some(at("2023-04-21T18:00:08Z")),
+            output_s3_uri: Some("s3://b/p/".into()),
+            message: None,
+        }
+    );
+    // The same in pure camelCase, as a public real answer was, with the manifest members inside.
+    let camel = r#"{"exportJobProperties": {
+        "jobId": "job9", "jobName": "scheduled-2026-11-26-0200-x0a1b2c3d", "jobStatus": "COMPLETED",
+        "submitTime": "Apr 21, 2023, 5:58:02\u202fPM", "endTime": "Apr 21, 2023, 6:00:08\u00a0PM",
+        "datastoreId": "store1",
+        "outputDataConfig": {"s3Configuration": {"s3Uri": "s3://b/p/", "kmsKeyId": "k"}},
+        "dataAccessRoleArn": "arn:aws:iam::123456789012:role/export",
+        "transactionTime": "2023-04-21T17:58:02.000Z", "requiresAccessToken": true,
+        "output": [], "error": [{"type": "OperationOutcome", "url": "s3://b/p/x.ndjson"}]}}"#;
+    assert_eq!(
+        read_status(&answer(200, camel)).unwrap(),
+        read_status(&answer(200, documented)).unwrap(),
+        "either form, the same snapshot (the newer Java form of the times too)"
+    );
+}
+
 #[test]
 fn a_status_added_later_is_kept_not_dropped() {
     let body = r#"{"exportJobProperties": {"jobId": "job9", "jobStatus": "PAUSED"}}"#;
@@ -249,6 +293,36 @@ fn a_cancel_answer_may_carry_the_new_status() {
         )),
         Ok(Some(JobStatus::CancelSubmitted))
     );
+    // The developer guide's answer.
+    assert_eq!(
+        read_cancel(&answer(
+            202,
+            r#"{"exportJobProperties": {"jobId": "j", "jobStatus": "CANCEL_SUBMITTED", "datastoreId": "s"}}"#
+        )),
+        Ok(Some(JobStatus::CancelSubmitted))
+    );
+}
+
+#[test]
+fn a_cancel_refused_as_not_supported_says_so() {
+    let refused = read_cancel(&answer(
+        400,
+        &outcome(
+            "not-supported",
+            "Export job j was started with StartFHIRExportJob: only FHIR $export jobs can be cancelled",
+        ),
+    ))
+    .unwrap_err();
+    assert_eq!(refused.code, CANCEL_NOT_SUPPORTED);
+    assert_eq!(refused.kind, FailureKind::Invalid);
+    assert!(
+        refused.detail.contains("only FHIR $export jobs"),
+        "{}",
+        refused.detail
+    );
+    // Another operation's not-supported is not a cancel's.
+    let status = failure_of(STATUS, None, &answer(404, &outcome("not-supported", "x")));
+    assert_ne!(status.code, CANCEL_NOT_SUPPORTED);
 }
 
 fn outcome(code: &str, diagnostics: &str) -> String {

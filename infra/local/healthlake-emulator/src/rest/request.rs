@@ -180,10 +180,11 @@ pub(super) fn parse_query(query: &str) -> Result<ExportQuery, String> {
     let since_ms = instant("_since", &given.since)?;
     let until_ms = instant("_until", &given.until)?;
     if let (Some(since), Some(until)) = (since_ms, until_ms)
-        && since >= until
+        && since > until
     {
+        // Each end is inclusive: an equal pair is one instant, not an empty window.
         return Err(format!(
-            "_since ({}) must be before _until ({})",
+            "_since ({}) must not be after _until ({})",
             given.since.as_deref().unwrap_or_default(),
             given.until.as_deref().unwrap_or_default()
         ));

@@ -167,34 +167,73 @@ async fn system_export_with_since_and_type_writes_only_what_changed() {
         assert!(file.starts_with(&format!("{resource_type}-")) && file.ends_with(".ndjson"));
     }
 
-    // GET status: the job's properties in camelCase.
+    // GET status: the job's properties as the developer guide shows them, mixed casing and
+    // text times, and a completed job's Bulk Data manifest members.
     let status = call_job(&emulator, "GET", "ds1", &job_id);
     assert_eq!(status.status, 200, "{status:?}");
     let properties = &status.body["exportJobProperties"];
     assert_eq!(properties["jobId"], job_id.as_str());
     assert_eq!(properties["jobStatus"], "COMPLETED");
-    assert_eq!(properties["jobName"], "rest-export");
+    assert_eq!(properties["JobName"], "rest-export");
     assert_eq!(properties["datastoreId"], "ds1");
-    assert_eq!(properties["dataAccessRoleArn"], ROLE);
+    assert_eq!(properties["DataAccessRoleArn"], ROLE);
     assert_eq!(
-        properties["outputDataConfig"]["s3Configuration"]["s3Uri"],
-        BUCKET_URI
-    );
-    assert_eq!(
-        properties["outputDataConfig"]["s3Configuration"]["kmsKeyId"],
-        "alias/exports"
+        properties["outputDataConfig"],
+        json!({"s3Configuration": {"S3Uri": BUCKET_URI, "KmsKeyId": "alias/exports"}})
     );
     for time in ["submitTime", "endTime"] {
         let text = properties[time].as_str().unwrap();
-        assert!(
-            crate::store::parse_instant(text).is_some(),
-            "{time}: {text}"
-        );
+        let read = chrono::NaiveDateTime::parse_from_str(text, "%b %d, %Y %I:%M:%S %p");
+        assert!(read.is_ok(), "{time}: {text}");
+    }
+    for camel in ["jobName", "dataAccessRoleArn", "submitTimeMillis"] {
+        assert!(properties.get(camel).is_none(), "{camel}");
+    }
+    let body = &status.body;
+    assert_eq!(body["requiresAccessToken"], true);
+    assert!(
+        crate::store::parse_instant(body["transactionTime"].as_str().unwrap()).is_some(),
+        "{body}"
+    );
+    assert_eq!(
+        body["request"],
+        "https://healthlake.us-east-1.amazonaws.com/datastore/ds1/r4/$export?\
+         _outputFormat=application/fhir%2Bndjson&_type=Observation,Patient&\
+         _since=2026-11-02T00:00:00Z"
+    );
+    let output = body["output"].as_array().unwrap();
+    assert_eq!(
+        output.len(),
+        report["outputObjects"].as_array().unwrap().len()
+    );
+    for file in output {
+        let url = file["url"].as_str().unwrap();
+        assert!(url.starts_with(&folder), "{url}");
+        assert!(url.contains(&format!("/{}/", file["type"].as_str().unwrap())));
+    }
+    assert_eq!(body["error"], json!([]));
+}
+
+#[tokio::test]
+async fn a_running_job_has_no_manifest_members_yet() {
+    let (emulator, _, _) = seeded(600_000);
+    let job_id = started(&post(&emulator, "/datastore/ds1/r4/$export", "", &body()));
+    let status = call_job(&emulator, "GET", "ds1", &job_id);
+    assert_eq!(status.status, 200);
+    assert!(status.body["exportJobProperties"]["endTime"].is_null());
+    for member in [
+        "transactionTime",
+        "request",
+        "requiresAccessToken",
+        "output",
+        "error",
+    ] {
+        assert!(status.body.get(member).is_none(), "{member}: {status:?}");
     }
 }
 
 #[tokio::test]
-async fn until_is_exclusive_and_a_full_export_has_every_current_version() {
+async fn until_is_inclusive_so_consecutive_windows_share_their_boundary() {
     let (emulator, sink, _) = seeded(0);
     emulator
         .control_write_resources(
@@ -204,20 +243,49 @@ async fn until_is_exclusive_and_a_full_export_has_every_current_version() {
                 .as_bytes(),
         )
         .unwrap();
-    let window = started(&post(
+    let first = started(&post(
         &emulator,
         "/datastore/ds1/r4/$export",
         "_since=2026-11-01T00:00:00Z&_until=2026-11-02T00:00:00Z",
         &body(),
     ));
-    wait_for(&emulator, "ds1", &window, "COMPLETED").await;
-    let lines = exported(&sink, &window);
+    wait_for(&emulator, "ds1", &first, "COMPLETED").await;
+    let lines = exported(&sink, &first);
     assert_eq!(
         lines.len(),
-        401 - 40,
-        "of 400 resources and a group, the 40 updated at _until are out"
+        401,
+        "of 400 resources and a group, the 40 updated at _until are in (on or before)"
     );
-    assert!(lines.iter().all(|r| r["meta"]["versionId"] == "1"));
+    let at_boundary = |lines: &[Value]| -> HashSet<String> {
+        lines
+            .iter()
+            .filter(|r| r["meta"]["versionId"] == "2")
+            .map(|r| format!("{}/{}", r["resourceType"], r["id"]))
+            .collect()
+    };
+    assert_eq!(at_boundary(&lines).len(), 40);
+    let next = started(&post(
+        &emulator,
+        "/datastore/ds1/r4/$export",
+        "_since=2026-11-02T00:00:00Z&_until=2026-11-03T00:00:00Z",
+        &body(),
+    ));
+    wait_for(&emulator, "ds1", &next, "COMPLETED").await;
+    let next_lines = exported(&sink, &next);
+    assert_eq!(
+        next_lines.len(),
+        40,
+        "_since is on or after: the same 40 again"
+    );
+    assert_eq!(at_boundary(&next_lines), at_boundary(&lines));
+    // One instant is a window of its own, not an empty one.
+    let instant = post(
+        &emulator,
+        "/datastore/ds1/r4/$export",
+        "_since=2026-11-02T00:00:00Z&_until=2026-11-02T00:00:00Z",
+        &body(),
+    );
+    assert_eq!(instant.status, 202, "{instant:?}");
 
     let full = start(&emulator, "ds1", "full-after-updates");
     wait_for(&emulator, "ds1", &full, "COMPLETED").await;

@@ -128,8 +128,17 @@ fn updates_make_new_versions_at_the_given_time_and_since_until_window_them() {
     // _since is inclusive: resources updated exactly at since are in.
     assert_eq!(count(&store.select(&since(NEXT_DAY, None))), 20);
     assert_eq!(count(&store.select(&since(AT, None))), 2000);
-    // _until is exclusive: [AT, NEXT_DAY) holds the resources not updated since.
-    assert_eq!(count(&store.select(&since(AT, Some(NEXT_DAY)))), 1980);
+    // _until is inclusive ("on or before"): [AT, NEXT_DAY] holds every resource, the 20
+    // stamped exactly at NEXT_DAY too; the next window, from NEXT_DAY, has them again.
+    assert_eq!(count(&store.select(&since(AT, Some(NEXT_DAY)))), 2000);
+    assert_eq!(
+        count(&store.select(&since(NEXT_DAY, Some("2026-11-03T00:00:00Z")))),
+        20
+    );
+    assert_eq!(
+        count(&store.select(&since(AT, Some("2026-11-01T23:59:59.999Z")))),
+        1980
+    );
     assert_eq!(
         count(&store.select(&since("2026-11-03T00:00:00Z", None))),
         0

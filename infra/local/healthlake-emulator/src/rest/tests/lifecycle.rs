@@ -19,7 +19,9 @@ async fn cancel_goes_through_the_cancel_statuses_frees_the_slot_and_writes_nothi
     assert_eq!(cancel.status, 202, "{cancel:?}");
     assert_eq!(
         cancel.body,
-        json!({"datastoreId": "ds1", "jobStatus": "CANCEL_SUBMITTED", "jobId": running})
+        json!({"exportJobProperties": {
+            "jobId": running, "jobStatus": "CANCEL_SUBMITTED", "datastoreId": "ds1"
+        }})
     );
     assert_eq!(
         call_job(&emulator, "GET", "ds1", &running).body["exportJobProperties"]["jobStatus"],
@@ -38,7 +40,7 @@ async fn cancel_goes_through_the_cancel_statuses_frees_the_slot_and_writes_nothi
     assert_outcome(
         &again,
         400,
-        "business-rule",
+        "not-supported",
         "CANCEL_COMPLETED: it cannot be cancelled",
     );
     assert_outcome(
@@ -65,6 +67,22 @@ async fn cancel_goes_through_the_cancel_statuses_frees_the_slot_and_writes_nothi
         "not-supported",
         "PUT",
     );
+}
+
+#[tokio::test]
+async fn a_full_export_is_not_cancelled_by_the_rest_delete() {
+    let (emulator, _, _) = seeded(600_000);
+    let full = start(&emulator, "ds1", "full-export");
+    wait_for(&emulator, "ds1", &full, "IN_PROGRESS").await;
+    let refused = call_job(&emulator, "DELETE", "ds1", &full);
+    assert_outcome(
+        &refused,
+        400,
+        "not-supported",
+        "only FHIR $export jobs can be cancelled",
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(status(&emulator, "ds1", &full), "IN_PROGRESS", "it runs on");
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ async fn bad_requests_are_operation_outcomes_and_start_nothing() {
             ),
             400,
             "invalid",
-            "must be before _until",
+            "must not be after _until",
         ),
         (
             "unknown parameter",

@@ -1,22 +1,18 @@
 //! `DELETE /exports/{jobId}` and `GET /exports`.
 
 use super::*;
+use aws_adapters::bulk_rest::BulkExports;
 
-#[tokio::test]
-async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
-    let running = describe_returns(JobStatus::InProgress);
-    let (rest, replay) = testkit::fhir_rest(vec![(
-        202,
-        json!({"datastoreId": STORE, "jobStatus": "CANCEL_SUBMITTED", "jobId": JOB}),
-    )]);
-    let publish = publish_ok(Recorded::default());
-    let handler = StartExport::new(
+/// A handler whose HealthLake describes with `describe` and whose `$export` REST client answers
+/// from `rest`; no workflow may start.
+fn cancelling(describe: &Rule, rest: BulkExports, publish: &Rule) -> StartExport {
+    StartExport::new(
         settings("0123456789abcdef0123456789abcdef,second"),
         callers(),
         ExportJobs::new(mock_client!(
             aws_sdk_healthlake,
             RuleMode::MatchAny,
-            [&running]
+            [describe]
         )),
         BulkExportStarts {
             rest,
@@ -30,8 +26,19 @@ async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
             ),
             STATE_MACHINE,
         ),
-        announcer(&publish),
-    );
+        announcer(publish),
+    )
+}
+
+#[tokio::test]
+async fn a_running_export_is_cancelled_once_and_an_ended_one_is_a_409() {
+    let running = describe_returns(JobStatus::InProgress);
+    let (rest, replay) = testkit::fhir_rest(vec![(
+        202,
+        json!({"datastoreId": STORE, "jobStatus": "CANCEL_SUBMITTED", "jobId": JOB}),
+    )]);
+    let publish = publish_ok(Recorded::default());
+    let handler = cancelling(&running, rest, &publish);
     let request = api_call(
         "DELETE",
         &format!("/exports/{JOB}"),
@@ -76,28 +83,7 @@ async fn a_cancel_healthlake_refuses_as_not_supported_is_a_409_naming_the_jobs_i
             "code": "not-supported",
             "diagnostics": "Export job was started with StartFHIRExportJob: only FHIR $export jobs can be cancelled"}]}),
     )]);
-    let handler = StartExport::new(
-        settings("0123456789abcdef0123456789abcdef,second"),
-        callers(),
-        ExportJobs::new(mock_client!(
-            aws_sdk_healthlake,
-            RuleMode::MatchAny,
-            [&running]
-        )),
-        BulkExportStarts {
-            rest,
-            ..fhir_unused()
-        },
-        Workflows::new(
-            mock_client!(
-                aws_sdk_sfn,
-                RuleMode::MatchAny,
-                [&start_execution_fails(500, "NotExpected")]
-            ),
-            STATE_MACHINE,
-        ),
-        announcer(&publish_ok(Recorded::default())),
-    );
+    let handler = cancelling(&running, rest, &publish_ok(Recorded::default()));
     let request = api_call(
         "DELETE",
         &format!("/exports/{JOB}"),

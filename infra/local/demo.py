@@ -344,8 +344,8 @@ def show_files(deployment: Deployment, folder: str | None) -> None:
 # ---- the exports ---------------------------------------------------------------------------------
 def nightly_export(deployment: Deployment) -> float:
     say("[4/6] Nightly export: EventBridge Scheduler -> start-export -> HealthLake, state machine")
-    payload = {"datastoreId": DATASTORE_ID,
-               "scheduledTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    payload = Pipeline.schedule_event(
+        DATASTORE_ID, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     say(f"      schedule payload {compact(payload)}")
     started = time.monotonic()
     result = deployment.invoke_start_export(payload)
@@ -401,9 +401,9 @@ def scheduled_fhir_export(deployment: Deployment, scheduled_time: datetime
                           ) -> tuple[Notification, dict[str, tuple[int, int]], float]:
     """One firing of an incremental `$export` schedule, followed to its notification. Returns
     the notification, {resource type: (files, resources)} of what it exported, and its time."""
-    payload = {"datastoreId": DATASTORE_ID,
-               "scheduledTime": scheduled_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "kind": "$export", "since": "last-success"}
+    payload = Pipeline.schedule_event(
+        DATASTORE_ID, scheduled_time.strftime("%Y-%m-%dT%H:%M:%SZ"), kind="$export",
+        since="last-success")
     say(f"      schedule payload {compact(payload)}")
     started = time.monotonic()
     result = deployment.invoke_start_export(payload)

@@ -9,9 +9,9 @@ use std::fmt;
 mod vars;
 
 use crate::model::naming::ExportDestination;
-use crate::model::validate::{InvalidInput, quote_for_message};
+use crate::model::validate::{InvalidInput, is_account_id, quote_for_message};
 use crate::wait::policy::{WaitPolicies, WaitPolicy};
-use vars::{Vars, is_account_id, is_bucket_name, is_prefix};
+use vars::{Vars, is_bucket_name, is_prefix};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {

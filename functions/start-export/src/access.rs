@@ -19,7 +19,7 @@
 use std::fmt;
 
 use export_core::config::ConfigError;
-use export_core::model::validate::quote_for_message;
+use export_core::model::validate::{is_account_id, quote_for_message};
 
 const VARIABLE: &str = "API_CALLERS";
 
@@ -100,8 +100,7 @@ fn parse_principal(arn: &str) -> Option<Principal> {
         || !partition
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b == b'-')
-        || account.len() != 12
-        || !account.bytes().all(|b| b.is_ascii_digit())
+        || !is_account_id(account)
         || !is_name(resource)
     {
         return None;

@@ -2,7 +2,7 @@
 //! that names it. The settings in [`super`] are built from these readers.
 
 use super::{AnnounceSettings, ConfigError};
-use crate::model::validate::is_datastore_id;
+use crate::model::validate::{is_account_id, is_datastore_id};
 use crate::wait::policy::{WaitPolicies, WaitPolicy};
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
@@ -258,9 +258,4 @@ pub(super) fn is_prefix(prefix: &str) -> bool {
         && prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/!-_.*'()".contains(&b))
-}
-
-/// An AWS account id: exactly 12 digits.
-pub(super) fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }

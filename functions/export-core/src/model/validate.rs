@@ -30,6 +30,11 @@ pub fn is_datastore_id(value: &str) -> bool {
     (1..=32).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// An AWS account id: exactly 12 digits.
+pub fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// An export job id: 1-32 ASCII letters, digits or hyphens (HealthLake's are 32 hex digits).
 pub fn is_job_id(value: &str) -> bool {
     (1..=32).contains(&value.len())

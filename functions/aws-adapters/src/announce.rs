@@ -9,7 +9,7 @@ use crate::on_first_use::OnFirstUse;
 use crate::sns::SnsTopic;
 use export_core::config::AnnounceSettings;
 use export_core::model::failure::AwsFailure;
-use export_core::report::notification::ExportReport;
+use export_core::report::delivery::Announcement;
 
 /// Where a report goes.
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ impl Announcer {
     /// outcome event always follows a notification that went out. Delivery is at least once: a
     /// failed channel is returned as the error and the rest are not tried, so the caller's retry
     /// sends the report again (a second copy on the channels that had already taken it).
-    pub async fn announce(&self, report: &ExportReport) -> Result<(), AwsFailure> {
+    pub async fn announce(&self, report: &impl Announcement) -> Result<(), AwsFailure> {
         for channel in &self.channels {
             let sent = match channel {
                 Channel::Sns(topic) => topic.publish(&report.to_notification()).await,
@@ -68,12 +68,12 @@ impl Announcer {
                 Ok(message_id) => info!(
                     %message_id,
                     channel = channel.name(),
-                    event = report.event.as_str(),
-                    outcome = report.outcome.as_str(),
+                    event = report.event_name(),
+                    outcome = report.outcome().as_str(),
                     "team notified"
                 ),
                 Err(failure) => {
-                    error!(%failure, channel = channel.name(), event = report.event.as_str(), "notification not sent");
+                    error!(%failure, channel = channel.name(), event = report.event_name(), "notification not sent");
                     return Err(failure);
                 }
             }

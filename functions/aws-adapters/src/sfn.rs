@@ -6,6 +6,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use export_core::model::failure::{AwsFailure, FailureKind};
 
 use export_core::model::naming::{execution_arn, execution_name};
+use export_core::model::night::NightInput;
 use export_core::model::state::ExecutionState;
 
 /// The state machine that follows each export job.
@@ -26,12 +27,33 @@ impl Workflows {
     /// Starts the execution named `name`, or finds it already started (a retried trigger):
     /// either way the job is followed exactly once. Returns the execution ARN.
     pub async fn start(&self, name: &str, input: &ExecutionState) -> Result<String, AwsFailure> {
-        const OPERATION: Operation = Operation::StartExecution;
         let input = serde_json::to_string(input).expect("the state always serializes");
+        self.start_named(&self.state_machine_arn, name, input).await
+    }
+
+    /// Starts a schedule's night (`night_state_machine_arn`), or finds it already started: a
+    /// retried firing of the schedule starts no second night.
+    pub async fn start_night(
+        &self,
+        night_state_machine_arn: &str,
+        name: &str,
+        input: &NightInput,
+    ) -> Result<String, AwsFailure> {
+        let input = serde_json::to_string(input).expect("the night always serializes");
+        self.start_named(night_state_machine_arn, name, input).await
+    }
+
+    async fn start_named(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: String,
+    ) -> Result<String, AwsFailure> {
+        const OPERATION: Operation = Operation::StartExecution;
         let result = self
             .client
             .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
+            .state_machine_arn(state_machine_arn)
             .name(name)
             .input(input)
             .send()
@@ -41,7 +63,7 @@ impl Workflows {
             Err(err) => {
                 let failure = failure_from_sdk(OPERATION, &err);
                 if failure.kind == FailureKind::AlreadyExists {
-                    Ok(execution_arn(&self.state_machine_arn, name))
+                    Ok(execution_arn(state_machine_arn, name))
                 } else {
                     Err(failure)
                 }

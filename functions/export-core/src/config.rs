@@ -11,6 +11,7 @@ mod vars;
 use crate::model::naming::ExportDestination;
 use crate::model::validate::{InvalidInput, is_account_id, quote_for_message};
 use crate::wait::policy::{WaitPolicies, WaitPolicy};
+use crate::wait::start_retry::StartRetryPolicy;
 use vars::{Vars, is_bucket_name, is_prefix};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -33,12 +34,22 @@ pub struct StartSettings {
     pub datastore_ids: Vec<String>,
     pub destination: ExportDestination,
     pub announce: AnnounceSettings,
+    /// The workflow that follows one export job (`STATE_MACHINE_ARN`).
     pub state_machine_arn: String,
+    /// The workflow that starts a schedule's data stores one after another and sends the
+    /// night's digest (`NIGHT_STATE_MACHINE_ARN`).
+    pub night_state_machine_arn: String,
     /// Whether HealthLake's job events end waits early (`JOB_EVENTS`, default on).
     pub job_events: bool,
     /// The policy new executions follow: the fallback one under job events, else polling's.
     pub policy: WaitPolicy,
+    /// How long a job may run once it has the account's export slot (`DEADLINE_SECONDS`).
     pub deadline_seconds: u32,
+    /// How long a job may wait for the slot after its submission (`QUEUE_WAIT_SECONDS`).
+    pub queue_wait_seconds: u32,
+    /// When a night's refused start is tried again (`START_RETRY_FIRST_SECONDS`,
+    /// `START_RETRY_MAX_SECONDS`, `START_RETRY_LIMIT_SECONDS`).
+    pub start_retry: StartRetryPolicy,
     /// The job table (`JOB_TABLE_NAME`): `$export` start claims and high-water marks.
     pub table_name: String,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
@@ -65,6 +76,8 @@ pub struct PollSettings {
 }
 
 pub const DEFAULT_DEADLINE_SECONDS: u32 = 43_200;
+/// A day: a night of ten data stores, each exported in a few hours, fits.
+pub const DEFAULT_QUEUE_WAIT_SECONDS: u32 = 86_400;
 
 impl StartSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -95,17 +108,10 @@ impl StartSettings {
             });
         }
 
-        let deadline_seconds = vars.parsed(
-            "DEADLINE_SECONDS",
-            DEFAULT_DEADLINE_SECONDS,
-            "a whole number of seconds",
-        )?;
-        if deadline_seconds == 0 {
-            return Err(ConfigError {
-                variable: "DEADLINE_SECONDS",
-                problem: "must be at least 1".into(),
-            });
-        }
+        let deadline_seconds = vars.positive("DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS)?;
+
+        let queue_wait_seconds = vars.positive("QUEUE_WAIT_SECONDS", DEFAULT_QUEUE_WAIT_SECONDS)?;
+        let start_retry = vars.start_retry()?;
 
         let (policies, warnings) = vars.policies()?;
         let job_events = vars.flag("JOB_EVENTS", true)?;
@@ -119,9 +125,16 @@ impl StartSettings {
             },
             announce: vars.announce()?,
             state_machine_arn: vars.arn("STATE_MACHINE_ARN", "states", "stateMachine:")?,
+            night_state_machine_arn: vars.arn(
+                "NIGHT_STATE_MACHINE_ARN",
+                "states",
+                "stateMachine:",
+            )?,
             job_events,
             policy: *policies.for_job(job_events),
             deadline_seconds,
+            queue_wait_seconds,
+            start_retry,
             table_name: vars.table_name()?,
             warnings,
         })

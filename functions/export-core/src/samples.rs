@@ -124,6 +124,10 @@ pub fn sample_vars() -> HashMap<&'static str, String> {
             "STATE_MACHINE_ARN",
             "arn:aws:states:us-east-1:123456789012:stateMachine:export".to_string(),
         ),
+        (
+            "NIGHT_STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:export-night".to_string(),
+        ),
     ])
 }
 

@@ -9,6 +9,7 @@ use export_core::model::naming::export_folder_uri;
 use export_core::model::phase::JobPhase;
 use export_core::model::state::{Action, ExecutionState, Outcome, TaskError};
 use export_core::report::notification::{Event, ExportReport};
+use export_core::wait::deadline::{PassedBound, bound_in_force, bounds_after_check};
 use export_core::wait::policy::WaitPolicy;
 
 /// A check of `job` at `now`: the workflow's next state (wait again, or done) and, when the
@@ -20,8 +21,14 @@ pub fn check(
     job: &JobSnapshot,
     now: DateTime<Utc>,
 ) -> (ExecutionState, Option<ExportReport>) {
-    let decision = decide(policy, state, &job.status, now);
-    let next = next_state(state, job, decision, now);
+    let (deadline, running_since) = bounds_after_check(state, JobPhase::of(&job.status), now);
+    let bounded = ExecutionState {
+        deadline,
+        running_since,
+        ..state.clone()
+    };
+    let decision = decide(policy, &bounded, &job.status, now);
+    let next = next_state(&bounded, job, decision, now);
     let report = match decision {
         PollDecision::Wait { .. } | PollDecision::Summarize => None,
         PollDecision::Finish { event, outcome } => {
@@ -63,7 +70,10 @@ fn decide(
     match policy.next_wait_before(state.submitted_at, now, state.deadline) {
         Some(wait_seconds) => PollDecision::Wait { wait_seconds },
         None => PollDecision::Finish {
-            event: Event::DeadlinePassed,
+            event: match bound_in_force(state) {
+                PassedBound::QueueWait => Event::QueueWaitPassed,
+                PassedBound::Running => Event::DeadlinePassed,
+            },
             outcome: Outcome::Failed,
         },
     }
@@ -106,11 +116,24 @@ fn report_message(
     now: DateTime<Utc>,
 ) -> Option<String> {
     match event {
-        Event::DeadlinePassed => Some(format!(
-            "The job was still {} after {} minutes, when the workflow's deadline ({}) passed. \
-             It was not cancelled and may still finish; check it with DescribeFHIRExportJob.",
+        Event::QueueWaitPassed => Some(format!(
+            "The job was still {} after waiting {} minutes for the account's export slot, when \
+             the workflow's queue-wait bound ({}) passed. HealthLake runs one export job at a \
+             time per account and Region, first in first out: it waited behind every export \
+             job submitted before it in this account, on any data store and by any tool. It \
+             was not cancelled and may still run; check it with DescribeFHIRExportJob.",
             job.status,
             (now - state.submitted_at).num_minutes(),
+            state
+                .deadline
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )),
+        Event::DeadlinePassed => Some(format!(
+            "The job was still {} after running {} minutes, when the workflow's deadline ({}) \
+             passed. It was not cancelled and may still finish; check it with \
+             DescribeFHIRExportJob.",
+            job.status,
+            (now - state.running_since.unwrap_or(state.submitted_at)).num_minutes(),
             state
                 .deadline
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -9,15 +9,37 @@ use chrono::{DateTime, Utc};
 use export_core::model::failure::UNSUPPORTED_BY_DATA_STORE;
 
 use crate::check::check;
+use crate::digest::{NightDigest, night_digest};
 use crate::metrics::{Measured, emf_line};
 use crate::workflow_failure::workflow_failure;
 use export_core::bulk::window::{BulkRun, advance};
+use export_core::model::failure::AwsFailure;
 use export_core::model::function_error::FunctionError;
+use export_core::model::job::JobSnapshot;
 use export_core::model::job::JobStatus;
+use export_core::model::night::NightDigestRequest;
 use export_core::model::state::{Action, ExecutionState, Follow, PollRequest, TaskError};
 use export_core::report::notification::ExportReport;
 use export_core::wait::policy::WaitPolicies;
+use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
+
+/// What the state machines hand poll-export: a night's digest request, or a check (with the
+/// caught error when it is the failure-notification step).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PollInput {
+    Digest { digest: NightDigestRequest },
+    Check(Box<PollRequest>),
+}
+
+/// What poll-export answers: the export workflow's next state, or the digest sent.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum PollOutput {
+    State(Box<ExecutionState>),
+    Digest(Box<NightDigest>),
+}
 
 /// The adapters are built on first use: a check that waits builds no announcer.
 pub struct PollExport {
@@ -49,6 +71,54 @@ impl PollExport {
         }
     }
 
+    /// A night's digest, or a check.
+    pub async fn handle_input(
+        &self,
+        input: PollInput,
+        now: DateTime<Utc>,
+    ) -> Result<PollOutput, FunctionError> {
+        match input {
+            PollInput::Digest { digest } => Ok(PollOutput::Digest(Box::new(
+                self.send_digest(&digest, now).await?,
+            ))),
+            PollInput::Check(request) => Ok(PollOutput::State(Box::new(
+                self.handle(*request, now).await?,
+            ))),
+        }
+    }
+
+    /// Every export of the night has ended: each job is looked up once more (its status and end
+    /// time as HealthLake has them now), then the digest goes out. A job that cannot be looked
+    /// up is reported from the workflow's view. A failed send fails the step, which the night
+    /// retries: delivered at least once.
+    async fn send_digest(
+        &self,
+        request: &NightDigestRequest,
+        now: DateTime<Utc>,
+    ) -> Result<NightDigest, FunctionError> {
+        let mut jobs = Vec::with_capacity(request.exports.len());
+        for export in &request.exports {
+            let job = match &export.execution {
+                Some(state) => match self.look_up(state).await {
+                    Ok(job) => Some(job),
+                    Err(failure) => {
+                        warn!(job_id = %state.job_id, %failure, "digest: job not looked up");
+                        None
+                    }
+                },
+                None => None,
+            };
+            jobs.push(job);
+        }
+        let digest = night_digest(request, &jobs, now);
+        info!(night = %digest.night, succeeded = digest.succeeded, failed = digest.failed, "night digest");
+        self.announcer
+            .announce(&digest)
+            .await
+            .map_err(FunctionError::from_aws)?;
+        Ok(digest)
+    }
+
     /// A check, or, when the state carries a caught `error`, the failure notification.
     pub async fn handle(
         &self,
@@ -66,25 +136,7 @@ impl PollExport {
         state: &ExecutionState,
         now: DateTime<Utc>,
     ) -> Result<ExecutionState, FunctionError> {
-        let job = match state.follow() {
-            Follow::Describe => self.jobs.describe(&state.datastore_id, &state.job_id).await,
-            Follow::RestStatus => {
-                match self
-                    .fhir
-                    .rest
-                    .status(&state.datastore_id, &state.job_id)
-                    .await
-                {
-                    // A data store created before June 2023 has no status GET; its (system)
-                    // `$export` jobs are export jobs that DescribeFHIRExportJob answers.
-                    Err(failure) if failure.code == UNSUPPORTED_BY_DATA_STORE => {
-                        self.jobs.describe(&state.datastore_id, &state.job_id).await
-                    }
-                    answer => answer,
-                }
-            }
-        };
-        let job = job.map_err(|failure| {
+        let job = self.look_up(state).await.map_err(|failure| {
             warn!(job_id = %state.job_id, attempt = state.attempt + 1, %failure, "check failed");
             FunctionError::from_aws(failure)
         })?;
@@ -109,6 +161,28 @@ impl PollExport {
             self.announce(&report, Measured::of(&next), now).await?;
         }
         Ok(next)
+    }
+
+    /// The job as HealthLake has it now, through the seam its kind uses.
+    async fn look_up(&self, state: &ExecutionState) -> Result<JobSnapshot, AwsFailure> {
+        match state.follow() {
+            Follow::Describe => self.jobs.describe(&state.datastore_id, &state.job_id).await,
+            Follow::RestStatus => {
+                match self
+                    .fhir
+                    .rest
+                    .status(&state.datastore_id, &state.job_id)
+                    .await
+                {
+                    // A data store created before June 2023 has no status GET; its (system)
+                    // `$export` jobs are export jobs that DescribeFHIRExportJob answers.
+                    Err(failure) if failure.code == UNSUPPORTED_BY_DATA_STORE => {
+                        self.jobs.describe(&state.datastore_id, &state.job_id).await
+                    }
+                    answer => answer,
+                }
+            }
+        }
     }
 
     /// A `$export` that ended `COMPLETED` moves its high-water mark to the end of its window

@@ -6,6 +6,7 @@
 //! becomes the failure report), [`metrics`] (the EMF line). The [`handler`] glues them to AWS.
 
 pub mod check;
+pub mod digest;
 pub mod handler;
 pub mod metrics;
 pub mod workflow_failure;

@@ -5,8 +5,8 @@ use aws_adapters::job_table::marks::MarkStore;
 use aws_adapters::on_first_use::OnFirstUse;
 use aws_adapters::telemetry::{aws_config, init_tracing};
 use export_core::config::PollSettings;
-use export_core::model::state::PollRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
+use poll_export::handler::PollInput;
 use poll_export::{BulkExportChecks, PollExport};
 
 #[tokio::main(flavor = "current_thread")]
@@ -30,8 +30,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = PollExport::new(settings.policies, jobs, fhir, announcer);
     let handler = &handler;
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<PollRequest>| async move {
-            handler.handle(event.payload, chrono::Utc::now()).await
+        move |event: LambdaEvent<PollInput>| async move {
+            handler
+                .handle_input(event.payload, chrono::Utc::now())
+                .await
         },
     ))
     .await

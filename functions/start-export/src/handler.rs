@@ -3,20 +3,25 @@
 use crate::access::AllowList;
 use crate::api::response::ApiResponse;
 use crate::api::{ApiCall, ApiRoute};
-use crate::outcome::{ScheduleAnswer, StartFailure, StartOutcome, invalid_schedule_report};
+use crate::night::{NightRefusal, after_refusal};
+use crate::outcome::{
+    ScheduleAnswer, StartFailure, StartOutcome, invalid_schedule_report, start_failed_report,
+};
 use crate::plan::ExportPlan;
-use crate::trigger::{Invocation, Rejection, parse_invocation};
+use crate::trigger::{Invocation, Rejection, ScheduledNight, ScheduledStart, parse_invocation};
 use aws_adapters::announce::Announcer;
 use aws_adapters::healthlake::ExportJobs;
 use aws_adapters::on_first_use::OnFirstUse;
 use aws_adapters::sfn::{FollowedExecution, Workflows};
 use chrono::{DateTime, Utc};
 use export_core::bulk::kind::ExportKind;
+use export_core::bulk::window::BulkRun;
 use export_core::config::StartSettings;
 use export_core::model::failure::{AwsFailure, FailureKind};
 use export_core::model::function_error::FunctionError;
 use export_core::model::job::{JobSnapshot, StartedJob};
 use export_core::model::naming::execution_name;
+use export_core::model::night::{NightInput, NightStart, NightStep};
 use export_core::model::operation::Operation;
 use export_core::model::phase::JobPhase;
 use export_core::model::state::Outcome;
@@ -69,21 +74,13 @@ impl StartExport {
         now: DateTime<Utc>,
     ) -> Result<Value, FunctionError> {
         match parse_invocation(&event, &self.settings, &self.callers, now) {
-            Ok(Invocation::Schedule(start)) => {
-                let plan = ExportPlan::scheduled(&self.settings, &start);
-                let answer = match self.start_export(&plan, now).await {
-                    StartOutcome::Started { job, execution_arn } => {
-                        ScheduleAnswer::started(&plan, &job, &execution_arn)
-                    }
-                    StartOutcome::RetryLater(failure) => {
-                        return Err(FunctionError::Transient(failure));
-                    }
-                    StartOutcome::Refused { failure, report } => {
-                        self.announce(&report).await?;
-                        ScheduleAnswer::failed(failure.to_string())
-                    }
-                };
+            Ok(Invocation::Schedule(night)) => {
+                let answer = self.start_night(&night, now).await?;
                 Ok(serde_json::to_value(answer).expect("answers serialize"))
+            }
+            Ok(Invocation::NightStart { start, step }) => {
+                let answer = self.start_nights_store(&start, &step, now).await?;
+                Ok(serde_json::to_value(answer).expect("steps serialize"))
             }
             Ok(Invocation::Api(call)) => {
                 let response = self.serve(&call, invocation_id, now).await;
@@ -217,12 +214,130 @@ impl StartExport {
         outcome
     }
 
+    /// A schedule's night: its workflow starts the data stores one after another. A transient
+    /// failure is an error, so Lambda retries the event (then the dead-letter queue); a retried
+    /// firing finds the night already started. A permanent one is announced once per data store,
+    /// since none of the night's exports starts.
+    async fn start_night(
+        &self,
+        night: &ScheduledNight,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleAnswer, FunctionError> {
+        let input = NightInput {
+            night: night.night.clone(),
+            stores: night.stores.clone(),
+        };
+        let started = self
+            .workflows
+            .start_night(
+                &self.settings.night_state_machine_arn,
+                &night.night.name,
+                &input,
+            )
+            .await;
+        match started {
+            Ok(execution_arn) => {
+                info!(night = %night.night.name, stores = night.starts.len(), %execution_arn, "night started");
+                Ok(ScheduleAnswer::night_started(&night.night, &execution_arn))
+            }
+            Err(failure) if failure.kind.is_transient() => {
+                warn!(%failure, "night not started for now; the trigger retries");
+                Err(FunctionError::Transient(failure))
+            }
+            Err(failure) => {
+                error!(%failure, night = %night.night.name, "night not started");
+                for start in &night.starts {
+                    let plan = ExportPlan::scheduled(&self.settings, start);
+                    let report = start_failed_report(&plan, &failure, None, now);
+                    self.announce(&report).await?;
+                }
+                Ok(ScheduleAnswer::failed(failure.to_string()))
+            }
+        }
+    }
+
+    /// One data store of a night: its job only; the night workflow starts the execution that
+    /// follows it and waits for its end. A refused start is tried again by the night (the wait
+    /// is decided here), or reported once.
+    async fn start_nights_store(
+        &self,
+        start: &ScheduledStart,
+        step: &NightStart,
+        now: DateTime<Utc>,
+    ) -> Result<NightStep, FunctionError> {
+        let plan = ExportPlan::scheduled(&self.settings, start);
+        let failure = match self.start_job(&plan, now).await {
+            Ok((job, bulk)) => {
+                let execution =
+                    plan.initial_state(&self.settings, &job.job_id, &job.status, bulk, now);
+                return Ok(NightStep::Follow {
+                    execution_name: execution_name(&job.job_id),
+                    execution: Box::new(execution),
+                });
+            }
+            Err(failure) => failure,
+        };
+        let datastore_id = &plan.job.datastore_id;
+        match after_refusal(
+            &self.settings.start_retry,
+            step,
+            &failure.failure,
+            now,
+            datastore_id,
+        ) {
+            NightRefusal::Retry { wait_seconds, next } => {
+                warn!(failure = %failure.failure, attempt = next.attempt, wait_seconds, "night start refused; trying again");
+                Ok(NightStep::Retry {
+                    wait_seconds,
+                    start: next,
+                    reason: failure.failure.to_string(),
+                })
+            }
+            NightRefusal::Report { message } => {
+                error!(failure = %failure.failure, "night start failed");
+                let report = ExportReport {
+                    message: Some(message.clone()),
+                    ..start_failed_report(&plan, &failure.failure, failure.job.as_ref(), now)
+                };
+                self.announce(&report).await?;
+                Ok(NightStep::Failed {
+                    datastore_id: datastore_id.clone(),
+                    reason: message,
+                })
+            }
+        }
+    }
+
     /// The job (StartFHIRExportJob, or a `$export` with its claim), then the execution.
     async fn start_job_and_workflow(
         &self,
         plan: &ExportPlan,
         now: DateTime<Utc>,
     ) -> Result<(StartedJob, String), StartFailure> {
+        let (job, bulk) = self.start_job(plan, now).await?;
+        let state = plan.initial_state(&self.settings, &job.job_id, &job.status, bulk, now);
+        match self
+            .workflows
+            .start(&execution_name(&job.job_id), &state)
+            .await
+        {
+            Ok(execution_arn) => {
+                info!(job_id = %job.job_id, %execution_arn, first_wait = state.wait_seconds, "workflow started");
+                Ok((job, execution_arn))
+            }
+            Err(failure) => Err(StartFailure {
+                failure,
+                job: Some(job),
+            }),
+        }
+    }
+
+    /// The job: StartFHIRExportJob, or a `$export` with its claim.
+    async fn start_job(
+        &self,
+        plan: &ExportPlan,
+        now: DateTime<Utc>,
+    ) -> Result<(StartedJob, Option<BulkRun>), StartFailure> {
         let (job, bulk) = match &plan.kind {
             ExportKind::Full => {
                 let job = self
@@ -246,21 +361,7 @@ impl StartExport {
             requested_by = %plan.requested_by,
             "export job started"
         );
-        let state = plan.initial_state(&self.settings, &job.job_id, &job.status, bulk, now);
-        match self
-            .workflows
-            .start(&execution_name(&job.job_id), &state)
-            .await
-        {
-            Ok(execution_arn) => {
-                info!(job_id = %job.job_id, %execution_arn, first_wait = state.wait_seconds, "workflow started");
-                Ok((job, execution_arn))
-            }
-            Err(failure) => Err(StartFailure {
-                failure,
-                job: Some(job),
-            }),
-        }
+        Ok((job, bulk))
     }
 
     /// A report that cannot be sent fails the invocation, so the trigger retries and the

@@ -11,6 +11,7 @@ pub mod access;
 pub mod api;
 pub mod claim;
 pub mod handler;
+pub mod night;
 pub mod outcome;
 pub mod plan;
 pub mod trigger;

@@ -9,6 +9,7 @@ use crate::plan::ExportPlan;
 use crate::trigger::{UNNAMED_SCHEDULE, is_schedule_arn};
 use export_core::model::failure::AwsFailure;
 use export_core::model::job::StartedJob;
+use export_core::model::night::Night;
 use export_core::model::state::{Outcome, Trigger};
 use export_core::model::validate::InvalidInput;
 use export_core::report::notification::{Event, ExportReport};
@@ -57,7 +58,7 @@ impl StartOutcome {
     }
 }
 
-fn start_failed_report(
+pub(crate) fn start_failed_report(
     plan: &ExportPlan,
     failure: &AwsFailure,
     job: Option<&StartedJob>,
@@ -130,6 +131,13 @@ pub enum ScheduleAnswer {
         datastore_id: String,
         execution_arn: String,
     },
+    /// The schedule's night started: its workflow starts each data store in turn.
+    #[serde(rename_all = "camelCase")]
+    NightStarted {
+        night: String,
+        datastore_ids: Vec<String>,
+        execution_arn: String,
+    },
     Failed {
         outcome: Outcome,
         error: String,
@@ -142,6 +150,14 @@ impl ScheduleAnswer {
             job_id: job.job_id.clone(),
             job_status: job.status.to_string(),
             datastore_id: plan.job.datastore_id.clone(),
+            execution_arn: execution_arn.to_string(),
+        }
+    }
+
+    pub fn night_started(night: &Night, execution_arn: &str) -> Self {
+        ScheduleAnswer::NightStarted {
+            night: night.name.clone(),
+            datastore_ids: night.datastore_ids.clone(),
             execution_arn: execution_arn.to_string(),
         }
     }

@@ -134,7 +134,9 @@ impl ExportPlan {
             requested_by: Some(self.requested_by.clone()),
             submitted_at: now,
             output_s3_uri: self.job.output_s3_uri.clone(),
-            deadline: now + chrono::Duration::seconds(i64::from(settings.deadline_seconds)),
+            deadline: now + chrono::Duration::seconds(i64::from(settings.queue_wait_seconds)),
+            running_limit_seconds: Some(settings.deadline_seconds),
+            running_since: None,
             job_events: settings.job_events,
             attempt: 0,
             action: Action::Wait,
@@ -202,7 +204,8 @@ mod tests {
         // Job events on (the default): the first wait is the fallback policy's.
         assert!(state.job_events);
         assert_eq!(state.wait_seconds, 900);
-        assert_eq!(state.deadline, at("2026-11-26T14:00:07Z"));
+        assert_eq!(state.deadline, at("2026-11-27T02:00:07Z"));
+        assert_eq!(state.running_limit_seconds, Some(43_200));
         assert_eq!(state.attempt, 0);
         assert_eq!(state.trigger, Trigger::Schedule);
 

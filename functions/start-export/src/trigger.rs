@@ -12,7 +12,10 @@ use crate::access::AllowList;
 use crate::api::{self, ApiCall};
 use export_core::bulk::kind::{ExportKind, KindFields, parse_kind};
 use export_core::config::StartSettings;
+use export_core::model::naming;
+use export_core::model::night::{Night, NightStart};
 use export_core::model::state::Trigger;
+use export_core::model::time::rfc3339;
 use export_core::model::validate::{InvalidInput, quote_for_message};
 
 /// A schedule's firing, from EventBridge Scheduler or an EventBridge rule.
@@ -28,12 +31,29 @@ pub struct ScheduledStart {
     pub requested_by: String,
 }
 
+/// A schedule's firing: its night, the data stores started one after another in the order
+/// given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduledNight {
+    pub night: Night,
+    /// Each data store's start, in the night's order.
+    pub starts: Vec<ScheduledStart>,
+    /// Each data store's start as the night workflow carries it: the schedule's input with the
+    /// one `datastoreId`.
+    pub stores: Vec<Value>,
+}
+
 /// `requestedBy` of a schedule that does not say which it is.
 pub const UNNAMED_SCHEDULE: &str = "schedule";
 
 #[derive(Debug)]
 pub enum Invocation {
-    Schedule(ScheduledStart),
+    Schedule(ScheduledNight),
+    /// The night workflow's step that starts one data store's export.
+    NightStart {
+        start: ScheduledStart,
+        step: NightStart,
+    },
     Api(Box<ApiCall>),
 }
 
@@ -46,8 +66,8 @@ pub enum Rejection {
 }
 
 const EXPECTED_SHAPES: &str = "expected an EventBridge Scheduler payload \
-    {\"datastoreId\", \"scheduledTime\"}, an EventBridge \"Scheduled Event\", or an API Gateway \
-    HTTP API (payload 2.0) request";
+    {\"datastoreIds\" or \"datastoreId\", \"scheduledTime\"}, an EventBridge \"Scheduled Event\", \
+    a night's {\"nightStart\"}, or an API Gateway HTTP API (payload 2.0) request";
 
 /// The Input a schedule is given in template.yaml; `<aws.scheduler.scheduled-time>` is
 /// substituted by EventBridge Scheduler at each firing. The kind's fields (`kind`, `scope`,
@@ -59,6 +79,8 @@ const EXPECTED_SHAPES: &str = "expected an EventBridge Scheduler payload \
 struct SchedulerPayload {
     #[serde(default)]
     datastore_id: Option<String>,
+    #[serde(default)]
+    datastore_ids: Option<Vec<String>>,
     scheduled_time: String,
     #[serde(default)]
     schedule_arn: Option<String>,
@@ -122,71 +144,165 @@ pub fn parse_invocation(
                 "the Scheduled Event carries no time",
             ))
         })?;
-        let datastore_id = settings
-            .sole_datastore("an EventBridge Scheduled Event")
-            .map_err(Rejection::InvalidSchedule)?;
-        return Ok(Invocation::Schedule(ScheduledStart {
-            datastore_id,
-            scheduled_time,
-            kind: ExportKind::Full,
-            requested_by: envelope
-                .resources
-                .iter()
-                .flatten()
-                .next()
-                .filter(|arn| is_schedule_arn(arn))
-                .cloned()
-                .unwrap_or_else(|| UNNAMED_SCHEDULE.into()),
-        }));
+        // A rule carries no input of ours: its night is every configured data store, a full
+        // export each, in the configured order.
+        let mut payload = serde_json::Map::new();
+        payload.insert(
+            "datastoreIds".into(),
+            Value::from(settings.datastore_ids.clone()),
+        );
+        payload.insert("scheduledTime".into(), Value::from(rfc3339(scheduled_time)));
+        if let Some(arn) = envelope
+            .resources
+            .iter()
+            .flatten()
+            .next()
+            .filter(|arn| is_schedule_arn(arn))
+        {
+            payload.insert("scheduleArn".into(), Value::from(arn.as_str()));
+        }
+        return scheduled_night(&payload, settings, now).map(Invocation::Schedule);
+    }
+    if object.contains_key("nightStart") {
+        let step: NightStart = serde_json::from_value(event.clone()).map_err(|e| {
+            Rejection::InvalidSchedule(InvalidInput::new(
+                "nightStart",
+                format!("the night's start step could not be read ({e})"),
+            ))
+        })?;
+        let one_store = step
+            .night_start
+            .as_object()
+            .filter(|payload| !payload.contains_key("datastoreIds"))
+            .ok_or_else(|| {
+                Rejection::InvalidSchedule(InvalidInput::new(
+                    "nightStart",
+                    "a night's start step names one data store: a schedule's input with datastoreId",
+                ))
+            })?;
+        let mut night = scheduled_night(one_store, settings, now)?;
+        return Ok(Invocation::NightStart {
+            start: night.starts.remove(0),
+            step,
+        });
     }
     if object.contains_key("scheduledTime") {
-        let payload: SchedulerPayload = serde_json::from_value(event.clone()).map_err(|e| {
-            Rejection::InvalidSchedule(InvalidInput::new(
-                "schedule input",
-                format!("{e}; the schedule's Input must be {{\"datastoreId\": \"...\", \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}}, optionally with kind, scope, types, since and until"),
-            ))
-        })?;
-        let scheduled_time = export_core::model::time::parse(&payload.scheduled_time).ok_or_else(|| {
-            Rejection::InvalidSchedule(InvalidInput::new(
-                "scheduledTime",
-                format!(
-                    "{} is not an RFC 3339 time; use <aws.scheduler.scheduled-time> in the schedule's Input",
-                    quote_for_message(&payload.scheduled_time)
-                ),
-            ))
-        })?;
-        let datastore_id = settings
-            .requested_datastore(
-                payload.datastore_id.as_deref(),
-                "datastoreId",
-                "a schedule without datastoreId",
-            )
-            .map_err(Rejection::InvalidSchedule)?;
-        let kind = parse_kind(&KindFields::of(object), Trigger::Schedule, now)
-            .map_err(Rejection::InvalidSchedule)?;
-        let requested_by = match payload.schedule_arn {
-            None => UNNAMED_SCHEDULE.to_string(),
-            Some(arn) if is_schedule_arn(&arn) => arn,
-            Some(arn) => {
-                return Err(Rejection::InvalidSchedule(InvalidInput::new(
-                    "scheduleArn",
-                    format!(
-                        "{} is not a schedule's ARN; use <aws.scheduler.schedule-arn> in the schedule's Input",
-                        quote_for_message(&arn)
-                    ),
-                )));
-            }
-        };
-        return Ok(Invocation::Schedule(ScheduledStart {
-            datastore_id,
-            scheduled_time,
-            kind,
-            requested_by,
-        }));
+        return scheduled_night(object, settings, now).map(Invocation::Schedule);
     }
     Err(Rejection::UnrecognizedEvent(format!(
         "unrecognized event; {EXPECTED_SHAPES}"
     )))
+}
+
+/// A Scheduler payload (the schedule's `Input`): its night, one start per data store.
+fn scheduled_night(
+    object: &serde_json::Map<String, Value>,
+    settings: &StartSettings,
+    now: DateTime<Utc>,
+) -> Result<ScheduledNight, Rejection> {
+    let invalid = |field: &str, message: String| {
+        Rejection::InvalidSchedule(InvalidInput::new(field, message))
+    };
+    let payload: SchedulerPayload = serde_json::from_value(Value::Object(object.clone()))
+        .map_err(|e| {
+            invalid(
+                "schedule input",
+                format!("{e}; the schedule's Input must be {{\"datastoreIds\": [\"...\"], \"scheduledTime\": \"<aws.scheduler.scheduled-time>\"}} (or one \"datastoreId\"), optionally with scheduleArn, kind, scope, types, since and until"),
+            )
+        })?;
+    let scheduled_time = export_core::model::time::parse(&payload.scheduled_time).ok_or_else(|| {
+        invalid(
+            "scheduledTime",
+            format!(
+                "{} is not an RFC 3339 time; use <aws.scheduler.scheduled-time> in the schedule's Input",
+                quote_for_message(&payload.scheduled_time)
+            ),
+        )
+    })?;
+    let datastore_ids = match (payload.datastore_id.as_deref(), payload.datastore_ids) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "datastoreIds",
+                "give datastoreIds (the night's data stores, in order) or datastoreId, not both"
+                    .into(),
+            ));
+        }
+        (_, Some(ids)) => night_order(ids, settings)?,
+        (one, None) => vec![
+            settings
+                .requested_datastore(one, "datastoreId", "a schedule without datastoreId")
+                .map_err(Rejection::InvalidSchedule)?,
+        ],
+    };
+    let kind = parse_kind(&KindFields::of(object), Trigger::Schedule, now)
+        .map_err(Rejection::InvalidSchedule)?;
+    let requested_by = match payload.schedule_arn {
+        None => UNNAMED_SCHEDULE.to_string(),
+        Some(arn) if is_schedule_arn(&arn) => arn,
+        Some(arn) => {
+            return Err(invalid(
+                "scheduleArn",
+                format!(
+                    "{} is not a schedule's ARN; use <aws.scheduler.schedule-arn> in the schedule's Input",
+                    quote_for_message(&arn)
+                ),
+            ));
+        }
+    };
+    let stores: Vec<Value> = datastore_ids
+        .iter()
+        .map(|id| {
+            let mut store = object.clone();
+            store.remove("datastoreIds");
+            store.insert("datastoreId".into(), Value::from(id.as_str()));
+            Value::Object(store)
+        })
+        .collect();
+    let starts = datastore_ids
+        .iter()
+        .map(|datastore_id| ScheduledStart {
+            datastore_id: datastore_id.clone(),
+            scheduled_time,
+            kind: kind.clone(),
+            requested_by: requested_by.clone(),
+        })
+        .collect();
+    let material = serde_json::to_string(&stores).expect("values serialize");
+    Ok(ScheduledNight {
+        night: Night {
+            name: naming::night_name(scheduled_time, &requested_by, &material),
+            requested_by,
+            scheduled_time,
+            datastore_ids,
+        },
+        starts,
+        stores,
+    })
+}
+
+/// The night's data stores as listed: each allowed, none twice, at least one.
+fn night_order(ids: Vec<String>, settings: &StartSettings) -> Result<Vec<String>, Rejection> {
+    if ids.is_empty() {
+        return Err(Rejection::InvalidSchedule(InvalidInput::new(
+            "datastoreIds",
+            "the night names no data store",
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter()
+        .map(|id| {
+            let id = settings
+                .allowed_datastore(&id, "datastoreIds")
+                .map_err(Rejection::InvalidSchedule)?;
+            if !seen.insert(id.clone()) {
+                return Err(Rejection::InvalidSchedule(InvalidInput::new(
+                    "datastoreIds",
+                    format!("{} is listed twice", quote_for_message(&id)),
+                )));
+            }
+            Ok(id)
+        })
+        .collect()
 }
 
 /// An EventBridge Scheduler schedule's or rule's ARN, short and printable: it is copied into
@@ -212,9 +328,12 @@ pub(crate) mod tests {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 
+    /// The start of a schedule's night of one data store.
     pub fn scheduled(event: &Value, settings: &StartSettings) -> ScheduledStart {
         match parse_invocation(event, settings, &callers(), now()) {
-            Ok(Invocation::Schedule(start)) => start,
+            Ok(Invocation::Schedule(night)) if night.starts.len() == 1 => {
+                night.starts.into_iter().next().expect("one start")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -39,6 +39,7 @@ fn settings() -> StartSettings {
                 "DATA_ACCESS_ROLE_ARN" => "arn:aws:iam::123456789012:role/r",
                 "TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:t",
                 "STATE_MACHINE_ARN" => "arn:aws:states:us-east-1:123456789012:stateMachine:s",
+                "NIGHT_STATE_MACHINE_ARN" => "arn:aws:states:us-east-1:123456789012:stateMachine:n",
                 "JOB_TABLE_NAME" => "export-jobs",
                 _ => return None,
             }
@@ -63,6 +64,8 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just("detail-type".to_string()),
         Just("scheduledTime".to_string()),
         Just("datastoreId".to_string()),
+        Just("datastoreIds".to_string()),
+        Just("nightStart".to_string()),
         Just("version".to_string()),
         Just("time".to_string()),
         Just("kind".to_string()),

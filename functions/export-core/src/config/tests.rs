@@ -53,6 +53,7 @@ fn each_missing_required_variable_is_named() {
         "DATA_ACCESS_ROLE_ARN",
         "TOPIC_ARN",
         "STATE_MACHINE_ARN",
+        "NIGHT_STATE_MACHINE_ARN",
         "JOB_TABLE_NAME",
     ] {
         let mut vars = sample_vars();
@@ -80,6 +81,14 @@ fn malformed_values_are_named() {
         ("WAIT_GROWTH_FACTOR", "0.5"),
         ("MAX_WAIT_SECONDS", "-1"),
         ("DEADLINE_SECONDS", "0"),
+        ("QUEUE_WAIT_SECONDS", "0"),
+        (
+            "NIGHT_STATE_MACHINE_ARN",
+            "arn:aws:lambda:us-east-1:1:function:x",
+        ),
+        ("START_RETRY_FIRST_SECONDS", "soon"),
+        ("START_RETRY_MAX_SECONDS", "0"),
+        ("START_RETRY_LIMIT_SECONDS", "-5"),
     ];
     for (variable, value) in cases {
         let mut vars = sample_vars();
@@ -234,4 +243,35 @@ fn manifest_settings_read_the_region_the_key_and_the_bucket_owner() {
             .kms_key_arn,
         gov
     );
+}
+
+#[test]
+fn the_queue_wait_and_the_start_retries_have_defaults_and_can_be_set() {
+    let settings = start_with(&sample_vars()).unwrap();
+    assert_eq!(settings.queue_wait_seconds, 86_400);
+    assert_eq!(settings.start_retry, StartRetryPolicy::default());
+    let mut vars = sample_vars();
+    vars.insert("QUEUE_WAIT_SECONDS", "600".into());
+    vars.insert("START_RETRY_FIRST_SECONDS", "1".into());
+    vars.insert("START_RETRY_MAX_SECONDS", "4".into());
+    vars.insert("START_RETRY_LIMIT_SECONDS", "120".into());
+    let settings = start_with(&vars).unwrap();
+    assert_eq!(settings.queue_wait_seconds, 600);
+    assert_eq!(
+        settings.start_retry,
+        StartRetryPolicy {
+            first_wait_seconds: 1,
+            max_wait_seconds: 4,
+            limit_seconds: 120
+        }
+    );
+    vars.insert("START_RETRY_MAX_SECONDS", "0".into());
+    assert_eq!(
+        start_with(&vars).unwrap_err().variable,
+        "START_RETRY_MAX_SECONDS"
+    );
+    vars.insert("START_RETRY_FIRST_SECONDS", "30".into());
+    vars.insert("START_RETRY_MAX_SECONDS", "10".into());
+    let err = start_with(&vars).unwrap_err();
+    assert_eq!(err.variable, "START_RETRY_MAX_SECONDS", "{err}");
 }

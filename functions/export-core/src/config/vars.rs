@@ -4,6 +4,7 @@
 use super::{AnnounceSettings, ConfigError};
 use crate::model::validate::{is_account_id, is_datastore_id};
 use crate::wait::policy::{WaitPolicies, WaitPolicy};
+use crate::wait::start_retry::StartRetryPolicy;
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
 pub(super) struct Vars<F: Fn(&str) -> Option<String>>(pub(super) F);
@@ -214,6 +215,44 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             });
         }
         Ok(datastore_ids)
+    }
+
+    /// A whole number of seconds, at least 1.
+    pub(super) fn positive(
+        &self,
+        variable: &'static str,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
+        let value = self.parsed(variable, default, "a whole number of seconds")?;
+        if value == 0 {
+            return Err(ConfigError {
+                variable,
+                problem: "must be at least 1".into(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// A night's start retries: waits from the first up to the cap, for at most the limit.
+    pub(super) fn start_retry(&self) -> Result<StartRetryPolicy, ConfigError> {
+        let defaults = StartRetryPolicy::default();
+        let policy = StartRetryPolicy {
+            first_wait_seconds: self
+                .positive("START_RETRY_FIRST_SECONDS", defaults.first_wait_seconds)?,
+            max_wait_seconds: self
+                .positive("START_RETRY_MAX_SECONDS", defaults.max_wait_seconds)?,
+            limit_seconds: self.positive("START_RETRY_LIMIT_SECONDS", defaults.limit_seconds)?,
+        };
+        if policy.max_wait_seconds < policy.first_wait_seconds {
+            return Err(ConfigError {
+                variable: "START_RETRY_MAX_SECONDS",
+                problem: format!(
+                    "must be at least START_RETRY_FIRST_SECONDS ({})",
+                    policy.first_wait_seconds
+                ),
+            });
+        }
+        Ok(policy)
     }
 
     pub(super) fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {

@@ -5,6 +5,7 @@ pub mod failure_kind;
 pub mod function_error;
 pub mod job;
 pub mod naming;
+pub mod night;
 pub mod operation;
 pub mod phase;
 pub mod state;

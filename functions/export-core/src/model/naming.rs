@@ -168,6 +168,23 @@ pub fn execution_name(job_id: &str) -> String {
     format!("export-{safe}")
 }
 
+/// 32 hex digits of a SHA-256 over `material`: a stable, printable id for anything.
+pub fn digest_hex(material: &str) -> String {
+    hex::encode(&Sha256::digest(material.as_bytes())[..16])
+}
+
+/// A schedule's night: one execution per schedule, scheduled time and stores, so a retried
+/// firing finds the night already started. `night-`, the time, and 16 hex digits of a SHA-256
+/// over the schedule and what the night starts: 39 characters, within Step Functions' 80.
+pub fn night_name(scheduled_time: DateTime<Utc>, schedule: &str, material: &str) -> String {
+    let digest = Sha256::digest(format!("{schedule}\n{material}").as_bytes());
+    format!(
+        "night-{}-{}",
+        scheduled_time.format("%Y%m%dT%H%M%SZ"),
+        hex::encode(&digest[..8])
+    )
+}
+
 /// The ARN Step Functions gives an execution of `state_machine_arn` named `name`.
 pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
     format!(

@@ -6,7 +6,11 @@ use crate::model::state::Outcome;
 /// The workflow's reading of a JobStatus, with the AWS waiter's success and failure semantics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobPhase {
-    /// Still running (or being cancelled): check again later.
+    /// Submitted or queued: waiting for the account's one export slot (HealthLake runs one
+    /// export job at a time per account and Region, first in first out). Check again later; the
+    /// wait has its own bound, apart from the running deadline.
+    Waiting,
+    /// Running (or being cancelled): check again later.
     Running,
     /// Terminal: the export ended, well or badly.
     Finished(Outcome),
@@ -18,11 +22,10 @@ pub enum JobPhase {
 impl JobPhase {
     pub fn of(status: &JobStatus) -> JobPhase {
         match status {
-            JobStatus::Submitted
-            | JobStatus::Queued
-            | JobStatus::InProgress
-            | JobStatus::CancelSubmitted
-            | JobStatus::CancelInProgress => JobPhase::Running,
+            JobStatus::Submitted | JobStatus::Queued => JobPhase::Waiting,
+            JobStatus::InProgress | JobStatus::CancelSubmitted | JobStatus::CancelInProgress => {
+                JobPhase::Running
+            }
             JobStatus::Completed | JobStatus::CompletedWithErrors => {
                 JobPhase::Finished(Outcome::Succeeded)
             }
@@ -111,8 +114,8 @@ mod tests {
     #[test]
     fn every_job_status_has_a_phase() {
         let expected = [
-            (JobStatus::Submitted, JobPhase::Running),
-            (JobStatus::Queued, JobPhase::Running),
+            (JobStatus::Submitted, JobPhase::Waiting),
+            (JobStatus::Queued, JobPhase::Waiting),
             (JobStatus::InProgress, JobPhase::Running),
             (JobStatus::CancelSubmitted, JobPhase::Running),
             (JobStatus::CancelInProgress, JobPhase::Running),

@@ -53,8 +53,24 @@ pub struct ExecutionState {
     pub submitted_at: DateTime<Utc>,
     /// The S3 URI given to StartFHIRExportJob; HealthLake writes below it.
     pub output_s3_uri: String,
-    /// Past this instant a job still running ends the workflow with a deadline notification.
+    /// The bound in force: past it, a job still waiting for the account's export slot ends the
+    /// workflow with a queue-wait notification, a running one with a deadline notification.
+    /// While the job waits it is `submitted_at` plus the queue-wait bound; the first check that
+    /// sees it running moves it to that moment plus `running_limit_seconds`
+    /// ([`crate::wait::deadline`]).
     pub deadline: DateTime<Utc>,
+    /// How long the job may run once it left the account's queue (`DEADLINE_SECONDS`). Absent
+    /// from the state of an execution started before waiting and running had separate bounds:
+    /// `deadline` is then the one bound, counted from submission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_limit_seconds: Option<u32>,
+    /// The first check that saw the job running (it may have started up to one wait earlier).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::model::time::serialize_optional"
+    )]
+    pub running_since: Option<DateTime<Utc>>,
     /// Whether HealthLake's job events may end a wait early (`JOB_EVENTS`); the waits are then
     /// the fallback policy's. The ASL's ChooseWait reads it.
     #[serde(default)]

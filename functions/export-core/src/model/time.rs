@@ -19,6 +19,10 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// For `#[serde(serialize_with = "...")]` on `Option<DateTime<Utc>>` fields.
+pub fn serialize<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*time))
+}
+
 pub fn serialize_optional<S: Serializer>(
     time: &Option<DateTime<Utc>>,
     serializer: S,

@@ -118,6 +118,11 @@ fn title(report: &ExportReport) -> String {
         (Event::DeadlinePassed, _) => {
             format!(":hourglass: HealthLake export still running at its deadline: {store}")
         }
+        (Event::QueueWaitPassed, _) => {
+            format!(
+                ":hourglass: HealthLake export still waiting for the account's export slot: {store}"
+            )
+        }
         (Event::WorkflowFailed, _) => {
             format!(":x: HealthLake export workflow failed: {store}")
         }
@@ -191,6 +196,10 @@ fn next_steps(report: &ExportReport) -> Vec<String> {
         (Event::DeadlinePassed, _, _) => vec![
             format!("The job was not cancelled and may still finish: check job `{job}` with DescribeFHIRExportJob."),
             "If exports often run this long, raise the deployment's DeadlineSeconds.".into(),
+        ],
+        (Event::QueueWaitPassed, _, _) => vec![
+            format!("The job was not cancelled and may still run once the exports ahead of it end: check job `{job}` with DescribeFHIRExportJob."),
+            "HealthLake runs one export at a time per account and Region: see what else exports in this account, or raise the deployment's QueueWaitSeconds.".into(),
         ],
         (Event::WorkflowFailed, _, _) => vec![
             "Open the Step Functions execution for this job to see the failed step.".into(),

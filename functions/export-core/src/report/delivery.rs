@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use crate::model::state::Outcome;
 use crate::report::chat::ChatMessage;
 use crate::report::notification::{Event, ExportReport};
 
@@ -16,6 +17,34 @@ pub struct Notification {
     /// report: SQS, Lambda, HTTP, e-mail-json, and every other protocol).
     pub message: String,
     pub attributes: Vec<(&'static str, String)>,
+}
+
+/// What the announcing seam sends: a message for the team's topic and an event for the bus.
+/// An export's report is one; a night's digest is another.
+pub trait Announcement {
+    fn to_notification(&self) -> Notification;
+    fn to_bus_event(&self) -> BusEvent;
+    /// The `event` attribute and the outcome, for the log.
+    fn event_name(&self) -> &'static str;
+    fn outcome(&self) -> Outcome;
+}
+
+impl Announcement for ExportReport {
+    fn to_notification(&self) -> Notification {
+        ExportReport::to_notification(self)
+    }
+
+    fn to_bus_event(&self) -> BusEvent {
+        ExportReport::to_bus_event(self)
+    }
+
+    fn event_name(&self) -> &'static str {
+        self.event.as_str()
+    }
+
+    fn outcome(&self) -> Outcome {
+        self.outcome
+    }
 }
 
 /// The `source` of our events on the event bus (rules match on it; `aws.` is AWS's own).
@@ -37,6 +66,7 @@ impl ExportReport {
             detail_type: match self.event {
                 Event::ExportFinished => "HealthLake Export Finished",
                 Event::DeadlinePassed => "HealthLake Export Deadline Passed",
+                Event::QueueWaitPassed => "HealthLake Export Queue Wait Passed",
                 Event::WorkflowFailed => "HealthLake Export Workflow Failed",
                 Event::StartFailed => "HealthLake Export Start Failed",
             },
@@ -66,7 +96,6 @@ impl ExportReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::state::Outcome;
     use crate::samples::completed_report;
 
     #[test]

@@ -23,6 +23,9 @@ pub enum Event {
     ExportFinished,
     /// The job was still running when the workflow's deadline passed.
     DeadlinePassed,
+    /// The job was still waiting for the account's export slot when the queue-wait bound
+    /// passed.
+    QueueWaitPassed,
     /// A step of the workflow failed (a task error caught by the state machine).
     WorkflowFailed,
     /// StartFHIRExportJob, or the start of the workflow, failed for good.
@@ -34,6 +37,7 @@ impl Event {
         match self {
             Event::ExportFinished => "export-finished",
             Event::DeadlinePassed => "deadline-passed",
+            Event::QueueWaitPassed => "queue-wait-passed",
             Event::WorkflowFailed => "workflow-failed",
             Event::StartFailed => "start-failed",
         }
@@ -112,7 +116,7 @@ fn timestamp(time: Option<DateTime<Utc>>) -> String {
 }
 
 /// `9.9 MB`, `402 KB`, `18 bytes`: decimal units, as the S3 console shows sizes.
-pub(crate) fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
     if bytes < 1_000 {
         return format!("{bytes} bytes");
@@ -159,7 +163,7 @@ pub(crate) fn summary_lines(summary: &ExportSummary) -> (String, Vec<String>) {
     (total, types)
 }
 
-pub(crate) fn human_duration(seconds: i64) -> String {
+pub fn human_duration(seconds: i64) -> String {
     let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
     if h > 0 {
         format!("{h}h {m:02}m {s:02}s")
@@ -217,6 +221,11 @@ impl ExportReport {
                 self.status_text(),
                 self.datastore_id
             ),
+            Event::QueueWaitPassed => format!(
+                "HealthLake export still {} in the account's queue: {}",
+                self.status_text(),
+                self.datastore_id
+            ),
             Event::WorkflowFailed => {
                 format!("HealthLake export workflow failed: {}", self.datastore_id)
             }
@@ -243,6 +252,10 @@ impl ExportReport {
             }
             Event::DeadlinePassed => format!(
                 "The HealthLake export was still {} when the workflow's deadline passed.",
+                self.status_text()
+            ),
+            Event::QueueWaitPassed => format!(
+                "The HealthLake export was still {} (waiting for the account's one export slot) when the workflow's queue-wait bound passed.",
                 self.status_text()
             ),
             Event::WorkflowFailed => {

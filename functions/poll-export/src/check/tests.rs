@@ -276,7 +276,7 @@ fn the_deadline_message_says_the_job_may_still_finish() {
     let ended = next_state(&state(), &running, decision, state().deadline);
     let message = ended.message.unwrap();
     assert!(
-        message.contains("still IN_PROGRESS after 720 minutes"),
+        message.contains("still IN_PROGRESS after running 720 minutes"),
         "{message}"
     );
     assert!(message.contains("not cancelled"), "{message}");
@@ -314,4 +314,71 @@ fn one_check_gives_the_next_state_and_the_report_only_at_an_end() {
     let (next, report) = check(&policy, &state(), &job("QUEUED"), state().deadline);
     assert_eq!(next.outcome, Some(Outcome::Failed));
     assert_eq!(report.unwrap().event, Event::DeadlinePassed);
+}
+
+/// A state as start-export now writes it: a day's queue-wait bound, then 12 hours of running.
+fn queue_aware() -> ExecutionState {
+    ExecutionState {
+        deadline: after(86_400),
+        running_limit_seconds: Some(43_200),
+        running_since: None,
+        ..state()
+    }
+}
+
+#[test]
+fn a_job_queued_past_the_running_limit_keeps_waiting_and_then_gets_its_full_run() {
+    let policy = WaitPolicy::default();
+    let (waiting, report) = check(&policy, &queue_aware(), &job("QUEUED"), after(50_000));
+    assert_eq!((waiting.action, report), (Action::Wait, None));
+    assert_eq!(waiting.running_since, None);
+
+    let (running, report) = check(&policy, &waiting, &job("IN_PROGRESS"), after(60_000));
+    assert_eq!((running.action, report), (Action::Wait, None));
+    assert_eq!(running.running_since, Some(after(60_000)));
+    assert_eq!(running.deadline, after(60_000 + 43_200));
+
+    let (still, report) = check(&policy, &running, &job("IN_PROGRESS"), after(90_000));
+    assert_eq!(
+        (still.action, report),
+        (Action::Wait, None),
+        "past the queue bound, running"
+    );
+
+    let (ended, report) = check(&policy, &still, &job("IN_PROGRESS"), after(103_200));
+    assert_eq!(ended.outcome, Some(Outcome::Failed));
+    let report = report.unwrap();
+    assert_eq!(report.event, Event::DeadlinePassed);
+    assert!(
+        report
+            .message
+            .unwrap()
+            .contains("after running 720 minutes"),
+        "the running time, not the time since submission"
+    );
+}
+
+#[test]
+fn a_job_still_queued_at_the_queue_wait_bound_is_announced_as_such() {
+    let (ended, report) = check(
+        &WaitPolicy::default(),
+        &queue_aware(),
+        &job("QUEUED"),
+        after(86_400),
+    );
+    assert_eq!(
+        (ended.action, ended.outcome),
+        (Action::Done, Some(Outcome::Failed))
+    );
+    let report = report.unwrap();
+    assert_eq!(report.event, Event::QueueWaitPassed);
+    let message = report.message.unwrap();
+    assert!(
+        message.contains("still QUEUED after waiting 1440 minutes for the account's export slot"),
+        "{message}"
+    );
+    assert!(
+        message.contains("behind every export job submitted before it"),
+        "{message}"
+    );
 }

@@ -14,10 +14,10 @@ async fn an_incremental_schedule_exports_from_the_mark_to_its_time_once() {
     );
     let output = h
         .handler
-        .handle(event("schedule-incremental.json"), "l1", now())
+        .handle(night_step("schedule-incremental.json"), "l1", now())
         .await
         .unwrap();
-    assert_eq!(output["jobId"], JOB, "{output}");
+    assert_eq!(output["execution"]["jobId"], JOB, "{output}");
 
     // The POST: the window from the mark to the scheduled time, the types asked.
     let requests: Vec<_> = h.rest.actual_requests().collect();
@@ -59,7 +59,7 @@ async fn an_incremental_schedule_exports_from_the_mark_to_its_time_once() {
     );
 
     // The workflow follows it by its REST status, and carries the window for the mark.
-    let state = execution_input(&h);
+    let state = followed_state(&output);
     assert_eq!(
         state.follow(),
         export_core::model::state::Follow::RestStatus
@@ -85,14 +85,15 @@ async fn the_first_incremental_night_without_a_mark_exports_everything_up_to_its
         vec![accepted()],
         None,
     );
-    h.handler
-        .handle(event("schedule-incremental.json"), "l1", now())
+    let output = h
+        .handler
+        .handle(night_step("schedule-incremental.json"), "l1", now())
         .await
         .unwrap();
     let uri = h.rest.actual_requests().next().unwrap().uri().to_string();
     assert!(!uri.contains("_since="), "{uri}");
     assert!(uri.contains("_until=2026-11-26T02%3A00%3A00Z"), "{uri}");
-    assert_eq!(execution_input(&h).bulk.unwrap().window.since, None);
+    assert_eq!(followed_state(&output).bulk.unwrap().window.since, None);
 }
 
 #[tokio::test]
@@ -110,12 +111,12 @@ async fn a_retried_trigger_follows_the_recorded_job_and_posts_nothing() {
     );
     let output = h
         .handler
-        .handle(event("schedule-incremental.json"), "l2", now())
+        .handle(night_step("schedule-incremental.json"), "l2", now())
         .await
         .unwrap();
-    assert_eq!(output["jobId"], JOB, "{output}");
+    assert_eq!(output["execution"]["jobId"], JOB, "{output}");
     assert_eq!(h.rest.actual_requests().count(), 0, "no second POST");
-    let state = execution_input(&h);
+    let state = followed_state(&output);
     assert_eq!(state.job_id, JOB);
     assert_eq!(
         state.bulk.unwrap().window.describe(),
@@ -151,17 +152,17 @@ async fn a_start_whose_answer_was_lost_is_found_by_its_name_not_started_again() 
     );
     let output = h
         .handler
-        .handle(event("schedule-incremental.json"), "l2", now())
+        .handle(night_step("schedule-incremental.json"), "l2", now())
         .await
         .unwrap();
-    assert_eq!(output["jobId"], JOB, "{output}");
+    assert_eq!(output["execution"]["jobId"], JOB, "{output}");
     assert_eq!(h.rest.actual_requests().count(), 0, "no second POST");
     assert_eq!(
         updates.lock().unwrap().len(),
         1,
         "the found job is recorded"
     );
-    assert_eq!(execution_input(&h).job_id, JOB);
+    assert_eq!(followed_state(&output).job_id, JOB);
 }
 
 fn nothing_listed() -> Rule {
@@ -186,15 +187,14 @@ async fn a_concurrent_duplicate_waits_for_the_start_in_progress() {
         Vec::new(),
         Some(nothing_listed()),
     );
-    let err = h
+    let output = h
         .handler
-        .handle(event("schedule-incremental.json"), "l2", now())
+        .handle(night_step("schedule-incremental.json"), "l2", now())
         .await
-        .unwrap_err();
+        .unwrap();
     assert_eq!(
-        error_type(err),
-        TRANSIENT_ERROR_TYPE,
-        "the schedule's retry finds the job"
+        output["next"], "retry",
+        "the night's next attempt finds the job: {output}"
     );
     assert_eq!(h.rest.actual_requests().count(), 0);
     assert!(h.executions.lock().unwrap().is_empty());
@@ -314,10 +314,10 @@ async fn a_window_the_mark_already_covers_starts_nothing_and_says_so() {
     );
     let output = h
         .handler
-        .handle(event("schedule-incremental.json"), "l1", now())
+        .handle(night_step("schedule-incremental.json"), "l1", now())
         .await
         .unwrap();
-    assert_eq!(output["outcome"], "failed", "{output}");
+    assert_eq!(output["next"], "failed", "{output}");
     assert_claim_released(&released);
     assert_eq!(h.rest.actual_requests().count(), 0);
     assert!(h.executions.lock().unwrap().is_empty());

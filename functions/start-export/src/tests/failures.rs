@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// How a schedule's failed start ended: `Err` with its `errorType` (Lambda retries the event),
-/// or a handled failure (announced once, not retried). Either way, with its message.
+/// How a schedule's failed start ended: `Err` with its `errorType` (Lambda, or the night's step,
+/// retries the event), or a handled failure (announced once, not retried). Either way, with its
+/// message.
 #[derive(Debug, PartialEq)]
 enum ScheduleEnd {
     Retried(String),
@@ -16,6 +17,10 @@ fn schedule_end(result: Result<Value, FunctionError>) -> (ScheduleEnd, String) {
             let message = error.to_string();
             (ScheduleEnd::Retried(error_type(error)), message)
         }
+        Ok(output) if output["next"] == "failed" => (
+            ScheduleEnd::Handled,
+            output["reason"].as_str().unwrap().to_string(),
+        ),
         Ok(output) => {
             assert_eq!(output["outcome"], "failed", "{output}");
             (
@@ -26,24 +31,49 @@ fn schedule_end(result: Result<Value, FunctionError>) -> (ScheduleEnd, String) {
     }
 }
 
+/// How a night's start step for one data store ended: tried again after a wait (nothing
+/// announced), or reported once; with the reason.
+#[derive(Debug, PartialEq)]
+enum NightEnd {
+    TriedAgain,
+    Reported,
+}
+
+fn night_end(output: &Value) -> (NightEnd, String) {
+    let reason = output["reason"].as_str().unwrap().to_string();
+    match output["next"].as_str() {
+        Some("retry") => {
+            assert!(output["waitSeconds"].as_u64().unwrap() >= 30, "{output}");
+            assert_eq!(output["attempt"], 1, "{output}");
+            assert_eq!(output["nightStart"], event("schedule.json"), "{output}");
+            (NightEnd::TriedAgain, reason)
+        }
+        Some("failed") => (NightEnd::Reported, reason),
+        _ => panic!("{output}"),
+    }
+}
+
 #[tokio::test]
-async fn start_errors_on_a_schedule_are_retried_or_announced_once() {
-    let retried = || ScheduleEnd::Retried(TRANSIENT_ERROR_TYPE.into());
+async fn start_errors_in_a_night_are_tried_again_or_announced_once() {
     let cases = [
-        (400, "ValidationException", ScheduleEnd::Handled, 1),
-        (403, "AccessDeniedException", ScheduleEnd::Handled, 1),
-        (400, "ResourceNotFoundException", ScheduleEnd::Handled, 1),
-        (400, "ThrottlingException", retried(), 0),
-        (500, "InternalServerException", retried(), 0),
-        (424, "FailedDependencyException", retried(), 0),
+        (400, "ValidationException", NightEnd::Reported, 1),
+        (403, "AccessDeniedException", NightEnd::Reported, 1),
+        (400, "ResourceNotFoundException", NightEnd::Reported, 1),
+        (400, "ThrottlingException", NightEnd::TriedAgain, 0),
+        (500, "InternalServerException", NightEnd::TriedAgain, 0),
+        (424, "FailedDependencyException", NightEnd::TriedAgain, 0),
     ];
     for (status, code, expected_end, notifications) in cases {
         let h = harness(Setup {
             healthlake: Some(start_job_fails(status, code)),
             ..Setup::default()
         });
-        let (end, message) =
-            schedule_end(h.handler.handle(event("schedule.json"), "req", now()).await);
+        let output = h
+            .handler
+            .handle(night_step("schedule.json"), "req", now())
+            .await
+            .unwrap();
+        let (end, message) = night_end(&output);
         assert_eq!(end, expected_end, "{code}");
         assert!(
             message.contains(&format!("StartFHIRExportJob failed ({code})")),
@@ -103,8 +133,12 @@ async fn a_workflow_that_cannot_start_is_reported_with_the_orphaned_job() {
         sfn: Some(start_execution_fails(400, "StateMachineDoesNotExist")),
         ..Setup::default()
     });
-    let (end, _) = schedule_end(h.handler.handle(event("schedule.json"), "req", now()).await);
-    assert_eq!(end, ScheduleEnd::Handled);
+    let output = h
+        .handler
+        .handle(event("api-post-exports.json"), "req", now())
+        .await
+        .unwrap();
+    assert_eq!(output["statusCode"], 502, "{output}");
     let published = h.published.lock().unwrap().clone();
     assert_eq!(published.len(), 1);
     let envelope: Value = serde_json::from_str(published[0].message().unwrap()).unwrap();
@@ -116,8 +150,26 @@ async fn a_workflow_that_cannot_start_is_reported_with_the_orphaned_job() {
             .unwrap()
             .contains("no workflow follows it")
     );
+}
 
-    // A transient failure is left to the trigger's retry, which completes the start.
+#[tokio::test]
+async fn a_night_that_cannot_start_is_announced_per_store_or_retried() {
+    let h = harness(Setup {
+        sfn: Some(start_execution_fails(400, "StateMachineDoesNotExist")),
+        ..Setup::default()
+    });
+    let (end, _) = schedule_end(h.handler.handle(event("schedule.json"), "req", now()).await);
+    assert_eq!(end, ScheduleEnd::Handled);
+    assert_eq!(
+        h.started_jobs.lock().unwrap().len(),
+        0,
+        "no job without its night"
+    );
+    let published = h.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    assert_eq!(attribute(&published[0], "event"), "start-failed");
+
+    // A transient failure is left to the trigger's retry, which finds the night started.
     let h = harness(Setup {
         sfn: Some(start_execution_fails(400, "ThrottlingException")),
         ..Setup::default()
@@ -253,7 +305,11 @@ async fn a_failure_that_could_not_be_announced_is_retried_not_dropped() {
         publish: Some(publish_fails()),
         ..Setup::default()
     });
-    let (end, message) = schedule_end(h.handler.handle(event("schedule.json"), "req", now()).await);
+    let (end, message) = schedule_end(
+        h.handler
+            .handle(night_step("schedule.json"), "req", now())
+            .await,
+    );
     assert_eq!(end, ScheduleEnd::Retried(TRANSIENT_ERROR_TYPE.into()));
     assert!(
         message.contains("Publish failed (InternalError)"),

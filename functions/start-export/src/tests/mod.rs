@@ -45,6 +45,7 @@ pub(crate) fn callers() -> AllowList {
 }
 const JOB: &str = "fedcba9876543210fedcba9876543210";
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:export";
+const NIGHT_STATE_MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:export-night";
 
 fn settings(stores: &str) -> StartSettings {
     StartSettings::from_lookup(|name| {
@@ -57,6 +58,7 @@ fn settings(stores: &str) -> StartSettings {
                 "DATA_ACCESS_ROLE_ARN" => "arn:aws:iam::123456789012:role/healthlake-export",
                 "TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:exports",
                 "STATE_MACHINE_ARN" => STATE_MACHINE,
+                "NIGHT_STATE_MACHINE_ARN" => NIGHT_STATE_MACHINE,
                 "JOB_TABLE_NAME" => "export-jobs",
                 _ => return None,
             }
@@ -349,10 +351,15 @@ fn fhir_harness(
     }
 }
 
-fn execution_input(h: &FhirHarness) -> ExecutionState {
-    let executions = h.executions.lock().unwrap();
-    assert_eq!(executions.len(), 1);
-    serde_json::from_str(executions[0].input().unwrap()).unwrap()
+/// A night's start step for one data store: the schedule sample as the night workflow hands it.
+fn night_step(name: &str) -> Value {
+    json!({"nightStart": event(name)})
+}
+
+/// The state a night's start step answers for the execution that follows its job.
+fn followed_state(output: &Value) -> ExecutionState {
+    assert_eq!(output["next"], "follow", "{output}");
+    serde_json::from_value(output["execution"].clone()).unwrap()
 }
 
 fn api_call(method: &str, path: &str, query: Value) -> Value {

@@ -3,15 +3,61 @@
 use super::*;
 
 #[tokio::test]
-async fn a_scheduler_payload_starts_one_job_and_its_workflow() {
+async fn a_scheduler_payload_starts_its_night_and_no_job() {
     let h = harness(Setup::default());
     let output = h
         .handler
-        .handle(event("schedule.json"), "lambda-req-1", now())
+        .handle(event("schedule-night.json"), "lambda-req-1", now())
         .await
         .unwrap();
-    assert_eq!(output["jobId"], JOB);
-    assert_eq!(output["datastoreId"], STORE);
+    let night = output["night"].as_str().unwrap();
+    assert!(night.starts_with("night-20261126T020000Z-"), "{output}");
+    assert_eq!(
+        output["datastoreIds"],
+        json!(["second", STORE]),
+        "the schedule's order"
+    );
+    assert_eq!(
+        h.started_jobs.lock().unwrap().len(),
+        0,
+        "the night starts the jobs"
+    );
+
+    let executions = h.executions.lock().unwrap();
+    assert_eq!(executions.len(), 1);
+    assert_eq!(executions[0].state_machine_arn(), Some(NIGHT_STATE_MACHINE));
+    assert_eq!(executions[0].name(), Some(night));
+    let input: Value = serde_json::from_str(executions[0].input().unwrap()).unwrap();
+    assert_eq!(input["night"]["datastoreIds"], json!(["second", STORE]));
+    let stores = input["stores"].as_array().unwrap();
+    assert_eq!(stores.len(), 2);
+    assert_eq!(stores[0]["datastoreId"], "second");
+    assert_eq!(stores[1]["datastoreId"], STORE);
+    assert_eq!(
+        stores[1]["scheduleArn"],
+        event("schedule-night.json")["scheduleArn"]
+    );
+    assert!(stores[1].get("datastoreIds").is_none());
+    assert_eq!(h.publish_rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_night_start_step_starts_one_job_and_answers_the_execution_to_follow() {
+    let h = harness(Setup::default());
+    let output = h
+        .handler
+        .handle(night_step("schedule.json"), "lambda-req-1", now())
+        .await
+        .unwrap();
+    assert_eq!(output["executionName"], format!("export-{JOB}"));
+    let input = followed_state(&output);
+    assert_eq!(input.job_id, JOB);
+    // Job events are on by default: the workflow parks, with the fallback policy's first wait.
+    assert!(input.job_events);
+    assert_eq!(input.wait_seconds, 900);
+    // A day to wait for the account's slot; twelve hours of running from when it has it.
+    assert_eq!(input.deadline, now() + chrono::Duration::seconds(86_400));
+    assert_eq!(input.running_limit_seconds, Some(43_200));
 
     let jobs = h.started_jobs.lock().unwrap();
     assert_eq!(jobs.len(), 1);
@@ -35,22 +81,15 @@ async fn a_scheduler_payload_starts_one_job_and_its_workflow() {
         s3.kms_key_id(),
         "arn:aws:kms:us-east-1:123456789012:key/1234abcd"
     );
-
-    let executions = h.executions.lock().unwrap();
-    assert_eq!(executions.len(), 1);
-    assert_eq!(executions[0].state_machine_arn(), Some(STATE_MACHINE));
-    assert_eq!(executions[0].name(), Some(format!("export-{JOB}").as_str()));
-    let input: ExecutionState = serde_json::from_str(executions[0].input().unwrap()).unwrap();
-    assert_eq!(input.job_id, JOB);
-    // Job events are on by default: the workflow parks, with the fallback policy's first wait.
-    assert!(input.job_events);
-    assert_eq!(input.wait_seconds, 900);
-    assert_eq!(input.deadline, now() + chrono::Duration::seconds(43_200));
+    assert!(
+        h.executions.lock().unwrap().is_empty(),
+        "the night starts it"
+    );
     assert_eq!(h.publish_rule.num_calls(), 0);
 }
 
 #[tokio::test]
-async fn a_redelivered_schedule_reuses_the_token_and_accepts_the_existing_execution() {
+async fn a_redelivered_schedule_finds_its_night_and_a_repeated_step_reuses_the_token() {
     let started_jobs = Recorded::default();
     let execution_exists = mock!(aws_sdk_sfn::Client::start_execution)
         .sequence()
@@ -68,6 +107,7 @@ async fn a_redelivered_schedule_reuses_the_token_and_accepts_the_existing_execut
         sfn: Some(execution_exists),
         ..Setup::default()
     });
+    let mut nights = Vec::new();
     for _ in 0..2 {
         let output = h
             .handler
@@ -78,11 +118,18 @@ async fn a_redelivered_schedule_reuses_the_token_and_accepts_the_existing_execut
             )
             .await
             .unwrap();
+        let night = output["night"].as_str().unwrap().to_string();
         assert_eq!(
             output["executionArn"],
-            format!("arn:aws:states:us-east-1:123456789012:execution:export:export-{JOB}")
+            format!("arn:aws:states:us-east-1:123456789012:execution:export-night:{night}")
         );
+        nights.push(night);
+        h.handler
+            .handle(night_step("schedule.json"), "another-request", now())
+            .await
+            .unwrap();
     }
+    assert_eq!(nights[0], nights[1]);
     let jobs = started_jobs.lock().unwrap();
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[0].client_token(), jobs[1].client_token());
@@ -90,20 +137,20 @@ async fn a_redelivered_schedule_reuses_the_token_and_accepts_the_existing_execut
 }
 
 #[tokio::test]
-async fn an_eventbridge_rule_event_exports_the_only_store() {
-    let h = harness(Setup {
-        stores: STORE,
-        ..Setup::default()
-    });
+async fn an_eventbridge_rule_event_exports_every_configured_store() {
+    let h = harness(Setup::default());
     let output = h
         .handler
         .handle(event("eventbridge-scheduled-event.json"), "req", now())
         .await
         .unwrap();
-    assert_eq!(output["jobId"], JOB);
+    assert_eq!(output["datastoreIds"], json!([STORE, "second"]), "{output}");
+    let executions = h.executions.lock().unwrap();
+    let input: Value = serde_json::from_str(executions[0].input().unwrap()).unwrap();
+    assert_eq!(input["stores"][0]["kind"], Value::Null, "a full export");
     assert_eq!(
-        h.started_jobs.lock().unwrap()[0].job_name(),
-        Some("scheduled-2026-11-26-0200")
+        input["night"]["requestedBy"],
+        event("eventbridge-scheduled-event.json")["resources"][0]
     );
 }
 

@@ -161,6 +161,49 @@ def install_eventbridge_lambda_targets(lambda_url: str, retry_seconds: list[floa
     Rule.send_to_targets = send_to_targets
 
 
+def install_start_execution_parameters() -> None:
+    """moto 5.2.5's `states:startExecution` integration hands the ASL's parameter names
+    (`StateMachineArn`, `Name`, `Input`) to boto3 unchanged, which wants `stateMachineArn`,
+    `name`, `input`, and reads boto3's answers by AWS's names (`ExecutionArn`): every such task
+    fails with `States.Runtime: 'StateMachineArn'`. Step Functions takes and gives the ASL's
+    names (its service integration documentation: `.sync:2` answers `Output`, `Status`, ...),
+    so the launcher renames them both ways."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn,
+    )
+
+    service = state_task_service_sfn.StateTaskServiceSfn
+    original = service._normalise_parameters
+
+    def normalise(self, parameters, boto_service_name=None, service_action_name=None):
+        original(self, parameters, boto_service_name, service_action_name)
+        if service_action_name is None and self._get_boto_service_action() == "start_execution":
+            for name in ("StateMachineArn", "Name", "Input"):
+                if name in parameters:
+                    parameters[name[0].lower() + name[1:]] = parameters.pop(name)
+
+    service._normalise_parameters = normalise
+    original_response = service._normalise_response
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        original_response(self, response, boto_service_name, service_action_name)
+        action = service_action_name or self._get_boto_service_action()
+        if action in ("start_execution", "describe_execution") and isinstance(response, dict):
+            for name in [k for k in response if k[:1].islower()]:
+                response[name[0].upper() + name[1:]] = response.pop(name)
+
+    service._normalise_response = normalise_response
+    original_eval = service._eval_service_task
+
+    def eval_service_task(self, env, *args, **kwargs):
+        original_eval(self, env, *args, **kwargs)
+        submitted = env.stack[-1]
+        if self._get_boto_service_action() == "start_execution" and isinstance(submitted, dict):
+            normalise_response(self, submitted, service_action_name="start_execution")
+
+    service._eval_service_task = eval_service_task
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
@@ -174,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     check_moto_version()
     install_lambda_forwarding(args.lambda_url)
     install_eventbridge_lambda_targets(args.lambda_url, retry_seconds)
+    install_start_execution_parameters()
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 

@@ -38,8 +38,10 @@ from stack import ACCOUNT_ID, REGION, Stack, state_machine_arn
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
+NIGHT_ASL = ROOT / "infra" / "statemachine" / "night.asl.json"
 
 STATE_MACHINE = "healthlake-export"
+NIGHT_STATE_MACHINE = "healthlake-export-night"
 TOPIC = "healthlake-export-notifications"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{TOPIC}"
 PREFIX = "healthlake"
@@ -88,6 +90,14 @@ def function_env(datastores: list[str], *, bucket: str, **overrides: str) -> dic
         # The API's allow list: the tests' caller may do anything on every data store.
         "API_CALLERS": f"{CALLER_ARN} start,read,cancel *",
         "STATE_MACHINE_ARN": state_machine_arn(STATE_MACHINE),
+        "NIGHT_STATE_MACHINE_ARN": state_machine_arn(NIGHT_STATE_MACHINE),
+        # A night's refused start is tried again after 1-2 s, doubling to at most 4 s, for 2
+        # minutes (in AWS: 1 min doubling to 15 min, for 8 h); the queue wait is bounded at
+        # 10 minutes (a day).
+        "START_RETRY_FIRST_SECONDS": "2",
+        "START_RETRY_MAX_SECONDS": "4",
+        "START_RETRY_LIMIT_SECONDS": "120",
+        "QUEUE_WAIT_SECONDS": "600",
         "TOPIC_ARN": TOPIC_ARN,
         "EVENT_BUS_NAME": "default",
         "DEADLINE_SECONDS": "120",
@@ -332,6 +342,7 @@ class Pipeline:
         self.dynamodb = stack.client("dynamodb")
         self.events = stack.client("events")
         self.state_machine_arn = ""
+        self.night_state_machine_arn = ""
         self.inbox: Inbox | None = None
         self.chat: ChatHook | None = None
         self.outcome_events: OutcomeEvents | None = None
@@ -354,6 +365,11 @@ class Pipeline:
                                  "WriteManifestFunctionArn": self.stack.function_arn(WRITE_MANIFEST_FUNCTION),
                                  "EventBusName": "default"})
         assert self.state_machine_arn == state_machine_arn(STATE_MACHINE)
+        self.night_state_machine_arn = self.stack.create_state_machine(
+            NIGHT_STATE_MACHINE, NIGHT_ASL,
+            {"StartExportFunctionArn": self.stack.function_arn("start-export"),
+             "PollExportFunctionArn": self.stack.function_arn("poll-export"),
+             "ExportStateMachineArn": self.state_machine_arn})
         return self
 
     def deploy_outcome_events(self) -> None:

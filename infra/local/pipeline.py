@@ -465,6 +465,40 @@ class Pipeline:
         return {"datastoreId": datastore_id, "scheduledTime": scheduled_time or rfc3339(),
                 "scheduleArn": SCHEDULE_ARN, **export}
 
+    def start_scheduled(self, event: dict, timeout: float = 60) -> dict:
+        """Fires a schedule of one data store, as EventBridge Scheduler would (start-export starts
+        the night), and waits until the night has started the store's job and the export
+        workflow that follows it. Returns start-export's answer (`night`, `datastoreIds`, the
+        night's `executionArn` as `nightArn`) with `datastoreId`, `jobId` and the export
+        workflow's `executionArn`."""
+        answer = self.invoke("start-export", event)
+        assert answer.ok and "night" in answer.payload, f"start-export: {answer}"
+        [store] = answer.payload["datastoreIds"]
+        night_arn = answer.payload["executionArn"]
+        step = wait_until(f"the night's start of {store}",
+                          lambda: self.night_follows(night_arn).get(store), timeout)
+        job_id = step["execution"]["jobId"]
+        execution_arn = (self.state_machine_arn.replace(":stateMachine:", ":execution:")
+                         + f":{step['executionName']}")
+        return {**answer.payload, "nightArn": night_arn, "datastoreId": store, "jobId": job_id,
+                "executionArn": execution_arn}
+
+    def night_step(self, event: dict, attempt: int = 0) -> Invocation:
+        """The night's start step for one data store, invoked alone: start-export answers
+        `next` (follow, retry with `waitSeconds`, or failed) and starts no workflow."""
+        return self.invoke("start-export", {"nightStart": event, "attempt": attempt})
+
+    def night_follows(self, night_arn: str) -> dict[str, dict]:
+        """The start steps of a night that answered `follow`, by data store: what start-export
+        answered (`executionName`, `execution`)."""
+        follows = {}
+        for event in self.history(night_arn):
+            output = event.get("taskSucceededEventDetails", {}).get("output")
+            payload = json.loads(output).get("Payload") if output else None
+            if isinstance(payload, dict) and payload.get("next") == "follow":
+                follows[payload["execution"]["datastoreId"]] = payload
+        return follows
+
     def api_event(self, method: str, path: str, body: Any = None, headers: dict | None = None,
                   query: dict | None = None, caller: str = CALLER_ARN) -> dict:
         """An API Gateway HTTP API payload 2.0 request, IAM-authorized (as `caller`, a user or

@@ -24,9 +24,7 @@ API_HOST = "https://abc123.execute-api.us-east-1.amazonaws.com"
 
 def start_scheduled(pipeline, store, scheduled_time=None):
     event = pipeline.schedule_event(store, scheduled_time)
-    result = pipeline.invoke("start-export", event)
-    assert result.ok, f"start-export failed: {result}"
-    return event, result.payload
+    return event, pipeline.start_scheduled(event)
 
 
 def one_execution(pipeline, store):
@@ -219,15 +217,15 @@ def test_completed_with_errors_is_a_success_that_says_so(pipeline, store):
 def test_same_schedule_payload_twice_starts_one_export(pipeline, store):
     executions_before = len(pipeline.executions())
     event = pipeline.schedule_event(store, rfc3339())
-    first = pipeline.invoke("start-export", event)
+    first = pipeline.start_scheduled(event)
     second = pipeline.invoke("start-export", event)
-    assert first.ok and second.ok, (first, second)
-    assert first.payload["jobId"] == second.payload["jobId"]
-    assert first.payload["executionArn"] == second.payload["executionArn"]
+    assert second.ok, second
+    assert first["night"] == second.payload["night"], "the retried firing finds its night"
+    assert first["nightArn"] == second.payload["executionArn"]
 
     job, _ = one_execution(pipeline, store)
     assert len(pipeline.executions()) == executions_before + 1
-    execution = pipeline.wait_execution(first.payload["executionArn"])
+    execution = pipeline.wait_execution(first["executionArn"])
     assert execution["status"] == "SUCCEEDED", execution
     notes = pipeline.inbox.wait_for(store)
     assert len(notes) == 1, notes
@@ -247,27 +245,28 @@ def test_one_throttle_is_absorbed_by_the_sdk_retry(pipeline, store):
     assert notes[0].body["status"] == "COMPLETED"
 
 
-def test_throttles_beyond_the_sdk_retries_fail_transiently_and_the_trigger_retry_starts_once(
+def test_throttles_beyond_the_sdk_retries_are_held_by_the_night_and_the_export_starts_once(
         pipeline, store):
-    # The Rust SDK's standard retry makes 3 attempts: throttle all of them.
-    pipeline.emulator.arm({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 3})
+    # The Rust SDK's standard retry makes 3 attempts: throttle all of them, twice over.
+    pipeline.emulator.arm({"operation": "StartFHIRExportJob", "kind": "throttle", "count": 6})
     event = pipeline.schedule_event(store, rfc3339())
-    failed = pipeline.invoke("start-export", event)
-    assert not failed.ok, failed
-    assert failed.error_type == "TransientAwsError", failed
-    assert "StartFHIRExportJob" in failed.payload["errorMessage"], failed
-    assert "Throttling" in failed.payload["errorMessage"], failed
-    assert pipeline.emulator.faults()["armed"] == [], "fewer than 3 attempts were made"
-    assert pipeline.jobs(store) == []
-    assert pipeline.inbox.for_store(store) == []  # transient: the trigger retries, nobody is told
+    started = pipeline.start_scheduled(event, timeout=90)
+    assert pipeline.emulator.faults()["armed"] == [], "fewer than 6 attempts were made"
 
-    retried = pipeline.invoke("start-export", event)  # EventBridge Scheduler's retry
-    assert retried.ok, retried
+    refusals = [json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
+                for e in pipeline.history(started["nightArn"])
+                if "taskSucceededEventDetails" in e
+                and '"next":"retry"' in e["taskSucceededEventDetails"]["output"].replace(" ", "")]
+    assert len(refusals) == 2, refusals
+    assert [r["attempt"] for r in refusals] == [1, 2], refusals
+    assert all("Throttling" in r["reason"] and r["waitSeconds"] >= 1 for r in refusals), refusals
+
     one_execution(pipeline, store)
-    assert pipeline.wait_execution(retried.payload["executionArn"])["status"] == "SUCCEEDED"
+    assert pipeline.wait_execution(started["executionArn"])["status"] == "SUCCEEDED"
     notes = pipeline.inbox.wait_for(store)
-    assert len(notes) == 1, notes
-    assert notes[0].body["jobId"] == retried.payload["jobId"]
+    assert len(notes) == 1, notes  # held starts are nobody's news: one outcome, no start-failed
+    assert notes[0].body["jobId"] == started["jobId"]
+    assert notes[0].body["event"] == "export-finished"
 
 
 def test_api_start_throttled_answers_429_and_the_client_retry_starts_once(pipeline, store):

@@ -35,7 +35,7 @@ from audit import Ledger, notifications_about
 from checks import check_notification
 from control_client import ControlClient
 from fault_proxy import FaultProxy
-from pipeline import rfc3339, wait_until
+from pipeline import Invocation, rfc3339, wait_until
 
 # Bound now (not serving yet), so that its URL can be in the functions' environment.
 PROXY = FaultProxy()
@@ -136,8 +136,10 @@ def attempts(pipeline, execution_arn: str, state: str = "CheckExport") -> list[s
 
 
 def schedule(pipeline, store, event=None):
+    """A schedule's firing, once its night has started the store's job (start-export's answer,
+    with the job and the export workflow's ARN: Pipeline.start_scheduled)."""
     event = event or pipeline.schedule_event(store, rfc3339())
-    return event, pipeline.invoke("start-export", event)
+    return event, Invocation(200, pipeline.start_scheduled(event, timeout=RUN_TIMEOUT))
 
 
 def completed_once(pipeline, store, execution_arn, trigger="schedule", timeout=RUN_TIMEOUT):
@@ -165,22 +167,18 @@ def test_start_job_single_fault_is_absorbed_by_the_sdk_retry(pipeline, store, in
 
 
 @pytest.mark.parametrize("kind", ["throttle", "internal"])
-def test_start_job_burst_fails_the_invocation_and_the_trigger_retry_starts_once(
+def test_start_job_burst_is_held_by_the_night_and_its_next_attempt_starts_once(
         pipeline, store, inject, kind):
     inject.healthlake("StartFHIRExportJob", kind, SDK_ATTEMPTS + 1)
-    event, failed = schedule(pipeline, store)
-    assert failed.error_type == "TransientAwsError", failed
-    assert "StartFHIRExportJob" in failed.payload["errorMessage"], failed
-    assert pipeline.jobs(store) == []
-    assert pipeline.inbox.for_store(store) == []  # transient: the trigger retries, nobody is told
-
-    # EventBridge Scheduler's retry: the same payload. Its first SDK attempt meets the burst's
-    # last fault, the second gets through.
-    _, retried = schedule(pipeline, store, event)
-    assert retried.ok, retried
+    # The night's first attempt spends the SDK's retries on the burst and is told to wait; its
+    # next attempt meets the burst's last fault, and the SDK's second attempt gets through.
+    _, started = schedule(pipeline, store)
     assert inject.emulator_left() == 0
-    completed_once(pipeline, store, retried.payload["executionArn"])
-    LEDGER.audit(pipeline, f"StartFHIRExportJob {kind} x{SDK_ATTEMPTS + 1} (trigger retry)",
+    held = [e for e in pipeline.history(started.payload["nightArn"])
+            if e["type"] == "WaitStateEntered"]
+    assert len(held) == 1, held
+    completed_once(pipeline, store, started.payload["executionArn"])
+    LEDGER.audit(pipeline, f"StartFHIRExportJob {kind} x{SDK_ATTEMPTS + 1} (the night's retry)",
                  [store], faults=inject.fired(), runs=1, jobs=1, notifications=1)
 
 

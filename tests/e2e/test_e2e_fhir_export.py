@@ -49,11 +49,10 @@ def change(pipeline, store: str, keys: list[Key], at: datetime) -> dict[Key, str
 
 
 def run(pipeline, store: str, night: datetime, **export) -> dict:
-    """One schedule firing, as EventBridge Scheduler sends it; start-export's answer (started)."""
+    """One schedule firing, as EventBridge Scheduler sends it, once its night has started the
+    job (Pipeline.start_scheduled)."""
     event = pipeline.schedule_event(store, rfc3339(night), **export)
-    started = pipeline.invoke("start-export", event)
-    assert started.ok and "jobId" in started.payload, f"start-export: {started}"
-    return started.payload
+    return pipeline.start_scheduled(event)
 
 
 def notification_of(pipeline, job_id: str, quiet: float = 1.5):
@@ -196,8 +195,11 @@ def test_incremental_nights_export_what_changed_since_the_last_success(pipeline,
     jobs_before = len(pipeline.jobs(store))
     late = pipeline.invoke("start-export", pipeline.schedule_event(
         store, rfc3339(n3 - timedelta(hours=1)), types=types, **INCREMENTAL))
-    assert late.ok and late.payload.get("outcome") == "failed", late
-    assert "is empty" in late.payload["error"], late
+    assert late.ok, late
+    night = pipeline.wait_execution(late.payload["executionArn"])
+    assert night["status"] == "SUCCEEDED", night
+    [store_failed] = json.loads(night["input"])["stores"]
+    assert store_failed["datastoreId"] == store
     assert len(pipeline.jobs(store)) == jobs_before
     refused = wait_until("the start-failed notification",
                          lambda: [n for n in pipeline.inbox.for_store(store)
@@ -269,10 +271,11 @@ def test_a_duplicated_schedule_starts_one_job_one_execution_and_one_notification
     assert count_jobs_and_executions(pipeline, store) == (1, 1)
     assert pipeline.mark(store) == rfc3339(n1)
 
-    # Delivered twice at once (`cargo lambda watch` runs one instance per function, so the two
-    # are served one after the other, as two Lambda instances racing would be at worst here):
-    # one start, the other follows it, or is told to retry (transient: Lambda retries the
-    # event) and its retry follows it.
+    # The night's start step run twice at once (a step retried while its first attempt still
+    # runs; `cargo lambda watch` runs one instance per function, so the two are served one
+    # after the other, as two Lambda instances racing would be at worst here): one start, the
+    # other follows it, or is told to try again (StartInProgress), and the night then follows
+    # the one job.
     day2 = change(pipeline, store, pick(ids, "Patient", 0, 2), n1 + timedelta(hours=1))
     event = pipeline.schedule_event(store, rfc3339(n2), **INCREMENTAL)
     answers: list = [None, None]
@@ -280,42 +283,43 @@ def test_a_duplicated_schedule_starts_one_job_one_execution_and_one_notification
 
     def fire(slot: int) -> None:
         gate.wait()
-        answers[slot] = pipeline.invoke("start-export", event)
+        answers[slot] = pipeline.night_step(event)
 
     threads = [threading.Thread(target=fire, args=(n,)) for n in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
-    started = [a for a in answers if a is not None and a.ok]
-    assert started, answers
-    assert len({a.payload["jobId"] for a in started}) == 1, answers
+    assert all(a is not None and a.ok for a in answers), answers
+    followed = [a.payload for a in answers if a.payload["next"] == "follow"]
+    assert followed, answers
+    assert len({a["execution"]["jobId"] for a in followed}) == 1, answers
     for answer in answers:
-        if not answer.ok:
-            assert answer.error_type == "TransientAwsError", answer
-            assert "StartInProgress" in answer.payload["errorMessage"], answer
-    job_id = started[0].payload["jobId"]
-    assert run(pipeline, store, n2, **INCREMENTAL)["jobId"] == job_id  # Lambda's retry
-    _, body = finished(pipeline, store, started[0].payload)
+        if answer.payload["next"] != "follow":
+            assert answer.payload["next"] == "retry", answer
+            assert "StartInProgress" in answer.payload["reason"], answer
+    job_id = followed[0]["execution"]["jobId"]
+    started = run(pipeline, store, n2, **INCREMENTAL)  # the night's own step follows the job
+    assert started["jobId"] == job_id
+    _, body = finished(pipeline, store, started)
     assert body["fhirExport"]["window"] == {"since": rfc3339(n1), "until": rfc3339(n2)}, body
     assert exported(pipeline, job_of(pipeline, job_id)) == day2
     assert count_jobs_and_executions(pipeline, store) == (2, 2)
 
     # The POST's answer lost (HealthLake started the job, the answer came after the 5 s attempt
-    # timeout): the invocation fails as transient; its retry finds the job by its name
+    # timeout): the step is told to try again; the next attempt finds the job by its name
     # (ListFHIRExportJobs) and follows it instead of starting another.
     day3 = change(pipeline, store, pick(ids, "Observation", 0, 2), n2 + timedelta(hours=1))
     pipeline.emulator.arm({"operation": "StartFHIRExportJobWithPost", "kind": "delay",
                            "seconds": 6.5, "count": 1})
     event = pipeline.schedule_event(store, rfc3339(n3), **INCREMENTAL)
-    lost = pipeline.invoke("start-export", event)
-    assert lost.error_type == "TransientAwsError", lost
+    lost = pipeline.night_step(event)
+    assert lost.ok and lost.payload["next"] == "retry", lost
     assert len(pipeline.jobs(store)) == 3, "HealthLake did start the job"
-    retried = pipeline.invoke("start-export", event)
-    assert retried.ok, retried
+    retried = run(pipeline, store, n3, **INCREMENTAL)
     (new_job,) = [j for j in pipeline.jobs(store) if j["jobId"] not in {first["jobId"], job_id}]
-    assert retried.payload["jobId"] == new_job["jobId"], (retried, new_job)
-    _, body = finished(pipeline, store, retried.payload)
+    assert retried["jobId"] == new_job["jobId"], (retried, new_job)
+    _, body = finished(pipeline, store, retried)
     assert body["fhirExport"]["window"] == {"since": rfc3339(n2), "until": rfc3339(n3)}, body
     assert exported(pipeline, new_job) == day3
     assert count_jobs_and_executions(pipeline, store) == (3, 3)
@@ -332,13 +336,13 @@ def test_a_start_whose_post_failed_is_left_to_its_claim_until_the_lease_passes(p
     pipeline.emulator.arm({"operation": "StartFHIRExportJobWithPost", "kind": "throttle",
                            "count": 1})
     event = pipeline.schedule_event(store, rfc3339(night), **INCREMENTAL)
-    throttled = pipeline.invoke("start-export", event)
+    throttled = pipeline.night_step(event)
     claimed = time.monotonic()
-    assert throttled.error_type == "TransientAwsError", throttled
-    assert "throttled" in throttled.payload["errorMessage"], throttled
-    busy = pipeline.invoke("start-export", event)
-    assert busy.error_type == "TransientAwsError", busy
-    assert "StartInProgress" in busy.payload["errorMessage"], busy
+    assert throttled.ok and throttled.payload["next"] == "retry", throttled
+    assert "throttled" in throttled.payload["reason"], throttled
+    busy = pipeline.night_step(event, attempt=1)
+    assert busy.ok and busy.payload["next"] == "retry", busy
+    assert "StartInProgress" in busy.payload["reason"], busy
     assert count_jobs_and_executions(pipeline, store) == (0, 0)
     assert pipeline.inbox.for_store(store) == []
 

@@ -85,11 +85,10 @@ def faults(pipeline, proxy, store):
 def start(pipeline, store) -> tuple[float, str, str]:
     """A scheduled export; returns (the moment it was triggered, job id, execution ARN)."""
     triggered = time.time()
-    answer = pipeline.invoke("start-export", pipeline.schedule_event(store, rfc3339()))
-    assert answer.ok, answer
+    started = pipeline.start_scheduled(pipeline.schedule_event(store, rfc3339()))
     [job] = pipeline.jobs(store)
-    [execution] = pipeline.executions_of({job["jobId"]})
-    return triggered, job["jobId"], execution["executionArn"]
+    assert job["jobId"] == started["jobId"], (job, started)
+    return triggered, started["jobId"], started["executionArn"]
 
 
 def notified(pipeline, store, timeout: float = RUN_TIMEOUT, quiet: float = 3.0):

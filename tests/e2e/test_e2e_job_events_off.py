@@ -20,8 +20,7 @@ LEDGER = Ledger("job events off, tests/e2e/test_e2e_job_events_off.py")
 
 
 def test_events_off_is_the_plain_wait(pipeline, store):
-    answer = pipeline.invoke("start-export", pipeline.schedule_event(store, rfc3339()))
-    assert answer.ok, answer
+    pipeline.start_scheduled(pipeline.schedule_event(store, rfc3339()))
     [job] = pipeline.jobs(store)
     [execution] = pipeline.executions_of({job["jobId"]})
     described = pipeline.wait_execution(execution["executionArn"], timeout=60)

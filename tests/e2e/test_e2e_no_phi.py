@@ -66,12 +66,11 @@ def scan(texts: dict[str, str], needles: set[Needle]) -> list[str]:
 
 def test_no_name_or_identifier_leaves_s3(pipeline, store):
     # Two exports, through both kinds of trigger, and the status API.
-    scheduled = pipeline.invoke("start-export", pipeline.schedule_event(store, rfc3339()))
-    assert scheduled.ok, scheduled
+    scheduled = pipeline.start_scheduled(pipeline.schedule_event(store, rfc3339()))
     requested = pipeline.http("POST", "/exports", body={"datastoreId": store, "label": "phi"},
                               headers={"Idempotency-Key": f"e2e-{store}-phi"})
     assert requested.status == 202, requested
-    runs = [scheduled.payload, requested.body]
+    runs = [scheduled, requested.body]
     for run in runs:
         execution = pipeline.wait_execution(run["executionArn"], timeout=90)
         assert execution["status"] == "SUCCEEDED", execution
@@ -116,7 +115,7 @@ def test_no_name_or_identifier_leaves_s3(pipeline, store):
             [note.raw_body, json.dumps(note.attributes), note.subject or ""])
     for number, envelope in enumerate(pipeline.inbox.envelopes(), 1):
         texts[f"notification {number} (SNS envelope)"] = json.dumps(envelope)
-    for number, answer in enumerate([scheduled.payload, requested.raw, *[a.raw for a in answers]]):
+    for number, answer in enumerate([scheduled, requested.raw, *[a.raw for a in answers]]):
         texts[f"API answer {number}"] = json.dumps(answer)
     for run in runs:
         texts[f"execution {run['jobId']} history"] = "\n".join(

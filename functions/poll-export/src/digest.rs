@@ -153,13 +153,19 @@ fn digest_line(export: &NightExport, job: Option<&JobSnapshot>, now: DateTime<Ut
 }
 
 /// A followed execution's failure as the night caught it: Step Functions' `.sync` gives the
-/// execution's description as the cause, whose `cause` is the export workflow's Fail message;
+/// execution's description as the cause, whose `Cause` is the export workflow's Fail message;
 /// any other cause (the execution could not be started) is kept as it is, cut short.
 fn why_follow_failed(caught: &TaskError) -> String {
     let described: Option<Value> = serde_json::from_str(&caught.cause).ok();
     let cause = described
         .as_ref()
-        .and_then(|d| d.get("cause").and_then(Value::as_str).map(str::to_string))
+        .and_then(|d| {
+            // Step Functions' names (`Cause`), or the SDK's (`cause`): either is read.
+            d.get("Cause")
+                .or_else(|| d.get("cause"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| format!("{}: {}", caught.error, caught.cause));
     cause.chars().take(500).collect()
 }

@@ -50,9 +50,9 @@ fn snapshot(job: &str, status: JobStatus, ended: &str) -> JobSnapshot {
 
 fn request() -> NightDigestRequest {
     let described = serde_json::json!({
-        "status": "FAILED",
-        "error": "FAILED",
-        "cause": "The export job ended with status FAILED: the role cannot write to the bucket",
+        "Status": "FAILED",
+        "Error": "HealthLakeExport.FAILED",
+        "Cause": "The export job ended with status FAILED: the role cannot write to the bucket",
     });
     NightDigestRequest {
         night: night(),

@@ -86,6 +86,14 @@ def test_an_api_export_waits_behind_at_most_the_one_night_export_running(pipelin
             started["executionArn"]).get(stores[0]), timeout=30)
         answer = pipeline.http("POST", "/exports", body={"datastoreId": api_store})
         assert answer.status == 202, answer
+        # It has to wait: the answer says behind what, and so does its status while it waits.
+        [running] = pipeline.jobs(stores[0])
+        assert answer.body["queue"]["place"] == 2, answer
+        assert answer.body["queue"]["ahead"][0]["jobId"] == running["jobId"], answer
+        waiting = pipeline.http("GET", f"/exports/{answer.body['jobId']}",
+                                query={"datastoreId": api_store})
+        if waiting.body["jobStatus"] in ("SUBMITTED", "QUEUED"):
+            assert waiting.body["queue"]["place"] == 2, waiting
         digest = digest_of(pipeline, started)
     finally:
         pipeline.emulator_config(inProgressMs=800)

@@ -31,6 +31,7 @@ use tracing::{error, info, warn};
 
 mod bulk;
 mod list_exports;
+mod queue;
 
 pub use bulk::BulkExportStarts;
 
@@ -111,7 +112,14 @@ impl StartExport {
                 let plan = ExportPlan::requested(&self.settings, request, invocation_id, now);
                 match self.start_export(&plan, now).await {
                     StartOutcome::Started { job, execution_arn } => {
+                        let waits = JobPhase::of(&job.status) == JobPhase::Waiting;
+                        let place = match waits {
+                            true => self.queue_place(&job.job_id, now).await,
+                            false => None,
+                        };
+                        // Shown when the new export has to wait behind another.
                         call.accepted(&plan.job.datastore_id, &job, &execution_arn)
+                            .with_queue(place.filter(|place| place.place > 1).as_ref())
                     }
                     StartOutcome::RetryLater(failure) => ApiResponse::from_failure(&failure),
                     StartOutcome::Refused { failure, report } => {
@@ -129,7 +137,7 @@ impl StartExport {
                 datastore_id,
                 job_id,
             } => self.cancel(datastore_id, job_id).await,
-            ApiRoute::ListExports(query) => self.list(query).await,
+            ApiRoute::ListExports(query) => self.list(query, now).await,
             ApiRoute::GetExport {
                 datastore_id,
                 job_id,
@@ -143,12 +151,17 @@ impl StartExport {
                             JobPhase::of(&job.status) == JobPhase::Finished(Outcome::Succeeded)
                         })
                         .and_then(|state| state.summary);
+                    let place = match JobPhase::of(&job.status) {
+                        JobPhase::Waiting => self.queue_place(&job.job_id, now).await,
+                        _ => None,
+                    };
                     ApiResponse::job(
                         datastore_id,
                         &job,
                         summary.as_ref(),
                         requested_by.as_deref(),
                     )
+                    .with_queue(place.as_ref())
                 }
                 Err(failure) => {
                     warn!(%failure, "job lookup failed");

@@ -7,6 +7,7 @@ use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use export_core::model::operation::Operation;
 use serde_json::{Value, json};
 
+use crate::api::queue::QueuePlace;
 use crate::claim::{CLAIM_LEASE_SECONDS, START_IN_PROGRESS, TOKEN_REUSED};
 use export_core::model::failure::{AwsFailure, FailureKind, UNSUPPORTED_BY_DATA_STORE};
 use export_core::model::job::{JobSnapshot, JobStatus};
@@ -74,11 +75,32 @@ impl ApiResponse {
         }
     }
 
-    /// `200` with a page of exports (`datastoreId`, job) and the cursor of the next page.
-    pub fn listed(jobs: &[(&str, JobSnapshot)], next: Option<String>) -> ApiResponse {
+    /// The answer with a waiting export's place in the account's queue (`queue`), when it has
+    /// one.
+    pub fn with_queue(mut self, place: Option<&QueuePlace>) -> ApiResponse {
+        if let Some(place) = place {
+            self.body["queue"] = json!(place);
+        }
+        self
+    }
+
+    /// `200` with a page of exports (`datastoreId`, job, and a waiting one's place in the
+    /// account's queue) and the cursor of the next page.
+    pub fn listed(
+        jobs: &[(&str, JobSnapshot)],
+        places: &[Option<QueuePlace>],
+        next: Option<String>,
+    ) -> ApiResponse {
         let exports: Vec<Value> = jobs
             .iter()
-            .map(|(datastore_id, job)| job_json(datastore_id, job))
+            .enumerate()
+            .map(|(i, (datastore_id, job))| {
+                let mut listed = job_json(datastore_id, job);
+                if let Some(Some(place)) = places.get(i) {
+                    listed["queue"] = json!(place);
+                }
+                listed
+            })
             .collect();
         ApiResponse {
             status: 200,

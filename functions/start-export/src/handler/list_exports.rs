@@ -4,7 +4,9 @@
 
 use crate::api::listing::{ListQuery, next_cursor};
 use crate::api::response::ApiResponse;
+use chrono::{DateTime, Utc};
 use export_core::model::job::JobSnapshot;
+use export_core::model::phase::JobPhase;
 use tracing::warn;
 
 use crate::StartExport;
@@ -12,7 +14,7 @@ use crate::StartExport;
 impl StartExport {
     /// `GET /exports`: pages of ListFHIRExportJobs, data store after data store, until the
     /// limit is filled or every store is listed.
-    pub(crate) async fn list(&self, query: &ListQuery) -> ApiResponse {
+    pub(crate) async fn list(&self, query: &ListQuery, now: DateTime<Utc>) -> ApiResponse {
         let mut jobs: Vec<(&str, JobSnapshot)> = Vec::new();
         let mut at = Some(query.from.clone());
         while let Some(cursor) = at.take() {
@@ -46,6 +48,20 @@ impl StartExport {
             );
             at = next_cursor(cursor.store, token, query.datastore_ids.len());
         }
-        ApiResponse::listed(&jobs, at.map(|cursor| cursor.encode()))
+        let waiting: Vec<&str> = jobs
+            .iter()
+            .filter(|(_, job)| JobPhase::of(&job.status) == JobPhase::Waiting)
+            .map(|(_, job)| job.job_id.as_str())
+            .collect();
+        let mut found = waiting
+            .iter()
+            .copied()
+            .zip(self.queue_places(&waiting, now).await)
+            .collect::<std::collections::HashMap<_, _>>();
+        let places: Vec<_> = jobs
+            .iter()
+            .map(|(_, job)| found.remove(job.job_id.as_str()).flatten())
+            .collect();
+        ApiResponse::listed(&jobs, &places, at.map(|cursor| cursor.encode()))
     }
 }

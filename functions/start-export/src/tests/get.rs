@@ -181,3 +181,62 @@ async fn another_tools_job_answers_exactly_as_a_missing_one_and_is_never_cancell
     // answer queued: a cancel would have failed the call with a 500, not a 404).
     assert_eq!(foreign.sfn_rule.num_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_waiting_export_is_answered_with_its_place_in_the_accounts_queue() {
+    let describe = describe_returns(JobStatus::Queued);
+    // The data store's unfinished exports: one running, submitted earlier.
+    let list = mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs)
+        .match_requests(|req| req.submitted_after().is_some() && req.job_status().is_none())
+        .then_output(|| {
+            let mut running = job_properties("running-first", JobStatus::InProgress);
+            running.submit_time = SmithyTime::from_secs(now().timestamp() - 600);
+            ListFhirExportJobsOutput::builder()
+                .set_export_job_properties_list(Some(vec![
+                    running,
+                    job_properties(JOB, JobStatus::Queued),
+                ]))
+                .build()
+                .unwrap()
+        });
+    let sfn = final_state_is(ExecutionStatus::Running, None);
+    let publish = publish_ok(Recorded::default());
+    let handler = StartExport::new(
+        settings(STORE),
+        callers(),
+        ExportJobs::new(mock_client!(
+            aws_sdk_healthlake,
+            RuleMode::MatchAny,
+            [&describe, &list]
+        )),
+        fhir_unused(),
+        Workflows::new(
+            mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&sfn]),
+            STATE_MACHINE,
+        ),
+        announcer(&publish),
+    );
+    let output = handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await
+        .unwrap();
+    let body = response_body(&output);
+    assert_eq!(body["jobStatus"], "QUEUED", "{body}");
+    assert_eq!(body["queue"]["place"], 2, "{body}");
+    assert_eq!(body["queue"]["ahead"][0]["jobId"], "running-first");
+    assert_eq!(body["queue"]["ahead"][0]["status"], "IN_PROGRESS");
+    assert_eq!(list.num_calls(), 1, "one look at the queue per data store");
+
+    // A running export has no place in the queue: nothing is listed for it.
+    let h = harness(Setup {
+        healthlake: Some(describe_ok()),
+        sfn: Some(final_state_is(ExecutionStatus::Running, None)),
+        ..Setup::default()
+    });
+    let output = h
+        .handler
+        .handle(event("api-get-export.json"), "req", now())
+        .await
+        .unwrap();
+    assert_eq!(response_body(&output).get("queue"), None);
+}

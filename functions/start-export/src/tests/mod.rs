@@ -211,13 +211,20 @@ fn harness(setup: Setup) -> Harness {
     let publish_rule = setup
         .publish
         .unwrap_or_else(|| publish_ok(published.clone()));
+    // The account's queue, looked up when a start or a job waits: empty unless a test says.
+    let no_queue = mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs).then_output(|| {
+        ListFhirExportJobsOutput::builder()
+            .set_export_job_properties_list(Some(Vec::new()))
+            .build()
+            .unwrap()
+    });
     let handler = StartExport::new(
         settings(setup.stores),
         setup.callers,
         ExportJobs::new(mock_client!(
             aws_sdk_healthlake,
             RuleMode::MatchAny,
-            [&healthlake_rule]
+            [&healthlake_rule, &no_queue]
         )),
         fhir_unused(),
         Workflows::new(

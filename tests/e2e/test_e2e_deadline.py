@@ -57,6 +57,9 @@ def test_a_job_that_waits_past_the_queue_bound_is_announced_once_as_waiting(pipe
                               event="queue-wait-passed", outcome="failed", status="QUEUED",
                               trigger="schedule")
     assert "waiting" in body["message"] and "export slot" in body["message"], body
+    [running] = [j for j in pipeline.jobs() if j["jobStatus"] == "IN_PROGRESS"]
+    assert f"behind job {running['jobId']} of data store {running['datastoreId']} (IN_PROGRESS)" \
+        in body["message"], body
     assert body["durationSeconds"] >= 8, body
     assert pipeline.describe_job(store, started["jobId"])["JobStatus"] == "QUEUED"
 

@@ -139,6 +139,29 @@ impl ExportJobs {
         })
     }
 
+    /// `datastore_id`'s export jobs submitted after `since`, page after page (at most
+    /// `max_pages` of 500).
+    pub async fn list_since(
+        &self,
+        datastore_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        max_pages: usize,
+    ) -> Result<Vec<JobSnapshot>, AwsFailure> {
+        let mut listed = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..max_pages {
+            let (page, next) = self
+                .list(datastore_id, None, Some(since), 500, token.as_deref())
+                .await?;
+            listed.extend(page);
+            token = next;
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(listed)
+    }
+
     /// One page of `datastore_id`'s export jobs, newest first: at most `limit`, from HealthLake's
     /// `next_token`; the page and the token of the next one.
     pub async fn list(

@@ -69,6 +69,9 @@ pub struct PollSettings {
     pub announce: AnnounceSettings,
     /// Each execution follows the policy its `jobEvents` names.
     pub policies: WaitPolicies,
+    /// The deployment's data stores (`DATASTORE_IDS`, optional here): where a job that waited
+    /// too long looks for what was ahead of it in the account's queue.
+    pub datastore_ids: Vec<String>,
     /// The job table (`JOB_TABLE_NAME`): where a completed `$export` moves its high-water mark.
     pub table_name: String,
     /// Settings that were resolved rather than refused; `main` logs each at start-up.
@@ -259,9 +262,14 @@ impl PollSettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
         let (policies, warnings) = vars.policies()?;
+        let datastore_ids = match vars.optional("DATASTORE_IDS") {
+            Some(_) => vars.datastore_ids()?,
+            None => Vec::new(),
+        };
         Ok(PollSettings {
             announce: vars.announce()?,
             policies,
+            datastore_ids,
             table_name: vars.table_name()?,
             warnings,
         })

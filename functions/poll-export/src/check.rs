@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use export_core::model::account_queue::QueuePlace;
 use export_core::model::job::{JobSnapshot, JobStatus};
 use export_core::model::naming::export_folder_uri;
 use export_core::model::phase::JobPhase;
@@ -155,6 +156,41 @@ fn report_message(
             })
         }),
     }
+}
+
+/// A queue-wait end, with what was ahead of the job in the account's queue when it ended (as
+/// far as the deployment's data stores show): the message says it, in the state (the workflow's
+/// Fail cause) and in the report alike.
+pub fn naming_what_was_ahead(
+    mut ended: ExecutionState,
+    mut report: ExportReport,
+    place: &QueuePlace,
+) -> (ExecutionState, ExportReport) {
+    let ahead = format!(
+        " When the bound passed it was number {} in the queue, behind {}.",
+        place.place,
+        place.describe_ahead()
+    );
+    for text in [&mut ended.message, &mut report.message].into_iter().flatten() {
+        text.push_str(&ahead);
+    }
+    (ended, report)
+}
+
+/// Whether `job` of `datastore_id` was started by the deployment that started `state`'s job:
+/// it writes below the same root (`s3://<bucket>/<prefix>/`, before the data store's folder).
+pub fn started_alike(state: &ExecutionState, datastore_id: &str, job: &JobSnapshot) -> bool {
+    let marker = format!("/{}/", state.datastore_id);
+    let Some(root) = state
+        .output_s3_uri
+        .find(&marker)
+        .map(|at| &state.output_s3_uri[..=at])
+    else {
+        return false;
+    };
+    job.output_s3_uri
+        .as_deref()
+        .is_some_and(|uri| uri.starts_with(&format!("{root}{datastore_id}/")))
 }
 
 /// The notification for a job whose workflow has ended: finished, or past the deadline.

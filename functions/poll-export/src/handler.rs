@@ -8,17 +8,19 @@ use aws_adapters::on_first_use::OnFirstUse;
 use chrono::{DateTime, Utc};
 use export_core::model::failure::UNSUPPORTED_BY_DATA_STORE;
 
-use crate::check::check;
+use crate::check::{check, naming_what_was_ahead, started_alike};
 use crate::digest::{NightDigest, night_digest};
 use crate::metrics::{Measured, emf_line};
 use crate::workflow_failure::workflow_failure;
 use export_core::bulk::window::{BulkRun, advance};
+use export_core::model::account_queue::{QueuePlace, place_of, unfinished};
 use export_core::model::failure::AwsFailure;
 use export_core::model::function_error::FunctionError;
 use export_core::model::job::JobSnapshot;
 use export_core::model::job::JobStatus;
 use export_core::model::night::NightDigestRequest;
 use export_core::model::state::{Action, ExecutionState, Follow, PollRequest, TaskError};
+use export_core::report::notification::Event;
 use export_core::report::notification::ExportReport;
 use export_core::wait::policy::WaitPolicies;
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,8 @@ pub struct PollExport {
     /// A `$export`'s status GET, and the high-water mark its `COMPLETED` moves.
     fhir: OnFirstUse<BulkExportChecks>,
     announcer: OnFirstUse<Announcer>,
+    /// The deployment's data stores: where a job that waited too long looks for what was ahead.
+    datastore_ids: Vec<String>,
 }
 
 /// The `$export` side's adapters.
@@ -68,7 +72,14 @@ impl PollExport {
             jobs: jobs.into(),
             fhir: fhir.into(),
             announcer: announcer.into(),
+            datastore_ids: Vec::new(),
         }
+    }
+
+    /// The deployment's data stores (`DATASTORE_IDS`), listed when a job waited too long.
+    pub fn with_datastores(mut self, datastore_ids: Vec<String>) -> Self {
+        self.datastore_ids = datastore_ids;
+        self
     }
 
     /// A night's digest, or a check.
@@ -141,7 +152,19 @@ impl PollExport {
             FunctionError::from_aws(failure)
         })?;
         let policy = self.policies.for_job(state.job_events);
-        let (next, report) = check(policy, state, &job, now);
+        let (mut next, mut report) = check(policy, state, &job, now);
+        if let Some(ended) = report.take() {
+            (next, report) = match ended.event {
+                Event::QueueWaitPassed => match self.waited_behind(&next).await {
+                    Some(place) => {
+                        let (next, ended) = naming_what_was_ahead(next, ended, &place);
+                        (next, Some(ended))
+                    }
+                    None => (next, Some(ended)),
+                },
+                _ => (next, Some(ended)),
+            };
+        }
         if let (Action::Wait, JobStatus::Unknown(status)) = (next.action, &job.status) {
             warn!(job_id = %job.job_id, %status, "unrecognized job status; checking again until the deadline");
         }
@@ -161,6 +184,28 @@ impl PollExport {
             self.announce(&report, Measured::of(&next), now).await?;
         }
         Ok(next)
+    }
+
+    /// Where a job that waited too long stood in the account's queue: every export of the
+    /// deployment's data stores not yet ended, submitted up to two days before it. A lookup that
+    /// fails leaves the place out of the message, not the message out.
+    async fn waited_behind(&self, state: &ExecutionState) -> Option<QueuePlace> {
+        let since = state.submitted_at - chrono::Duration::days(2);
+        let mut seen = Vec::new();
+        for store in &self.datastore_ids {
+            match self.jobs.list_since(store, since, 4).await {
+                Ok(listed) => seen.extend(unfinished(listed).map(|job| (store.clone(), job))),
+                Err(failure) => {
+                    warn!(%failure, "queue lookup failed");
+                    return None;
+                }
+            }
+        }
+        let seen: Vec<_> = seen
+            .iter()
+            .map(|(store, job)| (store.as_str(), job, started_alike(state, store, job)))
+            .collect();
+        place_of(&state.job_id, &seen)
     }
 
     /// The job as HealthLake has it now, through the seam its kind uses.

@@ -27,7 +27,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     });
     let announcer = Announcer::on_first_use(&config, &settings.announce);
-    let handler = PollExport::new(settings.policies, jobs, fhir, announcer);
+    let handler = PollExport::new(settings.policies, jobs, fhir, announcer)
+        .with_datastores(settings.datastore_ids.clone());
     let handler = &handler;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<PollInput>| async move {

@@ -3,7 +3,6 @@
 
 pub mod http;
 pub mod listing;
-pub mod queue;
 pub mod response;
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;

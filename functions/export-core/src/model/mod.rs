@@ -1,5 +1,6 @@
 //! The execution state, a job and its status, names, validation, time, and failures.
 
+pub mod account_queue;
 pub mod failure;
 pub mod failure_kind;
 pub mod function_error;

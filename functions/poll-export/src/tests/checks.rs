@@ -314,3 +314,60 @@ async fn a_refused_event_fails_the_check_so_the_state_machine_retries_it() {
     assert_eq!(error_type(err), TRANSIENT_ERROR_TYPE);
     assert_eq!(publish.num_calls(), 1, "the topic had already taken it");
 }
+
+#[tokio::test]
+async fn a_job_still_queued_at_its_bound_is_announced_with_what_was_ahead() {
+    use aws_sdk_healthlake::operation::list_fhir_export_jobs::ListFhirExportJobsOutput;
+    let describe = describe_returns("QUEUED", false, None);
+    let list = mock!(aws_sdk_healthlake::Client::list_fhir_export_jobs).then_output(|| {
+        let mut running = job_properties("IN_PROGRESS", false, None);
+        running.job_id = "running-ahead".into();
+        running.submit_time = SmithyTime::from_secs(state().submitted_at.timestamp() - 60);
+        ListFhirExportJobsOutput::builder()
+            .set_export_job_properties_list(Some(vec![
+                running,
+                job_properties("QUEUED", false, None),
+            ]))
+            .build()
+            .unwrap()
+    });
+    let published = Recorded::default();
+    let publish = publish_ok(published.clone());
+    let healthlake = mock_client!(aws_sdk_healthlake, RuleMode::MatchAny, [&describe, &list]);
+    let handler = PollExport::new(
+        WaitPolicies::default(),
+        ExportJobs::new(healthlake),
+        fhir_unused(),
+        announcer(&publish),
+    )
+    .with_datastores(vec![state().datastore_id]);
+    let queued = ExecutionState {
+        running_limit_seconds: Some(43_200),
+        deadline: after(600),
+        ..state()
+    };
+    let ended = handler
+        .handle(
+            PollRequest {
+                state: queued,
+                error: None,
+            },
+            after(600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended.outcome, Some(Outcome::Failed));
+    let message = ended.message.unwrap();
+    assert!(
+        message.contains("number 2 in the queue, behind job running-ahead of data store"),
+        "{message}"
+    );
+    let published = published.lock().unwrap();
+    assert_eq!(attribute(&published[0], "event"), "queue-wait-passed");
+    assert!(
+        body_of(&published[0])["message"]
+            .as_str()
+            .unwrap()
+            .contains("running-ahead")
+    );
+}

@@ -7,8 +7,8 @@ use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use export_core::model::operation::Operation;
 use serde_json::{Value, json};
 
-use crate::api::queue::QueuePlace;
 use crate::claim::{CLAIM_LEASE_SECONDS, START_IN_PROGRESS, TOKEN_REUSED};
+use export_core::model::account_queue::QueuePlace;
 use export_core::model::failure::{AwsFailure, FailureKind, UNSUPPORTED_BY_DATA_STORE};
 use export_core::model::job::{JobSnapshot, JobStatus};
 use export_core::model::naming::export_folder_uri;

@@ -1,15 +1,14 @@
 //! The account's export queue as this deployment sees it: every export of its data stores not
 //! yet ended (ListFHIRExportJobs, store after store). Looked up only for an export that waits;
-//! what its place is, is decided in `crate::api::queue`.
+//! what its place is, is decided in `export_core::model::account_queue`.
 
 use chrono::{DateTime, Duration, Utc};
 use export_core::model::failure::AwsFailure;
 use export_core::model::job::JobSnapshot;
-use export_core::model::phase::JobPhase;
 use tracing::warn;
 
 use crate::StartExport;
-use crate::api::queue::{QueuePlace, place_of};
+use export_core::model::account_queue::{QueuePlace, place_of, unfinished};
 
 /// Pages read per data store: an account's unfinished exports fit in the first.
 const MAX_PAGES: usize = 4;
@@ -56,22 +55,8 @@ impl StartExport {
         let since = now - Duration::seconds(bounds);
         let mut seen = Vec::new();
         for store in &self.settings.datastore_ids {
-            let mut token: Option<String> = None;
-            for _ in 0..MAX_PAGES {
-                let (page, next) = self
-                    .jobs
-                    .list(store, None, Some(since), 500, token.as_deref())
-                    .await?;
-                seen.extend(
-                    page.into_iter()
-                        .filter(|job| !matches!(JobPhase::of(&job.status), JobPhase::Finished(_)))
-                        .map(|job| (store.clone(), job)),
-                );
-                token = next;
-                if token.is_none() {
-                    break;
-                }
-            }
+            let listed = self.jobs.list_since(store, since, MAX_PAGES).await?;
+            seen.extend(unfinished(listed).map(|job| (store.clone(), job)));
         }
         Ok(seen)
     }

@@ -1,14 +1,16 @@
-//! The account's export queue as the API shows it. HealthLake runs one export job at a time per
+//! The account's export queue: what is ahead of a waiting export (the API shows it; a
+//! queue-wait notification names it). HealthLake runs one export job at a time per
 //! account and Region and starts the others first in first out, on any data store; a waiting
 //! export's place is what is ahead of it: the running export first, then the waiting ones in the
 //! order they were submitted. This deployment sees its own data stores only: exports of other
 //! data stores of the account are ahead too but cannot be listed here (docs/api.md says so).
+//! Pure: the functions list the jobs and hand them here.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use export_core::model::job::JobSnapshot;
-use export_core::model::phase::JobPhase;
+use crate::model::job::JobSnapshot;
+use crate::model::phase::JobPhase;
 
 /// One export ahead in the queue.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -19,8 +21,40 @@ pub struct Ahead {
     pub job_id: Option<String>,
     pub datastore_id: String,
     pub status: String,
-    #[serde(serialize_with = "export_core::model::time::serialize_optional")]
+    #[serde(serialize_with = "crate::model::time::serialize_optional")]
     pub submit_time: Option<DateTime<Utc>>,
+}
+
+/// Every export of these data stores not yet ended, of those listed.
+pub fn unfinished(listed: Vec<JobSnapshot>) -> impl Iterator<Item = JobSnapshot> {
+    listed
+        .into_iter()
+        .filter(|job| !matches!(JobPhase::of(&job.status), JobPhase::Finished(_)))
+}
+
+impl QueuePlace {
+    /// What was ahead, in a sentence: `job X of data store A (IN_PROGRESS), ...`.
+    pub fn describe_ahead(&self) -> String {
+        if self.ahead.is_empty() {
+            return "nothing this deployment can see (the exports ahead were on other data \
+                    stores of the account)"
+                .into();
+        }
+        self.ahead
+            .iter()
+            .map(|ahead| match &ahead.job_id {
+                Some(id) => format!(
+                    "job {id} of data store {} ({})",
+                    ahead.datastore_id, ahead.status
+                ),
+                None => format!(
+                    "another tool's export of data store {} ({})",
+                    ahead.datastore_id, ahead.status
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// A waiting export's place: 1 runs next.
@@ -78,8 +112,8 @@ pub fn place_of(job_id: &str, seen: &[Seen<'_>]) -> Option<QueuePlace> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use export_core::model::job::JobStatus;
-    use export_core::samples::at;
+    use crate::model::job::JobStatus;
+    use crate::samples::at;
 
     fn job(id: &str, status: JobStatus, submitted: &str) -> JobSnapshot {
         JobSnapshot {

@@ -413,17 +413,16 @@ class SilentFailure(AssertionError):
 
 
 def test_start_failure_whose_announcement_fails_is_not_dropped(pipeline, store, inject):
-    # The start-export role lost healthlake:StartFHIRExportJob, while SNS is failing.
-    inject.healthlake("StartFHIRExportJob", "accessDenied", 1)
+    # The start-export role lost healthlake:StartFHIRExportJob, while SNS is failing: the night's
+    # start step fails as transient, so the night retries it; the permission is still missing,
+    # SNS is back, and the start-failed notification goes out once.
+    inject.healthlake("StartFHIRExportJob", "accessDenied", 2)
     inject.proxied("sns", "Publish", "internal", SDK_ATTEMPTS, contains=store)
-    event, first = schedule(pipeline, store)
+    first = pipeline.invoke("start-export", pipeline.schedule_event(store, rfc3339()))
+    assert first.ok, first
+    night = pipeline.wait_execution(first.payload["executionArn"], timeout=RUN_TIMEOUT)
+    assert night["status"] == "SUCCEEDED", night
     assert inject.emulator_left() == 0 and inject.proxy_left() == 0, "a fault was not hit"
-    if not first.ok:
-        # Lambda retries an asynchronous invocation that failed (and only then); the permission
-        # is still missing, SNS is back.
-        inject.healthlake("StartFHIRExportJob", "accessDenied", 1)
-        _, retried = schedule(pipeline, store, event)
-        assert retried.error_type is None or retried.error_type == "PermanentError", retried
     try:
         pipeline.inbox.wait_for(store, timeout=3)
     except AssertionError:
@@ -436,39 +435,44 @@ def test_start_failure_whose_announcement_fails_is_not_dropped(pipeline, store, 
 
 
 # ---- 5. start-export failing between StartFHIRExportJob and StartExecution --------------------
-def test_start_execution_failing_leaves_the_job_for_the_trigger_retry_to_follow(
+# The API's start: the job, then the execution that follows it (a night's start step leaves the
+# execution to the night, which starts it with Step Functions' own retries).
+def test_start_execution_failing_leaves_the_job_for_the_client_retry_to_follow(
         pipeline, store, inject):
     inject.proxied("states", "StartExecution", "internal", SDK_ATTEMPTS)
-    event, failed = schedule(pipeline, store)
-    assert failed.error_type == "TransientAwsError", failed
-    assert "StartExecution" in failed.payload["errorMessage"], failed
-    # The job exists and nothing follows it yet: only the trigger's retry can save it.
+    request = dict(body={"datastoreId": store, "label": "faults"},
+                   headers={"Idempotency-Key": f"e2e-{store}-sfn-internal"})
+    failed = pipeline.http("POST", "/exports", **request)
+    assert failed.status == 503, failed
+    # The job exists and nothing follows it yet: only the client's retry can save it.
     jobs = pipeline.jobs(store)
     assert len(jobs) == 1, jobs
     assert pipeline.executions_of({jobs[0]["jobId"]}) == []
     assert pipeline.inbox.for_store(store) == []
 
-    _, retried = schedule(pipeline, store, event)
-    assert retried.ok, retried
-    assert retried.payload["jobId"] == jobs[0]["jobId"]  # the ClientToken found the same job
-    completed_once(pipeline, store, retried.payload["executionArn"])
-    LEDGER.audit(pipeline, f"StartExecution internal x{SDK_ATTEMPTS} (trigger retry)", [store],
+    retried = pipeline.http("POST", "/exports", **request)
+    assert retried.status == 202, retried
+    assert retried.body["jobId"] == jobs[0]["jobId"]  # the ClientToken found the same job
+    completed_once(pipeline, store, retried.body["executionArn"], trigger="api")
+    LEDGER.audit(pipeline, f"StartExecution internal x{SDK_ATTEMPTS} (client retry)", [store],
                  faults=inject.fired(), runs=1, jobs=1, notifications=1)
 
 
 def test_start_execution_answer_lost_then_retried_follows_the_job_once(pipeline, store, inject):
     # Each attempt reaches Step Functions and its answer is lost: the first starts the execution,
-    # the next ones meet ExecutionAlreadyExists (also lost); the trigger's retry sees that answer.
+    # the next ones meet ExecutionAlreadyExists (also lost); the client's retry sees that answer.
     inject.proxied("states", "StartExecution", "internal", SDK_ATTEMPTS, forward=True)
-    event, failed = schedule(pipeline, store)
-    assert failed.error_type == "TransientAwsError", failed
+    request = dict(body={"datastoreId": store, "label": "faults"},
+                   headers={"Idempotency-Key": f"e2e-{store}-sfn-lost"})
+    failed = pipeline.http("POST", "/exports", **request)
+    assert failed.status == 503, failed
     jobs = pipeline.jobs(store)
     assert len(jobs) == 1 and len(pipeline.executions_of({jobs[0]["jobId"]})) == 1
 
-    _, retried = schedule(pipeline, store, event)
-    assert retried.ok, retried
-    completed_once(pipeline, store, retried.payload["executionArn"])
-    LEDGER.audit(pipeline, f"StartExecution answer lost x{SDK_ATTEMPTS} (trigger retry)",
+    retried = pipeline.http("POST", "/exports", **request)
+    assert retried.status == 202, retried
+    completed_once(pipeline, store, retried.body["executionArn"], trigger="api")
+    LEDGER.audit(pipeline, f"StartExecution answer lost x{SDK_ATTEMPTS} (client retry)",
                  [store], faults=inject.fired(), runs=1, jobs=1, notifications=1)
 
 

@@ -223,7 +223,7 @@ impl Session<'_> {
                 self.print_document(&document, || {
                     let mut lines = render::table(&exports);
                     if let Some(next) = &next {
-                        lines.push(format!("more: healthlake-export list --next {next}"));
+                        lines.push(format!("more: the same command with --next {next}"));
                     }
                     lines
                 });

@@ -12,6 +12,8 @@ invoke API (pipeline.py), and answers with the function's statusCode, headers an
     front = ApiFront(pipeline).start()          # access key "testing" = the analyst (CALLER_ARN)
     front.add_identity("AKIDOUTSIDER", "secret", "arn:aws:iam::123456789012:user/outsider")
     front.url                                    # http://127.0.0.1:<port>
+    front.fail_next(503, count=2)                # API Gateway throttling or unavailable, for a
+                                                 # client's retries (answered before the function)
 """
 
 from __future__ import annotations
@@ -146,11 +148,19 @@ class ApiFront:
             DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: Identity(
                 DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], CALLER_ARN)})
         self.requests: list[dict] = []  # every event sent to start-export, in order
+        self.failures: list[tuple[int, str | None]] = []  # answers to give before any function
+        self.lock = threading.Lock()
         self.server: http.server.ThreadingHTTPServer | None = None
         self.url = ""
 
     def add_identity(self, access_key: str, secret: str, arn: str) -> None:
         self.identities[access_key] = Identity(secret, arn)
+
+    def fail_next(self, status: int, count: int = 1, retry_after: str | None = None) -> None:
+        """The next `count` requests get `status` (429: throttled, 503: unavailable) in API
+        Gateway's form, with `Retry-After` when given, and never reach the function."""
+        with self.lock:
+            self.failures += [(status, retry_after)] * count
 
     def start(self, port: int = 0) -> "ApiFront":
         front = self
@@ -201,6 +211,15 @@ class ApiFront:
             name = name.lower()
             lowered[name] = f"{lowered[name]},{value}" if name in lowered else value
         raw_path, _, raw_query = target.partition("?")
+        with self.lock:
+            failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            status, retry_after = failure
+            message = {429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Error")
+            headers = {"content-type": "application/json"}
+            if retry_after is not None:
+                headers["retry-after"] = retry_after
+            return status, headers, json.dumps({"message": message}).encode()
         try:
             access_key, identity = check_signature(method, raw_path, raw_query, lowered, body,
                                                    self.identities, self.region)

@@ -221,3 +221,29 @@ def test_a_terminal_shows_the_live_display_to_the_end(pipeline, front, client_bi
     assert "wrote" in screen and "manifest" in screen, screen
     assert "\x1b" not in screen
     assert screen.count("status    ") == 1, "the display is redrawn in place, not repeated"
+
+
+def test_a_throttled_or_unavailable_api_is_retried_with_backoff(pipeline, front, client_bin,
+                                                                store):
+    front.fail_next(429, count=1, retry_after="1")
+    front.fail_next(503, count=1)
+    begun = len(front.requests)
+    run = client(client_bin, front, "list", "--datastore", store, "--json")
+    assert run.code == SUCCEEDED, run
+    assert run.err.count("retrying") == 2, run
+    assert len(front.requests) == begun + 1, "only the last attempt reached the function"
+
+
+def test_the_url_comes_from_the_stacks_api_url_output(pipeline, front, client_bin, store):
+    cloudformation = pipeline.stack.client("cloudformation")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {"ApiUrl": {"Value": front.url}}}
+    cloudformation.create_stack(StackName="cli-exports", TemplateBody=json.dumps(template))
+    via_cfn = {"AWS_ENDPOINT_URL_CLOUDFORMATION": pipeline.stack.moto_url,
+               "HEALTHLAKE_EXPORT_API_URL": ""}
+    run = client(client_bin, front, "--stack", "cli-exports", "list", "--datastore", store,
+                 "--json", **via_cfn)
+    assert run.code == SUCCEEDED, run
+    assert run.json_lines()[0]["exports"] == []
+    missing = client(client_bin, front, "--stack", "no-such-stack", "list", **via_cfn)
+    assert missing.code == REFUSED and "no-such-stack" in missing.err, missing

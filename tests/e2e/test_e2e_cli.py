@@ -22,8 +22,8 @@ from api_front import ApiFront
 from pipeline import ACCOUNT_ID, CALLER_ARN, wait_until
 from stack import ROOT, build_client, client_env
 
-DATASTORES = ["e2ecli01", "e2ecli02", "e2ecli03", "e2ecli04", "e2ecli05", "e2ecli06",
-              "e2ecli07", "e2ecli08"]
+DATASTORES = ["e2ecli01", "e2ecli02", "e2ecli03", "e2ecli04", "e2ecli05", "e2ecli06", "e2ecli07",
+              "e2ecli08", "e2ecli09", "e2ecli10"]
 OUTSIDER_KEY, OUTSIDER_ARN = "AKIDOUTSIDER", f"arn:aws:iam::{ACCOUNT_ID}:user/outsider"
 # The exit codes the README documents (clients/healthlake-export-cli/src/exit.rs).
 SUCCEEDED, FAILED, CANCELLED, REFUSED = 0, 3, 5, 7

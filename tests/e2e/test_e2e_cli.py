@@ -135,12 +135,15 @@ def test_watch_reattaches_to_a_running_export(pipeline, front, client_bin, store
         job_id = started.json_lines()[0]["jobId"]
         wait_until("the job to run", lambda: pipeline.describe_job(store, job_id)["JobStatus"]
                    == "IN_PROGRESS", 30)
-        run = client(client_bin, front, "watch", job_id, "--datastore", store, "--plain")
+        # No --datastore: the deployment has several, and the client finds the job's.
+        run = client(client_bin, front, "watch", job_id, "--plain")
         assert run.code == SUCCEEDED, run
         lines = run.out.splitlines()
         assert re.search(rf"{job_id} IN_PROGRESS", lines[0]), run
         assert "queued" not in lines[0], "joined while running: its queue time is unknown"
         assert any(re.search(rf"{job_id} COMPLETED .*running \d+s", line) for line in lines), run
+        unknown = client(client_bin, front, "get", "0" * 32)
+        assert unknown.code == REFUSED and "no export 000" in unknown.err, unknown
     finally:
         pipeline.emulator_config(inProgressMs=before["inProgressMs"])
 

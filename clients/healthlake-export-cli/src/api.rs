@@ -218,6 +218,24 @@ pub fn page(body: &Value) -> (Vec<Value>, Option<String>) {
     (exports, next)
 }
 
+/// The largest page `GET /exports` gives.
+pub const MAX_PAGE: u32 = 100;
+
+/// A refusal that only lacks the data store: the deployment has several and the call named none.
+pub fn asks_for_datastore(refusal: &Refusal) -> bool {
+    refusal.status == 400 && refusal.field.as_deref() == Some("datastoreId")
+}
+
+/// The data store of job `job_id` in a page of `GET /exports`, if the page lists it.
+pub fn datastore_of(page_body: &Value, job_id: &str) -> Option<String> {
+    page(page_body).0.iter().find_map(|export| {
+        (export.get("jobId").and_then(Value::as_str) == Some(job_id))
+            .then(|| export.get("datastoreId").and_then(Value::as_str))
+            .flatten()
+            .map(str::to_string)
+    })
+}
+
 /// A generated Idempotency-Key: 128 random bits, printed so the same command can be re-run.
 pub fn new_idempotency_key(random: u128) -> String {
     format!("hlx-{random:032x}")
@@ -333,6 +351,30 @@ mod tests {
             panic!()
         };
         assert!(gateway.explain().contains("execute-api:Invoke"));
+    }
+
+    #[test]
+    fn a_missing_data_store_is_found_in_the_listing() {
+        let Answer::Refused(lacking) = read_answer(
+            400,
+            None,
+            br#"{"error": {"code": "InvalidRequest", "message": "datastoreId is required", "field": "datastoreId"}}"#,
+        ) else {
+            panic!()
+        };
+        assert!(asks_for_datastore(&lacking));
+        let Answer::Refused(other) = read_answer(
+            400,
+            None,
+            br#"{"error": {"code": "InvalidRequest", "message": "jobId ...", "field": "jobId"}}"#,
+        ) else {
+            panic!()
+        };
+        assert!(!asks_for_datastore(&other));
+        let page = json!({"exports": [{"jobId": "a", "datastoreId": "ds1"},
+                                      {"jobId": "b", "datastoreId": "ds2"}], "next": null});
+        assert_eq!(datastore_of(&page, "b").as_deref(), Some("ds2"));
+        assert_eq!(datastore_of(&page, "c"), None);
     }
 
     #[test]

@@ -156,11 +156,9 @@ impl Session<'_> {
                 datastore_id,
             } => {
                 let mut calls = 0;
+                let mut datastore_id = datastore_id.clone();
                 match self
-                    .answer(
-                        &api::get_request(job_id, datastore_id.as_deref()),
-                        &mut calls,
-                    )
+                    .job_answer(job_id, &mut datastore_id, api::get_request, &mut calls)
                     .await
                 {
                     Ok(job) => {
@@ -176,11 +174,9 @@ impl Session<'_> {
                 wait,
             } => {
                 let mut calls = 0;
+                let mut datastore_id = datastore_id.clone();
                 let answer = match self
-                    .answer(
-                        &api::cancel_request(job_id, datastore_id.as_deref()),
-                        &mut calls,
-                    )
+                    .job_answer(job_id, &mut datastore_id, api::cancel_request, &mut calls)
                     .await
                 {
                     Ok(answer) => answer,
@@ -235,7 +231,64 @@ impl Session<'_> {
 
     /// A 2xx answer's body, or the exit its failure means (said on stderr).
     async fn answer(&self, request: &api::ApiRequest, calls: &mut u32) -> Result<Value, Exit> {
-        match self.client.call(&self.base, request, calls).await {
+        let answer = self.client.call(&self.base, request, calls).await;
+        self.settle(request, answer)
+    }
+
+    /// A call about one job (`build`: GET or DELETE). Without a data store, where the
+    /// deployment has several the API asks for one: the client then finds the job's in the
+    /// listing of every store the caller may read, and asks again.
+    async fn job_answer(
+        &self,
+        job_id: &str,
+        datastore_id: &mut Option<String>,
+        build: fn(&str, Option<&str>) -> api::ApiRequest,
+        calls: &mut u32,
+    ) -> Result<Value, Exit> {
+        if datastore_id.is_none() {
+            let request = build(job_id, None);
+            let answer = self.client.call(&self.base, &request, calls).await;
+            if !matches!(&answer, Ok(Answer::Refused(r)) if api::asks_for_datastore(r)) {
+                return self.settle(&request, answer);
+            }
+            *datastore_id = Some(self.find_datastore(job_id, calls).await?);
+        }
+        self.answer(&build(job_id, datastore_id.as_deref()), calls)
+            .await
+    }
+
+    /// The data store of a job, from `GET /exports` over every store the caller may read.
+    async fn find_datastore(&self, job_id: &str, calls: &mut u32) -> Result<String, Exit> {
+        let filters = crate::args::ListFilters {
+            limit: Some(crate::api::MAX_PAGE.to_string()),
+            ..Default::default()
+        };
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .answer(&api::list_request(&filters, next.as_deref()), calls)
+                .await?;
+            if let Some(store) = api::datastore_of(&page, job_id) {
+                return Ok(store);
+            }
+            next = api::page(&page).1;
+            if next.is_none() {
+                return Err(fail(
+                    Exit::Refused,
+                    &format!(
+                        "no export {job_id} in the data stores this caller may read; check the id, or give --datastore"
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn settle(
+        &self,
+        request: &api::ApiRequest,
+        answer: Result<Answer, CallError>,
+    ) -> Result<Value, Exit> {
+        match answer {
             Ok(Answer::Accepted(body)) => Ok(body),
             Ok(Answer::Refused(refusal)) => {
                 if self.display == Display::Json {
@@ -311,9 +364,17 @@ impl Session<'_> {
                 self.wait(&progress, &mut screen, wait).await;
             }
             pending = true;
-            let request = api::get_request(&progress.job_id, progress.datastore_id.as_deref());
             let mut calls = 0;
-            let job = self.answer(&request, &mut calls).await;
+            let mut datastore_id = progress.datastore_id.clone();
+            let job = self
+                .job_answer(
+                    &progress.job_id,
+                    &mut datastore_id,
+                    api::get_request,
+                    &mut calls,
+                )
+                .await;
+            progress.datastore_id = datastore_id;
             progress.calls += calls;
             let job = match job {
                 Ok(job) => job,

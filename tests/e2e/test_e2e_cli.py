@@ -209,7 +209,8 @@ def test_a_terminal_shows_the_live_display_to_the_end(pipeline, front, client_bi
     command = (f"{client_bin} start --datastore {store} --label tty --wait; "
                f"echo $? > {done}; sleep 60")
     tmux_cmd = [str(tmux), "-S", socket, "-f", "/dev/null"]
-    subprocess.run([*tmux_cmd, "new-session", "-d", "-x", "120", "-y", "30", "bash", "-c",
+    # 80 columns: narrower than the display's longest lines, which must be cut, not wrapped.
+    subprocess.run([*tmux_cmd, "new-session", "-d", "-x", "80", "-y", "30", "bash", "-c",
                     command], env=env, check=True)
     try:
         wait_until("the client to end", done.exists, 90)
@@ -223,7 +224,10 @@ def test_a_terminal_shows_the_live_display_to_the_end(pipeline, front, client_bi
     assert re.search(r"steps\s+.*IN_PROGRESS .* -> COMPLETED", screen), screen
     assert "wrote" in screen and "manifest" in screen, screen
     assert "\x1b" not in screen
-    assert screen.count("status    ") == 1, "the display is redrawn in place, not repeated"
+    lines = screen.splitlines()
+    for first in ("export ", "  status    ", "  steps     "):
+        assert sum(line.startswith(first) for line in lines) == 1, \
+            f"the display is redrawn in place, not repeated: {first!r}\n{screen}"
 
 
 def test_a_throttled_or_unavailable_api_is_retried_with_backoff(pipeline, front, client_bin,

@@ -94,6 +94,13 @@ fn time_of(job: &Value, name: &str) -> Option<DateTime<Utc>> {
         .and_then(export_core::model::time::parse)
 }
 
+/// From `from` to `to` in the API's resolution, whole seconds (its times carry no fraction):
+/// a job seen running at 20:00:00.9 that ended at 20:00:02.5, shown as ending at 20:00:02, ran
+/// 2 s, not 1.1 s.
+fn whole_seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+    Duration::from_secs(u64::try_from(to.timestamp() - from.timestamp()).unwrap_or(0))
+}
+
 impl Progress {
     pub fn new(job_id: &str, now: DateTime<Utc>) -> Progress {
         Progress {
@@ -166,7 +173,7 @@ impl Progress {
             return None;
         }
         let until = self.first_running().map_or(now, |s| s.seen_at);
-        (until - submitted).to_std().ok()
+        Some(whole_seconds(submitted, until))
     }
 
     /// From when the job was first seen running until its end time (or its end was seen, or
@@ -174,7 +181,7 @@ impl Progress {
     pub fn time_running(&self, now: DateTime<Utc>) -> Option<Duration> {
         let running = self.first_running()?;
         let until = self.end_time.unwrap_or(now);
-        Some((until - running.seen_at).to_std().unwrap_or_default())
+        Some(whole_seconds(running.seen_at, until))
     }
 
     /// The account queue the API may report for a waiting export (`queue: {place, ahead}`).
@@ -281,6 +288,23 @@ mod tests {
         );
         assert_eq!(progress.datastore_id.as_deref(), Some("ds"));
         assert_eq!(progress.age(at(100)), Duration::from_secs(100));
+    }
+
+    #[test]
+    fn times_are_counted_in_the_apis_whole_seconds() {
+        let mut progress = Progress::new("j3", at(0));
+        let fraction = |second: i64, ms: i64| at(second) + chrono::Duration::milliseconds(ms);
+        progress.observe(
+            &json!({"jobStatus": "SUBMITTED", "submitTime": iso(0)}),
+            at(0),
+        );
+        progress.observe(&json!({"jobStatus": "IN_PROGRESS"}), fraction(1, 900));
+        progress.observe(
+            &json!({"jobStatus": "COMPLETED", "endTime": iso(3)}),
+            fraction(4, 100),
+        );
+        assert_eq!(progress.time_queued(at(9)), Some(Duration::from_secs(1)));
+        assert_eq!(progress.time_running(at(9)), Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -77,12 +77,13 @@ pub fn queue(queue: &Value) -> Option<String> {
 /// The live display: redrawn in place on a terminal.
 pub fn screen(progress: &Progress, now: DateTime<Utc>, next_look: Option<Duration>) -> Vec<String> {
     let job = &progress.job;
-    let mut lines = vec![format!(
-        "export {}  data store {}  {}",
-        progress.job_id,
-        progress.datastore_id.as_deref().unwrap_or("-"),
-        text(job, "jobName")
-    )];
+    let mut lines = vec![
+        format!("export {}  {}", progress.job_id, text(job, "jobName")),
+        format!(
+            "  store     {}",
+            progress.datastore_id.as_deref().unwrap_or("-")
+        ),
+    ];
     let status = progress.status().map_or("-", |s| s.as_str());
     lines.push(format!("  status    {status}"));
     let queued = progress
@@ -111,6 +112,25 @@ pub fn screen(progress: &Progress, now: DateTime<Utc>, next_look: Option<Duratio
         None => lines.push(format!("  API calls {}", progress.calls)),
     }
     lines
+}
+
+/// The display's lines cut to the terminal's width: a line that wrapped would take two rows,
+/// and redrawing in place would then leave copies behind. The last column stays free, since
+/// some terminals wrap on writing it.
+pub fn fit(lines: &[String], width: usize) -> Vec<String> {
+    let room = width.saturating_sub(1).max(1);
+    lines
+        .iter()
+        .map(|line| {
+            if line.chars().count() <= room {
+                line.clone()
+            } else {
+                let mut cut: String = line.chars().take(room - 1).collect();
+                cut.push('~');
+                cut
+            }
+        })
+        .collect()
 }
 
 /// A plain line for each change of status (output that is not a terminal).
@@ -297,6 +317,20 @@ mod tests {
         let line = plain_line(&progress, at(0));
         assert!(line.contains(" j1 QUEUED"), "{line}");
         assert!(line.contains("place 2"), "{line}");
+    }
+
+    #[test]
+    fn display_lines_never_reach_the_last_column() {
+        let lines = vec!["x".repeat(100), "short".to_string()];
+        let fitted = fit(&lines, 80);
+        assert_eq!(fitted[0].chars().count(), 79);
+        assert!(fitted[0].ends_with('~'));
+        assert_eq!(fitted[1], "short");
+        assert_eq!(
+            fit(&["é".repeat(10)], 11)[0],
+            "é".repeat(10),
+            "counted in characters"
+        );
     }
 
     #[test]

@@ -480,11 +480,12 @@ struct Screen {
 
 impl Screen {
     fn draw(&mut self, lines: &[String]) {
+        let lines = render::fit(lines, terminal_width());
         let mut out = std::io::stdout().lock();
         if self.drawn > 0 {
             let _ = write!(out, "\x1b[{}A", self.drawn);
         }
-        for line in lines {
+        for line in &lines {
             let _ = writeln!(out, "\x1b[2K{line}");
         }
         let _ = out.flush();
@@ -495,5 +496,22 @@ impl Screen {
         if display == Display::Live {
             self.drawn = 0;
         }
+    }
+}
+
+/// The terminal's width in columns (80 when it cannot be read).
+fn terminal_width() -> usize {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct it is given, which lives here.
+    let read = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if read == 0 && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
     }
 }

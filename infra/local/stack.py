@@ -601,8 +601,10 @@ def _parse_env(pairs: list[str], files: list[str]) -> dict[str, str]:
     return env
 
 
-# What `up` deploys unless told otherwise: one data store, the export bucket.
-UP_DATASTORES = ["localstore1"]
+# What `up` deploys unless told otherwise: the data store the sample events of events/ name
+# (so `cargo lambda invoke ... --data-file events/api-list-exports.json` works as it is), and
+# the export bucket.
+UP_DATASTORES = ["0123456789abcdef0123456789abcdef"]
 UP_BUCKET = "local-exports"
 CLIENT_BIN = "healthlake-export"
 # The client's follow schedule offline: the functions' scaled-down policy (pipeline.FAST_POLLING).
@@ -703,7 +705,10 @@ The client, as against AWS (there: --api-url or --stack, and your own credential
 export {variables}
 {client} start --datastore {datastores[0]} --wait
 {client} list
-Sample API events for cargo lambda invoke: events/api-*.json""", flush=True)
+
+Or the function alone, with a sample event (events/api-*.json: start, get, list, cancel):
+{VENV / 'bin' / 'cargo-lambda'} lambda invoke -A 127.0.0.1 -P {port} start-export --data-file events/api-list-exports.json""",
+                      flush=True)
             print("\nCtrl-C stops the stack.", flush=True)
             try:
                 while True:

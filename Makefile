@@ -29,7 +29,9 @@ stack-tests: tools
 	.tools/venv/bin/pytest -q -p no:cacheprovider tests/emulator tests/stack
 
 ## e2e: the end-to-end tests, each module on its own offline stack (tests/e2e)
+## (tmux is for the client's terminal test, which says why it is skipped where tmux cannot be had)
 e2e: tools
+	scripts/install-tools tmux || echo "make: no tmux in .tools: the client's terminal test is skipped" >&2
 	.tools/venv/bin/pytest -q -p no:cacheprovider tests/e2e
 
 ## infra-checks: cfn-lint, sam validate --lint, statelint, and the template/ASL tests (infra/checks)
@@ -43,10 +45,13 @@ package:
 
 ## bench: polling cost per export, cold start and memory against Python/boto3 (and where a
 ## cold start goes), the notification delay after a job's end with job events, a week of
-## incremental exports against full ones, and a month's cost by service (bench/README.md)
+## incremental exports against full ones, a month's cost by service, and the command-line
+## client's follow: its API calls per job duration, its exit after a job's end (bench/README.md)
 bench: tools
 	$(CARGO) run -q -p polling-cost
 	bench/run-coldstart
 	.tools/venv/bin/python bench/job-events-delay.py
 	.tools/venv/bin/python bench/incremental-week.py
 	.tools/venv/bin/python bench/monthly-cost.py
+	$(CARGO) run -q -p healthlake-export-cli --example follow-calls
+	.tools/venv/bin/python bench/cli-follow.py

@@ -8,8 +8,9 @@ subscribed to it, the job table and the JobEventsRule, the state machine from
 infra/statemachine/export.asl.json), then runs these kinds of export and shows what a team sees:
 
 1. the nightly schedule: the payload EventBridge Scheduler sends, to start-export;
-2. an analyst's request: POST /exports and GET /exports/{jobId}, as the API Gateway HTTP API
-   (payload 2.0) events API Gateway sends to start-export;
+2. an analyst's request: `healthlake-export start --wait`, the command-line client, signed with
+   SigV4 and sent to the HTTP API on this machine (api_front.py: checked as API Gateway checks
+   it, then the payload 2.0 event to start-export);
 3. an incremental FHIR `$export` (`since: last-success`) scheduled twice: the first, with no
    high-water mark yet, exports everything up to its time T1; a few resources change (the
    emulator's control API); the second exports the window T1 .. T2, only what changed.
@@ -372,28 +373,48 @@ def nightly_export(deployment: Deployment) -> float:
 
 
 def api_export(deployment: Deployment) -> float:
-    say("[5/6] On request: HTTP API (API Gateway payload 2.0) -> start-export")
-    request = {"datastoreId": DATASTORE_ID, "label": "demo"}
-    key = f"demo-{int(time.time())}"
-    say(f"      POST /exports {compact(request)}  Idempotency-Key: {key}")
-    started = time.monotonic()
-    status, headers, body = deployment.http("POST", "/exports", request, {"idempotency-key": key})
-    say(f"      -> {status} {compact(body)}")
-    if status != 202:
-        raise DemoFailure("API", f"POST /exports answered {status}",
-                          str(deployment.stack.run_dir / "lambda.log"))
-    say(f"         Location: {headers.get('location')}")
-    job_id = body["jobId"]
-    status, _, got = deployment.http("GET", f"/exports/{job_id}")
-    say(f"      GET /exports/{job_id} -> {status} jobStatus={got.get('jobStatus')}")
-    note, _, took = deployment.follow(job_id, body["executionArn"], started)
-    show_notification(note, full=False)
-    status, _, got = deployment.http("GET", f"/exports/{job_id}")
-    say(f"      GET /exports/{job_id} -> {status} {compact(got)}")
-    if got.get("jobStatus") != "COMPLETED":
-        raise DemoFailure("API", f"GET /exports/{job_id} says {got}")
-    show_files(deployment, got["outputS3Uri"])
-    say(f"      end to end (request to notification): {seconds(took)}")
+    """The analyst's side: the command-line client, exactly as typed against AWS, through the
+    local HTTP API (api_front.py: SigV4 checked as API Gateway does, then start-export)."""
+    from api_front import ApiFront
+    from pipeline import CALLER_ARN
+    from stack import build_client, client_env
+
+    say("[5/6] On request: healthlake-export (the command-line client) -> HTTP API (SigV4) "
+        "-> start-export")
+    try:
+        client = build_client(deployment.stack.run_dir)
+    except StackError as err:
+        raise DemoFailure("API", str(err), str(deployment.stack.run_dir / "cli-build.log")) \
+            from None
+    with ApiFront(deployment.pipeline) as front:
+        front.start()
+        variables = client_env(front.url)
+        say(f"      the API on this machine: {front.url} (API Gateway's SigV4 check, then "
+            "start-export); against AWS, your own credentials and --stack NAME or --api-url:")
+        for name, value in variables.items():
+            say(f"      $ export {name}={value}")
+        args = ["start", "--datastore", DATASTORE_ID, "--label", "demo", "--wait"]
+        say(f"      $ healthlake-export {' '.join(args)}")
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **variables,
+               "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+               "AWS_EC2_METADATA_DISABLED": "true"}
+        before = {j["jobId"] for j in deployment.pipeline.jobs(DATASTORE_ID)}
+        started = time.monotonic()
+        rc = subprocess.call([str(client), *args], env=env, stdin=subprocess.DEVNULL)
+        took = time.monotonic() - started
+        if rc != 0:
+            raise DemoFailure("API", f"healthlake-export start --wait exited with {rc} "
+                              "(README: exit codes)", str(deployment.stack.run_dir / "lambda.log"))
+        [job_id] = [j["jobId"] for j in deployment.pipeline.jobs(DATASTORE_ID)
+                    if j["jobId"] not in before]
+    notes = wait_until(f"the notification of job {job_id}",
+                       lambda: deployment.pipeline.inbox.for_job(job_id), EXPORT_TIMEOUT)
+    show_notification(notes[0], full=False)
+    if notes[0].body.get("requestedBy") != CALLER_ARN:
+        raise DemoFailure("API", f"the notification names {notes[0].body.get('requestedBy')} "
+                          "as who asked, not the client's signer")
+    show_files(deployment, notes[0].body.get("outputS3Uri"))
+    say(f"      start --wait to the client's exit: {seconds(took)}")
     return took
 
 

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 # Standard library only at import time (boto3 is imported when first used, in the venv).
-from pipeline import (ASL, PREFIX, TEAM_QUEUE, TOPIC_ARN, Notification, Pipeline,
+from pipeline import (ASL, NIGHT_ASL, PREFIX, TEAM_QUEUE, TOPIC_ARN, Notification, Pipeline,
                       function_env, wait_until)
 from stack import FunctionExited, Stack, StackError
 
@@ -48,10 +48,12 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_PYTHON = ROOT / ".tools" / "venv" / "bin" / "python"
 
 DATASTORE_ID = "0123456789abcdef0123456789abcdef"
+# The night's other data stores: one schedule exports them all, one after another.
+NIGHT_STORES = [DATASTORE_ID, "demoresearch0000000000000000001", "demobilling00000000000000000001"]
 BUCKET = "demo-healthlake-exports"
 # Each job: 1 s SUBMITTED, 3 s IN_PROGRESS, then its NDJSON files are written to S3.
-EMULATOR_ARGS = ["--datastore", DATASTORE_ID, "--submitted-ms", "1000", "--in-progress-ms", "3000",
-                 "--patients", "20"]
+EMULATOR_ARGS = [*[arg for store in NIGHT_STORES for arg in ("--datastore", store)],
+                 "--submitted-ms", "1000", "--in-progress-ms", "3000", "--patients", "20"]
 BINARIES = ("start-export", "poll-export", "job-events", "write-manifest", "healthlake-emulator")
 EXPORT_TIMEOUT = 90  # seconds from trigger to notification before the demo calls it a failure
 # The execution ends just after poll-export tells the team (its Choice, then Succeed or Fail);
@@ -100,7 +102,7 @@ def start_stack(run_dir: Path):
     started = time.monotonic()
     # The deployment's parameters, with pipeline.FAST_POLLING: a check every 1-2 s and a
     # 2-minute deadline (production: 60 s, 1.1, 900 s and 12 h).
-    env = function_env([DATASTORE_ID], bucket=BUCKET)
+    env = function_env(NIGHT_STORES, bucket=BUCKET)
     try:
         # HealthLake's events reach EventBridge about half a second after a change.
         stack = Stack.start(env, healthlake_args=EMULATOR_ARGS, run_dir=run_dir,
@@ -122,7 +124,7 @@ class Deployment:
 
     def __init__(self, stack):
         self.stack = stack
-        self.pipeline = Pipeline(stack, [DATASTORE_ID], bucket=BUCKET, client="make-demo")
+        self.pipeline = Pipeline(stack, NIGHT_STORES, bucket=BUCKET, client="make-demo")
 
     def create(self) -> None:
         say("[3/6] Deploy")
@@ -135,6 +137,8 @@ class Deployment:
             f"FHIR {store['DatastoreTypeVersion']})")
         say(f"      state machine  {self.pipeline.state_machine_arn} "
             f"({ASL.relative_to(ROOT)})")
+        say(f"      night          {self.pipeline.night_state_machine_arn} "
+            f"({NIGHT_ASL.relative_to(ROOT)})")
 
     # ---- calling start-export --------------------------------------------------------------
     def invoke_start_export(self, event: dict) -> dict:
@@ -344,23 +348,34 @@ def show_files(deployment: Deployment, folder: str | None) -> None:
 
 # ---- the exports ---------------------------------------------------------------------------------
 def nightly_export(deployment: Deployment) -> float:
-    say("[4/6] Nightly export: EventBridge Scheduler -> start-export -> HealthLake, state machine")
-    payload = Pipeline.schedule_event(
-        DATASTORE_ID, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    say("[4/6] A night: one EventBridge Scheduler schedule -> start-export -> the night workflow,")
+    say("      which exports each data store in turn (HealthLake runs one export per account)")
+    pipeline = deployment.pipeline
+    payload = {"datastoreIds": NIGHT_STORES,
+               "scheduledTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "scheduleArn": Pipeline.schedule_event(DATASTORE_ID)["scheduleArn"]}
     say(f"      schedule payload {compact(payload)}")
     started = time.monotonic()
-    result = deployment.invoke_start_export(payload)
-    job_id = result["jobId"]
-    say(f"      +{time.monotonic() - started:4.1f} s  start-export: job {job_id}, "
-        f"execution {result['executionArn'].rsplit(':', 1)[1]}")
-    note, execution, took = deployment.follow(job_id, result["executionArn"], started)
+    night = deployment.invoke_start_export(payload)
+    say(f"      +{time.monotonic() - started:4.1f} s  start-export: night {night['night']}")
+    try:
+        first = wait_until("the night's first export", lambda: pipeline.night_follows(
+            night["executionArn"]).get(DATASTORE_ID), timeout=EXPORT_TIMEOUT)
+    except AssertionError as error:
+        raise DemoFailure("night", str(error), str(deployment.stack.run_dir / "lambda.log")) from None
+    job_id = first["execution"]["jobId"]
+    execution_arn = (pipeline.state_machine_arn.replace(":stateMachine:", ":execution:")
+                     + f":{first['executionName']}")
+    say(f"      +{time.monotonic() - started:4.1f} s  the night started {DATASTORE_ID[:8]}..: "
+        f"job {job_id}, execution {first['executionName']}")
+    note, execution, took = deployment.follow(job_id, execution_arn, started)
     if execution["status"] != "SUCCEEDED":
         raise DemoFailure("export", f"the execution ended {execution['status']}: "
                           f"{execution.get('error')} {execution.get('cause')}",
                           str(deployment.stack.run_dir / "lambda.log"))
     checks = json.loads(execution["output"])["attempt"]
     say(f"      poll-export checked the job {checks} times")
-    deployment.show_event_path(job_id, result["executionArn"])
+    deployment.show_event_path(job_id, execution_arn)
     show_notification(note, full=True)
     show_chat(deployment, job_id)
     if note.body["outcome"] != "succeeded":
@@ -368,8 +383,53 @@ def nightly_export(deployment: Deployment) -> float:
                           str(deployment.stack.run_dir / "lambda.log"))
     show_files(deployment, note.body["outputS3Uri"])
     show_manifest(deployment, note.body)
-    say(f"      end to end (trigger to notification): {seconds(took)}")
+    say(f"      first export, trigger to notification: {seconds(took)}")
+    return show_night(deployment, night, started)
+
+
+def show_night(deployment: Deployment, night: dict, started: float) -> float:
+    """The rest of the night: each store's job in turn, then the one digest."""
+    pipeline = deployment.pipeline
+    ended = pipeline.wait_execution(night["executionArn"], timeout=EXPORT_TIMEOUT)
+    if ended["status"] != "SUCCEEDED":
+        raise DemoFailure("night", f"the night ended {ended['status']}: {ended.get('cause')}",
+                          str(deployment.stack.run_dir / "lambda.log"))
+    say("      the night's exports, one at a time (HealthLake's submit, start and end times):")
+    for store in NIGHT_STORES:
+        [job] = pipeline.jobs(store)
+        say(f"        {store[:12]}..  {job['jobStatus']:<10} submitted {job['submitTime'][11:23]}"
+            f"  ran {job['startTime'][11:23]} .. {job['endTime'][11:23]}")
+
+    def digest():
+        return [n for n in pipeline.inbox.all()
+                if n.attribute("event") == "night-digest" and n.body["night"] == night["night"]]
+
+    try:
+        [note] = wait_until("the night's digest", digest, timeout=30)
+    except (AssertionError, ValueError) as error:
+        raise DemoFailure("night", f"no single digest: {error}") from None
+    took = time.monotonic() - started
+    say(f"      +{took:4.1f} s  the digest (event=night-digest, its own attribute, so a channel")
+    say("              can subscribe to digests only):")
+    say(f"        subject     {note.subject}")
+    for line in digest_lines(note):
+        say(f"        | {line}")
+    if note.body["failed"]:
+        raise DemoFailure("night", f"the digest says {note.body['failed']} failed: {note.body}")
+    say(f"      the night, trigger to digest: {seconds(took)}")
     return took
+
+
+def digest_lines(note: Notification) -> list[str]:
+    """The digest's JSON document, as the team's queue received it, a line per data store."""
+    body = note.body
+    lines = [f"Every export of the night has ended: {body['succeeded']} succeeded, "
+             f"{body['failed']} failed."]
+    for line in body["exports"]:
+        size = f", {line['files']} files, {line['bytes']:,} bytes" if line.get("bytes") else ""
+        lines.append(f"{line['outcome']:<9} {line['datastoreId']}: {line['status']} "
+                     f"({line['jobId']}), {line['durationSeconds']} s{size}")
+    return lines
 
 
 def api_export(deployment: Deployment) -> float:
@@ -427,10 +487,11 @@ def scheduled_fhir_export(deployment: Deployment, scheduled_time: datetime
         since="last-success")
     say(f"      schedule payload {compact(payload)}")
     started = time.monotonic()
-    result = deployment.invoke_start_export(payload)
-    if "jobId" not in result:
-        raise DemoFailure("incremental export", f"start-export did not start it: {result}",
-                          str(deployment.stack.run_dir / "lambda.log"))
+    try:
+        result = deployment.pipeline.start_scheduled(payload, timeout=EXPORT_TIMEOUT)
+    except AssertionError as error:
+        raise DemoFailure("incremental export", f"its night did not start it: {error}",
+                          str(deployment.stack.run_dir / "lambda.log")) from None
     job_id = result["jobId"]
     query = next(j for j in deployment.pipeline.jobs(DATASTORE_ID)
                  if j["jobId"] == job_id)["exportQuery"] or {}

@@ -60,7 +60,7 @@ FALLBACK_ENV = {
     "FALLBACK_MAX_WAIT_SECONDS": "FallbackMaxWaitSeconds",
 }
 START_ENV |= {"JOB_EVENTS", *FALLBACK_ENV}
-POLL_ENV = {"TOPIC_ARN", "EVENT_BUS_NAME", "JOB_TABLE_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
+POLL_ENV = {"DATASTORE_IDS", "TOPIC_ARN", "EVENT_BUS_NAME", "JOB_TABLE_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
 JOB_EVENTS_ENV = {"JOB_TABLE_NAME", "DATASTORE_IDS"}
 FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV,
              "write-manifest": {"EXPORT_KMS_KEY_ARN", "EXPORT_BUCKET_OWNER"}}
@@ -260,6 +260,11 @@ def _env_wiring_problems(template: dict) -> list[str]:
         env = fn["Properties"].get("Environment", {}).get("Variables") or {}
         if env.get("JOB_TABLE_NAME") != {"Ref": JOB_TABLE}:
             problems.append(f"{fid}: JOB_TABLE_NAME must be !Ref {JOB_TABLE}")
+    for binary in ("start-export", "poll-export", "job-events"):
+        if binary not in fns:
+            continue
+        fid, fn = fns[binary]
+        env = fn["Properties"].get("Environment", {}).get("Variables") or {}
         if env.get("DATASTORE_IDS") != {"Fn::Join": [",", {"Ref": "DatastoreIds"}]}:
             problems.append(f"{fid}: DATASTORE_IDS must join the DatastoreIds parameter")
     return problems

@@ -785,3 +785,17 @@ def test_the_export_workflow_outlasts_the_longest_queue_wait_and_deadline():
 def test_the_longest_start_retry_limit_keeps_a_night_in_its_history():
     t = expanded(lambda t: t["Parameters"]["StartRetryLimitSeconds"].update(MaxValue=172800))
     assert any("near the limit of 25000" in p for p in templatecheck.check_parameters(t))
+
+
+def test_poll_export_can_say_what_was_ahead_of_a_job_that_waited_too_long():
+    """poll-export lists the deployment's data stores' jobs when a queue wait ends: it gets their
+    ids and ListFHIRExportJobs on each of them (and on nothing else)."""
+    env = TEMPLATE["Resources"]["PollExportFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["DATASTORE_IDS"] == {"Fn::Join": [",", {"Ref": "DatastoreIds"}]}
+    for i in cfn.SAMPLE_DATASTORE_IDS:
+        (st,) = TEMPLATE["Resources"][f"PollExportDatastore{i}"]["Properties"]["PolicyDocument"]["Statement"]
+        assert "healthlake:ListFHIRExportJobs" in st["Action"]
+        assert st["Resource"]["Fn::Sub"].endswith(f":datastore/fhir/{i}")
+    t = expanded(lambda t: t["Resources"]["PollExportFunction"]["Properties"]["Environment"]["Variables"].update(
+        DATASTORE_IDS="x"))
+    assert "PollExportFunction: DATASTORE_IDS must join the DatastoreIds parameter" in templatecheck.check_all_expanded(t)

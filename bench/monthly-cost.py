@@ -8,8 +8,10 @@ every night (full or incremental), J ad-hoc exports through the API, jobs of L m
 Quantities come from the code and the template, not from a copy: checks and state transitions
 per export from the workflow model (`cargo run -q -p workflow-model`: the ASL's history and the
 deployed wait policy with job events on), plus write-manifest's round of a succeeded export
-(WriteManifest, CheckExport, Route: 3 transitions, 2 Lambda requests); alarms, dashboards, KMS
-keys and log retention from template.yaml. Prices: AWS's public price list for us-east-1 as this
+(WriteManifest, CheckExport, Route: 3 transitions, 2 Lambda requests), and each night's own
+workflow (the schedule fires once a night for every data store: start-export starts the night; per
+store the start step, the follow step and its Pass; the digest); alarms, dashboards, KMS keys and log
+retention from template.yaml. Prices: AWS's public price list for us-east-1 as this
 project last read it (PRICES_READ below); this machine reaches no AWS page, so check them against
 the price pages before quoting. Free tiers are left out (a bound from above), except where a
 service charges nothing for what this uses. HealthLake's own charges and the S3 storage of the
@@ -55,6 +57,10 @@ PRICE = {
 SECONDS_PER_INVOCATION = 0.050  # billed per warm invocation (a cold one is a few ms more)
 LOG_BYTES_PER_INVOCATION = 1_500  # the JSON lines, the platform's START/END/REPORT, EMF
 API_GETS_PER_ADHOC = 10  # a caller following its export with GET /exports/{jobId}
+# The night workflow (infra/statemachine/night.asl.json), no start refused: the Map and the digest
+# once a night; per store StartStore, RouteStart, FollowStore, Followed.
+NIGHT_TRANSITIONS = 2
+NIGHT_TRANSITIONS_PER_STORE = 4
 
 
 def workflow_model(job_seconds: int) -> dict:
@@ -85,10 +91,12 @@ def monthly(args: argparse.Namespace) -> tuple[list[tuple[str, str, float]], lis
     exports = args.stores * args.nights + args.adhoc
     checks = job["checksWithEvents"] + 1  # and the check after write-manifest
     transitions = job["transitionsWithEvents"] + 3
+    night_transitions = args.nights * (NIGHT_TRANSITIONS + args.stores * NIGHT_TRANSITIONS_PER_STORE)
     # Per export: start-export once, poll-export per check, job-events per parked wait and once
-    # for the job's event, write-manifest once.
+    # for the job's event, write-manifest once. Per night: start-export starts it, poll-export
+    # sends the digest.
     parked = job["checksWithEvents"]
-    invocations = exports * (1 + checks + parked + 1 + 1) + args.adhoc * API_GETS_PER_ADHOC
+    invocations = exports * (1 + checks + parked + 1 + 1) + args.adhoc * API_GETS_PER_ADHOC + args.nights * 2
     writes = exports * (parked + 1)  # a token parked per wait, one wake-up
     reads = 0
     incremental = args.stores * args.nights if args.kind == "incremental" else 0
@@ -96,17 +104,20 @@ def monthly(args: argparse.Namespace) -> tuple[list[tuple[str, str, float]], lis
     reads += incremental * 2  # the mark read at the start and before it moves
     gb_seconds = invocations * facts["memory_mb"] / 1024 * SECONDS_PER_INVOCATION
     log_gb = invocations * LOG_BYTES_PER_INVOCATION / 1e9
-    kms_requests = writes + reads + exports * 2  # DynamoDB and SNS with the stack's key: a bound
+    messages = exports + args.nights  # each export's outcome, and each night's digest
+    kms_requests = writes + reads + messages * 2  # DynamoDB and SNS with the stack's key: a bound
     rows = [
-        ("Step Functions", f"{exports * transitions:,} transitions", exports * transitions * PRICE["transition"]),
+        ("Step Functions", f"{exports * transitions + night_transitions:,} transitions ({night_transitions:,} of the nights)",
+         (exports * transitions + night_transitions) * PRICE["transition"]),
         ("Lambda requests", f"{invocations:,} requests", invocations * PRICE["lambda_request"]),
         ("Lambda compute", f"{gb_seconds:,.1f} GB-s (arm64, {facts['memory_mb']} MB)", gb_seconds * PRICE["arm64_gb_second"]),
         ("DynamoDB", f"{writes:,} writes, {reads:,} reads", writes * PRICE["dynamodb_write"] + reads * PRICE["dynamodb_read"]),
-        ("SNS", f"{exports:,} publishes, {exports * args.email:,} e-mails, {exports * args.chat:,} HTTPS",
-         exports * (PRICE["sns_publish"] + args.email * PRICE["sns_email"] + args.chat * PRICE["sns_https"])),
-        ("EventBridge", f"{exports:,} outcome events; HealthLake's events on the default bus: no charge",
-         exports * PRICE["eventbridge_custom_event"]),
-        ("EventBridge Scheduler", f"{args.stores * args.nights:,} invocations", args.stores * args.nights * PRICE["scheduler_invocation"]),
+        ("SNS", f"{messages:,} publishes (the nights' digests included), {messages * args.email:,} e-mails, {messages * args.chat:,} HTTPS",
+         messages * (PRICE["sns_publish"] + args.email * PRICE["sns_email"] + args.chat * PRICE["sns_https"])),
+        ("EventBridge", f"{messages:,} outcome events; HealthLake's events on the default bus: no charge",
+         messages * PRICE["eventbridge_custom_event"]),
+        ("EventBridge Scheduler", f"{args.nights:,} invocations (one schedule for every data store)",
+         args.nights * PRICE["scheduler_invocation"]),
         ("API Gateway HTTP API", f"{args.adhoc * (1 + API_GETS_PER_ADHOC):,} requests",
          args.adhoc * (1 + API_GETS_PER_ADHOC) * PRICE["http_api_request"]),
         ("KMS", f"{facts['kms_keys']} key, at most {kms_requests:,} requests",

@@ -326,20 +326,22 @@ def _trust(template: dict, role: str) -> dict:
 
 
 def check_trusts(template: dict) -> list[str]:
-    """Scheduler may assume its role for this stack's schedule group only, Step Functions its
-    role for this state machine only (its ARN written out: a reference would be a cycle)."""
+    """Scheduler may assume its role for this stack's schedule group only, Step Functions each
+    state machine's role for that state machine only (its ARN written out: a reference would be a
+    cycle)."""
     problems = []
     scheduler = _trust(template, "SchedulerRole")
     if scheduler.get("StringEquals", {}).get("aws:SourceAccount") != {"Ref": "AWS::AccountId"} or \
             scheduler.get("ArnEquals", {}).get("aws:SourceArn") != {"Fn::GetAtt": ["ScheduleGroup", "Arn"]}:
         problems.append("SchedulerRole: trust needs aws:SourceAccount and aws:SourceArn = the schedule group")
-    states = _trust(template, "StateMachineRole")
-    sm = template["Resources"].get("ExportStateMachine", {}).get("Properties", {})
-    name = sm.get("Name")
-    arn = states.get("ArnEquals", {}).get("aws:SourceArn")
-    if states.get("StringEquals", {}).get("aws:SourceAccount") != {"Ref": "AWS::AccountId"} or name is None or \
-            arn != {"Fn::Sub": ["arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${Name}", {"Name": name}]}:
-        problems.append("StateMachineRole: trust needs aws:SourceAccount and aws:SourceArn = this state machine (its Name, written out)")
+    for role, machine in (("StateMachineRole", "ExportStateMachine"), ("NightStateMachineRole", "NightStateMachine")):
+        states = _trust(template, role)
+        sm = template["Resources"].get(machine, {}).get("Properties", {})
+        name = sm.get("Name")
+        arn = states.get("ArnEquals", {}).get("aws:SourceArn")
+        if states.get("StringEquals", {}).get("aws:SourceAccount") != {"Ref": "AWS::AccountId"} or name is None or \
+                arn != {"Fn::Sub": ["arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${Name}", {"Name": name}]}:
+            problems.append(f"{role}: trust needs aws:SourceAccount and aws:SourceArn = {machine} (its Name, written out)")
     return problems
 
 

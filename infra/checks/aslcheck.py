@@ -1,5 +1,6 @@
-"""Structural checks of the export state machine (infra/statemachine/export.asl.json) that a
-generic ASL validator does not make, and the history-size model.
+"""Structural checks of the export state machine (infra/statemachine/export.asl.json) and of the
+night state machine (infra/statemachine/night.asl.json) that a generic ASL validator does not
+make, and the history-size model.
 
 Usage as a script: python infra/checks/aslcheck.py [FILE]   (exit 1 and a list of problems)
 """
@@ -419,6 +420,165 @@ def check_all(text: str) -> list[str]:
     )
 
 
+# ------------------------------------------------------------------ the night (issue 19)
+START_FUNCTION = "${StartExportFunctionArn}"
+EXPORT_STATE_MACHINE = "${ExportStateMachineArn}"
+START_EXECUTION_SYNC = "arn:aws:states:::states:startExecution.sync:2"
+# How many data stores a night is checked for: HealthLake's default quota of data stores per
+# account (adjustable; a night of more stores has proportionally more history).
+NIGHT_STORES = 10
+# History events per state a night's round writes (Step Functions: a Lambda task 5, entered,
+# scheduled, started, succeeded, exited; a .sync task 6, with submitted; Choice, Wait, Pass 2;
+# a Map iteration 2 more, started and succeeded).
+EVENTS = {"lambda": 5, "sync": 6, "Choice": 2, "Wait": 2, "Pass": 2, "iteration": 2}
+
+
+def load_night(path: str | Path | None = None) -> dict:
+    return json.loads(Path(path).read_text() if path else cfn.NIGHT_ASL.read_text())
+
+
+def _map_state(definition: dict) -> tuple[str, dict] | None:
+    maps = [(n, s) for n, s in definition.get("States", {}).items() if s.get("Type") == "Map"]
+    return maps[0] if len(maps) == 1 else None
+
+
+def check_night_placeholders(text: str) -> list[str]:
+    problems = []
+    found = cfn.asl_placeholders(text)
+    if found != set(cfn.NIGHT_ASL_SUBSTITUTIONS):
+        problems.append(f"night: placeholders {sorted(found)} != {sorted(cfn.NIGHT_ASL_SUBSTITUTIONS)}")
+    for literal in ("arn:aws:lambda:", "arn:aws:sns:", "arn:aws:states:us-"):
+        if literal in text:
+            problems.append(f"night: literal ARN {literal!r}: ARNs come only from DefinitionSubstitutions")
+    return problems
+
+
+def check_night(text: str) -> list[str]:
+    """The night: one Map over `$.stores`, one store at a time (MaxConcurrency 1: HealthLake runs one
+    export job per account and Region); inside it start-export's start (a refused start held in a
+    Wait of the seconds start-export chose, then tried again), the export workflow followed with
+    startExecution.sync:2, and every failure caught into a Pass that ends the store's iteration, so
+    one store never ends the night; after the Map, poll-export's digest, the night's one end.
+    Every Task has Retry (the Lambda transient errors for Lambda tasks, full backoff settings);
+    Lambda tasks have TimeoutSeconds."""
+    definition = json.loads(text)
+    problems = check_night_placeholders(text) + [f"night: {p}" for p in check_references(definition)]
+    states = definition.get("States", {})
+    found = _map_state(definition)
+    if found is None:
+        return problems + ["night: expected exactly one Map state"]
+    name, m = found
+    if m.get("MaxConcurrency") != 1:
+        problems.append(f"night {name}: MaxConcurrency must be 1 (one export at a time, in the schedule's order)")
+    if m.get("ItemsPath") != "$.stores":
+        problems.append(f"night {name}: ItemsPath must be $.stores (start-export's NightInput)")
+    if m.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode", "INLINE") != "INLINE":
+        problems.append(f"night {name}: the processor must be INLINE")
+    if "Catch" in m or "Retry" in m:
+        problems.append(f"night {name}: failures are caught inside each store's iteration, not on the Map")
+    processor = m.get("ItemProcessor", {})
+    problems += [f"night {name}: {p}" for p in check_references(processor)]
+    inner = processor.get("States", {})
+    for sname, state in inner.items():
+        where = f"night {name}.{sname}"
+        if state.get("Type") == "Fail":
+            problems.append(f"{where}: a Fail state inside the Map would end the night before its digest")
+        if state.get("Type") != "Task":
+            continue
+        problems += _night_task_problems(where, state, {START_FUNCTION})
+        if not any("States.ALL" in c.get("ErrorEquals", []) for c in state.get("Catch", [])):
+            problems.append(f"{where}: no Catch for States.ALL (one store's failure must not end the night)")
+        for catcher in state.get("Catch", []):
+            if inner.get(catcher.get("Next"), {}).get("Type") != "Pass" or not inner[catcher["Next"]].get("End"):
+                problems.append(f"{where}: Catch must lead to a Pass that ends the store's iteration")
+    waits = [(n, s) for n, s in inner.items() if s.get("Type") == "Wait"]
+    for wname, wait in waits:
+        if wait.get("SecondsPath") != "$.waitSeconds":
+            problems.append(f"night {name}.{wname}: SecondsPath must be $.waitSeconds (start-export's choice)")
+        target = inner.get(wait.get("Next"), {})
+        if target.get("Parameters", {}).get("FunctionName") != START_FUNCTION:
+            problems.append(f"night {name}.{wname}: Next must be the start (start-export)")
+    sync = [s for s in inner.values() if s.get("Resource") == START_EXECUTION_SYNC]
+    if len(sync) != 1 or sync[0].get("Parameters", {}).get("StateMachineArn") != EXPORT_STATE_MACHINE:
+        problems.append(f"night {name}: one startExecution.sync:2 task of {EXPORT_STATE_MACHINE} follows each export")
+    starts = [s for s in inner.values() if s.get("Parameters", {}).get("FunctionName") == START_FUNCTION]
+    if len(starts) != 1:
+        problems.append(f"night {name}: one start-export task starts each store")
+    digest = states.get(m.get("Next"), {})
+    if not (digest.get("Type") == "Task" and digest.get("Parameters", {}).get("FunctionName") == POLL_FUNCTION
+            and "digest" in digest.get("Parameters", {}).get("Payload", {}) and digest.get("End") is True):
+        problems.append(f"night {name}: Next must be poll-export's digest, the night's one end")
+    for sname, state in states.items():
+        if sname == name:
+            continue
+        if state.get("Type") == "Task":
+            problems += _night_task_problems(f"night {sname}", state, {POLL_FUNCTION})
+        if state.get("End") and state is not digest:
+            problems.append(f"night {sname}: the night ends only after the digest")
+    return problems
+
+
+def _night_task_problems(where: str, state: dict, functions: set[str]) -> list[str]:
+    problems = []
+    resource = state.get("Resource")
+    if resource == LAMBDA_INVOKE:
+        if state.get("Parameters", {}).get("FunctionName") not in functions:
+            problems.append(f"{where}: invokes {state.get('Parameters', {}).get('FunctionName')}, expected one of {sorted(functions)}")
+        if not isinstance(state.get("TimeoutSeconds"), int):
+            problems.append(f"{where}: Task without TimeoutSeconds")
+        problems += _retry_problems(where, state, True)
+    elif resource == START_EXECUTION_SYNC:
+        problems += _retry_problems(where, state, False)
+    else:
+        problems.append(f"{where}: unexpected Resource {resource!r}")
+    return problems
+
+
+def start_retry_defaults() -> tuple[int, int]:
+    """start-export's default first and longest wait between a night's start attempts
+    (export-core's StartRetryPolicy::default; the template leaves them at their defaults)."""
+    import re
+
+    source = (cfn.ROOT / "functions/export-core/src/wait/start_retry.rs").read_text()
+    m = re.search(r"fn default\(\) -> Self \{\s*StartRetryPolicy \{\s*first_wait_seconds: (\d+),\s*"
+                  r"max_wait_seconds: (\d+),", source)
+    if m is None:
+        raise ValueError("StartRetryPolicy::default not found in start_retry.rs")
+    return int(m.group(1)), int(m.group(2))
+
+
+def most_start_attempts(limit_seconds: int, first: int, cap: int) -> int:
+    """The most attempts a refused start can make within `limit_seconds`: every wait at its
+    shortest, half its backoff (the backoff doubles from `first` to `cap`; start_retry.rs takes a
+    random part of at most half away), plus the last attempt at the limit itself."""
+    attempts, waited, backoff = 1, 0, first
+    while waited < limit_seconds:
+        waited += max(1, backoff // 2)
+        attempts += 1
+        backoff = min(backoff * 2, cap)
+    return attempts + 1
+
+
+def night_history_events(stores: int, attempts_per_store: int) -> int:
+    """History events of a night whose every store is refused `attempts_per_store - 1` times before
+    its start goes through, then followed (a bound from above: it counts a round as start, choice
+    and wait, and the follow and its Pass)."""
+    per_round = EVENTS["lambda"] + EVENTS["Choice"] + EVENTS["Wait"]
+    per_store = (EVENTS["iteration"] + attempts_per_store * per_round + EVENTS["sync"] + EVENTS["Pass"])
+    # the Map's own events (entered, started, succeeded, exited), the digest, start and end
+    return 4 + stores * per_store + EVENTS["lambda"] + 2
+
+
+def check_night_history(limit_max_seconds: int) -> list[str]:
+    first, cap = start_retry_defaults()
+    attempts = most_start_attempts(limit_max_seconds, first, cap)
+    events = night_history_events(NIGHT_STORES, attempts)
+    if events >= HISTORY_LIMIT - 1_000:
+        return [f"night: {NIGHT_STORES} stores refused for {limit_max_seconds} s each ({attempts} attempts) "
+                f"write {events} history events, near the limit of {HISTORY_LIMIT}"]
+    return []
+
+
 # ------------------------------------------------------------------ history model
 def find_wait(definition: dict) -> str:
     waits = [n for n, s in definition["States"].items() if s.get("Type") == "Wait"]
@@ -466,6 +626,13 @@ def main(argv: list[str]) -> int:
     problems = check_all(path.read_text())
     for p in problems:
         print(f"{path}: {p}")
+    if len(argv) <= 1:
+        night = check_night(cfn.NIGHT_ASL.read_text())
+        for p in night:
+            print(f"{cfn.NIGHT_ASL}: {p}")
+        problems += night
+        if not night:
+            print(f"{cfn.NIGHT_ASL}: structure ok")
     if problems:
         return 1
     definition = json.loads(path.read_text())

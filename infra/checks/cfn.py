@@ -1,13 +1,15 @@
 """Helpers shared by the infrastructure checks: read the SAM template (with its short-form
 intrinsic tags), expand its Fn::ForEach loops for sample parameter values, run the SAM transform
-offline, read the ASL file with its ${...} placeholders substituted.
+offline, read the ASL files (the export workflow, the night workflow) with their ${...} placeholders
+substituted.
 
 Nothing here talks to AWS. Imported as `cfn` by the other checks (found as a script's neighbour, or
 through pytest's `pythonpath` in pyproject.toml). As a script, it writes the two
 files lint.sh lints (from the repo root):
 
-    python infra/checks/cfn.py asl FILE        # the ASL, placeholders substituted (statelint)
-    python infra/checks/cfn.py rendered FILE   # the transformed template, ASL as Definition
+    python infra/checks/cfn.py asl FILE        # the export ASL, placeholders substituted (statelint)
+    python infra/checks/cfn.py night-asl FILE  # the night ASL, placeholders substituted (statelint)
+    python infra/checks/cfn.py rendered FILE   # the transformed template, each ASL as Definition
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 ASL = ROOT / "infra" / "statemachine" / "export.asl.json"
+NIGHT_ASL = ROOT / "infra" / "statemachine" / "night.asl.json"
 
 # Values the offline checks use for the ASL placeholders (moto's account and region).
 ASL_SUBSTITUTIONS = {
@@ -32,6 +35,17 @@ ASL_SUBSTITUTIONS = {
     "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:healthlake-export-notifications",
     "JobEventsFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:job-events",
     "EventBusName": "default",
+}
+NIGHT_ASL_SUBSTITUTIONS = {
+    "StartExportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:start-export",
+    "PollExportFunctionArn": ASL_SUBSTITUTIONS["PollExportFunctionArn"],
+    "ExportStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:healthlake-export",
+}
+# Each state machine of template.yaml (logical id) with its ASL file and the offline values of
+# its placeholders.
+STATE_MACHINES = {
+    "ExportStateMachine": (ASL, ASL_SUBSTITUTIONS),
+    "NightStateMachine": (NIGHT_ASL, NIGHT_ASL_SUBSTITUTIONS),
 }
 
 # The EventBridge rule that wakes waiting executions (template.yaml); job_events_pattern reads it.
@@ -168,17 +182,23 @@ def sam_translate(template: dict, datastore_ids: list[str] | None = None) -> dic
     return transform(expanded, values, _NoManagedPolicies())
 
 
-def with_plain_definition(rendered: dict, asl_text: str | None = None) -> dict:
-    """The transformed template with the state machine's DefinitionString (an Fn::Join that
-    cfn-lint does not look into) replaced by the substituted ASL as a Definition object, which
-    cfn-lint validates against the ASL schema (rule E3601)."""
+def with_plain_definition(rendered: dict, asl_text: str | None = None, night_text: str | None = None) -> dict:
+    """The transformed template with each state machine's DefinitionString (an Fn::Join that
+    cfn-lint does not look into) replaced by its substituted ASL as a Definition object, which
+    cfn-lint validates against the ASL schema (rule E3601). `asl_text`, `night_text`: another
+    export or night ASL than the repository's."""
     rendered = copy.deepcopy(rendered)
-    for resource in rendered["Resources"].values():
+    texts = {"ExportStateMachine": asl_text, "NightStateMachine": night_text}
+    for rid, resource in rendered["Resources"].items():
         if resource.get("Type") == "AWS::StepFunctions::StateMachine":
+            if rid not in STATE_MACHINES:
+                raise ValueError(f"{rid}: a state machine without an ASL file in cfn.STATE_MACHINES")
+            path, values = STATE_MACHINES[rid]
+            text = texts.get(rid)
             props = resource["Properties"]
             props.pop("DefinitionString", None)
             props.pop("DefinitionSubstitutions", None)
-            props["Definition"] = load_asl(asl_text)
+            props["Definition"] = json.loads(substitute_asl(path.read_text() if text is None else text, values))
     return rendered
 
 
@@ -222,7 +242,9 @@ def asl_placeholders(text: str | None = None) -> set[str]:
 
 
 def substitute_asl(text: str, values: dict[str, str] | None = None) -> str:
-    values = ASL_SUBSTITUTIONS if values is None else values
+    """`text` with its placeholders replaced by `values` (default: the offline values of every
+    state machine's placeholders)."""
+    values = {**ASL_SUBSTITUTIONS, **NIGHT_ASL_SUBSTITUTIONS} if values is None else values
 
     def repl(m: re.Match[str]) -> str:
         if m.group(1) not in values:
@@ -236,13 +258,19 @@ def load_asl(text: str | None = None) -> dict:
     return json.loads(substitute_asl(ASL.read_text() if text is None else text))
 
 
+def load_night_asl(text: str | None = None) -> dict:
+    return json.loads(substitute_asl(NIGHT_ASL.read_text() if text is None else text, NIGHT_ASL_SUBSTITUTIONS))
+
+
 # ------------------------------------------------------------------ CLI (lint.sh)
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] not in ("asl", "rendered"):
-        print(f"usage: {argv[0]} asl|rendered FILE", file=sys.stderr)
+    if len(argv) != 3 or argv[1] not in ("asl", "night-asl", "rendered"):
+        print(f"usage: {argv[0]} asl|night-asl|rendered FILE", file=sys.stderr)
         return 2
     if argv[1] == "asl":
-        text = substitute_asl(ASL.read_text())
+        text = substitute_asl(ASL.read_text(), ASL_SUBSTITUTIONS)
+    elif argv[1] == "night-asl":
+        text = substitute_asl(NIGHT_ASL.read_text(), NIGHT_ASL_SUBSTITUTIONS)
     else:
         text = json.dumps(with_plain_definition(sam_translate(load_template())), indent=1)
     Path(argv[2]).write_text(text)

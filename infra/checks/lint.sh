@@ -57,7 +57,9 @@ step "sam validate --language-extensions (SAM transform)" "$bin/sam" validate --
 
 "$bin/python" infra/checks/cfn.py asl "$tmp/export.asl.json"
 step "statelint export.asl.json (placeholders substituted)" "$bin/statelint" "$tmp/export.asl.json"
-step "aslcheck: Retry/Catch, notification paths, loop bound" "$bin/python" infra/checks/aslcheck.py
+"$bin/python" infra/checks/cfn.py night-asl "$tmp/night.asl.json"
+step "statelint night.asl.json (placeholders substituted)" "$bin/statelint" "$tmp/night.asl.json"
+step "aslcheck: Retry/Catch, notification paths, loop bound, the night" "$bin/python" infra/checks/aslcheck.py
 step "templatecheck: IAM, API auth, functions, alarms" "$bin/python" infra/checks/templatecheck.py
 
 "$bin/python" infra/checks/cfn.py rendered "$tmp/rendered.json" >"$tmp/render.log" 2>&1 ||

@@ -45,11 +45,14 @@ START_ENV = {
     "TOPIC_ARN",
     "EVENT_BUS_NAME",
     "STATE_MACHINE_ARN",
+    "NIGHT_STATE_MACHINE_ARN",
     "JOB_TABLE_NAME",
     "FIRST_WAIT_SECONDS",
     "WAIT_GROWTH_FACTOR",
     "MAX_WAIT_SECONDS",
+    "QUEUE_WAIT_SECONDS",
     "DEADLINE_SECONDS",
+    "START_RETRY_LIMIT_SECONDS",
 }
 FALLBACK_ENV = {
     "FALLBACK_FIRST_WAIT_SECONDS": "FallbackFirstWaitSeconds",
@@ -57,7 +60,7 @@ FALLBACK_ENV = {
     "FALLBACK_MAX_WAIT_SECONDS": "FallbackMaxWaitSeconds",
 }
 START_ENV |= {"JOB_EVENTS", *FALLBACK_ENV}
-POLL_ENV = {"TOPIC_ARN", "EVENT_BUS_NAME", "JOB_TABLE_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
+POLL_ENV = {"DATASTORE_IDS", "TOPIC_ARN", "EVENT_BUS_NAME", "JOB_TABLE_NAME", "FIRST_WAIT_SECONDS", "WAIT_GROWTH_FACTOR", "MAX_WAIT_SECONDS", *FALLBACK_ENV}
 JOB_EVENTS_ENV = {"JOB_TABLE_NAME", "DATASTORE_IDS"}
 FUNCTIONS = {"start-export": START_ENV, "poll-export": POLL_ENV, "job-events": JOB_EVENTS_ENV,
              "write-manifest": {"EXPORT_KMS_KEY_ARN", "EXPORT_BUCKET_OWNER"}}
@@ -246,18 +249,154 @@ def _env_wiring_problems(template: dict) -> list[str]:
         fid, fn = fns[binary]
         env = fn["Properties"].get("Environment", {}).get("Variables") or {}
         wanted = dict(FALLBACK_ENV, EVENT_BUS_NAME="EventBusName",
-                      **({"JOB_EVENTS": "JobEvents"} if binary == "start-export" else {}))
+                      **(START_PARAMETERS if binary == "start-export" else {}))
         for name, param in wanted.items():
             if env.get(name) != {"Ref": param}:
                 problems.append(f"{fid}: {name} must be !Ref {param}")
+        if binary == "start-export" and env.get("NIGHT_STATE_MACHINE_ARN") != night_arn(template):
+            problems.append(f"{fid}: NIGHT_STATE_MACHINE_ARN must be {NIGHT_STATE_MACHINE}'s ARN written out from its Name")
     if "job-events" in fns:
         fid, fn = fns["job-events"]
         env = fn["Properties"].get("Environment", {}).get("Variables") or {}
         if env.get("JOB_TABLE_NAME") != {"Ref": JOB_TABLE}:
             problems.append(f"{fid}: JOB_TABLE_NAME must be !Ref {JOB_TABLE}")
+    for binary in ("start-export", "poll-export", "job-events"):
+        if binary not in fns:
+            continue
+        fid, fn = fns[binary]
+        env = fn["Properties"].get("Environment", {}).get("Variables") or {}
         if env.get("DATASTORE_IDS") != {"Fn::Join": [",", {"Ref": "DatastoreIds"}]}:
             problems.append(f"{fid}: DATASTORE_IDS must join the DatastoreIds parameter")
     return problems
+
+
+# start-export's variables that come straight from a parameter.
+START_PARAMETERS = {"JOB_EVENTS": "JobEvents", "QUEUE_WAIT_SECONDS": "QueueWaitSeconds",
+                    "DEADLINE_SECONDS": "DeadlineSeconds", "START_RETRY_LIMIT_SECONDS": "StartRetryLimitSeconds"}
+
+
+# ------------------------------------------------------------------ the night (issue 19)
+NIGHT_STATE_MACHINE = "NightStateMachine"
+NIGHT_ROLE = "NightStateMachineRole"
+SCHEDULE = "NightlyExportSchedule"
+STATE_MACHINE_ARN_SUB = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${Name}"
+
+
+def night_arn(template: dict) -> dict | None:
+    """The night state machine's ARN as the template must write it wherever a reference would be a
+    cycle: from the machine's own Name."""
+    name = template["Resources"].get(NIGHT_STATE_MACHINE, {}).get("Properties", {}).get("Name")
+    return None if name is None else {"Fn::Sub": [STATE_MACHINE_ARN_SUB, {"Name": name}]}
+
+
+# The night's role: exactly these statements (actions -> resource). Lambda: start-export and
+# poll-export only; the export workflow started and followed with startExecution.sync:2 (AWS Step
+# Functions developer guide, IAM policies for nested workflows: StartExecution on the state
+# machine, DescribeExecution and StopExecution on its executions, and the managed rule).
+NIGHT_STATEMENTS = {
+    (frozenset({"lambda:InvokeFunction"}), json.dumps({"Fn::GetAtt": ["StartExportFunction", "Arn"]})),
+    (frozenset({"lambda:InvokeFunction"}), json.dumps({"Fn::GetAtt": ["PollExportFunction", "Arn"]})),
+    (frozenset({"states:StartExecution"}), json.dumps({"Ref": "ExportStateMachine"})),
+    (frozenset({"states:DescribeExecution", "states:StopExecution"}), json.dumps({"Fn::Sub": (
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${ExportStateMachine.Name}:*")})),
+    (frozenset({"events:PutTargets", "events:PutRule", "events:DescribeRule"}), json.dumps({"Fn::Sub": (
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
+        "StepFunctionsGetEventsForStepFunctionsExecutionRule")})),
+    (frozenset({"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+                "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+                "logs:DescribeLogGroups"}), json.dumps("*")),
+    (frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                "xray:GetSamplingTargets"}), json.dumps("*")),
+}
+
+
+def check_night_access(template: dict) -> list[str]:
+    """The night's role does exactly what the night needs (NIGHT_STATEMENTS), without conditions;
+    start-export may start the night, its ARN written out from the night's Name (a reference would
+    be a cycle: the night's definition names start-export); the night's role is its role."""
+    resources = template["Resources"]
+    problems = []
+    sm = resources.get(NIGHT_STATE_MACHINE, {}).get("Properties", {})
+    if sm.get("Role") != {"Fn::GetAtt": [NIGHT_ROLE, "Arn"]}:
+        problems.append(f"{NIGHT_STATE_MACHINE}: Role must be {NIGHT_ROLE}")
+    role = resources.get(NIGHT_ROLE, {}).get("Properties", {})
+    found = set()
+    for policy in role.get("Policies", []):
+        for st in _as_list(policy.get("PolicyDocument", {}).get("Statement")):
+            if st.get("Effect") != "Allow":
+                continue
+            if "Condition" in st:
+                problems.append(f"{NIGHT_ROLE} {st.get('Sid')}: unexpected Condition")
+            found.add((frozenset(_as_list(st.get("Action"))), json.dumps(st.get("Resource"))))
+    for actions, resource in sorted(found - NIGHT_STATEMENTS, key=str):
+        problems.append(f"{NIGHT_ROLE}: {sorted(actions)} on {resource} is not what the night needs")
+    for actions, resource in sorted(NIGHT_STATEMENTS - found, key=str):
+        problems.append(f"{NIGHT_ROLE}: lacks {sorted(actions)} on {resource}")
+    start = [st for policy in resources.get("StartExportRole", {}).get("Properties", {}).get("Policies", [])
+             for st in _as_list(policy.get("PolicyDocument", {}).get("Statement"))
+             if "states:StartExecution" in _as_list(st.get("Action"))]
+    resources_started = sorted(json.dumps(st.get("Resource"), sort_keys=True) for st in start)
+    want = sorted(json.dumps(r, sort_keys=True) for r in ({"Ref": "ExportStateMachine"}, night_arn(template)))
+    if resources_started != want:
+        problems.append(f"StartExportRole: states:StartExecution on {resources_started}, expected {want}")
+    return problems
+
+
+def check_schedule(template: dict) -> list[str]:
+    """One schedule for every data store: its Input names them all, in DatastoreIds' order (a JSON
+    array), with the schedule's time and ARN (and, incremental, kind and since); it invokes
+    start-export with the Scheduler role, retries, and its dead letters go to the queue."""
+    resources = template["Resources"]
+    schedules = sorted(k for k, v in resources.items() if v.get("Type") == "AWS::Scheduler::Schedule")
+    if schedules != [SCHEDULE]:
+        return [f"expected one schedule {SCHEDULE}, found {schedules}"]
+    p = resources[SCHEDULE]["Properties"]
+    problems = []
+    target = p.get("Target", {})
+    for key, want in (("Arn", {"Fn::GetAtt": ["StartExportFunction", "Arn"]}),
+                      ("RoleArn", {"Fn::GetAtt": ["SchedulerRole", "Arn"]}),
+                      ("DeadLetterConfig", {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}})):
+        if target.get(key) != want:
+            problems.append(f"{SCHEDULE}: Target.{key} must be {want}")
+    if not target.get("RetryPolicy", {}).get("MaximumRetryAttempts"):
+        problems.append(f"{SCHEDULE}: Target without a RetryPolicy")
+    for key, want in (("GroupName", {"Ref": "ScheduleGroup"}), ("ScheduleExpression", {"Ref": "ScheduleExpression"}),
+                      ("ScheduleExpressionTimezone", {"Ref": "ScheduleTimezone"}), ("State", "ENABLED")):
+        if p.get(key) != want:
+            problems.append(f"{SCHEDULE}: {key} must be {want}")
+    ids = ["a" * 32, "b" * 32, "c" * 32]
+    try:
+        inputs = schedule_inputs(template, ids)
+    except (ValueError, KeyError, TypeError) as e:
+        return problems + [f"{SCHEDULE}: Input: {e}"]
+    night = {"datastoreIds": ids, "scheduledTime": "<aws.scheduler.scheduled-time>",
+             "scheduleArn": "<aws.scheduler.schedule-arn>"}
+    want = {"full": night, "incremental": {**night, "kind": "$export", "since": "last-success"}}
+    if inputs != want:
+        problems.append(f"{SCHEDULE}: Input for data stores {ids} is {inputs}, expected {want}")
+    return problems
+
+
+def schedule_inputs(template: dict, datastore_ids: list[str]) -> dict[str, dict]:
+    """The schedule's Input for `datastore_ids`, parsed, under ScheduledExportKind full and
+    incremental."""
+    import accountcheck
+
+    value = template["Resources"][SCHEDULE]["Properties"]["Target"]["Input"]
+    condition, incremental, full = value["Fn::If"]
+    if condition != "IncrementalSchedules":
+        raise ValueError("Input must choose on IncrementalSchedules")
+    params = {"DatastoreIds": datastore_ids}
+
+    def render(node: Any) -> dict:
+        if isinstance(node, dict) and set(node) == {"Fn::Join"} and node["Fn::Join"][1] == {"Ref": "DatastoreIds"}:
+            return node["Fn::Join"][0].join(datastore_ids)
+        if isinstance(node, dict) and set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], list):
+            text, names = node["Fn::Sub"]
+            return accountcheck.render({"Fn::Sub": [text, {k: render(v) for k, v in names.items()}]}, params)
+        return accountcheck.render(node, params)
+
+    return {"full": json.loads(render(full)), "incremental": json.loads(render(incremental))}
 
 
 def check_job_table(template: dict) -> list[str]:
@@ -401,23 +540,31 @@ def check_job_events_access(template: dict) -> list[str]:
 
 
 def check_state_machine(template: dict) -> list[str]:
+    """Each state machine is one of cfn.STATE_MACHINES: its ASL file, a substitution for every
+    placeholder of it and no other, Standard, logged and traced, with a Name (the roles' trusts
+    and start-export write its ARN out)."""
     problems = []
     sms = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::StateMachine"}
-    if len(sms) != 1:
-        return [f"expected one state machine, found {sorted(sms)}"]
-    (sid, sm), = sms.items()
-    props = sm["Properties"]
-    if props.get("DefinitionUri") != "infra/statemachine/export.asl.json":
-        problems.append(f"{sid}: DefinitionUri must be infra/statemachine/export.asl.json")
-    subs = set(props.get("DefinitionSubstitutions", {}))
-    if subs != cfn.asl_placeholders():
-        problems.append(f"{sid}: DefinitionSubstitutions {sorted(subs)} != ASL placeholders {sorted(cfn.asl_placeholders())}")
-    if props.get("Type", "STANDARD") != "STANDARD":
-        problems.append(f"{sid}: must be a STANDARD workflow")
-    if not props.get("Logging", {}).get("Destinations"):
-        problems.append(f"{sid}: no Logging destination")
-    if props.get("Tracing", {}).get("Enabled") is not True:
-        problems.append(f"{sid}: Tracing not enabled")
+    if set(sms) != set(cfn.STATE_MACHINES):
+        return [f"expected the state machines {sorted(cfn.STATE_MACHINES)}, found {sorted(sms)}"]
+    for sid, sm in sms.items():
+        props = sm["Properties"]
+        path, _ = cfn.STATE_MACHINES[sid]
+        uri = str(path.relative_to(cfn.ROOT))
+        if props.get("DefinitionUri") != uri:
+            problems.append(f"{sid}: DefinitionUri must be {uri}")
+        subs = set(props.get("DefinitionSubstitutions", {}))
+        placeholders = cfn.asl_placeholders(path.read_text())
+        if subs != placeholders:
+            problems.append(f"{sid}: DefinitionSubstitutions {sorted(subs)} != ASL placeholders {sorted(placeholders)}")
+        if props.get("Type", "STANDARD") != "STANDARD":
+            problems.append(f"{sid}: must be a STANDARD workflow")
+        if not props.get("Logging", {}).get("Destinations"):
+            problems.append(f"{sid}: no Logging destination")
+        if props.get("Tracing", {}).get("Enabled") is not True:
+            problems.append(f"{sid}: Tracing not enabled")
+        if "Name" not in props:
+            problems.append(f"{sid}: no Name (its role's trust writes its ARN out from it)")
     return problems
 
 
@@ -427,6 +574,10 @@ def check_state_machine(template: dict) -> list[str]:
 REQUIRED_ALARMS = {
     ("AWS/States", "ExecutionsFailed", ""): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
     ("AWS/States", "ExecutionsTimedOut", ""): ("StateMachineArn", {"Ref": "ExportStateMachine"}),
+    # a night that ended without its digest
+    ("AWS/States", "ExecutionsFailed", "of the night"): ("StateMachineArn", {"Ref": NIGHT_STATE_MACHINE}),
+    ("AWS/States", "ExecutionsTimedOut", "of the night"): ("StateMachineArn", {"Ref": NIGHT_STATE_MACHINE}),
+    ("AWS/States", "ExecutionsAborted", "of the night"): ("StateMachineArn", {"Ref": NIGHT_STATE_MACHINE}),
     # messages arriving in a dead-letter queue (nothing drains it: a count of visible messages
     # would stay in ALARM for 14 days and miss every later failure)
     ("AWS/SQS", "NumberOfMessagesSent", ""): ("QueueName", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}),
@@ -548,20 +699,45 @@ def check_dashboard(template: dict) -> list[str]:
     return problems
 
 
+def _rust_defaults() -> dict[str, int]:
+    """The Rust defaults of the queue wait and the start retry limit (export-core)."""
+    import re
+
+    config = (cfn.ROOT / "functions/export-core/src/config.rs").read_text()
+    retry = (cfn.ROOT / "functions/export-core/src/wait/start_retry.rs").read_text()
+    queue = re.search(r"pub const DEFAULT_QUEUE_WAIT_SECONDS: u32 = ([0-9_]+);", config)
+    limit = re.search(r"limit_seconds: ([0-9_]+(?: \* [0-9_]+)?),", retry)
+    values = {}
+    if queue:
+        values["QueueWaitSeconds"] = int(queue.group(1).replace("_", ""))
+    if limit:
+        factors = [int(f.replace("_", "")) for f in limit.group(1).split(" * ")]
+        values["StartRetryLimitSeconds"] = factors[0] * (factors[1] if len(factors) > 1 else 1)
+    return values
+
+
 def check_parameters(template: dict) -> list[str]:
-    """The state machine's TimeoutSeconds must stay above the longest allowed deadline plus one
-    more wait, so the deadline (with its notification) always comes first."""
+    """The export state machine's TimeoutSeconds must stay above the longest allowed queue wait
+    plus the longest deadline (counted from when the job is first seen running) plus one more wait,
+    so the queue wait or the deadline (with its notification) always comes first. The longest start
+    retry limit keeps a night of many data stores below the history limit."""
     import aslcheck
 
     params = template["Parameters"]
     timeout = aslcheck.load()["TimeoutSeconds"]
     problems = []
     longest_wait = max(params["MaxWaitSeconds"]["MaxValue"], params["FallbackMaxWaitSeconds"]["MaxValue"])
-    latest = params["DeadlineSeconds"]["MaxValue"] + longest_wait
+    latest = params["QueueWaitSeconds"]["MaxValue"] + params["DeadlineSeconds"]["MaxValue"] + longest_wait
     if timeout <= latest:
-        problems.append(f"state machine TimeoutSeconds {timeout} <= max deadline + max wait {latest}")
+        problems.append(f"state machine TimeoutSeconds {timeout} <= max queue wait + max deadline + max wait {latest}")
     if int(params["DeadlineSeconds"]["Default"]) != 43_200:
         problems.append("DeadlineSeconds default must be 43200")
+    for name, value in _rust_defaults().items():
+        if int(params[name]["Default"]) != value:
+            problems.append(f"{name}: Default must be {value} (export-core's default)")
+    if len(_rust_defaults()) != 2:
+        problems.append("the Rust defaults of the queue wait and the start retry limit were not found")
+    problems += aslcheck.check_night_history(int(params["StartRetryLimitSeconds"]["MaxValue"]))
     if template.get("Conditions", {}).get("HasNotificationEmail") is None:
         problems.append("no HasNotificationEmail condition")
     job_events = params.get("JobEvents", {})
@@ -595,6 +771,8 @@ def check_all_expanded(template: dict) -> list[str]:
         + check_job_events_rule(template)
         + check_job_events_access(template)
         + check_state_machine(template)
+        + check_night_access(template)
+        + check_schedule(template)
         + check_alarms(template)
         + check_dashboard(template)
         + check_parameters(template)
@@ -612,7 +790,7 @@ def main(argv: list[str]) -> int:
     for p in problems:
         print(f"{path}: {p}")
     if not problems:
-        print(f"{path}: IAM, API auth, functions, job events, state machine, alarms ok")
+        print(f"{path}: IAM, API auth, functions, job events, state machines, the night, alarms ok")
     return 1 if problems else 0
 
 

@@ -392,3 +392,95 @@ def test_every_lambda_task_retries_client_execution_timeouts():
     for name in lambda_tasks:
         d = broken(lambda d: d["States"][name]["Retry"][0]["ErrorEquals"].remove("Lambda.ClientExecutionTimeoutException"))
         assert f"{name}: Retry misses ['Lambda.ClientExecutionTimeoutException']" in aslcheck.check_tasks(d)
+
+
+# ------------------------------------------------------------------ the night (issue 19)
+NIGHT_TEXT = cfn.NIGHT_ASL.read_text()
+NIGHT = json.loads(NIGHT_TEXT)
+
+
+def night_broken(mutate) -> str:
+    d = copy.deepcopy(NIGHT)
+    mutate(d)
+    return text_of(d)
+
+
+def inner(d: dict) -> dict:
+    return d["States"]["ExportEachStore"]["ItemProcessor"]["States"]
+
+
+def test_the_real_night_passes_statelint(tmp_path):
+    path = tmp_path / "night.json"
+    path.write_text(cfn.substitute_asl(NIGHT_TEXT, cfn.NIGHT_ASL_SUBSTITUTIONS))
+    result = run_tool("statelint", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_statelint_rejects_a_bad_next_inside_the_night(tmp_path):
+    path = tmp_path / "night.json"
+    text = night_broken(lambda d: inner(d)["HoldStart"].__setitem__("Next", "StartStor"))
+    path.write_text(cfn.substitute_asl(text, cfn.NIGHT_ASL_SUBSTITUTIONS))
+    result = run_tool("statelint", str(path))
+    assert result.returncode != 0 and "StartStor" in result.stdout
+
+
+def test_the_real_night_passes_our_checks():
+    assert aslcheck.check_night(NIGHT_TEXT) == []
+
+
+def test_the_night_uses_the_templates_three_substitutions_only():
+    assert cfn.asl_placeholders(NIGHT_TEXT) == {"StartExportFunctionArn", "PollExportFunctionArn", "ExportStateMachineArn"}
+    template = cfn.load_template()["Resources"]["NightStateMachine"]["Properties"]
+    assert set(template["DefinitionSubstitutions"]) == cfn.asl_placeholders(NIGHT_TEXT)
+
+
+def test_shape_of_the_night():
+    m = NIGHT["States"]["ExportEachStore"]
+    assert m["Type"] == "Map" and m["MaxConcurrency"] == 1 and m["ItemsPath"] == "$.stores"
+    assert m["Next"] == "SendDigest" and NIGHT["States"]["SendDigest"]["End"] is True
+    s = inner(NIGHT)
+    assert s["StartStore"]["Parameters"]["FunctionName"] == "${StartExportFunctionArn}"
+    assert s["HoldStart"] == {"Type": "Wait", "Comment": s["HoldStart"]["Comment"], "SecondsPath": "$.waitSeconds",
+                              "Next": "StartStore"}
+    assert s["FollowStore"]["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+    assert s["FollowStore"]["Parameters"]["StateMachineArn"] == "${ExportStateMachineArn}"
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["States"]["ExportEachStore"].update(MaxConcurrency=2), "MaxConcurrency must be 1"),
+        (lambda d: d["States"]["ExportEachStore"].pop("MaxConcurrency"), "MaxConcurrency must be 1"),
+        (lambda d: d["States"]["ExportEachStore"].update(ItemsPath="$.night.datastoreIds"), "ItemsPath"),
+        (lambda d: inner(d)["StartStore"].pop("Catch"), "no Catch for States.ALL"),
+        (lambda d: inner(d)["FollowStore"]["Catch"][0].update(Next="Gone") or inner(d).__setitem__(
+            "Gone", {"Type": "Fail", "Error": "X"}), "a Fail state inside the Map"),
+        (lambda d: inner(d)["StartStore"].pop("TimeoutSeconds"), "Task without TimeoutSeconds"),
+        (lambda d: inner(d)["StartStore"]["Retry"][0]["ErrorEquals"].remove("Lambda.ServiceException"), "Retry misses"),
+        (lambda d: inner(d)["FollowStore"]["Retry"][0].pop("JitterStrategy"), "JitterStrategy must be FULL"),
+        (lambda d: inner(d)["FollowStore"]["Retry"][0].update(MaxAttempts=6), "MaxAttempts above 5"),
+        (lambda d: inner(d)["HoldStart"].update(Seconds=60) or inner(d)["HoldStart"].pop("SecondsPath"), "SecondsPath"),
+        (lambda d: inner(d)["StartStore"]["Parameters"].update(FunctionName="${PollExportFunctionArn}"), "one start-export task"),
+        (lambda d: d["States"]["ExportEachStore"].update(End=True) or d["States"]["ExportEachStore"].pop("Next"),
+         "Next must be poll-export's digest"),
+        (lambda d: d["States"]["SendDigest"]["Parameters"].update(FunctionName="${StartExportFunctionArn}"), "digest"),
+        (lambda d: d["States"]["ExportEachStore"].update(
+            Catch=[{"ErrorEquals": ["States.ALL"], "Next": "SendDigest"}]), "not on the Map"),
+        (lambda d: d["States"]["SendDigest"]["Parameters"].update(
+            FunctionName="arn:aws:lambda:us-east-1:1:function:x"), "literal ARN"),
+    ],
+)
+def test_our_checks_reject_a_broken_night(mutate, message):
+    problems = aslcheck.check_night(night_broken(mutate))
+    assert any(message in p for p in problems), problems
+
+
+def test_a_refused_start_is_retried_a_bounded_number_of_times():
+    """Waits of at least half the backoff, doubling from 60 s to 15 min: 8 hours hold at most 69
+    attempts, and 10 stores refused that long stay far below the history limit."""
+    first, cap = aslcheck.start_retry_defaults()
+    assert (first, cap) == (60, 900)
+    assert aslcheck.most_start_attempts(28_800, first, cap) == 69
+    assert aslcheck.night_history_events(10, 69) < 10_000
+    assert aslcheck.check_night_history(43_200) == []
+    assert aslcheck.check_night_history(172_800) != []

@@ -3,7 +3,9 @@ uses), with a scripted stand-in for poll-export, to show each path behaves as dr
 failed export, function error -> NotifyFailure, NotifyFailure error -> SNS fallback, retries,
 invalid input and state, the attempt guard; and that the history per check is what aslcheck
 counts. With job events (jobEvents true), a scripted job-events parks the task token and may
-end the wait itself with SendTaskSuccess, as HealthLake's event would make it do. The real functions run against the same file in the end-to-end tests.
+end the wait itself with SendTaskSuccess, as HealthLake's event would make it do. The night's ASL
+runs beside it, starting the real export ASL with startExecution.sync:2, with a scripted
+start-export and poll-export. The real functions run against the same file in the end-to-end tests.
 
 Needs moto[server]==5.2.5 (tools/requirements-stack.txt); skipped without it. Waits and retry
 back-offs are skipped (patched to return at once); the interruptible wait's timeout is real, so
@@ -541,3 +543,181 @@ def test_history_with_job_events_matches_the_model(sfn):
     )
     expected = history["atStartWithEvents"] + history["perFallbackCheck"] + history["perCheckWithEvents"] + history["atEnd"]
     assert len(events) == expected, [e["type"] for e in events]
+
+
+# ------------------------------------------------------------------ the night (issue 19)
+# The night's ASL run by moto beside the real export ASL it starts with startExecution.sync:2
+# (moto_server.install_start_execution_parameters gives moto's integration the ASL's names, as the
+# offline stack does), with scripted start-export and poll-export.
+START_ARN = cfn.NIGHT_ASL_SUBSTITUTIONS["StartExportFunctionArn"]
+STORES = ["a" * 32, "b" * 32, "c" * 32]
+# Each night's jobs get ids of their own: an export execution's name is taken for 90 days.
+NIGHT_TAGS = itertools.count()
+
+
+def store_start(store: str) -> dict:
+    return {"datastoreId": store, "scheduledTime": "2026-12-07T05:00:00Z",
+            "scheduleArn": "arn:aws:scheduler:us-east-1:123456789012:schedule/g/nightly"}
+
+
+def night_input(stores=STORES) -> dict:
+    return {"night": {"name": "night-20261207T0500Z-0123456789abcdef", "requestedBy": "schedule",
+                      "scheduledTime": "2026-12-07T05:00:00Z", "datastoreIds": list(stores)},
+            "stores": [store_start(s) for s in stores]}
+
+
+class FakeNight:
+    """start-export's night step and poll-export (the export workflow's checks and the night's
+    digest), in one log of calls, in order. `starts` maps a store to its answers, one per attempt:
+    "follow", "retry", "failed", or a FakePoll-style reply; `exports` maps a store to how its
+    export ends ("done" or "failed"); the digest answers with the counts it was given."""
+
+    def __init__(self, starts: dict | None = None, exports: dict | None = None):
+        self.starts = {k: list(v) for k, v in (starts or {}).items()}
+        self.exports = exports or {}
+        self.log: list[tuple[str, str]] = []  # (what, data store)
+        self.digest: dict | None = None
+        self.tag = next(NIGHT_TAGS)
+
+    def __call__(self, parameters, region, state_credentials):
+        payload = json.loads(parameters["Payload"])
+        if parameters["FunctionName"] == START_ARN:
+            store = payload["nightStart"]["datastoreId"]
+            self.log.append(("start", store))
+            answers = self.starts.get(store, ["follow"])
+            answer = answers.pop(0) if len(answers) > 1 else answers[0]
+            if answer == "follow":
+                job = f"{store[:8]}job{self.tag}"
+                return {"StatusCode": 200, "Payload": {
+                    "next": "follow", "executionName": f"export-{job}",
+                    "execution": example_state(datastoreId=store, jobId=job)}}
+            if answer == "retry":
+                return {"StatusCode": 200, "Payload": {
+                    "next": "retry", "waitSeconds": 60, "nightStart": payload["nightStart"],
+                    "attempt": payload["attempt"] + 1, "firstAttemptAt": "2026-12-07T05:00:02Z"}}
+            if answer == "failed":
+                return {"StatusCode": 200, "Payload": {
+                    "next": "failed", "datastoreId": store, "reason": "No export was started. Throttled"}}
+            result = answer(payload)
+            if isinstance(result, Exception):
+                raise result
+            return {"StatusCode": 200, "FunctionError": result[0], "Payload": result[1]}
+        assert parameters["FunctionName"] == POLL_ARN, parameters["FunctionName"]
+        if "digest" in payload:
+            self.log.append(("digest", ""))
+            self.digest = payload["digest"]
+            failed = sum(1 for e in payload["digest"]["exports"] if "finalState" not in e)
+            return {"StatusCode": 200, "Payload": {
+                "outcome": "failed" if failed else "succeeded",
+                "succeeded": len(payload["digest"]["exports"]) - failed, "failed": failed}}
+        store = payload["datastoreId"]
+        self.log.append(("check", store))
+        if self.exports.get(store) == "failed":
+            return {"StatusCode": 200, "Payload": finished("FAILED", "failed", "Access denied")(payload)}
+        return {"StatusCode": 200, "Payload": finished()(payload)}
+
+
+@pytest.fixture
+def night(monkeypatch):
+    import moto_server
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
+
+    service = state_task_service_sfn.StateTaskServiceSfn
+    for name in ("_normalise_parameters", "_normalise_response", "_eval_service_task"):
+        monkeypatch.setattr(service, name, getattr(service, name))  # restored after the test
+    moto_server.install_start_execution_parameters()
+    monkeypatch.setattr(wait_function.WaitFunction, "_wait_interval", lambda self, env, wait_seconds: None)
+    monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=lambda s: None))
+    with moto.mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        client = boto3.client("stepfunctions", region_name=REGION)
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name="healthlake-export-notifications")["TopicArn"]
+        export_arn = client.create_state_machine(
+            name="healthlake-export", roleArn="arn:aws:iam::123456789012:role/sfn",
+            definition=cfn.substitute_asl(cfn.ASL.read_text(), {**cfn.ASL_SUBSTITUTIONS, "NotificationTopicArn": topic}),
+        )["stateMachineArn"]
+        night_arn = client.create_state_machine(
+            name="healthlake-export-night", roleArn="arn:aws:iam::123456789012:role/night",
+            definition=cfn.substitute_asl(cfn.NIGHT_ASL.read_text(),
+                                          {**cfn.NIGHT_ASL_SUBSTITUTIONS, "ExportStateMachineArn": export_arn}),
+        )["stateMachineArn"]
+        counter = itertools.count()
+
+        def run(fake: FakeNight, stores=STORES):
+            monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", fake)
+            ex = client.start_execution(stateMachineArn=night_arn, name=f"night-{next(counter)}",
+                                        input=json.dumps(night_input(stores)))["executionArn"]
+            deadline = time.monotonic() + 60
+            while (d := client.describe_execution(executionArn=ex))["status"] == "RUNNING":
+                assert time.monotonic() < deadline, "the night did not finish"
+                time.sleep(0.05)
+            events = client.get_execution_history(executionArn=ex, maxResults=1000)["events"]
+            followed = client.list_executions(stateMachineArn=export_arn)["executions"]
+            return d, events, followed
+
+        yield run
+
+
+def test_a_night_exports_its_stores_in_order_one_at_a_time_then_sends_one_digest(night):
+    fake = FakeNight()
+    d, events, followed = night(fake)
+    assert d["status"] == "SUCCEEDED", d
+    # each store's export ends (its check) before the next store is started
+    assert fake.log == [("start", STORES[0]), ("check", STORES[0]), ("start", STORES[1]), ("check", STORES[1]),
+                        ("start", STORES[2]), ("check", STORES[2]), ("digest", "")]
+    assert sorted(e["name"] for e in followed) == sorted(f"export-{s[:8]}job{fake.tag}" for s in STORES)
+    assert all(e["status"] == "SUCCEEDED" for e in followed)
+    assert fake.digest["night"] == night_input()["night"]
+    assert [e["datastoreId"] for e in fake.digest["exports"]] == STORES
+    assert all(e["finalState"]["outcome"] == "succeeded" for e in fake.digest["exports"])
+    assert json.loads(d["output"]) == {"outcome": "succeeded", "succeeded": 3, "failed": 0}
+
+
+def test_a_refused_start_is_held_and_tried_again(night):
+    fake = FakeNight(starts={STORES[0]: ["retry", "retry", "follow"]})
+    d, events, _ = night(fake, STORES[:2])
+    assert d["status"] == "SUCCEEDED", d
+    assert fake.log[:4] == [("start", STORES[0])] * 3 + [("check", STORES[0])]
+    holds = [e for e in events if e["type"] == "WaitStateEntered"]
+    assert len(holds) == 2
+    assert [e["datastoreId"] for e in fake.digest["exports"]] == STORES[:2]
+
+
+def test_a_round_of_a_refused_start_writes_what_aslcheck_counts(night):
+    """One more refused start adds start, choice and wait to the night's history: the events
+    check_night_history counts per round."""
+    _, once, _ = night(FakeNight(), STORES[:1])
+    _, twice, _ = night(FakeNight(starts={STORES[0]: ["retry", "follow"]}), STORES[:1])
+    per_round = aslcheck.EVENTS["lambda"] + aslcheck.EVENTS["Choice"] + aslcheck.EVENTS["Wait"]
+    assert len(twice) - len(once) == per_round, " ".join(e["type"] for e in twice)
+    assert len(once) <= aslcheck.night_history_events(1, 1), [e["type"] for e in once]
+
+
+def test_a_store_that_cannot_start_is_named_in_the_digest_and_the_night_goes_on(night):
+    fake = FakeNight(starts={STORES[1]: ["failed"]})
+    d, _, followed = night(fake)
+    assert d["status"] == "SUCCEEDED", d
+    assert ("start", STORES[2]) in fake.log and fake.log[-1] == ("digest", "")
+    by_store = {e["datastoreId"]: e for e in fake.digest["exports"]}
+    assert by_store[STORES[1]] == {"datastoreId": STORES[1], "startFailure": "No export was started. Throttled"}
+    assert len(followed) == 2
+
+
+def test_a_failing_start_step_is_caught_and_the_night_goes_on(night):
+    fake = FakeNight(starts={STORES[0]: [function_error("ConfigError", "NIGHT_STATE_MACHINE_ARN is not set")]})
+    d, _, _ = night(fake, STORES[:2])
+    assert d["status"] == "SUCCEEDED", d
+    first = fake.digest["exports"][0]
+    assert first["datastoreId"] == STORES[0]
+    assert first["startFailure"].startswith("The start step failed: ConfigError")
+    assert [e["datastoreId"] for e in fake.digest["exports"]] == STORES[:2]
+
+
+def test_an_export_that_fails_is_caught_and_the_night_goes_on(night):
+    fake = FakeNight(exports={STORES[0]: "failed"})
+    d, _, followed = night(fake, STORES[:2])
+    assert d["status"] == "SUCCEEDED", d
+    first, second = fake.digest["exports"]
+    assert first["datastoreId"] == STORES[0] and "followError" in first and "finalState" not in first
+    assert second["finalState"]["outcome"] == "succeeded"
+    assert {e["status"] for e in followed} == {"FAILED", "SUCCEEDED"}
+    assert json.loads(d["output"]) == {"outcome": "failed", "succeeded": 1, "failed": 1}

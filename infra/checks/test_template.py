@@ -60,6 +60,19 @@ def test_cfn_lint_checks_the_inlined_asl_in_the_transformed_template(tmp_path, r
     assert result.returncode != 0 and "E3601" in result.stdout and "fast" in result.stdout
 
 
+def test_cfn_lint_checks_the_inlined_night_asl_too(tmp_path, rendered):
+    """Each state machine gets its own ASL inlined: a broken night is caught in the night."""
+    night = cfn.NIGHT_ASL.read_text().replace('"MaxConcurrency": 1', '"MaxConcurrency": "one"', 1)
+    assert night != cfn.NIGHT_ASL.read_text()
+    plain = cfn.with_plain_definition(rendered, night_text=night)
+    assert plain["Resources"]["NightStateMachine"]["Properties"]["Definition"]["StartAt"] == "ExportEachStore"
+    assert plain["Resources"]["ExportStateMachine"]["Properties"]["Definition"]["StartAt"] == "ValidateInput"
+    path = tmp_path / "rendered.json"
+    path.write_text(json.dumps(plain))
+    result = run_tool("cfn-lint", "--ignore-checks", "W1020", "--", str(path))
+    assert result.returncode != 0 and "E3601" in result.stdout and "'one'" in result.stdout, result.stdout
+
+
 def test_sam_validate_lint_passes():
     result = run_tool("sam", "validate", "--lint", "--template", str(cfn.TEMPLATE))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -71,44 +84,65 @@ def test_the_real_template_passes_our_checks(rendered):
     assert templatecheck.check_rendered_api(rendered) == []
 
 
-def test_one_schedule_and_one_policy_per_datastore():
-    ids = ["a" * 32, "b" * 32, "c" * 32]
+def test_one_schedule_for_every_datastore_and_one_policy_per_datastore():
+    """Issue 19: one schedule, whose Input names the night's data stores in DatastoreIds' order
+    (a night of one store is a list of one); the IAM policies stay one per data store."""
+    ids = ["c" * 32, "a" * 32, "b" * 32]
     t = cfn.expand_language_extensions(RAW, ids)
     schedules = {k: v for k, v in t["Resources"].items() if v["Type"] == "AWS::Scheduler::Schedule"}
-    assert len(schedules) == 3
+    assert list(schedules) == ["NightlyExportSchedule"]
+    target = schedules["NightlyExportSchedule"]["Properties"]["Target"]
+    # scheduleArn: the schedule names itself as the night's requestedBy.
+    night = {"datastoreIds": ids, "scheduledTime": "<aws.scheduler.scheduled-time>",
+             "scheduleArn": "<aws.scheduler.schedule-arn>"}
+    assert templatecheck.schedule_inputs(t, ids) == {
+        "full": night, "incremental": {**night, "kind": "$export", "since": "last-success"}}
+    assert templatecheck.schedule_inputs(t, ids[:1])["full"]["datastoreIds"] == ids[:1]
+    assert target["Arn"] == {"Fn::GetAtt": ["StartExportFunction", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     for i in ids:
-        target = schedules[f"ExportSchedule{i}"]["Properties"]["Target"]
-        condition, incremental, full = target["Input"]["Fn::If"]
-        assert condition == "IncrementalSchedules"
-        def substituted(text: str) -> dict:
-            return json.loads(text.replace("<aws.scheduler.scheduled-time>", "T")
-                              .replace("<aws.scheduler.schedule-arn>", "S"))
-        # scheduleArn: the schedule names itself as the export's requestedBy.
-        assert substituted(full["Fn::Sub"]) == {
-            "datastoreId": i,
-            "scheduledTime": "T",
-            "scheduleArn": "S",
-        }
-        assert substituted(incremental["Fn::Sub"]) == {
-            "datastoreId": i,
-            "scheduledTime": "T",
-            "scheduleArn": "S",
-            "kind": "$export",
-            "since": "last-success",
-        }
-        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
-        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
         policy = t["Resources"][f"StartExportDatastore{i}"]["Properties"]["PolicyDocument"]
         resource = policy["Statement"][0]["Resource"]["Fn::Sub"]
         assert resource.endswith(f":datastore/fhir/{i}")
 
 
+def test_the_schedule_input_after_the_sam_transform_is_the_nights_json(rendered):
+    """What CloudFormation gets: the Join of the data stores inside the Sub, for the sample ids."""
+    schedule = rendered["Resources"]["NightlyExportSchedule"]["Properties"]
+    condition, incremental, full = schedule["Target"]["Input"]["Fn::If"]
+    text, names = full["Fn::Sub"]
+    assert names == {"Ids": {"Fn::Join": ['", "', {"Ref": "DatastoreIds"}]}}
+    joined = '", "'.join(cfn.SAMPLE_DATASTORE_IDS)
+    assert json.loads(text.replace("${Ids}", joined))["datastoreIds"] == cfn.SAMPLE_DATASTORE_IDS
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        # the stores in another order, or one left out
+        (lambda r: r["NightlyExportSchedule"]["Properties"]["Target"]["Input"]["Fn::If"][2]["Fn::Sub"][1].update(
+            Ids={"Fn::Join": ['", "', {"Fn::Split": [",", "x"]}]}), "Input"),
+        (lambda r: r["NightlyExportSchedule"]["Properties"]["Target"]["Input"]["Fn::If"][1]["Fn::Sub"].__setitem__(
+            0, '{"datastoreIds": ["${Ids}"], "scheduledTime": "<aws.scheduler.scheduled-time>", '
+               '"scheduleArn": "<aws.scheduler.schedule-arn>"}'), "Input"),
+        (lambda r: r["NightlyExportSchedule"]["Properties"]["Target"].pop("DeadLetterConfig"), "DeadLetterConfig"),
+        (lambda r: r["NightlyExportSchedule"]["Properties"]["Target"].pop("RetryPolicy"), "RetryPolicy"),
+        (lambda r: r["NightlyExportSchedule"]["Properties"].update(GroupName="default"), "GroupName"),
+        (lambda r: r.__setitem__("ExportSchedule2", copy.deepcopy(r["NightlyExportSchedule"])), "expected one schedule"),
+    ],
+)
+def test_rejects_a_schedule_other_than_the_night(mutate, message):
+    problems = templatecheck.check_schedule(expanded(lambda t: mutate(t["Resources"])))
+    assert any(message in p for p in problems), problems
+
+
 def test_rendered_template_has_the_expected_resources(rendered):
     types = [r["Type"] for r in rendered["Resources"].values()]
     assert types.count("AWS::Lambda::Function") == 4
-    assert types.count("AWS::StepFunctions::StateMachine") == 1
-    assert types.count("AWS::Scheduler::Schedule") == 2  # the two sample data stores
-    assert types.count("AWS::CloudWatch::Alarm") == 14
+    assert types.count("AWS::StepFunctions::StateMachine") == 2  # the export workflow and the night
+    assert types.count("AWS::Scheduler::Schedule") == 1  # one for every data store
+    assert types.count("AWS::CloudWatch::Alarm") == 17
     assert types.count("AWS::DynamoDB::Table") == 1 and types.count("AWS::Events::Rule") == 1
     assert types.count("AWS::Scheduler::ScheduleGroup") == 1
     schedules = [r for r in rendered["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"]
@@ -585,3 +619,183 @@ def test_write_manifest_lists_the_prefix_and_puts_manifests_only():
     assert "s3:GetObject" not in by_action and "s3:DeleteObject" not in by_action
     kms = by_action["kms:GenerateDataKey"]
     assert kms["Resource"] == {"Ref": "KmsKeyArn"} and "kms:ViaService" in kms["Condition"]["StringEquals"]
+
+
+# ------------------------------------------------------------------ the night (issue 19)
+def test_the_night_role_has_exactly_what_the_night_needs():
+    assert templatecheck.check_night_access(TEMPLATE) == []
+    by_sid = {s["Sid"]: s for s in statements(TEMPLATE, "NightStateMachineRole")}
+    assert [by_sid[s]["Resource"] for s in ("InvokeStartExportOnly", "InvokePollExportOnly")] == [
+        {"Fn::GetAtt": ["StartExportFunction", "Arn"]}, {"Fn::GetAtt": ["PollExportFunction", "Arn"]}]
+    assert by_sid["StartExportWorkflows"] == {"Sid": "StartExportWorkflows", "Effect": "Allow",
+                                              "Action": "states:StartExecution", "Resource": {"Ref": "ExportStateMachine"}}
+    assert by_sid["FollowExportWorkflows"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
+    assert by_sid["FollowExportWorkflows"]["Resource"]["Fn::Sub"].endswith(":execution:${ExportStateMachine.Name}:*")
+    rule = by_sid["ManagedRuleOfSynchronousExecutions"]
+    assert set(rule["Action"]) == {"events:PutTargets", "events:PutRule", "events:DescribeRule"}
+    assert rule["Resource"]["Fn::Sub"].endswith(":rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
+    # nothing of the export workflow's: no SNS, no bus, no key, no other function
+    actions = {a for s in statements(TEMPLATE, "NightStateMachineRole") for a in templatecheck._as_list(s["Action"])}
+    assert not {a for a in actions if a.split(":")[0] in ("sns", "kms", "dynamodb", "healthlake", "iam")}
+    assert "events:PutEvents" not in actions
+
+
+def _night_statement(r: dict, sid: str) -> dict:
+    (st,) = [s for s in statements({"Resources": r}, "NightStateMachineRole") if s["Sid"] == sid]
+    return st
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: _night_statement(r, "InvokePollExportOnly").update(Resource={"Fn::GetAtt": ["WriteManifestFunction", "Arn"]}),
+         "WriteManifestFunction"),
+        (lambda r: _night_statement(r, "StartExportWorkflows").update(Resource="*"), "states:StartExecution"),
+        (lambda r: _night_statement(r, "FollowExportWorkflows")["Action"].pop(), "lacks ['states:DescribeExecution', 'states:StopExecution']"),
+        (lambda r: _night_statement(r, "ManagedRuleOfSynchronousExecutions").update(
+            Resource={"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"}), "events:PutRule"),
+        (lambda r: _night_statement(r, "StartExportWorkflows").update(
+            Condition={"StringEquals": {"aws:SourceAccount": "1"}}), "unexpected Condition"),
+        (lambda r: statements({"Resources": r}, "NightStateMachineRole").append(
+            {"Sid": "Publish", "Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "NotificationTopic"}}), "sns:Publish"),
+        (lambda r: r["NightStateMachine"]["Properties"].update(Role={"Fn::GetAtt": ["StateMachineRole", "Arn"]}),
+         "Role must be NightStateMachineRole"),
+        # start-export starting the night by a reference (a cycle), or not at all
+        (lambda r: next(s for s in statements({"Resources": r}, "StartExportRole") if s["Sid"] == "StartNight").update(
+            Resource={"Ref": "NightStateMachine"}), "StartExportRole: states:StartExecution"),
+        (lambda r: statements({"Resources": r}, "StartExportRole").remove(
+            next(s for s in statements({"Resources": r}, "StartExportRole") if s["Sid"] == "StartNight")),
+         "StartExportRole: states:StartExecution"),
+    ],
+)
+def test_rejects_night_access_beyond_the_exact_set(mutate, message):
+    problems = templatecheck.check_night_access(expanded(lambda t: mutate(t["Resources"])))
+    assert any(message in p for p in problems), problems
+
+
+def test_start_export_finds_the_night_by_its_written_out_arn():
+    """NIGHT_STATE_MACHINE_ARN from the night's Name, which the SAM transform leaves as written
+    (no cycle: the night's definition names start-export)."""
+    env = TEMPLATE["Resources"]["StartExportFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["NIGHT_STATE_MACHINE_ARN"] == templatecheck.night_arn(TEMPLATE)
+    import accountcheck
+    rendered = accountcheck.render(env["NIGHT_STATE_MACHINE_ARN"], {})
+    assert rendered.endswith(":stateMachine:healthlake-export-night-01234567-89ab-cdef-0123-456789abcdef")
+    assert {env[k]["Ref"] for k in ("QUEUE_WAIT_SECONDS", "DEADLINE_SECONDS", "START_RETRY_LIMIT_SECONDS")} == {
+        "QueueWaitSeconds", "DeadlineSeconds", "StartRetryLimitSeconds"}
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r["StartExportFunction"]["Properties"]["Environment"]["Variables"].update(
+            NIGHT_STATE_MACHINE_ARN={"Ref": "NightStateMachine"}), "NIGHT_STATE_MACHINE_ARN"),
+        (lambda r: r["StartExportFunction"]["Properties"]["Environment"]["Variables"].update(
+            QUEUE_WAIT_SECONDS="86400"), "QUEUE_WAIT_SECONDS must be !Ref QueueWaitSeconds"),
+        (lambda r: r["StartExportFunction"]["Properties"]["Environment"]["Variables"].pop(
+            "START_RETRY_LIMIT_SECONDS"), "START_RETRY_LIMIT_SECONDS must be !Ref StartRetryLimitSeconds"),
+    ],
+)
+def test_rejects_night_settings_not_wired_to_start_export(mutate, message):
+    problems = templatecheck.check_all_expanded(expanded(lambda t: mutate(t["Resources"])))
+    assert any(message in p for p in problems), problems
+
+
+def test_the_sam_transform_of_the_night_has_no_cycle(rendered):
+    """CloudFormation refuses a template whose resources depend on each other in a circle: follow
+    every Ref, GetAtt and Sub of the transformed template."""
+    import re
+
+    def deps(node) -> set[str]:
+        if isinstance(node, dict):
+            out = set()
+            for k, v in node.items():
+                if k == "Ref" and isinstance(v, str):
+                    out.add(v)
+                elif k == "Fn::GetAtt":
+                    out.add(v[0] if isinstance(v, list) else v.split(".")[0])
+                elif k == "Fn::Sub":
+                    text = v if isinstance(v, str) else v[0]
+                    out |= {m.split(".")[0] for m in re.findall(r"\$\{([A-Za-z0-9.]+)\}", text)}
+                    if isinstance(v, list):
+                        out |= deps(v[1]) - set(v[1])
+                        continue
+                out |= deps(v)
+            return out
+        if isinstance(node, list):
+            return set().union(*(deps(x) for x in node)) if node else set()
+        return set()
+
+    resources = rendered["Resources"]
+    graph = {rid: {d for d in deps(r) | set(templatecheck._as_list(r.get("DependsOn"))) if d in resources}
+             for rid, r in resources.items()}
+    seen, stack = set(), set()
+
+    def visit(node):
+        assert node not in stack, f"dependency cycle through {node}"
+        if node in seen:
+            return
+        stack.add(node)
+        for d in graph[node]:
+            visit(d)
+        stack.remove(node)
+        seen.add(node)
+
+    for rid in graph:
+        visit(rid)
+    assert "StartExportFunction" in graph["NightStateMachine"]
+    assert "NightStateMachine" not in graph["StartExportFunction"] | graph["StartExportRole"]
+
+
+def test_rejects_a_night_without_its_alarms():
+    for rid, metric in (("NightExecutionsFailedAlarm", "ExecutionsFailed"),
+                        ("NightExecutionsTimedOutAlarm", "ExecutionsTimedOut"),
+                        ("NightExecutionsAbortedAlarm", "ExecutionsAborted")):
+        t = expanded(lambda t: t["Resources"].pop(rid))
+        assert templatecheck.check_alarms(t) == [f"no alarm on AWS/States {metric} of the night to the topic"], rid
+    t = expanded(lambda t: t["Resources"]["NightExecutionsFailedAlarm"]["Properties"]["Dimensions"][0].update(
+        Value={"Ref": "ExportStateMachine"}))
+    assert "no alarm on AWS/States ExecutionsFailed of the night to the topic" in templatecheck.check_alarms(t)
+
+
+def test_rejects_mismatched_night_substitutions():
+    def mutate(t):
+        t["Resources"]["NightStateMachine"]["Properties"]["DefinitionSubstitutions"].pop("ExportStateMachineArn")
+
+    problems = templatecheck.check_state_machine(expanded(mutate))
+    assert any(p.startswith("NightStateMachine: DefinitionSubstitutions") for p in problems), problems
+    problems = templatecheck.check_state_machine(expanded(
+        lambda t: t["Resources"]["NightStateMachine"]["Properties"].update(DefinitionUri="infra/statemachine/export.asl.json")))
+    assert "NightStateMachine: DefinitionUri must be infra/statemachine/night.asl.json" in problems
+
+
+def test_the_export_workflow_outlasts_the_longest_queue_wait_and_deadline():
+    """The queue wait counts from submission, the deadline from when the job is first seen
+    running: the export workflow's own timeout must come after both, or a job queued and then slow
+    would time out with no notice."""
+    assert templatecheck.check_parameters(TEMPLATE) == []
+    t = expanded(lambda t: t["Parameters"]["QueueWaitSeconds"].update(MaxValue=172800))
+    assert any("max queue wait + max deadline + max wait" in p for p in templatecheck.check_parameters(t))
+    t = expanded(lambda t: t["Parameters"]["QueueWaitSeconds"].update(Default=3600))
+    assert "QueueWaitSeconds: Default must be 86400 (export-core's default)" in templatecheck.check_parameters(t)
+    t = expanded(lambda t: t["Parameters"]["StartRetryLimitSeconds"].update(Default=3600))
+    assert "StartRetryLimitSeconds: Default must be 28800 (export-core's default)" in templatecheck.check_parameters(t)
+
+
+def test_the_longest_start_retry_limit_keeps_a_night_in_its_history():
+    t = expanded(lambda t: t["Parameters"]["StartRetryLimitSeconds"].update(MaxValue=172800))
+    assert any("near the limit of 25000" in p for p in templatecheck.check_parameters(t))
+
+
+def test_poll_export_can_say_what_was_ahead_of_a_job_that_waited_too_long():
+    """poll-export lists the deployment's data stores' jobs when a queue wait ends: it gets their
+    ids and ListFHIRExportJobs on each of them (and on nothing else)."""
+    env = TEMPLATE["Resources"]["PollExportFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["DATASTORE_IDS"] == {"Fn::Join": [",", {"Ref": "DatastoreIds"}]}
+    for i in cfn.SAMPLE_DATASTORE_IDS:
+        (st,) = TEMPLATE["Resources"][f"PollExportDatastore{i}"]["Properties"]["PolicyDocument"]["Statement"]
+        assert "healthlake:ListFHIRExportJobs" in st["Action"]
+        assert st["Resource"]["Fn::Sub"].endswith(f":datastore/fhir/{i}")
+    t = expanded(lambda t: t["Resources"]["PollExportFunction"]["Properties"]["Environment"]["Variables"].update(
+        DATASTORE_IDS="x"))
+    assert "PollExportFunction: DATASTORE_IDS must join the DatastoreIds parameter" in templatecheck.check_all_expanded(t)

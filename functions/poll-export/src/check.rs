@@ -171,7 +171,10 @@ pub fn naming_what_was_ahead(
         place.place,
         place.describe_ahead()
     );
-    for text in [&mut ended.message, &mut report.message].into_iter().flatten() {
+    for text in [&mut ended.message, &mut report.message]
+        .into_iter()
+        .flatten()
+    {
         text.push_str(&ahead);
     }
     (ended, report)

@@ -48,10 +48,8 @@ def one_run(pipeline: Pipeline, store: str, lose: bool) -> tuple[float, float]:
     """(seconds from the job's end to the notification, the job's age at its end)."""
     if lose:
         pipeline.emulator.arm({"operation": "*", "kind": "lose-event", "count": 3})
-    before = {j["jobId"] for j in pipeline.jobs(store)}
-    answer = pipeline.invoke("start-export", pipeline.schedule_event(store, rfc3339()))
-    assert answer.ok, answer
-    [job] = [j for j in pipeline.jobs(store) if j["jobId"] not in before]
+    started = pipeline.start_scheduled(pipeline.schedule_event(store, rfc3339()))
+    [job] = [j for j in pipeline.jobs(store) if j["jobId"] == started["jobId"]]
     notes = wait_until("the notification", lambda: pipeline.inbox.for_job(job["jobId"]),
                        timeout=120, interval=0.05)
     seen = time.time()

@@ -397,8 +397,8 @@ def show_night(deployment: Deployment, night: dict, started: float) -> float:
     say("      the night's exports, one at a time (HealthLake's submit, start and end times):")
     for store in NIGHT_STORES:
         [job] = pipeline.jobs(store)
-        say(f"        {store[:12]}..  {job['jobStatus']:<10} submitted {job['submitTime'][11:23]}"
-            f"  ran {job['startTime'][11:23]} .. {job['endTime'][11:23]}")
+        say(f"        {store[:12]}..  {job['jobStatus']:<10} submitted {clock(job['submitTime'])}"
+            f"  ran {clock(job['startTime'])} .. {clock(job['endTime'])}")
 
     def digest():
         return [n for n in pipeline.inbox.all()
@@ -418,6 +418,11 @@ def show_night(deployment: Deployment, night: dict, started: float) -> float:
         raise DemoFailure("night", f"the digest says {note.body['failed']} failed: {note.body}")
     say(f"      the night, trigger to digest: {seconds(took)}")
     return took
+
+
+def clock(epoch_seconds: float) -> str:
+    """An emulator time (epoch seconds) as the time of day, to the millisecond."""
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
 
 def digest_lines(note: Notification) -> list[str]:

@@ -13,7 +13,7 @@ import json
 import time
 
 from checks import check_notification
-from pipeline import parse_time, rfc3339
+from pipeline import rfc3339
 
 DATASTORES = ["e2edeadline01", "e2edeadline02", "e2edeadline03"]
 FUNCTION_ENV = {"DEADLINE_SECONDS": "3", "QUEUE_WAIT_SECONDS": "8"}
@@ -83,5 +83,4 @@ def test_a_job_queued_past_the_running_limit_still_runs_and_is_announced_once_co
                        trigger="schedule")
     # It waited longer than the running limit: counted from submission, that was the old deadline.
     [job] = pipeline.jobs(store)
-    waited = parse_time(job["startTime"]) - parse_time(job["submitTime"])
-    assert waited.total_seconds() > 3, job
+    assert job["startTime"] - job["submitTime"] > 3, job  # the emulator's times: epoch seconds

@@ -57,8 +57,8 @@ impl State {
             };
             StartRefused {
                 error: ApiError::Throttling(format!(
-                    "Rate exceeded: at most {starts} export starts (StartFHIRExportJob and FHIR \
-                     $export together) per {} s per account",
+                    "Rate exceeded: the account's export start rate is {starts} per {} s \
+                     (StartFHIRExportJob and FHIR $export together)",
                     interval.as_secs_f64()
                 )),
                 retry_after,

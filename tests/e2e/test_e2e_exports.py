@@ -216,7 +216,7 @@ def test_completed_with_errors_is_a_success_that_says_so(pipeline, store):
 
 
 # ---- 5. a trigger delivered twice --------------------------------------------------------------
-def test_same_schedule_payload_twice_starts_one_export(pipeline, store):
+def test_same_schedule_payload_twice_starts_one_export(pipeline, store, start_rate_off):
     executions_before = len(pipeline.executions())
     event = pipeline.schedule_event(store, rfc3339())
     first = pipeline.invoke("start-export", event)
@@ -321,7 +321,7 @@ def test_describe_s3_uri_with_the_job_folder_appended_is_named_once(pipeline, st
     check_exported_files(pipeline, body["outputS3Uri"])
 
 
-def test_three_stores_started_at_once_export_one_after_another(pipeline):
+def test_three_stores_started_at_once_export_one_after_another(pipeline, start_rate_off):
     # HealthLake runs one export job at a time per account and Region, on any data store.
     stores = [pipeline.fresh_store() for _ in range(3)]
     with ThreadPoolExecutor(len(stores)) as pool:

@@ -63,11 +63,17 @@ class EmulatorControl(ControlClient):
         """Every export job of every data store, as the control API lists them."""
         return self.call("GET", "jobs")["jobs"]
 
+    def starts_refused_for_rate(self) -> int:
+        """How many export starts (StartFHIRExportJob and FHIR `$export`) the start rate refused
+        since start or the last reset."""
+        return self.call("GET", "jobs")["startsRefusedForRate"]
+
     def config(self, **changes: Any) -> dict:
         """The job settings (submittedMs, inProgressMs, cancelMs, creatingMs, patients, seed,
-        describeS3Uri: "given" or "jobFolder", and eventDelaySeconds); with arguments, changes them
-        first (durations apply to phases that begin afterwards, describeS3Uri to jobs started
-        afterwards)."""
+        describeS3Uri: "given" or "jobFolder", restCancelIntervalMs, startRate: "N/SECONDS" or
+        "off", and eventDelaySeconds); with arguments, changes them first (durations apply to
+        phases that begin afterwards, describeS3Uri to jobs started afterwards, startRate to the
+        next start, counting the starts already made within its interval)."""
         if changes:
             return self.call("POST", "config", changes)
         return self.call("GET", "config")

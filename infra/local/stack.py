@@ -35,6 +35,12 @@ delivers rule matches to Lambda targets through cargo lambda (retrying a functio
 ASYNC_RETRY_SECONDS, as Lambda retries asynchronous invocations), and the functions get
 JOB_EVENTS=true. The job table and the JobEventsRule are the deployment's (pipeline.py). Off:
 no events and JOB_EVENTS=false, the plain Wait.
+
+Export start rate (issue 19), on by default: the emulator accepts at most `start_rate` export
+starts (StartFHIRExportJob and FHIR `$export`, `N/SECONDS`) and answers ThrottlingException beyond
+it. AWS's older throttling table gives StartFHIRExportJob one request per minute; the default here,
+DEFAULT_START_RATE (1/2, or the env var STACK_START_RATE), scales that down like the job durations
+(seconds offline for minutes in AWS). `start_rate="off"` (CLI `--start-rate off`) lifts it.
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ START_TIMEOUT = float(os.environ.get("STACK_START_TIMEOUT", 60))
 # EventBridge -> Lambda is an asynchronous invocation: a function error is retried twice, about
 # 1 and 2 minutes later in AWS; scaled down here like the waits (moto_server.py --async-retry-seconds).
 ASYNC_RETRY_SECONDS = "1,2"
+# The emulator's --start-rate: AWS's older table says one StartFHIRExportJob a minute; one per 2 s
+# here, as job phases last seconds offline instead of minutes.
+DEFAULT_START_RATE = os.environ.get("STACK_START_RATE", "1/2")
 
 
 class StackError(RuntimeError):
@@ -303,13 +312,15 @@ class Stack:
         log: Callable[[str], None] = _stderr_log,
         job_events: bool = True,
         event_delay_seconds: float = 0.0,
+        start_rate: str = DEFAULT_START_RATE,
     ) -> "Stack":
         """Start everything and wait until each part is healthy, or raise StackError naming the
         part and its log (after stopping what had started). `workspace` is the Cargo workspace
         that `cargo lambda watch` serves `functions` from; `reload=True` rebuilds on code changes.
         `job_events` (default on): the emulator sends HealthLake's job events to moto's
         EventBridge (after `event_delay_seconds`) and the functions get JOB_EVENTS=true; off, no
-        events and JOB_EVENTS=false (today's plain Wait)."""
+        events and JOB_EVENTS=false (today's plain Wait). `start_rate` is the emulator's
+        `--start-rate` (`N/SECONDS` or `off`; a `--start-rate` in `healthlake_args` wins)."""
         if run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = ROOT / ".local" / f"run-{stamp}-{os.getpid()}"
@@ -323,7 +334,8 @@ class Stack:
             if not job_events:
                 env["JOB_EVENTS"] = "false"
             events_args = ["--events", "eventbridge" if job_events else "off",
-                           "--event-delay-seconds", str(event_delay_seconds)]
+                           "--event-delay-seconds", str(event_delay_seconds),
+                           "--start-rate", start_rate]
             stack._start(env, tuple(functions), Path(workspace),
                          healthlake, [*events_args, *healthlake_args], reload)
         except BaseException:
@@ -643,6 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--reload", action="store_true", help="cargo lambda watch rebuilds on changes")
     up.add_argument("--no-job-events", action="store_true",
                     help="no HealthLake job events, JOB_EVENTS=false (the plain Wait)")
+    up.add_argument("--start-rate", default=DEFAULT_START_RATE, metavar="N/SECONDS",
+                    help="the emulator's export start rate, or off (default %(default)s; "
+                         "env STACK_START_RATE)")
     up.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="an environment variable for the functions (repeatable)")
     up.add_argument("--env-file", action="append", default=[], metavar="PATH",
@@ -670,7 +685,8 @@ def main(argv: list[str] | None = None) -> int:
         with Stack.start(env, functions=args.functions or FUNCTIONS, workspace=args.workspace,
                          healthlake=not args.no_healthlake, reload=args.reload,
                          healthlake_args=healthlake_args,
-                         job_events=not args.no_job_events) as stack:
+                         job_events=not args.no_job_events,
+                         start_rate=args.start_rate) as stack:
             port = stack.lambda_url.rsplit(":", 1)[1]
             exports = " ".join(f"{k}={v}" for k, v in stack.aws_env().items())
             print(f"""

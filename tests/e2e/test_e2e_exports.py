@@ -320,8 +320,11 @@ def test_describe_s3_uri_with_the_job_folder_appended_is_named_once(pipeline, st
     check_exported_files(pipeline, body["outputS3Uri"])
 
 
-def test_three_stores_started_at_once_export_one_after_another(pipeline):
-    # HealthLake runs one export job at a time per account and Region, on any data store.
+def test_three_schedules_fired_at_once_are_held_under_the_start_rate_and_run_one_after_another(
+        pipeline):
+    # HealthLake runs one export job at a time per account and Region, on any data store, and
+    # the emulator refuses starts beyond its rate (1 per 2 s): the nights hold the refused
+    # starts and try again until each one is taken.
     stores = [pipeline.fresh_store() for _ in range(3)]
     with ThreadPoolExecutor(len(stores)) as pool:
         started = list(pool.map(lambda s: start_scheduled(pipeline, s)[1], stores))

@@ -405,7 +405,8 @@ def test_api_export_with_an_explicit_window_is_idempotent_by_key(pipeline, store
 
 
 # ---- 5. a data store created before June 2023 --------------------------------------------------
-def test_a_pre_2023_data_store_takes_system_exports_only_followed_by_describe(pipeline, store):
+def test_a_pre_2023_data_store_takes_system_exports_only_followed_by_describe(pipeline, store,
+                                                                            start_rate_off):
     dated = pipeline.emulator.datastore(store, created_at="2023-01-15T00:00:00Z")
     assert dated["preJune2023"] is True, dated
     (night,) = nights(1, days_ago=1)
@@ -445,7 +446,8 @@ def test_a_pre_2023_data_store_takes_system_exports_only_followed_by_describe(pi
 
 
 # ---- 6. cancel through the API ---------------------------------------------------------------------
-def test_a_running_export_is_cancelled_through_the_api_and_announced_once(pipeline, store):
+def test_a_running_export_is_cancelled_through_the_api_and_announced_once(pipeline, store,
+                                                                         start_rate_off):
     (day,) = nights(1, days_ago=1)
     seed(pipeline, store, 60, day - timedelta(hours=3))
     before = pipeline.emulator_config()

@@ -64,7 +64,7 @@ def scan(texts: dict[str, str], needles: set[Needle]) -> list[str]:
     return hits
 
 
-def test_no_name_or_identifier_leaves_s3(pipeline, store):
+def test_no_name_or_identifier_leaves_s3(pipeline, store, start_rate_off):
     # Two exports, through both kinds of trigger, and the status API.
     scheduled = pipeline.start_scheduled(pipeline.schedule_event(store, rfc3339()))
     requested = pipeline.http("POST", "/exports", body={"datastoreId": store, "label": "phi"},

@@ -301,6 +301,39 @@ def test_botocore_retries_through_an_injected_throttle(endpoint):
     assert control_jobs_count(retrying) == 1
 
 
+def test_starts_beyond_the_start_rate_are_throttling_exceptions_for_boto3(endpoint, client):
+    datastore_id = create_datastore(client, "boto3-rate")
+    emulator = EmulatorControl(endpoint, timeout=10)
+    assert emulator.config()["startRate"] == "off", "the flag's rate: none"
+    assert emulator.config(startRate="2/60")["startRate"] == "2/60"
+    first = start(client, datastore_id, "boto3-rate-1")
+    # An idempotent retry is answered with its job, and counts against the rate.
+    assert start(client, datastore_id, "boto3-rate-1")["JobId"] == first["JobId"]
+    with pytest.raises(client.exceptions.ThrottlingException) as caught:
+        start(client, datastore_id, "boto3-rate-2")
+    response = caught.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == "ThrottlingException"
+    assert response["Error"]["Message"].startswith("Rate exceeded")
+    report = emulator.call("GET", "jobs")
+    assert (len(report["jobs"]), report["startsRefusedForRate"]) == (1, 1), "a refused start creates nothing"
+
+    emulator.config(startRate="off")
+    second = start(client, datastore_id, "boto3-rate-2")
+    assert second["JobId"] != first["JobId"]
+    assert emulator.starts_refused_for_rate() == 1
+
+
+def test_botocore_standard_retry_waits_out_a_short_start_rate(endpoint):
+    retrying = make_client(endpoint, attempts=5)
+    datastore_id = create_datastore(retrying, "boto3-rate-retry")
+    EmulatorControl(endpoint, timeout=10).config(startRate="1/0.2")
+    start(retrying, datastore_id, "boto3-rate-retry-1")
+    started = start(retrying, datastore_id, "boto3-rate-retry-2")
+    assert started["ResponseMetadata"]["RetryAttempts"] >= 1, "the first attempt was refused"
+    assert control_jobs_count(retrying) == 2
+
+
 def test_forced_job_outcome_fails_the_next_job(endpoint, client):
     datastore_id = create_datastore(client, "boto3-outcome")
     control(endpoint, "POST", "faults", {"nextJobOutcome": "FAILED", "message": "Bucket policy denies access"})
@@ -317,6 +350,9 @@ def test_bad_flags_exit_with_a_message(binary):
     assert result.returncode == 2
     assert "--output-sink must be s3 or memory" in result.stderr
     assert result.stdout == ""
+    result = subprocess.run([str(binary), "--start-rate", "1/0"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "--start-rate: start rate '1/0': SECONDS must be from 0.001" in result.stderr
 
 
 def raw_call(endpoint: str, operation: str, body: dict, headers: dict) -> tuple[int, dict]:

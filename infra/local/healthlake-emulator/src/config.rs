@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{ArmedFault, Faults, OutcomeFault};
+use crate::start_rate::StartRate;
 use crate::validate::Violations;
 
 pub const USAGE: &str = "\
@@ -27,6 +28,9 @@ USAGE: healthlake-emulator [FLAGS]
   --fault OP:KIND[:COUNT]   fail the next COUNT (default 1) calls of OP (a HealthLake operation or *)
                             with KIND throttle, internal, accessDenied or failedDependency
                             (StartFHIRExportJob only) (repeatable)
+  --start-rate N/SECONDS|off
+                            accept at most N export starts (StartFHIRExportJob and FHIR $export
+                            together) in any SECONDS, beyond it ThrottlingException (default off)
   --next-job-outcome STATUS[:MESSAGE]
                             end the next job started with FAILED or COMPLETED_WITH_ERRORS (repeatable:
                             one job each, in order)
@@ -81,6 +85,8 @@ pub struct JobSettings {
     /// Least time between two accepted FHIR REST cancels (HealthLake: one per second per
     /// account); 0 turns the limit off.
     pub rest_cancel_interval_ms: u64,
+    /// The account's export start rate (see [`crate::start_rate`]).
+    pub start_rate: StartRate,
 }
 
 impl Default for JobSettings {
@@ -94,6 +100,7 @@ impl Default for JobSettings {
             patients: 5,
             seed: 42,
             rest_cancel_interval_ms: 1000,
+            start_rate: StartRate::Unlimited,
         }
     }
 }
@@ -171,6 +178,10 @@ impl Settings {
                             ));
                         }
                     }
+                }
+                "--start-rate" => {
+                    settings.jobs.start_rate =
+                        StartRate::parse(&value()?).map_err(|e| format!("--start-rate: {e}"))?;
                 }
                 "--datastore" => settings.datastores.push(value()?),
                 "--fault" => settings
@@ -260,6 +271,7 @@ mod tests {
             "--fault",
             "StartFHIRExportJob:throttle:2",
             "--next-job-outcome=FAILED:no access to bucket",
+            "--start-rate=1/60",
         ])
         .unwrap()
         .unwrap();
@@ -276,6 +288,10 @@ mod tests {
                 patients: 3,
                 seed: 7,
                 rest_cancel_interval_ms: 1000,
+                start_rate: StartRate::Limited {
+                    starts: 1,
+                    interval: std::time::Duration::from_secs(60),
+                },
             }
         );
         assert_eq!(settings.output_sink, OutputSinkKind::Memory);
@@ -305,6 +321,10 @@ mod tests {
             (&["--account-id", "12"][..], "12 digits"),
             (&["--output-sink", "disk"][..], "s3 or memory"),
             (&["--describe-s3-uri", "x"][..], "given or jobFolder"),
+            (
+                &["--start-rate", "fast"][..],
+                "--start-rate: start rate must be N/SECONDS",
+            ),
             (&["--datastore", "bad,id"][..], "regular expression"),
             (
                 &["--datastore", &"a".repeat(33)][..],

@@ -58,7 +58,11 @@ impl Emulator {
                 })
             })
             .collect();
-        serde_json::json!({ "jobs": jobs })
+        serde_json::json!({
+            "jobs": jobs,
+            "startRate": state.jobs_settings.start_rate,
+            "startsRefusedForRate": state.start_window.refused,
+        })
     }
 
     /// Cancels a job (see [`Emulator::cancel`]) and returns its line of the jobs report; `Err` is

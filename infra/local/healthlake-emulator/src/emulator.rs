@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::api::{ApiError, OPERATIONS};
 use crate::faults::CallFault;
@@ -36,11 +37,17 @@ impl Emulator {
             return (Err(error), None);
         }
         let fault = self.state().faults.take_call(operation);
-        match fault {
-            Some(CallFault::Error(error)) => (Err(error), None),
-            Some(CallFault::Delay(delay)) => (self.dispatch(operation, body), Some(delay)),
-            None => (self.dispatch(operation, body), None),
+        let delay = match fault {
+            Some(CallFault::Error(error)) => return (Err(error), None),
+            Some(CallFault::Delay(delay)) => Some(delay),
+            None => None,
+        };
+        if operation == "StartFHIRExportJob"
+            && let Err(refused) = self.state().admit_start(operation, Instant::now())
+        {
+            return (Err(refused.error), delay);
         }
+        (self.dispatch(operation, body), delay)
     }
 
     fn dispatch(&self, operation: &str, body: &[u8]) -> Result<Value, ApiError> {

@@ -14,6 +14,7 @@ use crate::config::S3UriForm;
 use crate::datastores::datastore_not_found;
 use crate::export_job::{ExportJob, JobStatus, NewJob, Phase};
 use crate::pagination::{page_request, paginate};
+use crate::start_rate::StartRate;
 use crate::state::{Emulator, State};
 use crate::store::ExportFilter;
 use crate::validate::{S3Location, Violations};
@@ -32,7 +33,39 @@ pub const JOB_STATUSES: [&str; 10] = [
     "CANCEL_FAILED",
 ];
 
+/// A start refused for the account's start rate: the error, and how long until a start would be
+/// accepted (a REST answer's `Retry-After`).
+#[derive(Debug)]
+pub(crate) struct StartRefused {
+    pub(crate) error: ApiError,
+    pub(crate) retry_after: Duration,
+}
+
 impl State {
+    /// Counts an export start request (`operation`: StartFHIRExportJob or the FHIR REST start)
+    /// against the account's start rate; beyond it, the request is refused and creates nothing.
+    pub(crate) fn admit_start(
+        &mut self,
+        operation: &str,
+        now: Instant,
+    ) -> Result<(), StartRefused> {
+        let rate = self.jobs_settings.start_rate;
+        self.start_window.admit(rate, now).map_err(|retry_after| {
+            tracing::info!(operation, %rate, ?retry_after, "export start refused for rate");
+            let StartRate::Limited { starts, interval } = rate else {
+                unreachable!("an unlimited rate refuses nothing")
+            };
+            StartRefused {
+                error: ApiError::Throttling(format!(
+                    "Rate exceeded: the account's export start rate is {starts} per {} s \
+                     (StartFHIRExportJob and FHIR $export together)",
+                    interval.as_secs_f64()
+                )),
+                retry_after,
+            }
+        })
+    }
+
     pub(crate) fn job(&self, job_id: &str) -> Option<&ExportJob> {
         self.jobs.iter().find(|j| j.job_id == job_id)
     }

@@ -22,6 +22,7 @@ pub mod rest;
 pub mod sdk;
 pub mod server;
 pub mod sink;
+pub mod start_rate;
 pub mod state;
 pub mod store;
 mod store_control;

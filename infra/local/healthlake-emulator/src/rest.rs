@@ -154,6 +154,17 @@ impl Emulator {
             Some(CallFault::Delay(delay)) => Some(delay),
             None => None,
         };
+        if matches!(route, Route::Start { .. })
+            && let Err(refused) = self.state().admit_start(route.operation(), Instant::now())
+        {
+            let mut response = outcome_of(&refused.error);
+            // When the window lets a start in, in whole seconds (the header's unit), at least 1.
+            let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0);
+            response.headers.retain(|(name, _)| *name != "retry-after");
+            response.headers.push(("retry-after", format!("{seconds}")));
+            response.delay = delay;
+            return response;
+        }
         let mut response = match route {
             Route::Start {
                 datastore_id,

@@ -22,6 +22,7 @@ use crate::events::control as events_control;
 use crate::export_job::CancelOutcome;
 use crate::faults::{ArmedFault, ErrorKind, ForcedOutcome, KINDS, OutcomeFault, SERVICE};
 use crate::rest::{self, RestRequest, RestResponse};
+use crate::start_rate::StartRate;
 use crate::state::Emulator;
 
 const AMZ_JSON: &str = "application/x-amz-json-1.0";
@@ -441,6 +442,7 @@ struct ConfigUpdate {
     creating_ms: Option<u64>,
     describe_s3_uri: Option<S3UriForm>,
     rest_cancel_interval_ms: Option<u64>,
+    start_rate: Option<StartRate>,
 }
 
 fn update_config(current: JobSettings, body: &[u8]) -> Result<JobSettings, String> {
@@ -457,6 +459,7 @@ fn update_config(current: JobSettings, body: &[u8]) -> Result<JobSettings, Strin
         rest_cancel_interval_ms: update
             .rest_cancel_interval_ms
             .unwrap_or(current.rest_cancel_interval_ms),
+        start_rate: update.start_rate.unwrap_or(current.start_rate),
     })
 }
 

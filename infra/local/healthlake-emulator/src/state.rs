@@ -26,6 +26,7 @@ use crate::export_job::ExportJob;
 use crate::faults::Faults;
 use crate::fhir::SeededRng;
 use crate::sink::ObjectSink;
+use crate::start_rate::StartWindow;
 use crate::store::ResourceStore;
 
 pub(crate) struct State {
@@ -41,6 +42,8 @@ pub(crate) struct State {
     pub(crate) worker: Option<Worker>,
     /// When the last FHIR REST cancel was accepted (one per second per account).
     pub(crate) last_rest_cancel: Option<tokio::time::Instant>,
+    /// The export starts counted against the start rate, and those it refused.
+    pub(crate) start_window: StartWindow,
     next_seq: u64,
     pub(crate) ids: SeededRng,
 }
@@ -56,6 +59,7 @@ impl State {
             job_tokens: HashMap::new(),
             worker: None,
             last_rest_cancel: None,
+            start_window: StartWindow::default(),
             next_seq: 0,
             ids: SeededRng::new(id_seed),
         };

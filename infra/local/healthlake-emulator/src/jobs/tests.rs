@@ -1,7 +1,13 @@
 //! Tests of `jobs.rs`.
+use std::time::Duration;
+
 use crate::api::ApiError;
+use crate::config::JobSettings;
+use crate::faults::{ArmedFault, ErrorKind};
+use crate::start_rate::StartRate;
+use crate::state::Emulator;
 use crate::test_support::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_new_job_is_submitted_for_the_submitted_duration() {
@@ -80,7 +86,7 @@ async fn a_client_token_reused_with_other_parameters_is_refused() {
 async fn describe_reports_the_s3_uri_as_given_or_with_the_job_folder() {
     let (emulator, _) = emulator(0, 0);
     let given = start(&emulator, "ds1", "form-given");
-    emulator.set_jobs_settings(crate::config::JobSettings {
+    emulator.set_jobs_settings(JobSettings {
         describe_s3_uri: crate::config::S3UriForm::JobFolder,
         ..emulator.jobs_settings()
     });
@@ -232,4 +238,142 @@ fn submit_times_compare_at_the_millisecond() {
     let returned = f64::from_bits(stored.to_bits() - 3);
     assert!(returned < stored);
     assert_eq!(super::millis(returned), super::millis(stored));
+}
+
+/// The emulator of `emulator(600_000, 0)` (jobs stay SUBMITTED) with an export start rate.
+fn emulator_with_start_rate(rate: &str) -> Emulator {
+    let (emulator, _) = emulator(600_000, 0);
+    emulator.set_jobs_settings(JobSettings {
+        start_rate: StartRate::parse(rate).unwrap(),
+        ..emulator.jobs_settings()
+    });
+    emulator
+}
+
+fn job_count(emulator: &Emulator) -> usize {
+    emulator.jobs_report()["jobs"].as_array().unwrap().len()
+}
+
+fn refused_for_rate(emulator: &Emulator) -> u64 {
+    emulator.jobs_report()["startsRefusedForRate"]
+        .as_u64()
+        .unwrap()
+}
+
+fn start_with_token(emulator: &Emulator, token: &str) -> Result<Value, ApiError> {
+    call(
+        emulator,
+        "StartFHIRExportJob",
+        start_body("ds1", token, "s3://exports-bucket/healthlake/"),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn starts_beyond_the_rate_are_throttled_create_nothing_and_pass_once_the_interval_is_over() {
+    let emulator = emulator_with_start_rate("1/2");
+    start(&emulator, "ds1", "rate-1");
+    let refused = start_with_token(&emulator, "rate-2").unwrap_err();
+    assert_eq!(refused.type_name(), "ThrottlingException");
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused.message().starts_with("Rate exceeded"),
+        "{refused:?}"
+    );
+    // Another data store shares the account's rate.
+    let other_store = call(
+        &emulator,
+        "StartFHIRExportJob",
+        start_body("ds2", "rate-3", "s3://exports-bucket/healthlake/"),
+    )
+    .unwrap_err();
+    assert_eq!(other_store.type_name(), "ThrottlingException");
+    assert_eq!(job_count(&emulator), 1);
+    assert_eq!(refused_for_rate(&emulator), 2);
+
+    tokio::time::advance(Duration::from_millis(1999)).await;
+    assert_eq!(
+        start_with_token(&emulator, "rate-2")
+            .unwrap_err()
+            .type_name(),
+        "ThrottlingException"
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let accepted = start_with_token(&emulator, "rate-2").unwrap();
+    assert_eq!(accepted["JobStatus"], "SUBMITTED");
+    assert_eq!(job_count(&emulator), 2);
+    assert_eq!(refused_for_rate(&emulator), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idempotent_retry_counts_against_the_start_rate() {
+    let emulator = emulator_with_start_rate("2/60");
+    let job_id = start(&emulator, "ds1", "counted-1");
+    // Accepted (the same job), and it uses up the second start of the interval.
+    assert_eq!(start(&emulator, "ds1", "counted-1"), job_id);
+    assert_eq!(
+        start_with_token(&emulator, "counted-2")
+            .unwrap_err()
+            .type_name(),
+        "ThrottlingException"
+    );
+    // Beyond the rate, a retry is refused too: it does not get its job's id.
+    assert_eq!(
+        start_with_token(&emulator, "counted-1")
+            .unwrap_err()
+            .type_name(),
+        "ThrottlingException"
+    );
+    assert_eq!(job_count(&emulator), 1);
+    assert_eq!(refused_for_rate(&emulator), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_changed_at_run_time_applies_to_the_starts_already_made() {
+    let emulator = emulator_with_start_rate("1/60");
+    start(&emulator, "ds1", "changed-1");
+    assert!(start_with_token(&emulator, "changed-2").is_err());
+    // A higher limit lets the next start in at once; the window still holds the first.
+    let settings = emulator.jobs_settings();
+    emulator.set_jobs_settings(JobSettings {
+        start_rate: StartRate::parse("2/60").unwrap(),
+        ..settings
+    });
+    start(&emulator, "ds1", "changed-2");
+    assert!(start_with_token(&emulator, "changed-3").is_err());
+    emulator.set_jobs_settings(JobSettings {
+        start_rate: StartRate::Unlimited,
+        ..settings
+    });
+    for token in ["changed-3", "changed-4", "changed-5"] {
+        start(&emulator, "ds1", token);
+    }
+    assert_eq!(job_count(&emulator), 5);
+    assert_eq!(refused_for_rate(&emulator), 2);
+    // A reset restores the flag's rate (unlimited here) and empties the counter.
+    emulator.reset();
+    assert_eq!(refused_for_rate(&emulator), 0);
+    assert_eq!(
+        emulator.jobs_report()["startRate"],
+        json!("off"),
+        "the flag's rate"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn injected_throttling_and_invalid_starts_count_as_a_front_door_counts() {
+    let emulator = emulator_with_start_rate("1/60");
+    emulator.arm([ArmedFault::error("StartFHIRExportJob", ErrorKind::Throttle, 1).unwrap()]);
+    // The injected fault answers first and uses up no start of the rate...
+    assert!(start_with_token(&emulator, "front-1").is_err());
+    assert_eq!(refused_for_rate(&emulator), 0);
+    // ...an invalid request does: the rate is checked before validation.
+    let invalid = call(&emulator, "StartFHIRExportJob", json!({})).unwrap_err();
+    assert_eq!(invalid.type_name(), "ValidationException");
+    assert_eq!(
+        start_with_token(&emulator, "front-1")
+            .unwrap_err()
+            .type_name(),
+        "ThrottlingException"
+    );
+    assert_eq!(job_count(&emulator), 0);
 }

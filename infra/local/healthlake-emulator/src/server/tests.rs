@@ -100,3 +100,29 @@ fn delay_faults_need_seconds() {
         [ArmedFault::delay("DescribeFHIRExportJob", 8.0, 1).unwrap()]
     );
 }
+
+#[test]
+fn the_start_rate_is_set_in_the_flag_form() {
+    let current = JobSettings::default();
+    let limited = update_config(current, br#"{"startRate": "1/60"}"#).unwrap();
+    assert_eq!(
+        limited.start_rate,
+        StartRate::Limited {
+            starts: 1,
+            interval: std::time::Duration::from_secs(60)
+        }
+    );
+    assert_eq!(
+        update_config(limited, br#"{"startRate": "off"}"#)
+            .unwrap()
+            .start_rate,
+        StartRate::Unlimited
+    );
+    for bad in [&br#"{"startRate": "0/60"}"#[..], br#"{"startRate": 1}"#] {
+        assert!(
+            update_config(limited, bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}

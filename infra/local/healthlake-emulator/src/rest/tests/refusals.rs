@@ -287,6 +287,37 @@ async fn injected_faults_answer_rest_calls_as_operation_outcomes() {
     assert!(ArmedFault::error("NoSuchOperation", ErrorKind::Throttle, 1).is_err());
 }
 
+#[tokio::test(start_paused = true)]
+async fn rest_starts_share_the_start_rate_with_start_fhir_export_job() {
+    let (emulator, _, _) = seeded(600_000);
+    emulator.set_jobs_settings(JobSettings {
+        start_rate: crate::start_rate::StartRate::parse("1/10").unwrap(),
+        ..emulator.jobs_settings()
+    });
+    start(&emulator, "ds2", "json-start");
+    tokio::time::advance(Duration::from_millis(2500)).await;
+    let refused = post(&emulator, "/datastore/ds1/r4/$export", "", &body());
+    assert_outcome(&refused, 429, "throttled", "Rate exceeded");
+    assert_eq!(
+        refused.header("x-amzn-ErrorType"),
+        Some("ThrottlingException")
+    );
+    // Whole seconds until the JSON start leaves the window (7.5 s, rounded up).
+    assert_eq!(refused.header("retry-after"), Some("8"));
+    assert_eq!(emulator.jobs_report()["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(emulator.jobs_report()["startsRefusedForRate"], 1);
+
+    tokio::time::advance(Duration::from_millis(7500)).await;
+    started(&post(&emulator, "/datastore/ds1/r4/$export", "", &body()));
+    // And a REST start counts against StartFHIRExportJob.
+    let json_start = call(
+        &emulator,
+        "StartFHIRExportJob",
+        start_body("ds2", "json-after-rest", "s3://exports-bucket/healthlake/"),
+    );
+    assert_eq!(json_start.unwrap_err().type_name(), "ThrottlingException");
+}
+
 #[test]
 fn queries_decode_percent_escapes_and_keep_plus_signs() {
     let query = parse_query(

@@ -45,8 +45,9 @@ package:
 
 ## bench: polling cost per export, cold start and memory against Python/boto3 (and where a
 ## cold start goes), the notification delay after a job's end with job events, a week of
-## incremental exports against full ones, a month's cost by service, and the command-line
-## client's follow: its API calls per job duration, its exit after a job's end (bench/README.md)
+## incremental exports against full ones, a month's cost by service, the command-line
+## client's follow: its API calls per job duration, its exit after a job's end, and a night of
+## ten data stores under the one-export quota and a start rate (bench/README.md)
 bench: tools
 	$(CARGO) run -q -p polling-cost
 	bench/run-coldstart
@@ -55,3 +56,4 @@ bench: tools
 	.tools/venv/bin/python bench/monthly-cost.py
 	$(CARGO) run -q -p healthlake-export-cli --example follow-calls
 	.tools/venv/bin/python bench/cli-follow.py
+	.tools/venv/bin/python bench/night.py

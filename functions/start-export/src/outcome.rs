@@ -124,13 +124,6 @@ pub fn invalid_schedule_report(
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ScheduleAnswer {
-    #[serde(rename_all = "camelCase")]
-    Started {
-        job_id: String,
-        job_status: String,
-        datastore_id: String,
-        execution_arn: String,
-    },
     /// The schedule's night started: its workflow starts each data store in turn.
     #[serde(rename_all = "camelCase")]
     NightStarted {
@@ -145,15 +138,6 @@ pub enum ScheduleAnswer {
 }
 
 impl ScheduleAnswer {
-    pub fn started(plan: &ExportPlan, job: &StartedJob, execution_arn: &str) -> Self {
-        ScheduleAnswer::Started {
-            job_id: job.job_id.clone(),
-            job_status: job.status.to_string(),
-            datastore_id: plan.job.datastore_id.clone(),
-            execution_arn: execution_arn.to_string(),
-        }
-    }
-
     pub fn night_started(night: &Night, execution_arn: &str) -> Self {
         ScheduleAnswer::NightStarted {
             night: night.name.clone(),
@@ -219,12 +203,6 @@ mod tests {
                 job: job(),
                 execution_arn: "arn:exec".into()
             }
-        );
-        let answer = serde_json::to_value(ScheduleAnswer::started(&plan(), &job(), "arn:exec"));
-        assert_eq!(
-            answer.unwrap(),
-            serde_json::json!({"jobId": "job1", "jobStatus": "SUBMITTED",
-                "datastoreId": "0123456789abcdef0123456789abcdef", "executionArn": "arn:exec"})
         );
     }
 

@@ -56,8 +56,8 @@ pub struct ExecutionState {
     /// The bound in force: past it, a job still waiting for the account's export slot ends the
     /// workflow with a queue-wait notification, a running one with a deadline notification.
     /// While the job waits it is `submitted_at` plus the queue-wait bound; the first check that
-    /// sees it running moves it to that moment plus `running_limit_seconds`
-    /// ([`crate::wait::deadline`]).
+    /// sees it running moves it to that moment plus `running_limit_seconds` (the rules:
+    /// `wait/deadline.rs`).
     pub deadline: DateTime<Utc>,
     /// How long the job may run once it left the account's queue (`DEADLINE_SECONDS`). Absent
     /// from the state of an execution started before waiting and running had separate bounds:

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT / "infra" / "local"))
 
 from api_front import ApiFront  # noqa: E402
 from pipeline import Pipeline, function_env  # noqa: E402
-from stack import Stack, build_client, client_env  # noqa: E402
+from api_front import build_client, client_env  # noqa: E402
+from stack import Stack  # noqa: E402
 
 STORES = ["benchcli01"]
 BUCKET = "bench-cli"

@@ -23,16 +23,19 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
 import re
+import subprocess
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from pipeline import CALLER_ARN, Pipeline
-from stack import DUMMY_CREDENTIALS, REGION
+from stack import BUILD_TIMEOUT, DUMMY_CREDENTIALS, REGION, ROOT, StackError
 
 SERVICE = "execute-api"
 # SigV4 allows this much clock difference between the signer and the service.
@@ -272,3 +275,29 @@ class ApiFront:
             "callerId": identity.user_id, "cognitoIdentity": None,
             "principalOrgId": None, "userArn": identity.arn, "userId": identity.user_id}}
         return event
+
+
+# ---- the command-line client against this front ------------------------------------------
+CLIENT_BIN = "healthlake-export"
+# The client's follow schedule offline: the functions' scaled-down policy (pipeline.FAST_POLLING).
+CLIENT_FOLLOW_POLICY = "1,1.1,2"
+
+
+def build_client(run_dir: Path, workspace: Path = ROOT) -> Path:
+    """`cargo build` of the command-line client (its own package selection, so its artifacts
+    never replace the functions'); returns the binary."""
+    log = run_dir / "cli-build.log"
+    with open(log, "wb") as out:
+        rc = subprocess.call(["cargo", "build", "-p", "healthlake-export-cli"], cwd=workspace,
+                             stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT)
+    if rc != 0:
+        last = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise StackError(f"the client's build failed (exit code {rc}); log: {log}\n{last}")
+    target = workspace / os.environ.get("CARGO_TARGET_DIR", "target")
+    return target / "debug" / CLIENT_BIN
+
+
+def client_env(api_url: str) -> dict[str, str]:
+    """What the client needs to call the offline API as the analyst the allow list names."""
+    return {**DUMMY_CREDENTIALS, "AWS_REGION": REGION, "HEALTHLAKE_EXPORT_API_URL": api_url,
+            "HEALTHLAKE_EXPORT_FOLLOW_POLICY": CLIENT_FOLLOW_POLICY}

@@ -442,7 +442,7 @@ def api_export(deployment: Deployment) -> float:
     local HTTP API (api_front.py: SigV4 checked as API Gateway does, then start-export)."""
     from api_front import ApiFront
     from pipeline import CALLER_ARN
-    from stack import build_client, client_env
+    from api_front import build_client, client_env
 
     say("[5/6] On request: healthlake-export (the command-line client) -> HTTP API (SigV4) "
         "-> start-export")
@@ -624,7 +624,7 @@ def main() -> int:
     say(f"Done in {seconds(time.monotonic() - begun)}: build {seconds(took_build)}, stack "
         f"{seconds(took_stack)}, nightly export {seconds(took_nightly)}, API export "
         f"{seconds(took_api)}, incremental exports {seconds(took_incremental)}.")
-    say("Next: `python infra/local/stack.py up` keeps the stack running to try things by hand; "
+    say("Next: `python infra/local/up.py` keeps the stack running to try things by hand; "
         "`.tools/venv/bin/pytest tests/e2e -q` runs the end-to-end tests.")
     return 0
 

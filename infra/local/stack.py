@@ -2,18 +2,10 @@
 """The offline stack: moto (with Lambda forwarding), the HealthLake emulator and `cargo lambda watch`,
 on free loopback ports, each logging to a file under .local/run-<timestamp>/.
 
-CLI (re-runs itself under .tools/venv/bin/python; install that with scripts/install-tools):
+By hand: `python infra/local/up.py` starts it, deploys the pipeline and serves the HTTP API until
+Ctrl-C (up.py says how). This module is the layer below: the parts, their ports and logs.
 
-    python infra/local/stack.py up [--datastore ID ...] [--bare] [--no-healthlake] [--reload]
-                                   [--env KEY=VALUE ...]
-
-starts the stack, deploys what the SAM template would (pipeline.py: data stores, bucket, topic
-with a team's queues, job table and rules, state machine, the functions' configuration), serves
-the HTTP API on a local URL (api_front.py: SigV4-checked, as API Gateway), builds the
-command-line client, prints the URL and the client command to type, and waits until Ctrl-C or
-SIGTERM, then stops everything it started. `--bare` starts the services only, deploying nothing.
-
-Python API (tests, demo):
+Python API (tests, demo, up.py):
 
     from stack import Stack  # pytest: infra/local is on `pythonpath` (pyproject.toml)
     with Stack.start(env_for_functions={"TOPIC_ARN": ...}) as stack:
@@ -40,12 +32,11 @@ Export start rate (issue 19), on by default: the emulator accepts at most `start
 starts (StartFHIRExportJob and FHIR `$export`, `N/SECONDS`) and answers ThrottlingException beyond
 it. AWS's older throttling table gives StartFHIRExportJob one request per minute; the default here,
 DEFAULT_START_RATE (1/2, or the env var STACK_START_RATE), scales that down like the job durations
-(seconds offline for minutes in AWS). `start_rate="off"` (CLI `--start-rate off`) lifts it.
+(seconds offline for minutes in AWS). `start_rate="off"` (up.py: `--start-rate off`) lifts it.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import ctypes
 import io
@@ -586,164 +577,12 @@ def _raise_system_exit(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-# ---- CLI -----------------------------------------------------------------------------------
-def _reexec_in_venv() -> None:
+# ---- running as a script ----------------------------------------------------------------
+def reexec_in_venv() -> None:
+    """Runs the calling script again under .tools/venv/bin/python, unless it already runs there."""
     python = VENV / "bin" / "python"
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     if not python.exists():
         raise SystemExit(f"stack: {python} is missing: run scripts/install-tools python")
     os.execv(str(python), [str(python), *sys.argv])
-
-
-def _parse_env(pairs: list[str], files: list[str]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for path in files:
-        for line in Path(path).read_text().splitlines():
-            if line.strip() and not line.lstrip().startswith("#"):
-                key, sep, value = line.strip().partition("=")
-                if not sep:
-                    raise SystemExit(f"stack: {path}: expected KEY=VALUE, got {line!r}")
-                env[key] = value
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"stack: --env expects KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env
-
-
-# What `up` deploys unless told otherwise: the data store the sample events of events/ name
-# (so `cargo lambda invoke ... --data-file events/api-list-exports.json` works as it is), and
-# the export bucket.
-UP_DATASTORES = ["0123456789abcdef0123456789abcdef"]
-UP_BUCKET = "local-exports"
-CLIENT_BIN = "healthlake-export"
-# The client's follow schedule offline: the functions' scaled-down policy (pipeline.FAST_POLLING).
-CLIENT_FOLLOW_POLICY = "1,1.1,2"
-
-
-def build_client(run_dir: Path, workspace: Path = ROOT) -> Path:
-    """`cargo build` of the command-line client (its own package selection, so its artifacts
-    never replace the functions'); returns the binary."""
-    log = run_dir / "cli-build.log"
-    with open(log, "wb") as out:
-        rc = subprocess.call(["cargo", "build", "-p", "healthlake-export-cli"], cwd=workspace,
-                             stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT)
-    if rc != 0:
-        raise StackError(f"the client's build failed (exit code {rc}); log: {log}\n{_tail(log)}")
-    target = workspace / os.environ.get("CARGO_TARGET_DIR", "target")
-    return target / "debug" / CLIENT_BIN
-
-
-def client_env(api_url: str) -> dict[str, str]:
-    """What the client needs to call the offline API as the analyst the allow list names."""
-    return {**DUMMY_CREDENTIALS, "AWS_REGION": REGION, "HEALTHLAKE_EXPORT_API_URL": api_url,
-            "HEALTHLAKE_EXPORT_FOLLOW_POLICY": CLIENT_FOLLOW_POLICY}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the offline stack on loopback.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start everything, deploy, print the endpoints, wait for Ctrl-C")
-    up.add_argument("--datastore", action="append", dest="datastores", metavar="ID",
-                    help=f"a data store to create and allow (repeatable; default "
-                         f"{' '.join(UP_DATASTORES)})")
-    up.add_argument("--bare", action="store_true",
-                    help="start the services only: deploy nothing, serve no API")
-    up.add_argument("--no-healthlake", action="store_true", help="without the HealthLake emulator")
-    up.add_argument("--reload", action="store_true", help="cargo lambda watch rebuilds on changes")
-    up.add_argument("--no-job-events", action="store_true",
-                    help="no HealthLake job events, JOB_EVENTS=false (the plain Wait)")
-    up.add_argument("--start-rate", default=DEFAULT_START_RATE, metavar="N/SECONDS",
-                    help="the emulator's export start rate, or off (default %(default)s; "
-                         "env STACK_START_RATE)")
-    up.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                    help="an environment variable for the functions (repeatable)")
-    up.add_argument("--env-file", action="append", default=[], metavar="PATH",
-                    help="KEY=VALUE lines (no quoting) for the functions (repeatable)")
-    up.add_argument("--workspace", type=Path, default=ROOT, help="Cargo workspace to serve")
-    up.add_argument("--function", action="append", dest="functions", metavar="NAME",
-                    help=f"a function to serve (repeatable; default: {' '.join(FUNCTIONS)})")
-    args = parser.parse_args(argv)
-
-    _reexec_in_venv()
-    # pipeline.py imports this file as `stack`: let it find this very module, not a second copy.
-    sys.modules.setdefault("stack", sys.modules[__name__])
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
-    deploy = not args.bare and not args.no_healthlake
-    datastores = args.datastores or UP_DATASTORES
-    env: dict[str, str] = {}
-    healthlake_args: list[str] = []
-    if deploy:
-        from pipeline import function_env
-
-        env = function_env(datastores, bucket=UP_BUCKET)
-        healthlake_args = [a for store in datastores for a in ("--datastore", store)]
-    env.update(_parse_env(args.env, args.env_file))
-    try:
-        with Stack.start(env, functions=args.functions or FUNCTIONS, workspace=args.workspace,
-                         healthlake=not args.no_healthlake, reload=args.reload,
-                         healthlake_args=healthlake_args,
-                         job_events=not args.no_job_events,
-                         start_rate=args.start_rate) as stack:
-            port = stack.lambda_url.rsplit(":", 1)[1]
-            exports = " ".join(f"{k}={v}" for k, v in stack.aws_env().items())
-            print(f"""
-moto         {stack.moto_url}
-healthlake   {stack.healthlake_url or '(not started)'}
-lambda       {stack.lambda_url}  ({', '.join(stack.functions)})
-run folder   {stack.run_dir}  (logs; stack.json has all of this)
-
-export {exports}
-{VENV / 'bin' / 'cargo-lambda'} lambda invoke -A 127.0.0.1 -P {port} {stack.functions[-1]} --data-file EVENT.json""",
-                  flush=True)
-            front = None
-            if deploy:
-                from api_front import ApiFront
-                from pipeline import Pipeline
-
-                # No chat hook: an https subscriber of this process would outlive nothing, and
-                # moto fails every Publish once one is unreachable (real SNS never does).
-                pipeline = Pipeline(stack, datastores, bucket=UP_BUCKET,
-                                    client="stack-up").deploy(chat_hook=False)
-                stack.log("deployed: data stores " + ", ".join(datastores)
-                          + f", bucket {UP_BUCKET}, topic, job table, state machine")
-                pipeline.warm_up()
-                front = ApiFront(pipeline).start()
-                client = build_client(stack.run_dir, args.workspace)
-                variables = " ".join(f"{k}={v}" for k, v in client_env(front.url).items())
-                print(f"""
-API          {front.url}  (SigV4, service execute-api; access key testing signs as
-             {front.identities['testing'].arn})
-
-The client, as against AWS (there: --api-url or --stack, and your own credentials):
-export {variables}
-{client} start --datastore {datastores[0]} --wait
-{client} list
-
-Or the function alone, with a sample event (events/api-*.json: start, get, list, cancel):
-{VENV / 'bin' / 'cargo-lambda'} lambda invoke -A 127.0.0.1 -P {port} start-export --data-file events/api-list-exports.json""",
-                      flush=True)
-            print("\nCtrl-C stops the stack.", flush=True)
-            try:
-                while True:
-                    stack.check_alive()
-                    time.sleep(1)
-            finally:
-                if front is not None:
-                    front.stop()
-    except StackError as err:
-        print(f"stack: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nstack: stopped", file=sys.stderr)
-        return 130
-    except SystemExit as stop:  # SIGTERM
-        print("stack: stopped", file=sys.stderr)
-        return stop.code if isinstance(stop.code, int) else 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

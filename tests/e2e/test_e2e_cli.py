@@ -20,7 +20,8 @@ import pytest
 
 from api_front import ApiFront
 from pipeline import ACCOUNT_ID, CALLER_ARN, wait_until
-from stack import ROOT, build_client, client_env
+from api_front import build_client, client_env
+from stack import ROOT
 
 DATASTORES = ["e2ecli01", "e2ecli02", "e2ecli03", "e2ecli04", "e2ecli05", "e2ecli06", "e2ecli07",
               "e2ecli08", "e2ecli09", "e2ecli10"]

@@ -245,6 +245,8 @@ impl Server {
             "HealthLake.StartFHIRExportJob" => format!(
                 r#"{{"JobId":"{JOB_ID}","JobStatus":"SUBMITTED","DatastoreId":"{DATASTORE_ID}"}}"#
             ),
+            // The account's queue, looked up when a new API export waits: nothing else runs.
+            "HealthLake.ListFHIRExportJobs" => r#"{"ExportJobPropertiesList":[]}"#.to_string(),
             "HealthLake.DescribeFHIRExportJob" => {
                 let submit = (now - 600.0).floor();
                 let end = match job_status {

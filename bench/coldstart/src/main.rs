@@ -472,6 +472,10 @@ fn lambda_environment(subject: &Subject, port: u16) -> Vec<(String, String)> {
             "STATE_MACHINE_ARN",
             "arn:aws:states:us-east-1:123456789012:stateMachine:export",
         ),
+        (
+            "NIGHT_STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:export-night",
+        ),
     ];
     pairs
         .iter()
@@ -485,6 +489,9 @@ fn subjects(args: &Args) -> Vec<Subject> {
         std::fs::read(events.join(name)).unwrap_or_else(|e| fail(&format!("events/{name}: {e}")))
     };
     let schedule = read("schedule.json");
+    // A schedule's firing starts its night; the night's start step for one data store starts the
+    // job (StartFHIRExportJob only: the night starts the execution that follows it).
+    let night_start = read("night-start.json");
     // An HTTP API call (payload 2.0) from the allowed caller: a full export of fake::DATASTORE_ID.
     let post_exports = read("api-post-exports.json");
     // The sample's deadline is a fixed instant; move it far ahead so the check only waits
@@ -501,10 +508,6 @@ fn subjects(args: &Args) -> Vec<Subject> {
     let summarized = serde_json::to_vec(&summarized).expect("json");
     let poll = serde_json::to_vec(&poll).expect("json");
 
-    let start_calls: &[&str] = &[
-        "HealthLake.StartFHIRExportJob",
-        "AWSStepFunctions.StartExecution",
-    ];
     let wait_calls: &[&str] = &["HealthLake.DescribeFHIRExportJob"];
     let done_calls: &[&str] = &[
         "HealthLake.DescribeFHIRExportJob",
@@ -514,13 +517,20 @@ fn subjects(args: &Args) -> Vec<Subject> {
     let manifest_calls: &[&str] = &["S3.ListObjectsV2", "S3.PutObject"];
     // (case, event, DescribeFHIRExportJob's status, calls, expected field, whether the Python
     // baseline handles the event)
+    let night_start_calls: &[&str] = &["HealthLake.StartFHIRExportJob"];
+    // An API start answered SUBMITTED looks at the account's queue once (one store configured).
+    let api_start_calls: &[&str] = &[
+        "HealthLake.StartFHIRExportJob",
+        "AWSStepFunctions.StartExecution",
+        "HealthLake.ListFHIRExportJobs",
+    ];
     let mut cases = vec![
         (
             "start-export",
-            &schedule,
+            &night_start,
             "IN_PROGRESS",
-            start_calls,
-            ("executionArn", None),
+            night_start_calls,
+            ("next", Some("follow")),
             true,
         ),
         // The API path, with the caller's authorization (access::AllowList) on it: 202 Accepted.
@@ -529,7 +539,7 @@ fn subjects(args: &Args) -> Vec<Subject> {
             "start-export POST /exports",
             &post_exports,
             "IN_PROGRESS",
-            start_calls,
+            api_start_calls,
             ("statusCode", Some("202")),
             false,
         ),

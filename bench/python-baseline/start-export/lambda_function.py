@@ -1,6 +1,7 @@
 """start-export as teams commonly write it in Python: boto3 clients made at import time,
 StartFHIRExportJob, then StartExecution. The cold start benchmark's baseline only (bench/README.md);
-it handles the EventBridge Scheduler payload (events/schedule.json), nothing else."""
+it handles the EventBridge Scheduler payload (events/schedule.json) and a night's start step
+(events/night-start.json: the job only, the night starts the execution), nothing else."""
 
 import hashlib
 import json
@@ -23,6 +24,8 @@ DEADLINE = int(os.environ.get("DEADLINE_SECONDS", "43200"))
 
 
 def handler(event, context):
+    night_step = "nightStart" in event
+    event = event.get("nightStart", event)
     datastore_id = event.get("datastoreId") or DATASTORE_IDS[0]
     if datastore_id not in DATASTORE_IDS:
         raise ValueError(f"datastoreId {datastore_id!r} is not configured")
@@ -54,6 +57,8 @@ def handler(event, context):
         "outcome": None,
         "message": None,
     }
+    if night_step:
+        return {"next": "follow", "executionName": f"export-{job['JobId']}", "execution": state}
     try:
         execution_arn = stepfunctions.start_execution(
             stateMachineArn=STATE_MACHINE_ARN,

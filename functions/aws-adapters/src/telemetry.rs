@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
@@ -52,6 +54,13 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     // start, bench/README.md); anywhere else the default chain finds them.
     let loader = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
         loader.credentials_provider(EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    // The region likewise (Lambda sets AWS_REGION): the default region chain would first build
+    // its profile and IMDS providers, an IMDS client among them (bench/README.md).
+    let loader = if std::env::var_os("AWS_REGION").is_some() {
+        loader.region(EnvironmentVariableRegionProvider::new())
     } else {
         loader
     };

@@ -175,7 +175,7 @@ def fault_breakdown(args: argparse.Namespace, tmp: Path) -> None:
         comm, pid, _, where, who = match.groups()
         per_pid[(comm, pid)][fault_row(comm, where.rsplit("/", 1)[-1], who.rsplit("/", 1)[-1])] += 1
     rows = ["the program's image, by the loader (relocations)", "the program's image, by its code",
-            "heap", "stack", "anonymous maps (large allocations)", "shared libraries", "other"]
+            "heap", "stack", "anonymous maps (libraries' data, TLS, large allocations)", "shared libraries", "other"]
     order = [c for c in SUBJECTS if c != "coldstart-floor"] + ["coldstart-floor"]
     print("which pages a cold start faults in, and who touches them first: minor faults per run "
           "(perf page-faults, 5 runs per case, median)")
@@ -198,7 +198,7 @@ def fault_row(comm: str, where: str, who: str) -> str:
     if where == "[stack]":
         return "stack"
     if where in ("anon", "[unknown]", ""):
-        return "anonymous maps (large allocations)"
+        return "anonymous maps (libraries' data, TLS, large allocations)"
     if ".so" in where:
         return "shared libraries"
     return "other"

@@ -483,11 +483,11 @@ fn lambda_environment(subject: &Subject, port: u16) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Where the Rust subjects are measured from: a fresh copy of each, made alike. How a file came
-/// into the page cache changes how many pages one fault maps in (a file written in one go, as
-/// Lambda writes the bootstrap it unpacks, is cached in large folios; one a linker wrote piece by
-/// piece, in small pages): 17-20 faults and 5-8% of a cold start here between the same binary's
-/// two copies. Emptied at every start, so one harness at a time.
+/// Where the Rust subjects are measured from: a fresh copy of each, made alike, as Lambda writes
+/// the bootstrap it unpacks. How a file came into the page cache changes how many pages one fault
+/// maps in (most likely larger folios for a file written in one go than for one a linker wrote
+/// piece by piece): the same binary took 17-20 more faults and 5-8% more time as the linker left
+/// it than as a copy. Emptied at every start, so one harness at a time.
 fn staging_dir() -> PathBuf {
     let dir = std::env::temp_dir().join("coldstart-bin");
     let _ = std::fs::remove_dir_all(&dir);

@@ -361,11 +361,14 @@ def nightly_export(deployment: Deployment) -> float:
     try:
         first = wait_until("the night's first export", lambda: pipeline.night_follows(
             night["executionArn"]).get(DATASTORE_ID), timeout=EXPORT_TIMEOUT)
+        execution_arn = (pipeline.state_machine_arn.replace(":stateMachine:", ":execution:")
+                         + f":{first['executionName']}")
+        # The night starts that workflow a moment after its start step answered.
+        wait_until("the night's first export workflow",
+                   lambda: pipeline.execution_exists(execution_arn), timeout=EXPORT_TIMEOUT)
     except AssertionError as error:
         raise DemoFailure("night", str(error), str(deployment.stack.run_dir / "lambda.log")) from None
     job_id = first["execution"]["jobId"]
-    execution_arn = (pipeline.state_machine_arn.replace(":stateMachine:", ":execution:")
-                     + f":{first['executionName']}")
     say(f"      +{time.monotonic() - started:4.1f} s  the night started {DATASTORE_ID[:8]}..: "
         f"job {job_id}, execution {first['executionName']}")
     note, execution, took = deployment.follow(job_id, execution_arn, started)

@@ -484,6 +484,10 @@ class Pipeline:
         job_id = step["execution"]["jobId"]
         execution_arn = (self.state_machine_arn.replace(":stateMachine:", ":execution:")
                          + f":{step['executionName']}")
+        # The night's next state starts that workflow (startExecution.sync:2), a moment after the
+        # start step's answer is in its history.
+        wait_until(f"the export workflow of {store}", lambda: self.execution_exists(execution_arn),
+                   timeout)
         return {**answer.payload, "nightArn": night_arn, "datastoreId": store, "jobId": job_id,
                 "executionArn": execution_arn}
 
@@ -587,6 +591,13 @@ class Pipeline:
 
     def describe_execution(self, execution_arn: str) -> dict:
         return self.sfn.describe_execution(executionArn=execution_arn)
+
+    def execution_exists(self, execution_arn: str) -> bool:
+        try:
+            self.sfn.describe_execution(executionArn=execution_arn)
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return False
+        return True
 
     def history(self, execution_arn: str) -> list[dict]:
         pages = self.sfn.get_paginator("get_execution_history").paginate(

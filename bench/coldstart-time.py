@@ -50,8 +50,8 @@ CATEGORIES = [
     "libgcc, libm, vdso",
     "exit, after the answer (not in exec -> response)",
 ]
-NETWORK = ("tcp_", "inet_", "sock_", "__sys_connect", "sys_sendto", "sys_recvfrom", "ip_", "__x64_sys_connect")
-MEMORY = ("mmap", "munmap", "mprotect", "sys_brk", "__x64_sys_brk")
+NETWORK = ("tcp_", "inet_", "sock_", "ip_", "sys_connect", "sys_sendto", "sys_recvfrom")
+MEMORY = ("mmap", "munmap", "mprotect", "sys_brk")
 
 
 def classify(frames: list[tuple[str, str]]) -> str:
@@ -82,32 +82,31 @@ def classify(frames: list[tuple[str, str]]) -> str:
     if any(s in chain for s in ("execve", "bprm_", "load_elf_binary")):
         return "exec: the kernel maps the program"
     if "do_syscall_64" in chain:
-        if any(s.startswith(NETWORK) or any(n in s for n in NETWORK) for s in symbols):
+        if any(n in s for s in symbols for n in NETWORK):
             return "network system calls (connect, send, receive)"
-        if any(any(m in s for m in MEMORY) for s in symbols):
+        if any(m in s for s in symbols for m in MEMORY):
             return "memory system calls (mmap, munmap, mprotect, brk)"
         return "other system calls"
     return "other kernel (interrupts, scheduling)"
 
 
 def samples(perf_script: str):
-    """(comm, pid, frames) per sample of `perf script -F comm,pid,ip,sym,dso` with call chains."""
-    comm, pid, frames = None, None, []
+    """(comm, frames) per sample of `perf script -F comm,ip,sym,dso` with call chains."""
+    comm, frames = None, []
     for line in perf_script.splitlines():
         if not line.strip():
             if comm is not None and frames:
-                yield comm, pid, frames
-            comm, pid, frames = None, None, []
+                yield comm, frames
+            comm, frames = None, []
         elif not line.startswith("\t"):
-            head = line.split()
-            comm, pid, frames = head[0], head[1].split("/")[0] if len(head) > 1 else "", []
+            comm, frames = line.split()[0], []
         else:
             parts = line.strip().split(None, 1)
             rest = parts[1] if len(parts) > 1 else "? (?)"
             symbol, _, obj = rest.rpartition(" (")
             frames.append((symbol, obj.rstrip(")")))
     if comm is not None and frames:
-        yield comm, pid, frames
+        yield comm, frames
 
 
 def perf_usable() -> bool:
@@ -132,10 +131,10 @@ def time_breakdown(args: argparse.Namespace, tmp: Path) -> None:
     data = tmp / "cpu.data"
     subprocess.run(["perf", "record", "-q", "-a", "-g", "-e", "cpu-clock", "-c", "50000", "-o", str(data),
                     "--", *harness_command(args, args.runs)], check=True, capture_output=True)
-    script = subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,pid,ip,sym,dso"],
+    script = subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,ip,sym,dso"],
                             check=True, capture_output=True, text=True).stdout
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for comm, _, frames in samples(script):
+    for comm, frames in samples(script):
         if comm in SUBJECTS:
             counts[comm][classify(frames)] += 1
     order = [c for c in SUBJECTS if c != "coldstart-floor"] + ["coldstart-floor"]
@@ -190,7 +189,7 @@ def fault_breakdown(args: argparse.Namespace, tmp: Path) -> None:
 
 
 def fault_row(comm: str, where: str, who: str) -> str:
-    if where.startswith(comm[:12]) or where in ("coldstart-floor",):
+    if where.startswith(comm):
         return ("the program's image, by the loader (relocations)" if "ld-linux" in who
                 else "the program's image, by its code")
     if where == "[heap]":
